@@ -1,0 +1,187 @@
+"""The policy's numbers, in one validated model.
+
+Every default below is a number written in the Production Operations Policy
+(``seed/000_…``); the field names say which clause. A policy loads from TOML and fails
+with the key, the value and why. Adopting or tuning a policy is an event (see
+``PolicyLedger``) so history is always judged under the policy in force at the time.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from opsledger.domain.errors import InvalidPolicy
+from opsledger.domain.time import BusinessCalendar
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "AlertRules",
+    "CalendarSettings",
+    "GateSettings",
+    "OperationsPolicy",
+    "Ownership",
+    "ResponseTargets",
+    "RetentionDefaults",
+    "ServiceObjectives",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServiceObjectives(BaseModel):
+    """Policy §2: minimum service objectives."""
+
+    model_config = _FROZEN
+    availability_target: float = Field(0.995, gt=0, le=1)
+    latency_p95_target_ms: int = Field(3000, gt=0)
+    freshness_target: float = Field(0.95, gt=0, le=1)
+    freshness_bound_minutes: int = Field(15, gt=0)
+    integrity_max_unresolved_critical: int = Field(0, ge=0)
+    availability_excludes_client_rejections: bool = False
+
+
+class ResponseTargets(BaseModel):
+    """Policy §3: incident response SLA per severity."""
+
+    model_config = _FROZEN
+    sev1_ack_minutes: int = Field(15, gt=0)
+    sev1_mitigation_minutes: int = Field(60, gt=0)
+    sev1_status_update_minutes: int = Field(30, gt=0)
+    sev1_rca_business_days: int = Field(5, gt=0)
+    sev2_ack_minutes: int = Field(60, gt=0)
+    sev2_mitigation_minutes: int = Field(240, gt=0)
+    sev2_rca_business_days: int = Field(10, gt=0)
+    sev3_ack_business_days: int = Field(1, gt=0)
+
+
+class AlertRules(BaseModel):
+    """Policy §4: alert thresholds and windows (thresholds are strict: value > threshold)."""
+
+    model_config = _FROZEN
+    no_success_minutes: int = Field(30, gt=0)
+    min_failed_attempts: int = Field(1, ge=1)
+    error_rate_threshold: float = Field(0.02, ge=0, le=1)
+    error_rate_window_minutes: int = Field(5, gt=0)
+    auth_failures_threshold: int = Field(5, ge=0)
+    auth_failures_window_minutes: int = Field(10, gt=0)
+    collision_rate_threshold: float = Field(0.005, ge=0, le=1)
+    collision_rate_window_minutes: int = Field(15, gt=0)
+    latency_p95_threshold_ms: int = Field(3000, gt=0)
+    latency_p95_window_minutes: int = Field(15, gt=0)
+    freshness_window_minutes: int = Field(15, gt=0)
+    freshness_consecutive_windows: int = Field(2, ge=1)
+    allowed_lateness_seconds: int = Field(300, ge=0)
+    high_alerts_open_sev2: bool = True
+    min_operations: int = Field(0, ge=0)
+    burn_rate_alerts: bool = False
+
+
+class CalendarSettings(BaseModel):
+    """Business days for RCA and SEV3 deadlines: time zone, weekends and holidays."""
+
+    model_config = _FROZEN
+    timezone: str = "UTC"
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
+    holidays: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> CalendarSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        return self
+
+
+class RetentionDefaults(BaseModel):
+    """Per-tenant retention defaults (Pumuki's governance defaults)."""
+
+    model_config = _FROZEN
+    audit_days: int = Field(90, gt=0)
+    metrics_days: int = Field(365, gt=0)
+    contracts_days: int = Field(30, gt=0)
+
+
+class GateSettings(BaseModel):
+    """Policy §6/§8: go-live evidence age and the grace period after a constraint is lifted."""
+
+    model_config = _FROZEN
+    evidence_max_age_days: int = Field(14, gt=0)
+    constraint_grace_hours: int = Field(72, gt=0)
+
+
+class Ownership(BaseModel):
+    """Policy §7: owners."""
+
+    model_config = _FROZEN
+    primary_owner: str = "platform/backend maintainers"
+    secondary_owner: str = "release operator on duty"
+
+
+class OperationsPolicy(BaseModel):
+    """All the numbers of the Production Operations Policy, with the policy's defaults."""
+
+    model_config = _FROZEN
+    slo: ServiceObjectives = ServiceObjectives()
+    response: ResponseTargets = ResponseTargets()
+    alerts: AlertRules = AlertRules()
+    calendar: CalendarSettings = CalendarSettings()
+    retention: RetentionDefaults = RetentionDefaults()
+    gate: GateSettings = GateSettings()
+    ownership: Ownership = Ownership()
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> OperationsPolicy:
+        """Validate a mapping; raise :class:`InvalidPolicy` naming each key, value and why."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [
+                (".".join(str(p) for p in err["loc"]) or "<root>", err.get("input"), err["msg"])
+                for err in exc.errors()
+            ]
+            raise InvalidPolicy(problems) from None
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> OperationsPolicy:
+        """Load from a TOML file path (``Path``) or TOML text (``str``)."""
+        text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidPolicy([("<file>", None, f"not valid TOML: {exc}")]) from None
+        return cls.from_mapping(data)
+
+    def to_toml(self) -> str:
+        """Render as TOML that :meth:`from_toml` reads back to an equal policy."""
+        lines: list[str] = []
+        for section, values in self.model_dump(mode="json").items():
+            lines.append(f"[{section}]")
+            for key, value in values.items():
+                if value is None:
+                    continue
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def business_calendar(self) -> BusinessCalendar:
+        """The business-day calendar this policy defines."""
+        c = self.calendar
+        return BusinessCalendar(c.timezone, c.holiday_country, c.holiday_subdivision, c.holidays)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

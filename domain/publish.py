@@ -1,0 +1,131 @@
+"""The PublishBatch aggregate: every publish operation of one (tenant, repository, key).
+
+One stream per batch, id = uuid5 of ``tenant/repository/key``, so two writers racing the
+same idempotency key conflict in the store instead of creating two batches. An operation
+whose payload hash equals the batch's is a retry; a different hash is an idempotency
+collision (policy §4 high alert). "The batch's hash" is the hash of its *earliest*
+operation by ``occurred_at`` — not the first to arrive — so arrival order never changes
+which operation is the collision: a late-arriving earlier operation reclassifies.
+
+Pumuki writes the literal key ``unknown`` when it failed before deriving one; such an
+operation is accepted, flagged ``key_missing`` and given a batch of its own (keyed by the
+operation id) so unrelated failures are never counted as collisions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+from opsledger.domain.ids import NAMESPACE
+
+__all__ = ["UNKNOWN_KEY", "OperationRecorded", "PublishBatch", "Started", "batch_uuid"]
+
+UNKNOWN_KEY = "unknown"
+
+
+def batch_uuid(tenant_id: str, repository_id: str, key: str, operation_id: str) -> UUID:
+    """The batch stream id for an operation (``unknown`` keys get one per operation)."""
+    name = f"batch/{tenant_id}/{repository_id}/{key}"
+    if key == UNKNOWN_KEY:
+        name += f"/{operation_id}"
+    return uuid5(NAMESPACE, name)
+
+
+class PublishBatch(Aggregate):
+    """All publish operations that carried one idempotency key in one repository."""
+
+    TOPIC = "opsledger.PublishBatch"
+
+    class Created(Aggregate.Created):
+        TOPIC = "opsledger.PublishBatch.Created"
+
+    @staticmethod
+    def create_id(
+        tenant_id: str, repository_id: str, idempotency_key: str, operation: dict[str, Any]
+    ) -> UUID:
+        """The stream id: see :func:`batch_uuid`."""
+        return batch_uuid(tenant_id, repository_id, idempotency_key, operation["operation_id"])
+
+    @event("Started", topic="opsledger.PublishBatch.Started")
+    def __init__(
+        self,
+        tenant_id: str,
+        repository_id: str,
+        idempotency_key: str,
+        key_missing: bool,
+        occurred_at: datetime,
+        operation: dict[str, Any],
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.repository_id = repository_id
+        self.idempotency_key = idempotency_key
+        self.key_missing = key_missing
+        op_id = operation["operation_id"]
+        # operation id -> (occurred_at, payload_hash, is_collision)
+        self.operations: dict[str, tuple[datetime, str, bool]] = {
+            op_id: (occurred_at, operation["payload_hash"], False)
+        }
+        self.original: tuple[datetime, str] = (occurred_at, op_id)
+
+    @property
+    def payload_hash(self) -> str:
+        """The hash of the batch's earliest operation."""
+        return self.operations[self.original[1]][1]
+
+    def has_operation(self, operation_id: str) -> bool:
+        """True if this exact operation is already recorded (an exact duplicate)."""
+        return operation_id in self.operations
+
+    def record(self, occurred_at: datetime, operation: dict[str, Any]) -> bool:
+        """Record one more operation; returns True if it is an idempotency collision.
+
+        Raises ``ValueError`` for an operation already recorded: callers check
+        :meth:`has_operation` first and count it as a duplicate.
+        """
+        op_id = operation["operation_id"]
+        if op_id in self.operations:
+            raise ValueError(f"operation {op_id} already recorded in this batch")
+        new_hash = operation["payload_hash"]
+        if (occurred_at, op_id) < self.original and new_hash != self.payload_hash:
+            # An earlier operation arrived late: it is the original; flip the others.
+            reclassified = [
+                {"operation_id": oid, "occurred_at": at.isoformat(), "collision": h != new_hash}
+                for oid, (at, h, was) in sorted(self.operations.items())
+                if was != (h != new_hash)
+            ]
+            collision = False
+        else:
+            reclassified = []
+            baseline = new_hash if (occurred_at, op_id) < self.original else self.payload_hash
+            collision = new_hash != baseline
+        self._record(
+            occurred_at=occurred_at,
+            operation=operation,
+            collision=collision,
+            reclassified=reclassified,
+        )
+        return collision
+
+    @event("OperationRecorded", topic="opsledger.PublishBatch.OperationRecorded")
+    def _record(
+        self,
+        occurred_at: datetime,
+        operation: dict[str, Any],
+        collision: bool,
+        reclassified: list[dict[str, Any]],
+    ) -> None:
+        op_id = operation["operation_id"]
+        for change in reclassified:
+            at, h, _ = self.operations[change["operation_id"]]
+            self.operations[change["operation_id"]] = (at, h, change["collision"])
+        self.operations[op_id] = (occurred_at, operation["payload_hash"], collision)
+        if (occurred_at, op_id) < self.original:
+            self.original = (occurred_at, op_id)
+
+
+#: The event classes the decorators define, named for importers (and for type checkers).
+Started: type[Any] = vars(PublishBatch)["Started"]
+OperationRecorded: type[Any] = vars(PublishBatch)["OperationRecorded"]

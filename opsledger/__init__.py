@@ -1,0 +1,68 @@
+"""opsledger: an embeddable, event-sourced engine for a SaaS Production Operations Policy.
+
+    from opsledger import Operations, OperationsPolicy, FrozenClock
+"""
+
+from opsledger.application import Operations, OpsledgerApp, PublishResult, TenantState
+from opsledger.domain import (
+    BusinessCalendar,
+    Clock,
+    Conflict,
+    FrozenClock,
+    Governance,
+    IllegalTransition,
+    InvalidInput,
+    InvalidPolicy,
+    MissingIdempotencyKey,
+    Mode,
+    NaiveDatetime,
+    NotFound,
+    OperationsPolicy,
+    OpsledgerError,
+    PrivacySettings,
+    RepositoryOutOfScope,
+    RetentionPolicy,
+    RetentionPolicyMissing,
+    ScopeViolation,
+    SystemClock,
+    TenantAlreadyRegistered,
+    UnknownTenant,
+)
+from opsledger.importer import ImportRefused, ImportSummary, import_pumuki_audit
+from opsledger.projections import AuditQuery
+from opsledger.records import InvalidRecord, PublishRecord
+
+__all__ = [
+    "AuditQuery",
+    "BusinessCalendar",
+    "Clock",
+    "Conflict",
+    "FrozenClock",
+    "Governance",
+    "IllegalTransition",
+    "ImportRefused",
+    "ImportSummary",
+    "InvalidInput",
+    "InvalidPolicy",
+    "InvalidRecord",
+    "MissingIdempotencyKey",
+    "Mode",
+    "NaiveDatetime",
+    "NotFound",
+    "Operations",
+    "OperationsPolicy",
+    "OpsledgerApp",
+    "OpsledgerError",
+    "PrivacySettings",
+    "PublishRecord",
+    "PublishResult",
+    "RepositoryOutOfScope",
+    "RetentionPolicy",
+    "RetentionPolicyMissing",
+    "ScopeViolation",
+    "SystemClock",
+    "TenantAlreadyRegistered",
+    "TenantState",
+    "UnknownTenant",
+    "import_pumuki_audit",
+]

@@ -1,0 +1,339 @@
+"""The public API: ``Operations`` holds the use cases; ``OpsledgerApp`` is the event store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.utils import Environment, EnvType
+
+from opsledger._recording import ChunkWriter, ItemResult
+from opsledger._transcoder import OrjsonTranscoder
+from opsledger.domain.errors import NotFound, TenantAlreadyRegistered, UnknownTenant
+from opsledger.domain.governance import Governance, RetentionPolicy
+from opsledger.domain.ledger import BEGINNING, PolicyLedger, policy_ledger_uuid
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
+from opsledger.domain.time import Clock, SystemClock, utc
+from opsledger.projections import AuditQuery, AuditView, SqlStore, TrackingConflict, ViewRunner
+from opsledger.projections import audit as audit_queries
+from opsledger.records import PublishRecord
+from opsledger.storage import DEFAULT_URL, StoreUrl, parse_store_url, schema_lock
+
+__all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
+
+
+class OpsledgerApp(Application[UUID]):
+    """The event store application (pinned name: it prefixes PostgreSQL tables)."""
+
+    name = "opsledger"
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the settings the host passes: the library never reads ``os.environ`` here."""
+        return Environment(name, dict(env or {}))
+
+    def construct_transcoder(self) -> Transcoder:
+        """orjson instead of the stdlib JSON transcoder (faster; accepts freezegun times)."""
+        return OrjsonTranscoder()
+
+
+@dataclass(frozen=True)
+class TenantState:
+    """A tenant as it stands: scope, governance, mode, owners, violations."""
+
+    tenant_id: str
+    name: str
+    repositories: tuple[str, ...]
+    governance: Governance | None
+    mode: str
+    registered_at: datetime
+    observed_in_import: bool
+    token_rotation_owner: str | None
+    boundary_violations: tuple[dict[str, Any], ...] = field(default=())
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantState:
+        """Snapshot a loaded aggregate."""
+        return cls(
+            tenant.tenant_id, tenant.name, tuple(sorted(tenant.repositories)), tenant.governance,
+            tenant.mode.value, tenant.registered_at, tenant.observed_in_import,
+            tenant.token_rotation_owner, tuple(tenant.boundary_violations),
+        )
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The outcome of ``record_publish``: recorded (first, retry or collision) or duplicate."""
+
+    operation_id: str
+    batch_id: str
+    status: str
+    retry: bool
+    collision: bool
+    key_missing: bool
+
+    @classmethod
+    def of(cls, item: ItemResult) -> PublishResult:
+        """From the recording path's per-item result."""
+        return cls(item.operation_id, str(item.batch_id), item.status, item.retry,
+                   item.collision, item.key_missing)
+
+
+class Operations:
+    """Everything a service embeds: commands (each with a business time) and queries.
+
+    Open with :meth:`open`. Pass ``clock`` (default: the system clock) and optionally
+    ``policy`` (adopted as an event if it differs from the policy in force).
+    """
+
+    def __init__(
+        self, store: StoreUrl, *, clock: Clock | None = None, policy: OperationsPolicy | None = None
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        with schema_lock(store):
+            creator = OpsledgerApp(env={**store.env, "CREATE_TABLE": "y"})
+            try:
+                self._runner_for(creator).create_tables()
+            finally:
+                if store.kind != "memory":
+                    creator.close()
+        self.app = creator if store.kind == "memory" else OpsledgerApp(
+            env={**store.env, "CREATE_TABLE": "n"}
+        )
+        self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
+        self.views = self._runner_for(self.app)
+        if policy is not None:
+            self._adopt_passed_policy(policy)
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        policy: OperationsPolicy | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Operations:
+        """Open (creating if needed) the store at ``url``; ``env`` may give OPSLEDGER_DB."""
+        chosen = url or (env or {}).get("OPSLEDGER_DB") or DEFAULT_URL
+        return cls(parse_store_url(chosen), clock=clock, policy=policy)
+
+    def _runner_for(self, app: OpsledgerApp) -> ViewRunner:
+        sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
+        return ViewRunner(app.recorder, app.mapper, sql, [AuditView()])
+
+    def close(self) -> None:
+        """Release connections."""
+        self.app.close()
+
+    def __enter__(self) -> Operations:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self, at: datetime | None, name: str = "at") -> datetime:
+        return utc(at, name) if at is not None else utc(self.clock.now(), "clock.now()")
+
+    # ---- policy -------------------------------------------------------------------
+    def _ledger(self) -> PolicyLedger | None:
+        try:
+            ledger: PolicyLedger = self.app.repository.get(policy_ledger_uuid())
+        except AggregateNotFoundError:
+            return None
+        return ledger
+
+    def _adopt_passed_policy(self, policy: OperationsPolicy) -> None:
+        ledger = self._ledger()
+        if ledger is None:
+            self.adopt_policy(policy, effective_at=BEGINNING, by="host", reason="initial policy")
+        elif ledger.policy_at(self.clock.now()) != policy:
+            self.adopt_policy(policy, by="host", reason="policy passed when opening the store")
+
+    def adopt_policy(
+        self,
+        policy: OperationsPolicy,
+        *,
+        by: str,
+        reason: str,
+        effective_at: datetime | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Adopt ``policy`` from ``effective_at`` (default: now). False if already in force."""
+        now = self._now(at)
+        effective = utc(effective_at, "effective_at") if effective_at is not None else now
+        ledger = self._ledger() or PolicyLedger()
+        adopted = ledger.adopt(policy, effective_at=effective, by=by, reason=reason, at=now)
+        if adopted:
+            self.app.save(ledger)
+        return adopted
+
+    def policy_at(self, at: datetime | None = None) -> OperationsPolicy:
+        """The policy in force at business time ``at`` (default: now)."""
+        ledger = self._ledger()
+        moment = self._now(at)
+        return ledger.policy_at(moment) if ledger else OperationsPolicy()
+
+    # ---- tenants ------------------------------------------------------------------
+    def _tenant(self, tenant_id: str) -> Tenant:
+        try:
+            tenant: Tenant = self.app.repository.get(tenant_uuid(tenant_id))
+        except AggregateNotFoundError:
+            raise UnknownTenant(tenant_id) from None
+        return tenant
+
+    def register_tenant(
+        self,
+        tenant_id: str,
+        *,
+        repositories: list[str],
+        governance: Governance | None,
+        by: str,
+        name: str | None = None,
+        mode: Mode = Mode.LOCAL_ONLY,
+        at: datetime | None = None,
+    ) -> TenantState:
+        """Register a tenant with its repositories and retention/privacy policy."""
+        now = self._now(at)
+        if not tenant_id.strip():
+            raise UnknownTenant(tenant_id)
+        tenant = Tenant(
+            tenant_id=tenant_id, name=name or tenant_id, repositories=sorted(set(repositories)),
+            governance=governance.model_dump() if governance else None, mode=Mode(mode).value,
+            by=by, occurred_at=now, observed_in_import=False,
+        )
+        try:
+            self.app.save(tenant)
+        except IntegrityError:
+            raise TenantAlreadyRegistered(tenant_id) from None
+        return TenantState.of(tenant)
+
+    def _change_tenant(self, tenant_id: str, change: Callable[[Tenant], object]) -> TenantState:
+        tenant = self._tenant(tenant_id)
+        change(tenant)
+        self.app.save(tenant)
+        return TenantState.of(tenant)
+
+    def add_repository(
+        self, tenant_id: str, repository_id: str, *, by: str, at: datetime | None = None
+    ) -> TenantState:
+        """Bring a repository into the tenant's scope."""
+        now = self._now(at)
+        return self._change_tenant(tenant_id, lambda t: t.add_repository(repository_id, by, now))
+
+    def remove_repository(
+        self, tenant_id: str, repository_id: str, *, by: str, at: datetime | None = None
+    ) -> TenantState:
+        """Take a repository out of scope; its later records are refused."""
+        now = self._now(at)
+        return self._change_tenant(
+            tenant_id, lambda t: t.remove_repository(repository_id, by, now)
+        )
+
+    def set_governance(
+        self, tenant_id: str, governance: Governance, *, by: str, at: datetime | None = None
+    ) -> TenantState:
+        """Set the tenant's retention/privacy policy."""
+        now = self._now(at)
+        return self._change_tenant(tenant_id, lambda t: t.set_governance(governance, by, now))
+
+    def set_tenant_mode(
+        self, tenant_id: str, mode: Mode, *, reason: str, by: str, at: datetime | None = None
+    ) -> TenantState:
+        """Switch a tenant between ``local_only`` and ``saas``."""
+        now = self._now(at)
+        return self._change_tenant(
+            tenant_id, lambda t: t.change_mode(Mode(mode), reason, by, now)
+        )
+
+    def confirm_boundary_violation(
+        self,
+        tenant_id: str,
+        *,
+        evidence: str,
+        by: str,
+        repository_id: str | None = None,
+        at: datetime | None = None,
+    ) -> str:
+        """Record a confirmed tenant boundary violation; returns its id."""
+        now = self._now(at)
+        tenant = self._tenant(tenant_id)
+        violation_id = f"{tenant_id}/violation/{len(tenant.boundary_violations) + 1}"
+        tenant.confirm_boundary_violation(violation_id, evidence, repository_id, by, now)
+        self.app.save(tenant)
+        return violation_id
+
+    def tenant(self, tenant_id: str) -> TenantState:
+        """The tenant as it stands; :class:`UnknownTenant` if not registered."""
+        return TenantState.of(self._tenant(tenant_id))
+
+    def tenants(self) -> list[TenantState]:
+        """Every registered tenant, by id."""
+        self.catch_up()
+        ids = {r["tenant_id"] for r in audit_queries.action_rows(self.sql, AuditQuery(
+            all_tenants=True)) if r["action"] == "Tenant.Registered"}
+        return [self.tenant(t) for t in sorted(ids)]
+
+    # ---- publish operations ---------------------------------------------------------
+    def writer(self, *, source: str, by: str, register_unknown: bool = False) -> ChunkWriter:
+        """The recording path (shared by ``record_publish`` and the importers)."""
+        defaults = self.policy_at().retention
+        governance = Governance(retention=RetentionPolicy(**defaults.model_dump()))
+        return ChunkWriter(self.app, self.sql, source=source, by=by,
+                           register_unknown=register_unknown, default_governance=governance)
+
+    def record_publish(
+        self, record: PublishRecord | None = None, /, *, by: str = "api", **fields: Any
+    ) -> PublishResult:
+        """Record one publish operation (policy §5 controls; see :class:`PublishRecord`).
+
+        Raises the scope error after auditing the refusal; validation errors store nothing.
+        """
+        rec = record if record is not None else PublishRecord.create(**fields)
+        (item,) = self.writer(source="api", by=by).write([rec])
+        if item.error is not None:
+            raise item.error
+        return PublishResult.of(item)
+
+    # ---- views ----------------------------------------------------------------------
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Bring every view up to date; returns the number of events applied."""
+        while True:
+            try:
+                return self.views.catch_up(progress=progress)
+            except TrackingConflict:
+                continue
+
+    def rebuild_views(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Clear and re-apply every view from the first event."""
+        return self.views.rebuild(progress=progress)
+
+    def _scoped(self, query: AuditQuery) -> AuditQuery:
+        if not query.all_tenants:
+            if not query.tenant_id:
+                raise NotFound("an audit query needs --tenant, or --all-tenants (operator scope)")
+            self._tenant(query.tenant_id)
+        self.catch_up()
+        return query
+
+    def audit(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
+        return audit_queries.publish_rows(self.sql, self._scoped(query))
+
+    def audit_refusals(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Refused commands in scope."""
+        return audit_queries.refusal_rows(self.sql, self._scoped(query))
+
+    def audit_actions(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Operator actions with their actors, in scope."""
+        return audit_queries.action_rows(self.sql, self._scoped(query))
+
+    def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Counts per tenant / outcome / error code."""
+        return audit_queries.summary_rows(self.sql, self._scoped(query))

@@ -1,0 +1,25 @@
+"""opsledger.projections — read models kept beside the events, applied exactly once."""
+
+from opsledger.projections._sql import SqlStore
+from opsledger.projections.audit import (
+    AuditQuery,
+    AuditView,
+    action_rows,
+    publish_rows,
+    refusal_rows,
+    summary_rows,
+)
+from opsledger.projections.runner import TrackingConflict, View, ViewRunner
+
+__all__ = [
+    "AuditQuery",
+    "AuditView",
+    "SqlStore",
+    "TrackingConflict",
+    "View",
+    "ViewRunner",
+    "action_rows",
+    "publish_rows",
+    "refusal_rows",
+    "summary_rows",
+]

@@ -1,0 +1,71 @@
+"""A small SQL layer over the event store's own connection pool, shared by the views."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+__all__ = ["SqlStore"]
+
+
+class SqlStore:
+    """Transactions and dialect details over the event store's own connection pool.
+
+    Views and bulk reads write SQL once with ``?`` placeholders and ``{t}``-style table
+    names; this class adapts them to SQLite or PostgreSQL (psycopg, schema-qualified).
+    """
+
+    def __init__(self, recorder: Any, kind: str, schema: str = "public") -> None:
+        self.datastore = recorder.datastore
+        self.events_table: str = recorder.events_table_name
+        self.kind = kind
+        self.schema = schema
+        self.is_postgres = kind == "postgresql"
+        self._uuid_ids = getattr(self.datastore, "originator_id_type", "uuid") == "uuid"
+
+    def table(self, name: str) -> str:
+        """A table name, schema-qualified on PostgreSQL."""
+        return f'"{self.schema}"."{name}"' if self.is_postgres else name
+
+    def sql(self, statement: str) -> str:
+        """Adapt ``?`` placeholders to the driver."""
+        return statement.replace("?", "%s") if self.is_postgres else statement
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]:
+        """A cursor in one transaction (committed on success when ``commit``)."""
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement with dialect-adapted placeholders."""
+        cursor.execute(self.sql(statement), tuple(params))
+
+    def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many rows."""
+        if rows:
+            cursor.executemany(self.sql(statement), [tuple(r) for r in rows])
+
+    def id_param(self, originator_id: UUID) -> Any:
+        """An aggregate id as the events table stores it."""
+        if self.is_postgres:
+            return originator_id
+        return originator_id.hex if self._uuid_ids else str(originator_id)
+
+    def select_stored_events(self, ids: Sequence[UUID]) -> list[Any]:
+        """All stored events of the given aggregates, in one query per 500 ids."""
+        rows: list[Any] = []
+        for start in range(0, len(ids), 500):
+            chunk = [self.id_param(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            statement = (
+                f"SELECT originator_id, originator_version, topic, state "
+                f"FROM {self.table(self.events_table)} WHERE originator_id IN ({marks}) "
+                f"ORDER BY originator_id, originator_version"
+            )
+            with self.transaction(commit=False) as cursor:
+                self.execute(cursor, statement, chunk)
+                rows.extend(cursor.fetchall())
+        return rows

@@ -1,0 +1,292 @@
+"""The audit trail (policy §5): every publish operation and outcome, every refusal, every
+operator action with its actor. Queries are scoped to one tenant unless the caller asks
+for the operator scope explicitly; a tenant-scoped query never returns another's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from opsledger.domain.ledger import PolicyLedger
+from opsledger.domain.publish import OperationRecorded, Started
+from opsledger.domain.refusal import Refused
+from opsledger.domain.tenant import Tenant
+from opsledger.domain.time import iso_utc
+from opsledger.projections._sql import SqlStore
+
+__all__ = [
+    "PUBLISH_COLUMNS",
+    "AuditQuery",
+    "AuditView",
+    "action_rows",
+    "publish_rows",
+    "refusal_rows",
+    "summary_rows",
+]
+
+PUBLISH_COLUMNS = (
+    "operation_id", "tenant_id", "repository_id", "idempotency_key", "key_missing",
+    "payload_hash", "occurred_at", "outcome", "attempts", "latency_ms", "error_code",
+    "status", "request_id", "endpoint", "retryable", "collision", "source", "tenant_mode",
+    "batch_id", "notification_id",
+)
+REFUSAL_COLUMNS = (
+    "refusal_id", "command", "subject_id", "tenant_id", "repository_id", "reason", "message",
+    "occurred_at", "notification_id",
+)
+ACTION_COLUMNS = (
+    "notification_id", "stream_id", "tenant_id", "action", "actor", "occurred_at", "details",
+)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters for the audit trail. ``tenant_id`` is required unless ``all_tenants``."""
+
+    tenant_id: str | None = None
+    all_tenants: bool = False
+    repository_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    outcome: str | None = None
+    error_code: str | None = None
+    idempotency_key: str | None = None
+    limit: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL WHERE clause and parameters for these filters (publish table)."""
+        if not self.all_tenants and not self.tenant_id:
+            raise ValueError("an audit query needs a tenant, or all_tenants=True (operator scope)")
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("tenant_id", self.tenant_id),
+            ("repository_id", self.repository_id),
+            ("outcome", self.outcome),
+            ("error_code", self.error_code),
+            ("idempotency_key", self.idempotency_key),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.since is not None:
+            clauses.append("occurred_at >= ?")
+            params.append(iso_utc(self.since))
+        if self.until is not None:
+            clauses.append("occurred_at < ?")
+            params.append(iso_utc(self.until))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _marks(columns: Sequence[str]) -> str:
+    return ",".join("?" * len(columns))
+
+
+def _create(
+    sql: SqlStore, name: str, columns: Sequence[str], key: str, types: dict[str, str]
+) -> str:
+    cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in columns)
+    return f"CREATE TABLE IF NOT EXISTS {sql.table(name)} ({cols}, PRIMARY KEY ({key}))"
+
+
+class AuditView:
+    """Tables ``audit_publish``, ``audit_refusal`` and ``audit_action``."""
+
+    name = "audit"
+    _ints = {c: "BIGINT" for c in ("attempts", "latency_ms", "status", "notification_id",
+                                   "key_missing", "collision", "retryable")}
+
+    def create_tables(self, sql: SqlStore, cursor: Any) -> None:
+        """Create the three audit tables and their query indexes."""
+        for statement in (
+            _create(sql, "audit_publish", PUBLISH_COLUMNS, "operation_id", self._ints),
+            _create(sql, "audit_refusal", REFUSAL_COLUMNS, "refusal_id", self._ints),
+            _create(sql, "audit_action", ACTION_COLUMNS, "notification_id", self._ints),
+            f"CREATE INDEX IF NOT EXISTS audit_publish_scope ON {sql.table('audit_publish')} "
+            "(tenant_id, occurred_at)",
+            f"CREATE INDEX IF NOT EXISTS audit_publish_key ON {sql.table('audit_publish')} "
+            "(tenant_id, idempotency_key)",
+        ):
+            sql.execute(cursor, statement)
+
+    def clear(self, sql: SqlStore, cursor: Any) -> None:
+        """Delete every audit row."""
+        for table in ("audit_publish", "audit_refusal", "audit_action"):
+            sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
+
+    def apply(self, sql: SqlStore, cursor: Any, events: Sequence[tuple[int, Any]]) -> None:
+        """Turn events into rows; batch the inserts."""
+        publish: list[tuple[Any, ...]] = []
+        refusals: list[tuple[Any, ...]] = []
+        actions: list[tuple[Any, ...]] = []
+        flips: list[tuple[int, str]] = []
+        for nid, e in events:
+            if isinstance(e, Started):
+                publish.append(_publish_row(nid, e, e.operation, False, e))
+            elif isinstance(e, OperationRecorded):
+                publish.append(_publish_row(nid, e, e.operation, e.collision, None))
+                flips.extend((int(c["collision"]), c["operation_id"]) for c in e.reclassified)
+            elif isinstance(e, Refused):
+                refusals.append((
+                    str(e.originator_id), e.command, e.subject_id, e.tenant_id, e.repository_id,
+                    e.reason, e.message, iso_utc(e.occurred_at), nid,
+                ))
+            elif isinstance(e, Tenant.Event | PolicyLedger.Event) and hasattr(e, "occurred_at"):
+                actions.append(_action_row(nid, e, self._tenant_of(sql, cursor, e, actions)))
+        if publish:
+            self._insert_publish(sql, cursor, publish)
+        for collision, operation_id in flips:
+            sql.execute(
+                cursor,
+                f"UPDATE {sql.table('audit_publish')} SET collision = ? WHERE operation_id = ?",
+                (collision, operation_id),
+            )
+        sql.executemany(
+            cursor,
+            f"INSERT INTO {sql.table('audit_refusal')} VALUES ({_marks(REFUSAL_COLUMNS)})",
+            refusals,
+        )
+        sql.executemany(
+            cursor,
+            f"INSERT INTO {sql.table('audit_action')} VALUES ({_marks(ACTION_COLUMNS)})",
+            actions,
+        )
+
+    @staticmethod
+    def _tenant_of(
+        sql: SqlStore, cursor: Any, e: Any, pending: list[tuple[Any, ...]]
+    ) -> str | None:
+        """The tenant id of a tenant event (only ``Registered`` carries it)."""
+        if isinstance(e, PolicyLedger.Event):
+            return None
+        if hasattr(e, "tenant_id"):
+            return str(e.tenant_id)
+        stream = str(e.originator_id)
+        for row in pending:
+            if row[1] == stream:
+                return str(row[2])
+        sql.execute(
+            cursor,
+            f"SELECT tenant_id FROM {sql.table('audit_action')} WHERE stream_id = ? LIMIT 1",
+            (stream,),
+        )
+        found = cursor.fetchone()
+        return None if found is None else str(found["tenant_id"])
+
+    def _insert_publish(self, sql: SqlStore, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        # A batch of the same stream's events can carry the batch identity only on Started;
+        # later rows look it up from the row of the batch's first operation.
+        missing = {r[18] for r in rows if r[1] is None}
+        known: dict[str, tuple[Any, ...]] = {r[18]: r for r in rows if r[1] is not None}
+        for batch_id in missing - known.keys():
+            sql.execute(
+                cursor,
+                f"SELECT tenant_id, repository_id, idempotency_key, key_missing "
+                f"FROM {sql.table('audit_publish')} WHERE batch_id = ? LIMIT 1",
+                (batch_id,),
+            )
+            row = cursor.fetchone()
+            known[batch_id] = (None, row["tenant_id"], row["repository_id"],
+                               row["idempotency_key"], row["key_missing"])
+        filled = [
+            r if r[1] is not None else (r[0], *known[r[18]][1:5], *r[5:]) for r in rows
+        ]
+        sql.executemany(
+            cursor,
+            f"INSERT INTO {sql.table('audit_publish')} VALUES "
+            f"({_marks(PUBLISH_COLUMNS)})",
+            filled,
+        )
+
+
+def _publish_row(
+    nid: int, e: Any, op: dict[str, Any], collision: bool, started: Any
+) -> tuple[Any, ...]:
+    retryable = op.get("retryable")
+    return (
+        op["operation_id"],
+        started.tenant_id if started else None,
+        started.repository_id if started else None,
+        started.idempotency_key if started else None,
+        int(started.key_missing) if started else None,
+        op["payload_hash"], iso_utc(e.occurred_at), op["outcome"], op["attempts"],
+        op["latency_ms"], op.get("error_code"), op.get("status"), op.get("request_id"),
+        op.get("endpoint"), None if retryable is None else int(retryable), int(collision),
+        op["source"], op["tenant_mode"], str(e.originator_id), nid,
+    )
+
+
+def _action_row(nid: int, e: Any, tenant_id: str | None) -> tuple[Any, ...]:
+    details = {
+        k: v for k, v in vars(e).items()
+        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic",
+                     "occurred_at", "by")
+    }
+    return (
+        nid, str(e.originator_id), tenant_id, type(e).__qualname__,
+        getattr(e, "by", None), iso_utc(e.occurred_at),
+        orjson.dumps(details, default=str, option=orjson.OPT_SORT_KEYS).decode(),
+    )
+
+
+def _rows(sql: SqlStore, statement: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, statement, params)
+        return [dict(row) for row in cursor.fetchall()]
+
+
+def publish_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
+    """Publish operations matching ``query``, in business-time order."""
+    where, params = query.where()
+    limit = f" LIMIT {int(query.limit)}" if query.limit else ""
+    return _rows(
+        sql,
+        f"SELECT * FROM {sql.table('audit_publish')}{where} "
+        f"ORDER BY occurred_at, operation_id{limit}",
+        params,
+    )
+
+
+def refusal_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
+    """Refused commands in the query's tenant scope and time range."""
+    scoped = AuditQuery(
+        tenant_id=query.tenant_id, all_tenants=query.all_tenants,
+        repository_id=query.repository_id, since=query.since, until=query.until,
+    )
+    where, params = scoped.where()
+    return _rows(
+        sql, f"SELECT * FROM {sql.table('audit_refusal')}{where} ORDER BY occurred_at, refusal_id",
+        params,
+    )
+
+
+def action_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
+    """Operator actions (registrations, scope and mode changes, policy adoptions)."""
+    scoped = AuditQuery(
+        tenant_id=query.tenant_id, all_tenants=query.all_tenants,
+        since=query.since, until=query.until,
+    )
+    where, params = scoped.where()
+    return _rows(
+        sql,
+        f"SELECT * FROM {sql.table('audit_action')}{where} ORDER BY occurred_at, notification_id",
+        params,
+    )
+
+
+def summary_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
+    """Counts per tenant, outcome and error code (with collisions and key-missing flags)."""
+    where, params = query.where()
+    return _rows(
+        sql,
+        f"SELECT tenant_id, outcome, error_code, COUNT(*) AS operations, "
+        f"SUM(collision) AS collisions, SUM(key_missing) AS key_missing, "
+        f"MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at "
+        f"FROM {sql.table('audit_publish')}{where} "
+        f"GROUP BY tenant_id, outcome, error_code ORDER BY tenant_id, outcome, error_code",
+        params,
+    )

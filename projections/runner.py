@@ -1,0 +1,135 @@
+"""Catch-up: apply new notifications to the views, rows and tracking in one transaction.
+
+Each view keeps its position in ``opsledger_tracking``. A batch (default 1,000 events) is
+applied in one transaction that first advances the position with a guard (``WHERE
+notification_id = <expected>``), so two processes catching up at once cannot apply the
+same event twice: the loser's guard matches nothing and its transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from eventsourcing.persistence import Mapper, StoredEvent
+from opsledger.projections._sql import SqlStore
+
+__all__ = ["TrackingConflict", "View", "ViewRunner"]
+
+TRACKING = "opsledger_tracking"
+
+
+class TrackingConflict(RuntimeError):
+    """Another process advanced the view first; the batch was rolled back."""
+
+
+class View(Protocol):
+    """A read model: its tables, how to apply events, how to clear itself."""
+
+    name: str
+
+    def create_tables(self, sql: SqlStore, cursor: Any) -> None:
+        """Create the view's tables if missing."""
+
+    def apply(self, sql: SqlStore, cursor: Any, events: Sequence[tuple[int, Any]]) -> None:
+        """Apply (notification id, domain event) pairs inside the open transaction."""
+
+    def clear(self, sql: SqlStore, cursor: Any) -> None:
+        """Delete every row (for a rebuild from zero)."""
+
+
+class ViewRunner:
+    """Keeps a set of views up to date with the application's notification log."""
+
+    def __init__(self, recorder: Any, mapper: Mapper[Any], sql: SqlStore, views: Sequence[View]):
+        self.recorder = recorder
+        self.mapper = mapper
+        self.sql = sql
+        self.views = list(views)
+
+    def create_tables(self) -> None:
+        """Create the tracking table and every view's tables."""
+        with self.sql.transaction(commit=True) as cursor:
+            self.sql.execute(
+                cursor,
+                f"CREATE TABLE IF NOT EXISTS {self.sql.table(TRACKING)} "
+                "(view_name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
+            )
+            for view in self.views:
+                view.create_tables(self.sql, cursor)
+                self.sql.execute(
+                    cursor,
+                    f"INSERT INTO {self.sql.table(TRACKING)} VALUES (?, 0) "
+                    "ON CONFLICT (view_name) DO NOTHING",
+                    (view.name,),
+                )
+
+    def position(self, view: View) -> int:
+        """The last notification id applied to ``view``."""
+        with self.sql.transaction(commit=False) as cursor:
+            self.sql.execute(
+                cursor,
+                f"SELECT notification_id FROM {self.sql.table(TRACKING)} WHERE view_name = ?",
+                (view.name,),
+            )
+            row = cursor.fetchone()
+        return int(row["notification_id"]) if row else 0
+
+    def head(self) -> int:
+        """The newest notification id in the store (0 when empty)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    def catch_up(
+        self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Apply everything new to every view; returns how many events were applied."""
+        applied = 0
+        head = self.head()
+        for view in self.views:
+            position = self.position(view)
+            while position < head:
+                notifications = self.recorder.select_notifications(
+                    start=position + 1, limit=batch_size, stop=head
+                )
+                if not notifications:
+                    break
+                events = [(n.id, self._decode(n)) for n in notifications]
+                last = notifications[-1].id
+                with self.sql.transaction(commit=True) as cursor:
+                    self.sql.execute(
+                        cursor,
+                        f"UPDATE {self.sql.table(TRACKING)} SET notification_id = ? "
+                        "WHERE view_name = ? AND notification_id = ? RETURNING notification_id",
+                        (last, view.name, position),
+                    )
+                    if cursor.fetchone() is None:
+                        raise TrackingConflict(view.name)
+                    view.apply(self.sql, cursor, events)
+                applied += len(events)
+                position = last
+                if progress:
+                    progress(position, head)
+        return applied
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Clear every view and apply the whole log again."""
+        with self.sql.transaction(commit=True) as cursor:
+            for view in self.views:
+                view.clear(self.sql, cursor)
+                self.sql.execute(
+                    cursor,
+                    f"UPDATE {self.sql.table(TRACKING)} SET notification_id = 0 "
+                    "WHERE view_name = ?",
+                    (view.name,),
+                )
+        return self.catch_up(progress=progress)
+
+    def _decode(self, notification: Any) -> Any:
+        return self.mapper.to_domain_event(
+            StoredEvent(
+                originator_id=notification.originator_id,
+                originator_version=notification.originator_version,
+                topic=notification.topic,
+                state=notification.state,
+            )
+        )
