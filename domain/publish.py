@@ -15,15 +15,23 @@ operation id) so unrelated failures are never counted as collisions.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 from opsledger.domain.ids import NAMESPACE
 
-__all__ = ["UNKNOWN_KEY", "OperationRecorded", "PublishBatch", "Started", "batch_uuid"]
+__all__ = [
+    "UNKNOWN_KEY",
+    "OperationRecorded",
+    "PublishBatch",
+    "Relation",
+    "Started",
+    "batch_uuid",
+]
 
 UNKNOWN_KEY = "unknown"
+Relation = Literal["original", "retry", "collision"]
 
 
 def batch_uuid(tenant_id: str, repository_id: str, key: str, operation_id: str) -> UUID:
@@ -79,8 +87,11 @@ class PublishBatch(Aggregate):
         """True if this exact operation is already recorded (an exact duplicate)."""
         return operation_id in self.operations
 
-    def record(self, occurred_at: datetime, operation: dict[str, Any]) -> bool:
-        """Record one more operation; returns True if it is an idempotency collision.
+    def record(self, occurred_at: datetime, operation: dict[str, Any]) -> Relation:
+        """Record one more operation and say what it is to the batch.
+
+        ``original`` (it is now the batch's earliest operation), ``retry`` (same payload
+        hash as the original) or ``collision`` (a different hash under the same key).
 
         Raises ``ValueError`` for an operation already recorded: callers check
         :meth:`has_operation` first and count it as a duplicate.
@@ -89,7 +100,8 @@ class PublishBatch(Aggregate):
         if op_id in self.operations:
             raise ValueError(f"operation {op_id} already recorded in this batch")
         new_hash = operation["payload_hash"]
-        if (occurred_at, op_id) < self.original and new_hash != self.payload_hash:
+        earliest = (occurred_at, op_id) < self.original
+        if earliest and new_hash != self.payload_hash:
             # An earlier operation arrived late: it is the original; flip the others.
             reclassified = [
                 {"operation_id": oid, "occurred_at": at.isoformat(), "collision": h != new_hash}
@@ -99,15 +111,16 @@ class PublishBatch(Aggregate):
             collision = False
         else:
             reclassified = []
-            baseline = new_hash if (occurred_at, op_id) < self.original else self.payload_hash
-            collision = new_hash != baseline
+            collision = not earliest and new_hash != self.payload_hash
         self._record(
             occurred_at=occurred_at,
             operation=operation,
             collision=collision,
             reclassified=reclassified,
         )
-        return collision
+        if collision:
+            return "collision"
+        return "original" if earliest else "retry"
 
     @event("OperationRecorded", topic="opsledger.PublishBatch.OperationRecorded")
     def _record(

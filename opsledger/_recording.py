@@ -169,11 +169,11 @@ class ChunkWriter:
             loaded[batch_id] = batch
             changed[batch_id] = batch
             return ItemResult("recorded", op_id, batch_id, key_missing=key_missing)
-        collision = batch.record(record.occurred_at_utc, operation)
+        relation = batch.record(record.occurred_at_utc, operation)
         changed[batch_id] = batch
         return ItemResult(
-            "recorded", op_id, batch_id, retry=not collision, collision=collision,
-            key_missing=key_missing,
+            "recorded", op_id, batch_id, retry=relation == "retry",
+            collision=relation == "collision", key_missing=key_missing,
         )
 
     def _register(

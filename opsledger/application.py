@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -26,6 +26,9 @@ from opsledger.records import PublishRecord
 from opsledger.storage import DEFAULT_URL, StoreUrl, parse_store_url, schema_lock
 
 __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class OpsledgerApp(Application[UUID]):
@@ -168,11 +171,25 @@ class Operations:
         """Adopt ``policy`` from ``effective_at`` (default: now). False if already in force."""
         now = self._now(at)
         effective = utc(effective_at, "effective_at") if effective_at is not None else now
-        ledger = self._ledger() or PolicyLedger()
-        adopted = ledger.adopt(policy, effective_at=effective, by=by, reason=reason, at=now)
-        if adopted:
-            self.app.save(ledger)
-        return adopted
+        return self._update(
+            lambda: self._ledger() or PolicyLedger(),
+            lambda ledger: ledger.adopt(policy, effective_at=effective, by=by, reason=reason,
+                                        at=now),
+        )
+
+    def _update(self, load: Callable[[], A], change: Callable[[A], R], attempts: int = 10) -> R:
+        """Load, change, save; on a concurrent writer's conflict, reload and decide again."""
+        for attempt in range(attempts):
+            aggregate = load()
+            result = change(aggregate)
+            try:
+                self.app.save(aggregate)
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+                continue
+            return result
+        raise AssertionError("unreachable")
 
     def policy_at(self, at: datetime | None = None) -> OperationsPolicy:
         """The policy in force at business time ``at`` (default: now)."""
@@ -215,10 +232,11 @@ class Operations:
         return TenantState.of(tenant)
 
     def _change_tenant(self, tenant_id: str, change: Callable[[Tenant], object]) -> TenantState:
-        tenant = self._tenant(tenant_id)
-        change(tenant)
-        self.app.save(tenant)
-        return TenantState.of(tenant)
+        def apply(tenant: Tenant) -> TenantState:
+            change(tenant)
+            return TenantState.of(tenant)
+
+        return self._update(lambda: self._tenant(tenant_id), apply)
 
     def add_repository(
         self, tenant_id: str, repository_id: str, *, by: str, at: datetime | None = None
@@ -263,11 +281,13 @@ class Operations:
     ) -> str:
         """Record a confirmed tenant boundary violation; returns its id."""
         now = self._now(at)
-        tenant = self._tenant(tenant_id)
-        violation_id = f"{tenant_id}/violation/{len(tenant.boundary_violations) + 1}"
-        tenant.confirm_boundary_violation(violation_id, evidence, repository_id, by, now)
-        self.app.save(tenant)
-        return violation_id
+
+        def confirm(tenant: Tenant) -> str:
+            violation_id = f"{tenant_id}/violation/{len(tenant.boundary_violations) + 1}"
+            tenant.confirm_boundary_violation(violation_id, evidence, repository_id, by, now)
+            return violation_id
+
+        return self._update(lambda: self._tenant(tenant_id), confirm)
 
     def tenant(self, tenant_id: str) -> TenantState:
         """The tenant as it stands; :class:`UnknownTenant` if not registered."""

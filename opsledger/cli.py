@@ -272,3 +272,7 @@ def record_publish(
     else:
         kind = "collision" if result.collision else "retry" if result.retry else "first"
         console.print(f"{result.status} {result.operation_id} ({kind})")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,9 +35,25 @@ class SqlStore:
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Any]:
-        """A cursor in one transaction (committed on success when ``commit``)."""
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
+        """A cursor in one transaction (committed on success when ``commit``).
+
+        On SQLite a writing transaction starts with ``BEGIN IMMEDIATE``: a deferred one that
+        reads first cannot upgrade to a writer once another process has committed (WAL
+        snapshot), and fails at once instead of waiting for the lock.
+        """
+        if self.is_postgres or not commit:
+            with self.datastore.transaction(commit=commit) as cursor:
+                yield cursor
+            return
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
 
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         """Run one statement with dialect-adapted placeholders."""

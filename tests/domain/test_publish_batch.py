@@ -36,21 +36,21 @@ def test_unknown_keys_get_one_batch_per_operation() -> None:
 @pytest.mark.policy("5.idempotency_key")
 def test_same_key_same_hash_is_a_retry() -> None:
     batch = start("op1", "a" * 64, T0)
-    assert batch.record(T0 + timedelta(seconds=5), op("op2", "a" * 64)) is False
+    assert batch.record(T0 + timedelta(seconds=5), op("op2", "a" * 64)) == "retry"
     assert batch.operations["op2"][2] is False
 
 
 @pytest.mark.policy("4.high.idempotency_collision_rate")
 def test_same_key_different_hash_is_a_collision() -> None:
     batch = start("op1", "a" * 64, T0)
-    assert batch.record(T0 + timedelta(seconds=5), op("op2", "b" * 64)) is True
+    assert batch.record(T0 + timedelta(seconds=5), op("op2", "b" * 64)) == "collision"
 
 
 @pytest.mark.policy("4.high.idempotency_collision_rate")
 def test_a_late_arriving_earlier_operation_reclassifies_the_collision() -> None:
     batch = start("op-late-hash", "b" * 64, T0 + timedelta(minutes=2))
     # The true original (earlier occurred_at) arrives second: the first arrival is the collision.
-    assert batch.record(T0, op("op-original", "a" * 64)) is False
+    assert batch.record(T0, op("op-original", "a" * 64)) == "original"
     assert batch.payload_hash == "a" * 64
     assert batch.operations["op-late-hash"][2] is True
     events = batch.collect_events()

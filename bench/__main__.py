@@ -1,0 +1,166 @@
+"""``python -m bench``: opsledger's recording path against the eventsourcing library's own.
+
+Two comparisons, both in the same process and run, each into a fresh SQLite file (WAL):
+
+* **bulk** — ``import_pumuki_audit`` of N simulated Pumuki audit lines (default 100,000)
+  through the whole opsledger path: read and parse each NDJSON line, validate it
+  (pydantic), derive its batch, check idempotency against the store, register unseen
+  tenants, and save one event per line, 1000 lines per transaction. The baseline is the
+  library's batched append of the same number of comparable events: a plain
+  ``Aggregate`` whose creation event carries the same fields as an opsledger publish
+  event, from pre-parsed dicts of the same lines, ``app.save(*batch)`` 1000 at a time,
+  default transcoder.
+* **single** — M ``Operations.record_publish`` calls (default 2,000; one transaction
+  each) against M ``app.save(aggregate)`` calls of the same facts.
+
+Targets: bulk >= 0.65x and single >= 0.8x the library's rate.
+
+Why ratios: the machine is shared and noisy, so absolute events/s differ from run to run
+and between machines; what is stable is how opsledger compares with the library it is
+built on, measured seconds apart under the same conditions. Each measurement is taken
+``--repeat`` times (best kept), with opsledger and library runs interleaved (and their
+order alternated) so that noise hits both sides. The script reports whether each target
+is met; it never fails because one is missed (it fails only if a run stores the wrong
+number of events). ``--json`` prints the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+from bench._baseline import library_batched, library_single
+from bench._input import (
+    library_rows_from_lines,
+    library_rows_from_records,
+    single_records,
+    write_audit_lines,
+)
+from bench._opsledger import opsledger_bulk, opsledger_single
+from bench._report import Comparison, Report, render_json, render_text
+
+BULK_TARGET = 0.65
+SINGLE_TARGET = 0.8
+
+
+def _positive(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--lines", type=_positive, default=100_000,
+                        help="simulated audit lines to import (default 100000)")
+    parser.add_argument("--single", type=_positive, default=2_000,
+                        help="single records to record one by one (default 2000)")
+    parser.add_argument("--repeat", type=_positive, default=3,
+                        help="runs of each measurement; the best is kept (default 3)")
+    parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where to put the temporary stores (default: system temp)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser.parse_args(argv)
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured with."""
+    return {
+        "python": platform.python_version(),
+        "eventsourcing": version("eventsourcing"),
+        "opsledger": version("opsledger"),
+        "platform": platform.platform(terse=True),
+    }
+
+
+class _Stores:
+    """Fresh SQLite file paths in one directory, removed (with WAL files) after use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.count = 0
+
+    def fresh(self, label: str) -> Path:
+        self.count += 1
+        return self.directory / f"{label}-{self.count}.db"
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _log(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> Report:
+    """Prepare the inputs, run every measurement ``repeat`` times interleaved, report."""
+    quiet = bool(args.json)
+    with tempfile.TemporaryDirectory(prefix="opsledger-bench-", dir=args.dir) as tmp:
+        directory = Path(tmp)
+        audit_path = directory / "audit.ndjson"
+        _log(quiet, f"simulating {args.lines:,} audit lines ...")
+        write_audit_lines(audit_path, args.lines, seed=args.seed)
+        with audit_path.open("rb") as lines:
+            bulk_rows = library_rows_from_lines(lines)
+        records = single_records(args.single)
+        single_rows = library_rows_from_records(records)
+
+        bulk = Comparison("bulk", f"import {args.lines:,} Pumuki audit lines",
+                          "batched app.save(*1000 aggregates)", args.lines, BULK_TARGET)
+        single = Comparison("single", f"{args.single:,} record_publish calls",
+                            "app.save(aggregate) per event", args.single, SINGLE_TARGET)
+        stores = _Stores(directory)
+
+        def measure(label: str, into: list[float], action: Callable[[Path], float]) -> None:
+            path = stores.fresh(label)
+            gc.collect()
+            try:
+                seconds = action(path)
+            finally:
+                stores.remove(path)
+            into.append(seconds)
+            _log(quiet, f"  {label:<18} {seconds:8.3f}s")
+
+        for rep in range(args.repeat):
+            _log(quiet, f"run {rep + 1}/{args.repeat}")
+            pairs = [
+                (("opsledger-bulk", bulk.opsledger_seconds,
+                  lambda p: opsledger_bulk(p, audit_path, args.lines)),
+                 ("library-batched", bulk.library_seconds,
+                  lambda p: library_batched(p, bulk_rows))),
+                (("opsledger-single", single.opsledger_seconds,
+                  lambda p: opsledger_single(p, records)),
+                 ("library-single", single.library_seconds,
+                  lambda p: library_single(p, single_rows))),
+            ]
+            for first, second in pairs:
+                order = (first, second) if rep % 2 == 0 else (second, first)
+                for label, into, action in order:
+                    measure(label, into, action)
+    return Report(machine(), args.lines, args.single, args.repeat, [bulk, single])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the bench and print the text or JSON report."""
+    args = parse_args(argv)
+    report = run(args)
+    print(render_json(report) if args.json else render_text(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
