@@ -127,6 +127,7 @@ def library_rows_from_records(records: Iterable[dict[str, Any]]) -> list[Publish
         record = PublishRecord.create(**fields)
         rows.append(
             (record.tenant_id, record.repository_id, record.key, record.key == UNKNOWN_KEY,
-             record.occurred_at_utc, record.operation("api", "saas"))
+             record.occurred_at_utc,
+             record.operation(record.effective_operation_id(), "api", "saas"))
         )
     return rows

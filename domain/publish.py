@@ -15,6 +15,7 @@ operation id) so unrelated failures are never counted as collisions.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID, uuid5
 
@@ -34,6 +35,7 @@ UNKNOWN_KEY = "unknown"
 Relation = Literal["original", "retry", "collision"]
 
 
+@lru_cache(maxsize=8192)
 def batch_uuid(tenant_id: str, repository_id: str, key: str, operation_id: str) -> UUID:
     """The batch stream id for an operation (``unknown`` keys get one per operation)."""
     name = f"batch/{tenant_id}/{repository_id}/{key}"

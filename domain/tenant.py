@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -22,6 +23,7 @@ class Mode(StrEnum):
     SAAS = "saas"
 
 
+@lru_cache(maxsize=4096)
 def tenant_uuid(tenant_id: str) -> UUID:
     """The aggregate id of a tenant: one stream per tenant id."""
     return uuid5(NAMESPACE, f"tenant/{tenant_id}")

@@ -29,7 +29,11 @@ def utc(value: datetime, field: str = "occurred_at") -> datetime:
 
 def iso_utc(value: datetime) -> str:
     """``2026-11-03T07:03:03.583000Z``: fixed-width UTC text, so text order is time order."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:"
+        f"{v.second:02d}.{v.microsecond:06d}Z"
+    )
 
 
 @runtime_checkable

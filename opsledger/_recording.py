@@ -9,6 +9,7 @@ collision, exactly as if the two had arrived in order).
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
+from psycopg.errors import UniqueViolation
 
 from opsledger.domain.errors import OpsledgerError, ScopeViolation, UnknownTenant
 from opsledger.domain.governance import Governance
@@ -27,9 +29,10 @@ from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.projections._sql import SqlStore
 from opsledger.records import PublishRecord
 
-__all__ = ["ChunkWriter", "ItemResult", "load_many"]
+__all__ = ["ChunkWriter", "EventCache", "ItemResult", "load_many"]
 
 Status = Literal["recorded", "duplicate", "refused"]
+_CONFLICTS = (IntegrityError, sqlite3.IntegrityError, UniqueViolation)
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,63 @@ class ItemResult:
     error: OpsledgerError | None = None
 
 
-def load_many(app: Application[UUID], sql: SqlStore, ids: Iterable[UUID]) -> dict[UUID, Any]:
-    """Reconstruct many aggregates with one query (missing ids are absent from the result)."""
+class EventCache:
+    """Decoded, committed events of small hot streams (tenants).
+
+    A write then reads only the events stored after the cached version, inside its own
+    transaction, so the cache can never hide a change another process committed.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[UUID, list[Any]] = {}
+        self._built: dict[UUID, tuple[int, Any]] = {}
+
+    def versions(self, ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The cached version of each of ``ids`` that is cached."""
+        return {i: self._events[i][-1].originator_version for i in ids if i in self._events}
+
+    def events(self, oid: UUID) -> list[Any]:
+        """The cached events of one stream (empty if none)."""
+        return self._events.get(oid, [])
+
+    def extend(self, oid: UUID, events: Sequence[Any]) -> None:
+        """Add committed events of ``oid`` (in version order)."""
+        if events:
+            self._events.setdefault(oid, []).extend(events)
+
+    def read_only(self, oid: UUID) -> Any:
+        """The aggregate at its cached version, built once per version: never mutate it."""
+        events = self._events[oid]
+        version = events[-1].originator_version
+        built = self._built.get(oid)
+        if built is None or built[0] != version:
+            aggregate = None
+            for domain_event in events:
+                aggregate = domain_event.mutate(aggregate)
+            built = self._built[oid] = (version, aggregate)
+        return built[1]
+
+
+def load_many(
+    app: Application[UUID],
+    sql: SqlStore,
+    cursor: Any,
+    ids: Iterable[UUID],
+    cache: EventCache | None = None,
+    cacheable: Iterable[UUID] = (),
+    read_only: bool = False,
+) -> dict[UUID, Any]:
+    """Reconstruct many aggregates with one query (missing ids are absent from the result).
+
+    Streams held in ``cache`` are read only from their cached version on; the cache learns
+    the committed events this read found for the ``cacheable`` streams. With
+    ``read_only`` the cached streams come back as shared objects the caller must not change.
+    """
+    wanted = sorted(set(ids))
+    known = cache.versions(wanted) if cache else {}
     grouped: dict[UUID, list[Any]] = defaultdict(list)
-    for row in sql.select_stored_events(sorted(set(ids))):
+    rows = sql.select_stored_events(cursor, [i for i in wanted if i not in known], known)
+    for row in rows:
         raw = row["originator_id"]
         oid = raw if isinstance(raw, UUID) else UUID(raw)
         grouped[oid].append(
@@ -57,6 +113,13 @@ def load_many(app: Application[UUID], sql: SqlStore, ids: Iterable[UUID]) -> dic
             )
         )
     loaded: dict[UUID, Any] = {}
+    if cache:
+        for oid in set(cacheable) | known.keys():
+            cache.extend(oid, grouped.pop(oid, []))
+            if cache.events(oid) and read_only:
+                loaded[oid] = cache.read_only(oid)
+            elif cache.events(oid):
+                grouped[oid] = cache.events(oid)
     for oid, events in grouped.items():
         aggregate = None
         for domain_event in events:
@@ -77,6 +140,7 @@ class ChunkWriter:
         by: str,
         register_unknown: bool = False,
         default_governance: Governance | None = None,
+        tenant_cache: EventCache | None = None,
     ) -> None:
         self.app = app
         self.sql = sql
@@ -84,29 +148,47 @@ class ChunkWriter:
         self.by = by
         self.register_unknown = register_unknown
         self.default_governance = default_governance or Governance()
+        self.tenant_cache = tenant_cache
 
     def write(self, records: Sequence[PublishRecord], attempts: int = 8) -> list[ItemResult]:
-        """Record ``records`` in one transaction, re-evaluating on a concurrent conflict."""
+        """Record ``records`` in one transaction, re-evaluating on a concurrent conflict.
+
+        Reading the touched streams, deciding and appending happen in one transaction:
+        on SQLite it holds the write lock from the start (no conflict is possible); on
+        PostgreSQL a concurrent append to the same stream fails the unique (id, version)
+        constraint, and the chunk is decided again against the fresh state.
+        """
+        op_ids = [r.effective_operation_id() for r in records]
         for attempt in range(attempts):
             try:
-                return self._write_once(records)
-            except IntegrityError:
+                with self.sql.transaction(commit=True) as cursor:
+                    results, changed = self._decide(cursor, records, op_ids)
+                    events = [e for agg in changed.values() for e in agg.collect_events()]
+                    stored = [self.app.mapper.to_stored_event(e) for e in events]
+                    self.sql.insert_stored_events(cursor, stored)
+                if self.tenant_cache is not None:
+                    for e in events:
+                        if isinstance(changed[e.originator_id], Tenant):
+                            self.tenant_cache.extend(e.originator_id, [e])
+                return results
+            except _CONFLICTS:
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def _write_once(self, records: Sequence[PublishRecord]) -> list[ItemResult]:
-        op_ids = [r.effective_operation_id() for r in records]
+    def _decide(
+        self, cursor: Any, records: Sequence[PublishRecord], op_ids: list[str]
+    ) -> tuple[list[ItemResult], dict[UUID, Any]]:
         batch_ids = [
             batch_uuid(r.tenant_id, r.repository_id, r.key, op)
             for r, op in zip(records, op_ids, strict=True)
         ]
-        loaded = load_many(
-            self.app, self.sql, [tenant_uuid(r.tenant_id) for r in records] + batch_ids
-        )
-        tenants: dict[str, Tenant | None] = {
-            r.tenant_id: loaded.get(tenant_uuid(r.tenant_id)) for r in records
-        }
+        tenant_ids = {r.tenant_id: tenant_uuid(r.tenant_id) for r in records}
+        # Tenants are only read here, unless --register-unknown may change them.
+        loaded = load_many(self.app, self.sql, cursor, [*tenant_ids.values(), *batch_ids],
+                           self.tenant_cache, tenant_ids.values(),
+                           read_only=not self.register_unknown)
+        tenants: dict[str, Tenant | None] = {t: loaded.get(u) for t, u in tenant_ids.items()}
         changed: dict[UUID, Any] = {}
         results: list[ItemResult] = []
         refused: list[tuple[PublishRecord, str, ScopeViolation]] = []
@@ -125,7 +207,7 @@ class ChunkWriter:
                 continue
             results.append(self._apply(record, op_id, batch_id, tenant, loaded, changed))
         refusal_ids = [refusal_uuid("record_publish", op_id) for _, op_id, _ in refused]
-        existing = load_many(self.app, self.sql, refusal_ids) if refused else {}
+        existing = load_many(self.app, self.sql, cursor, refusal_ids) if refused else {}
         for (record, op_id, reason), rid in zip(refused, refusal_ids, strict=True):
             if rid in existing or rid in changed:
                 continue
@@ -139,9 +221,7 @@ class ChunkWriter:
                 occurred_at=record.occurred_at_utc,
                 details=record.model_dump(mode="json"),
             )
-        if changed:
-            self.app.save(*changed.values())
-        return results
+        return results, changed
 
     def _apply(
         self,
@@ -156,7 +236,7 @@ class ChunkWriter:
         batch: PublishBatch | None = loaded.get(batch_id)
         if batch is not None and batch.has_operation(op_id):
             return ItemResult("duplicate", op_id, batch_id, key_missing=key_missing)
-        operation = record.operation(self.source, tenant.mode.value)
+        operation = record.operation(op_id, self.source, tenant.mode.value)
         if batch is None:
             batch = PublishBatch(
                 tenant_id=record.tenant_id,

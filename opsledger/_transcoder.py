@@ -32,15 +32,21 @@ def _default(obj: Any) -> Any:
 
 
 def _revive(value: Any) -> Any:
+    """Turn tagged values back into objects, in place (the decoded JSON is ours)."""
     if isinstance(value, dict):
         kind = value.get("_type_")
         if kind == _DT:
             return datetime.fromisoformat(value["_data_"])
         if kind == _UUID:
             return UUID(value["_data_"])
-        return {k: _revive(v) for k, v in value.items()}
+        for k, v in value.items():
+            if isinstance(v, dict | list):
+                value[k] = _revive(v)
+        return value
     if isinstance(value, list):
-        return [_revive(v) for v in value]
+        for i, v in enumerate(value):
+            if isinstance(v, dict | list):
+                value[i] = _revive(v)
     return value
 
 

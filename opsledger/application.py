@@ -9,10 +9,11 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
-from opsledger._recording import ChunkWriter, ItemResult
+from opsledger._recording import ChunkWriter, EventCache, ItemResult
 from opsledger._transcoder import OrjsonTranscoder
 from opsledger.domain.errors import NotFound, TenantAlreadyRegistered, UnknownTenant
 from opsledger.domain.governance import Governance, RetentionPolicy
@@ -27,7 +28,7 @@ from opsledger.storage import DEFAULT_URL, StoreUrl, parse_store_url, schema_loc
 
 __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
-A = TypeVar("A")
+A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 
@@ -111,6 +112,7 @@ class Operations:
         )
         self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
         self.views = self._runner_for(self.app)
+        self._tenant_cache = EventCache()
         if policy is not None:
             self._adopt_passed_policy(policy)
 
@@ -171,11 +173,11 @@ class Operations:
         """Adopt ``policy`` from ``effective_at`` (default: now). False if already in force."""
         now = self._now(at)
         effective = utc(effective_at, "effective_at") if effective_at is not None else now
-        return self._update(
-            lambda: self._ledger() or PolicyLedger(),
-            lambda ledger: ledger.adopt(policy, effective_at=effective, by=by, reason=reason,
-                                        at=now),
-        )
+
+        def adopt(ledger: PolicyLedger) -> bool:
+            return ledger.adopt(policy, effective_at=effective, by=by, reason=reason, at=now)
+
+        return self._update(lambda: self._ledger() or PolicyLedger(), adopt)
 
     def _update(self, load: Callable[[], A], change: Callable[[A], R], attempts: int = 10) -> R:
         """Load, change, save; on a concurrent writer's conflict, reload and decide again."""
@@ -303,10 +305,13 @@ class Operations:
     # ---- publish operations ---------------------------------------------------------
     def writer(self, *, source: str, by: str, register_unknown: bool = False) -> ChunkWriter:
         """The recording path (shared by ``record_publish`` and the importers)."""
-        defaults = self.policy_at().retention
-        governance = Governance(retention=RetentionPolicy(**defaults.model_dump()))
+        governance = None
+        if register_unknown:  # only then are tenants registered, with the policy's defaults
+            defaults = self.policy_at().retention
+            governance = Governance(retention=RetentionPolicy(**defaults.model_dump()))
         return ChunkWriter(self.app, self.sql, source=source, by=by,
-                           register_unknown=register_unknown, default_governance=governance)
+                           register_unknown=register_unknown, default_governance=governance,
+                           tenant_cache=self._tenant_cache)
 
     def record_publish(
         self, record: PublishRecord | None = None, /, *, by: str = "api", **fields: Any

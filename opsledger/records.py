@@ -97,15 +97,17 @@ class PublishRecord(BaseModel):
         """Pumuki's ``event_id`` if given, else a digest of the record's facts."""
         if self.operation_id:
             return self.operation_id
-        facts = self.model_dump(mode="json", exclude={"operation_id", "occurred_at"})
-        facts["occurred_at"] = iso_utc(self.occurred_at)
-        digest = hashlib.sha256(orjson.dumps(facts, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return "op-" + digest[:32]
+        facts = [
+            self.tenant_id, self.repository_id, self.idempotency_key, self.payload_hash.lower(),
+            self.outcome, self.attempts, self.latency_ms, iso_utc(self.occurred_at),
+            self.error_code, self.status, self.request_id, self.endpoint, self.retryable,
+        ]
+        return "op-" + hashlib.sha256(orjson.dumps(facts)).hexdigest()[:32]
 
-    def operation(self, source: str, tenant_mode: str) -> dict[str, Any]:
+    def operation(self, operation_id: str, source: str, tenant_mode: str) -> dict[str, Any]:
         """The JSON-native operation facts stored on the batch event (None fields dropped)."""
         op: dict[str, Any] = {
-            "operation_id": self.effective_operation_id(),
+            "operation_id": operation_id,
             "payload_hash": self.payload_hash.lower(),
             "outcome": self.outcome,
             "attempts": self.attempts,

@@ -18,6 +18,7 @@ class SqlStore:
     """
 
     def __init__(self, recorder: Any, kind: str, schema: str = "public") -> None:
+        self.recorder = recorder
         self.datastore = recorder.datastore
         self.events_table: str = recorder.events_table_name
         self.kind = kind
@@ -70,18 +71,39 @@ class SqlStore:
             return originator_id
         return originator_id.hex if self._uuid_ids else str(originator_id)
 
-    def select_stored_events(self, ids: Sequence[UUID]) -> list[Any]:
-        """All stored events of the given aggregates, in one query per 500 ids."""
+    def select_stored_events(
+        self, cursor: Any, ids: Sequence[UUID], newer_than: dict[UUID, int] | None = None
+    ) -> list[Any]:
+        """Stored events of the given aggregates (only those after ``newer_than[id]`` for
+        streams the caller already holds), ordered by stream and version."""
+        newer = sorted((newer_than or {}).items())
         rows: list[Any] = []
-        for start in range(0, len(ids), 500):
+        for start in range(0, max(len(ids), 1), 500):
             chunk = [self.id_param(i) for i in ids[start : start + 500]]
-            marks = ",".join("?" * len(chunk))
+            clauses = [f"originator_id IN ({','.join('?' * len(chunk))})"] if chunk else []
+            params: list[Any] = list(chunk)
+            if start == 0:
+                for oid, version in newer:
+                    clauses.append("(originator_id = ? AND originator_version > ?)")
+                    params += [self.id_param(oid), version]
+            if not clauses:
+                break
             statement = (
                 f"SELECT originator_id, originator_version, topic, state "
-                f"FROM {self.table(self.events_table)} WHERE originator_id IN ({marks}) "
+                f"FROM {self.table(self.events_table)} WHERE {' OR '.join(clauses)} "
                 f"ORDER BY originator_id, originator_version"
             )
-            with self.transaction(commit=False) as cursor:
-                self.execute(cursor, statement, chunk)
-                rows.extend(cursor.fetchall())
+            self.execute(cursor, statement, params)
+            rows.extend(cursor.fetchall())
         return rows
+
+    def insert_stored_events(self, cursor: Any, stored_events: Sequence[Any]) -> None:
+        """Append stored events inside the caller's transaction (the recorder's own insert:
+        on PostgreSQL it takes the table lock that keeps notification ids in commit order).
+        """
+        if not stored_events:
+            return
+        if self.is_postgres:
+            self.recorder._insert_stored_events(cursor, stored_events)
+        else:
+            self.recorder._insert_events(cursor, stored_events)

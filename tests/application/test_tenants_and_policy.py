@@ -123,3 +123,17 @@ def test_the_store_url_can_come_from_the_hosts_env(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     with Operations.open(env={"OPSLEDGER_DB": url}) as ops:
         assert ops.store.path == str(tmp_path / "env.db")
+
+
+def test_a_tenant_change_by_another_process_is_seen_by_the_next_record(sqlite_url: str) -> None:
+    from opsledger import RepositoryOutOfScope as OutOfScope
+
+    fields = dict(tenant_id="acme", repository_id="web", payload_hash="a" * 64,
+                  outcome="success", attempts=1, latency_ms=5, occurred_at=T0)
+    with Operations.open(sqlite_url, clock=FrozenClock(T0)) as writer:
+        writer.register_tenant("acme", repositories=["web"], governance=Governance(), by="a")
+        writer.record_publish(idempotency_key="k1", **fields)  # the writer now holds acme
+        with Operations.open(sqlite_url, clock=FrozenClock(T0)) as admin:
+            admin.remove_repository("acme", "web", by="admin")
+        with pytest.raises(OutOfScope):
+            writer.record_publish(idempotency_key="k2", **fields)

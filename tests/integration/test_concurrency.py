@@ -16,7 +16,8 @@ RACER = r"""
 import json, sys, time
 from datetime import UTC, datetime
 from opsledger import Operations
-url, name, start, keys, payload_seed = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+url, name, start, keys, payload_seed = sys.argv[1:6]
+start, keys = float(start), int(keys)
 ops = Operations.open(url)
 while time.time() < start:
     time.sleep(0.001)
