@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 from opsledger.application import Operations
 from opsledger.domain.errors import NaiveDatetime, OpsledgerError
@@ -88,7 +89,7 @@ def run_command(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except OpsledgerError as exc:
-            err_console.print(f"[red]error[/red] [{exc.code}] {exc}")
+            err_console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}")
             raise SystemExit(2) from None
 
     return wrapper  # type: ignore[return-value]
