@@ -115,6 +115,9 @@ class PublishBatch(Aggregate):
             reclassified = []
             collision = not earliest and new_hash != self.payload_hash
         self._record(
+            tenant_id=self.tenant_id,
+            repository_id=self.repository_id,
+            idempotency_key=self.idempotency_key,
             occurred_at=occurred_at,
             operation=operation,
             collision=collision,
@@ -127,6 +130,9 @@ class PublishBatch(Aggregate):
     @event("OperationRecorded", topic="opsledger.PublishBatch.OperationRecorded")
     def _record(
         self,
+        tenant_id: str,
+        repository_id: str,
+        idempotency_key: str,
         occurred_at: datetime,
         operation: dict[str, Any],
         collision: bool,

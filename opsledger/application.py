@@ -131,7 +131,7 @@ class Operations:
 
     def _runner_for(self, app: OpsledgerApp) -> ViewRunner:
         sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
-        return ViewRunner(app.recorder, app.mapper, sql, [AuditView()])
+        return ViewRunner(app.recorder, sql, [AuditView()])
 
     def close(self) -> None:
         """Release connections."""

@@ -1,5 +1,6 @@
 """opsledger.projections — read models kept beside the events, applied exactly once."""
 
+from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore
 from opsledger.projections.audit import (
     AuditQuery,
@@ -14,6 +15,7 @@ from opsledger.projections.runner import TrackingConflict, View, ViewRunner
 __all__ = [
     "AuditQuery",
     "AuditView",
+    "Fact",
     "SqlStore",
     "TrackingConflict",
     "View",

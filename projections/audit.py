@@ -11,11 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from opsledger.domain.ledger import PolicyLedger
-from opsledger.domain.publish import OperationRecorded, Started
-from opsledger.domain.refusal import Refused
-from opsledger.domain.tenant import Tenant
+from opsledger.domain.publish import UNKNOWN_KEY
 from opsledger.domain.time import iso_utc
+from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore
 
 __all__ = [
@@ -27,6 +25,11 @@ __all__ = [
     "refusal_rows",
     "summary_rows",
 ]
+
+STARTED = "opsledger.PublishBatch.Started"
+OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
+REFUSED = "opsledger.RefusedCommand.Refused"
+ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.")
 
 PUBLISH_COLUMNS = (
     "operation_id", "tenant_id", "repository_id", "idempotency_key", "key_missing",
@@ -118,27 +121,33 @@ class AuditView:
         for table in ("audit_publish", "audit_refusal", "audit_action"):
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
 
-    def apply(self, sql: SqlStore, cursor: Any, events: Sequence[tuple[int, Any]]) -> None:
-        """Turn events into rows; batch the inserts."""
+    def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
+        """Turn stored events into rows; batch the inserts."""
         publish: list[tuple[Any, ...]] = []
         refusals: list[tuple[Any, ...]] = []
         actions: list[tuple[Any, ...]] = []
         flips: list[tuple[int, str]] = []
-        for nid, e in events:
-            if isinstance(e, Started):
-                publish.append(_publish_row(nid, e, e.operation, False, e))
-            elif isinstance(e, OperationRecorded):
-                publish.append(_publish_row(nid, e, e.operation, e.collision, None))
-                flips.extend((int(c["collision"]), c["operation_id"]) for c in e.reclassified)
-            elif isinstance(e, Refused):
+        for fact in facts:
+            topic, state = fact.topic, fact.state
+            if topic == STARTED:
+                publish.append(_publish_row(fact, False))
+            elif topic == OPERATION_RECORDED:
+                publish.append(_publish_row(fact, state["collision"]))
+                flips.extend((int(c["collision"]), c["operation_id"])
+                             for c in state["reclassified"])
+            elif topic == REFUSED:
                 refusals.append((
-                    str(e.originator_id), e.command, e.subject_id, e.tenant_id, e.repository_id,
-                    e.reason, e.message, iso_utc(e.occurred_at), nid,
+                    fact.stream_id, state["command"], state["subject_id"], state["tenant_id"],
+                    state["repository_id"], state["reason"], state["message"],
+                    iso(state["occurred_at"]), fact.position,
                 ))
-            elif isinstance(e, Tenant.Event | PolicyLedger.Event) and hasattr(e, "occurred_at"):
-                actions.append(_action_row(nid, e, self._tenant_of(sql, cursor, e, actions)))
-        if publish:
-            self._insert_publish(sql, cursor, publish)
+            elif topic.startswith(ACTION_PREFIXES) and "occurred_at" in state:
+                tenant_id = self._tenant_of(sql, cursor, fact, actions)
+                actions.append(_action_row(fact, tenant_id))
+        sql.executemany(
+            cursor, f"INSERT INTO {sql.table('audit_publish')} VALUES ({_marks(PUBLISH_COLUMNS)})",
+            publish,
+        )
         for collision, operation_id in flips:
             sql.execute(
                 cursor,
@@ -158,79 +167,55 @@ class AuditView:
 
     @staticmethod
     def _tenant_of(
-        sql: SqlStore, cursor: Any, e: Any, pending: list[tuple[Any, ...]]
+        sql: SqlStore, cursor: Any, fact: Fact, pending: list[tuple[Any, ...]]
     ) -> str | None:
         """The tenant id of a tenant event (only ``Registered`` carries it)."""
-        if isinstance(e, PolicyLedger.Event):
+        if not fact.topic.startswith("opsledger.Tenant."):
             return None
-        if hasattr(e, "tenant_id"):
-            return str(e.tenant_id)
-        stream = str(e.originator_id)
+        if "tenant_id" in fact.state:
+            return str(fact.state["tenant_id"])
         for row in pending:
-            if row[1] == stream:
+            if row[1] == fact.stream_id:
                 return str(row[2])
         sql.execute(
             cursor,
             f"SELECT tenant_id FROM {sql.table('audit_action')} WHERE stream_id = ? LIMIT 1",
-            (stream,),
+            (fact.stream_id,),
         )
         found = cursor.fetchone()
         return None if found is None else str(found["tenant_id"])
 
-    def _insert_publish(self, sql: SqlStore, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
-        # A batch of the same stream's events can carry the batch identity only on Started;
-        # later rows look it up from the row of the batch's first operation.
-        missing = {r[18] for r in rows if r[1] is None}
-        known: dict[str, tuple[Any, ...]] = {r[18]: r for r in rows if r[1] is not None}
-        for batch_id in missing - known.keys():
-            sql.execute(
-                cursor,
-                f"SELECT tenant_id, repository_id, idempotency_key, key_missing "
-                f"FROM {sql.table('audit_publish')} WHERE batch_id = ? LIMIT 1",
-                (batch_id,),
-            )
-            row = cursor.fetchone()
-            known[batch_id] = (None, row["tenant_id"], row["repository_id"],
-                               row["idempotency_key"], row["key_missing"])
-        filled = [
-            r if r[1] is not None else (r[0], *known[r[18]][1:5], *r[5:]) for r in rows
-        ]
-        sql.executemany(
-            cursor,
-            f"INSERT INTO {sql.table('audit_publish')} VALUES "
-            f"({_marks(PUBLISH_COLUMNS)})",
-            filled,
-        )
 
-
-def _publish_row(
-    nid: int, e: Any, op: dict[str, Any], collision: bool, started: Any
-) -> tuple[Any, ...]:
+def _publish_row(fact: Fact, collision: bool) -> tuple[Any, ...]:
+    state = fact.state
+    op = state["operation"]
     retryable = op.get("retryable")
+    key = state["idempotency_key"]
     return (
-        op["operation_id"],
-        started.tenant_id if started else None,
-        started.repository_id if started else None,
-        started.idempotency_key if started else None,
-        int(started.key_missing) if started else None,
-        op["payload_hash"], iso_utc(e.occurred_at), op["outcome"], op["attempts"],
-        op["latency_ms"], op.get("error_code"), op.get("status"), op.get("request_id"),
-        op.get("endpoint"), None if retryable is None else int(retryable), int(collision),
-        op["source"], op["tenant_mode"], str(e.originator_id), nid,
+        op["operation_id"], state["tenant_id"], state["repository_id"], key,
+        int(key == UNKNOWN_KEY), op["payload_hash"], iso(state["occurred_at"]), op["outcome"],
+        op["attempts"], op["latency_ms"], op.get("error_code"), op.get("status"),
+        op.get("request_id"), op.get("endpoint"), None if retryable is None else int(retryable),
+        int(collision), op["source"], op["tenant_mode"], fact.stream_id, fact.position,
     )
 
 
-def _action_row(nid: int, e: Any, tenant_id: str | None) -> tuple[Any, ...]:
+def _action_row(fact: Fact, tenant_id: str | None) -> tuple[Any, ...]:
+    state = fact.state
     details = {
-        k: v for k, v in vars(e).items()
-        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic",
-                     "occurred_at", "by")
+        k: v for k, v in state.items()
+        if k not in ("timestamp", "originator_topic", "occurred_at", "by")
     }
+    action = fact.topic.removeprefix("opsledger.")
     return (
-        nid, str(e.originator_id), tenant_id, type(e).__qualname__,
-        getattr(e, "by", None), iso_utc(e.occurred_at),
-        orjson.dumps(details, default=str, option=orjson.OPT_SORT_KEYS).decode(),
+        fact.position, fact.stream_id, tenant_id, action, state.get("by"),
+        iso(state["occurred_at"]),
+        orjson.dumps(details, default=_plain, option=orjson.OPT_SORT_KEYS).decode(),
     )
+
+
+def _plain(value: Any) -> Any:
+    return str(value)
 
 
 def _rows(sql: SqlStore, statement: str, params: Sequence[Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Mapper, StoredEvent
+import orjson
+from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore
 
 __all__ = ["TrackingConflict", "View", "ViewRunner"]
@@ -31,8 +32,8 @@ class View(Protocol):
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the view's tables if missing."""
 
-    def apply(self, sql: SqlStore, cursor: Any, events: Sequence[tuple[int, Any]]) -> None:
-        """Apply (notification id, domain event) pairs inside the open transaction."""
+    def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
+        """Apply stored events inside the open transaction."""
 
     def clear(self, sql: SqlStore, cursor: Any) -> None:
         """Delete every row (for a rebuild from zero)."""
@@ -41,9 +42,15 @@ class View(Protocol):
 class ViewRunner:
     """Keeps a set of views up to date with the application's notification log."""
 
-    def __init__(self, recorder: Any, mapper: Mapper[Any], sql: SqlStore, views: Sequence[View]):
+    def __init__(
+        self,
+        recorder: Any,
+        sql: SqlStore,
+        views: Sequence[View],
+        decode: Callable[[bytes], dict[str, Any]] = orjson.loads,
+    ):
         self.recorder = recorder
-        self.mapper = mapper
+        self.decode = decode
         self.sql = sql
         self.views = list(views)
 
@@ -93,7 +100,10 @@ class ViewRunner:
                 )
                 if not notifications:
                     break
-                events = [(n.id, self._decode(n)) for n in notifications]
+                events = [
+                    Fact(n.id, str(n.originator_id), n.topic, self.decode(n.state))
+                    for n in notifications
+                ]
                 last = notifications[-1].id
                 with self.sql.transaction(commit=True) as cursor:
                     self.sql.execute(
@@ -123,13 +133,3 @@ class ViewRunner:
                     (view.name,),
                 )
         return self.catch_up(progress=progress)
-
-    def _decode(self, notification: Any) -> Any:
-        return self.mapper.to_domain_event(
-            StoredEvent(
-                originator_id=notification.originator_id,
-                originator_version=notification.originator_version,
-                topic=notification.topic,
-                state=notification.state,
-            )
-        )
