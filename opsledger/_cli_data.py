@@ -94,6 +94,7 @@ def import_pumuki(files: tuple[str, ...], db: str | None, strict: bool, register
     """Import Pumuki's saas-ingestion-audit.ndjson (FILE may be - for stdin)."""
     with open_ops(db) as ops:
         summary = _import_files(ops, list(files), strict, register_unknown)
+        ops.advance_by_event_time()
     _print_import(summary, as_json)
 
 
@@ -223,8 +224,8 @@ def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: st
                   + (f" and {summary.snapshots} snapshots to {snapshots}" if snapshots else ""))
 
 
-def _sample_lines() -> Iterator[bytes]:
-    sample = resources.files("opsledger.samples") / "saas-ingestion-audit.ndjson"
+def _sample_lines(name: str = "saas-ingestion-audit.ndjson") -> Iterator[bytes]:
+    sample = resources.files("opsledger.samples") / name
     with sample.open("rb") as handle:
         yield from handle
 
@@ -234,16 +235,27 @@ def _sample_lines() -> Iterator[bytes]:
 @click.option("--json", "as_json", is_flag=True)
 @run_command
 def demo(db: str | None, as_json: bool) -> None:
-    """Import the bundled Pumuki sample (one day, one tenant) and print the audit summary."""
+    """Import the bundled Pumuki sample (one day, one tenant, with its downstream snapshots)
+    and print the audit summary and the day's SLOs."""
+    from opsledger.freshness import import_snapshots
+    from opsledger.slo import Period
+
     with open_ops(db) as ops:
         summary = import_pumuki_audit(ops, [_sample_lines()], register_unknown=True)
+        snapshots = import_snapshots(ops, [_sample_lines("downstream-snapshots.ndjson")])
         rows = ops.audit_summary(AuditQuery(all_tenants=True))
+        day = Period.day("2026-11-03")
+        slo = ops.slo(day, tenant_id="tenant-solo", now=day.end)
     if as_json:
-        emit_json({"import": summary.to_dict(), "audit": rows})
+        emit_json({"import": summary.to_dict(), "snapshots": snapshots, "audit": rows,
+                   "slo": slo})
         return
     _print_import(summary, False)
     _table(rows, ["tenant_id", "outcome", "error_code", "operations", "collisions",
                   "first_at", "last_at"])
+    from opsledger._cli_slo import print_slo_rows
+
+    print_slo_rows(slo)
 
 
 @click.group()

@@ -13,15 +13,22 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
+from opsledger._reads import ReadModels
 from opsledger._recording import ChunkWriter, EventCache, ItemResult
 from opsledger._transcoder import OrjsonTranscoder
-from opsledger.domain.errors import NotFound, TenantAlreadyRegistered, UnknownTenant
+from opsledger.domain.errors import TenantAlreadyRegistered, UnknownTenant
 from opsledger.domain.governance import Governance, RetentionPolicy
 from opsledger.domain.ledger import BEGINNING, PolicyLedger, policy_ledger_uuid
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.domain.time import Clock, SystemClock, utc
-from opsledger.projections import AuditQuery, AuditView, SqlStore, TrackingConflict, ViewRunner
+from opsledger.projections import (
+    AuditQuery,
+    AuditView,
+    SloView,
+    SqlStore,
+    ViewRunner,
+)
 from opsledger.projections import audit as audit_queries
 from opsledger.records import PublishRecord
 from opsledger.storage import DEFAULT_URL, StoreUrl, parse_store_url, schema_lock
@@ -88,7 +95,7 @@ class PublishResult:
                    item.collision, item.key_missing)
 
 
-class Operations:
+class Operations(ReadModels):
     """Everything a service embeds: commands (each with a business time) and queries.
 
     Open with :meth:`open`. Pass ``clock`` (default: the system clock) and optionally
@@ -131,7 +138,7 @@ class Operations:
 
     def _runner_for(self, app: OpsledgerApp) -> ViewRunner:
         sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
-        return ViewRunner(app.recorder, sql, [AuditView()])
+        return ViewRunner(app.recorder, sql, [AuditView(), SloView()])
 
     def close(self) -> None:
         """Release connections."""
@@ -325,40 +332,3 @@ class Operations:
         if item.error is not None:
             raise item.error
         return PublishResult.of(item)
-
-    # ---- views ----------------------------------------------------------------------
-    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Bring every view up to date; returns the number of events applied."""
-        while True:
-            try:
-                return self.views.catch_up(progress=progress)
-            except TrackingConflict:
-                continue
-
-    def rebuild_views(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Clear and re-apply every view from the first event."""
-        return self.views.rebuild(progress=progress)
-
-    def _scoped(self, query: AuditQuery) -> AuditQuery:
-        if not query.all_tenants:
-            if not query.tenant_id:
-                raise NotFound("an audit query needs --tenant, or --all-tenants (operator scope)")
-            self._tenant(query.tenant_id)
-        self.catch_up()
-        return query
-
-    def audit(self, query: AuditQuery) -> list[dict[str, Any]]:
-        """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
-        return audit_queries.publish_rows(self.sql, self._scoped(query))
-
-    def audit_refusals(self, query: AuditQuery) -> list[dict[str, Any]]:
-        """Refused commands in scope."""
-        return audit_queries.refusal_rows(self.sql, self._scoped(query))
-
-    def audit_actions(self, query: AuditQuery) -> list[dict[str, Any]]:
-        """Operator actions with their actors, in scope."""
-        return audit_queries.action_rows(self.sql, self._scoped(query))
-
-    def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
-        """Counts per tenant / outcome / error code."""
-        return audit_queries.summary_rows(self.sql, self._scoped(query))

@@ -16,6 +16,7 @@ from opsledger._cli_common import (
     run_command,
 )
 from opsledger._cli_data import audit, demo, import_group, projections, simulate_cmd
+from opsledger._cli_slo import register as register_slo
 from opsledger.application import TenantState
 from opsledger.domain.governance import Governance, PrivacySettings, RetentionPolicy
 from opsledger.domain.policy import OperationsPolicy
@@ -273,6 +274,8 @@ def record_publish(
         kind = "collision" if result.collision else "retry" if result.retry else "first"
         console.print(f"{result.status} {result.operation_id} ({kind})")
 
+
+register_slo(main, import_group, record)
 
 if __name__ == "__main__":
     main()

@@ -17,22 +17,11 @@ import orjson
 
 from opsledger.application import Operations
 from opsledger.domain.errors import InvalidInput, OpsledgerError
-from opsledger.records import PublishRecord
+from opsledger.records import ImportRefused, PublishRecord
 
 __all__ = ["ImportRefused", "ImportSummary", "import_pumuki_audit"]
 
 CHUNK = 1000
-
-
-class ImportRefused(InvalidInput):
-    """``--strict`` import refused: names the first bad line; nothing was written."""
-
-    code = "import_refused"
-
-    def __init__(self, line: int, error: str) -> None:
-        self.line = line
-        self.error = error
-        super().__init__(f"line {line}: {error} (strict import: nothing was written)")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from opsledger.domain.errors import InvalidInput, MissingIdempotencyKey, NaiveDatetime
 from opsledger.domain.time import iso_utc
 
-__all__ = ["ERROR_CODES", "InvalidRecord", "PublishRecord"]
+__all__ = ["ERROR_CODES", "ImportRefused", "InvalidRecord", "PublishRecord"]
 
 ERROR_CODES = (
     "AUTH_POLICY_VIOLATION",
@@ -132,3 +132,14 @@ def _typed(exc: ValidationError, fields: dict[str, Any]) -> InvalidInput:
         field = ".".join(str(p) for p in err["loc"]) or "record"
         problems.append((field, err.get("input"), err["msg"]))
     return InvalidRecord(problems)
+
+
+class ImportRefused(InvalidInput):
+    """``--strict`` import refused: names the first bad line; nothing was written."""
+
+    code = "import_refused"
+
+    def __init__(self, line: int, error: str) -> None:
+        self.line = line
+        self.error = error
+        super().__init__(f"line {line}: {error} (strict import: nothing was written)")

@@ -11,11 +11,13 @@ from opsledger.projections.audit import (
     summary_rows,
 )
 from opsledger.projections.runner import TrackingConflict, View, ViewRunner
+from opsledger.projections.slo import SloView
 
 __all__ = [
     "AuditQuery",
     "AuditView",
     "Fact",
+    "SloView",
     "SqlStore",
     "TrackingConflict",
     "View",

@@ -26,6 +26,8 @@ class Fact:
 
 def moment(value: Any) -> datetime:
     """A stored datetime (``{"_type_": "datetime_iso", "_data_": …}``) as aware UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
     text = value["_data_"] if isinstance(value, dict) else value
     return datetime.fromisoformat(text).astimezone(UTC)
 

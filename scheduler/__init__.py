@@ -1,7 +1,6 @@
-"""opsledger.scheduler — the deadline queue and its APScheduler driver.
+"""opsledger.scheduler — the deadline queue (pure) and, with the incident work, its
+APScheduler driver."""
 
-Empty until the incidents-and-scheduler work lands (issue 5): nothing here is used yet,
-the package exists so the installed layout is the final one.
-"""
+from opsledger.scheduler.queue import Deadline, DeadlineQueue
 
-__all__: list[str] = []
+__all__ = ["Deadline", "DeadlineQueue"]

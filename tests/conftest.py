@@ -85,6 +85,17 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
+VIEW_TABLES = {
+    "audit_publish": "operation_id",
+    "audit_refusal": "refusal_id",
+    "slo_minute": "tenant_id, repository_id, minute",
+    "slo_latency": "tenant_id, repository_id, minute, latency_ms",
+    "slo_freshness": "tenant_id, repository_id, idempotency_key, payload_hash",
+    "slo_policy": "effective_at, freshness_bound_minutes",
+    "slo_integrity": "incident_id",
+}
+
+
 def store_snapshot(ops: Any) -> dict[str, Any]:
     """Every stored event (minus recording timestamps) and every view row: for equality checks."""
     from opsledger._transcoder import OrjsonTranscoder
@@ -102,11 +113,11 @@ def store_snapshot(ops: Any) -> dict[str, Any]:
                            row["topic"], repr(sorted(state.items()))))
     ops.catch_up()
     views: dict[str, list[Any]] = {}
-    for table, order in (("audit_publish", "operation_id"), ("audit_refusal", "refusal_id")):
+    for table, order in VIEW_TABLES.items():
         with sql.transaction(commit=False) as cursor:
             sql.execute(cursor, f"SELECT * FROM {sql.table(table)} ORDER BY {order}")
             views[table] = [
-                {k: v for k, v in dict(r).items() if k != "notification_id"}
+                {k: v for k, v in dict(r).items() if k not in ("notification_id", "position")}
                 for r in cursor.fetchall()
             ]
     return {"events": sorted(events), "views": views}

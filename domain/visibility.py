@@ -1,0 +1,91 @@
+"""Downstream visibility of an accepted publish, for the freshness objective (policy §2).
+
+One stream per (tenant, repository, key, payload hash). ``Observed`` records when the
+payload became visible downstream (the first observation counts; repeats change
+nothing). ``FreshnessMissed`` is the deadline fact: the publish accepted at
+``accepted_at`` was not visible by ``due_at`` — recorded with ``occurred_at = due_at``
+whenever it is detected, so living through it and importing it afterwards agree. A
+later observation does not make a stale publish fresh; it is recorded as visible late.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+from opsledger.domain.ids import NAMESPACE
+
+__all__ = ["Visibility", "visibility_uuid"]
+
+
+def visibility_uuid(tenant_id: str, repository_id: str, key: str, payload_hash: str) -> UUID:
+    """The stream of one accepted payload's downstream visibility."""
+    return uuid5(NAMESPACE, f"visibility/{tenant_id}/{repository_id}/{key}/{payload_hash}")
+
+
+class Visibility(Aggregate):
+    """When one accepted payload became visible downstream, and whether it missed 15 min."""
+
+    TOPIC = "opsledger.Visibility"
+
+    class Created(Aggregate.Created):
+        TOPIC = "opsledger.Visibility.Created"
+
+    @staticmethod
+    def create_id(
+        tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str
+    ) -> UUID:
+        """Deterministic: a racing second writer conflicts in the store."""
+        return visibility_uuid(tenant_id, repository_id, idempotency_key, payload_hash)
+
+    @event("Tracked", topic="opsledger.Visibility.Tracked")
+    def __init__(
+        self, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.repository_id = repository_id
+        self.idempotency_key = idempotency_key
+        self.payload_hash = payload_hash
+        self.visible_at: datetime | None = None
+        self.missed_due_at: datetime | None = None
+
+    def observe(self, visible_at: datetime) -> bool:
+        """Record the downstream visibility; False (no event) if already observed earlier."""
+        if self.visible_at is not None and self.visible_at <= visible_at:
+            return False
+        self._observe(
+            tenant_id=self.tenant_id, repository_id=self.repository_id,
+            idempotency_key=self.idempotency_key, payload_hash=self.payload_hash,
+            occurred_at=visible_at,
+        )
+        return True
+
+    @event("Observed", topic="opsledger.Visibility.Observed")
+    def _observe(
+        self, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.visible_at = occurred_at
+
+    def fresh_by(self, due_at: datetime) -> bool:
+        """True if it was visible by ``due_at``."""
+        return self.visible_at is not None and self.visible_at <= due_at
+
+    def miss(self, accepted_at: datetime, due_at: datetime) -> bool:
+        """Record the missed freshness deadline once; False if fresh or already recorded."""
+        if self.missed_due_at is not None or self.fresh_by(due_at):
+            return False
+        self._miss(
+            tenant_id=self.tenant_id, repository_id=self.repository_id,
+            idempotency_key=self.idempotency_key, payload_hash=self.payload_hash,
+            accepted_at=accepted_at, due_at=due_at, occurred_at=due_at,
+        )
+        return True
+
+    @event("FreshnessMissed", topic="opsledger.Visibility.FreshnessMissed")
+    def _miss(
+        self, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str,
+        accepted_at: datetime, due_at: datetime, occurred_at: datetime,
+    ) -> None:
+        self.missed_due_at = due_at

@@ -1,0 +1,130 @@
+"""The read side of ``Operations``: views (audit trail, SLOs), freshness and deadlines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from opsledger import freshness
+from opsledger.domain.errors import NotFound
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.tenant import Tenant
+from opsledger.domain.time import iso_utc
+from opsledger.projections import AuditQuery, SqlStore, TrackingConflict, ViewRunner, slo_query
+from opsledger.projections import audit as audit_queries
+from opsledger.slo import Period, slo_row
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = ["ReadModels"]
+
+
+class ReadModels:
+    """Queries over the views, kept current by catching up before each read."""
+
+    sql: SqlStore
+    views: ViewRunner
+
+    def _tenant(self, tenant_id: str) -> Tenant:
+        raise NotImplementedError  # provided by Operations
+
+    def _now(self, at: datetime | None, name: str = "at") -> datetime:
+        raise NotImplementedError  # provided by Operations
+
+    def policy_at(self, at: datetime | None = None) -> OperationsPolicy:
+        raise NotImplementedError  # provided by Operations
+
+    def _ops(self) -> Operations:
+        return cast("Operations", self)
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Bring every view up to date; returns the number of events applied."""
+        while True:
+            try:
+                return self.views.catch_up(progress=progress)
+            except TrackingConflict:
+                continue
+
+    def rebuild_views(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Clear and re-apply every view from the first event."""
+        return self.views.rebuild(progress=progress)
+
+    def _scoped(self, query: AuditQuery) -> AuditQuery:
+        if not query.all_tenants:
+            if not query.tenant_id:
+                raise NotFound("an audit query needs --tenant, or --all-tenants (operator scope)")
+            self._tenant(query.tenant_id)
+        self.catch_up()
+        return query
+
+    def audit(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
+        return audit_queries.publish_rows(self.sql, self._scoped(query))
+
+    def audit_refusals(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Refused commands in scope."""
+        return audit_queries.refusal_rows(self.sql, self._scoped(query))
+
+    def audit_actions(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Operator actions with their actors, in scope."""
+        return audit_queries.action_rows(self.sql, self._scoped(query))
+
+    def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Counts per tenant / outcome / error code."""
+        return audit_queries.summary_rows(self.sql, self._scoped(query))
+
+    # ---- SLOs and freshness (policy §2) -------------------------------------------------
+    def slo(
+        self,
+        period: Period,
+        *,
+        tenant_id: str | None = None,
+        all_tenants: bool = False,
+        repository_id: str | None = None,
+        now: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """SLO rows for the period: the tenant total first, then each repository (or, in
+        the operator scope, each tenant's total and then all tenants together)."""
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an SLO query needs a tenant, or all_tenants=True")
+            self._tenant(tenant_id)
+        moment = self._now(now, "now")
+        self.catch_up()
+        as_of = min(period.end, max(period.start, moment))
+        policy = self.policy_at(as_of - timedelta(microseconds=1))
+        start, end = iso_utc(period.start)[:16], iso_utc(period.end)[:16]
+        if repository_id is not None:
+            scopes: list[tuple[str | None, str | None]] = [(tenant_id, repository_id)]
+        elif all_tenants:
+            tenants = sorted({t for t, _ in slo_query.repositories(self.sql, None, start, end)})
+            scopes = [*((t, None) for t in tenants), (None, None)]
+        else:
+            repos = [r for _, r in slo_query.repositories(self.sql, tenant_id, start, end)]
+            scopes = [(tenant_id, None), *((tenant_id, r) for r in repos)]
+        return [slo_row(self.sql, t, r, period, moment, policy) for t, r in scopes]
+
+    def record_visibility(
+        self,
+        *,
+        tenant_id: str,
+        repository_id: str,
+        idempotency_key: str,
+        payload_hash: str,
+        visible_at: datetime,
+    ) -> bool:
+        """Record when an accepted payload became visible downstream (False if known)."""
+        return freshness.record_visibility(
+            self._ops(), tenant_id, repository_id, idempotency_key, payload_hash, visible_at)
+
+    def advance(self, now: datetime | None = None) -> dict[str, int]:
+        """Record every deadline due by ``now`` (default: the clock) at its due time."""
+        return {"freshness_missed": freshness.advance_freshness(self._ops(), self._now(now, "now"))}
+
+    def advance_by_event_time(self) -> dict[str, int]:
+        """Record the deadlines the facts themselves have passed (imports, replays)."""
+        watermark = freshness.visibility_watermark(self._ops())
+        missed = freshness.advance_freshness(self._ops(), watermark) if watermark else 0
+        return {"freshness_missed": missed}

@@ -1,0 +1,164 @@
+"""Freshness (policy §2): downstream visibility records and the 15-minute deadlines.
+
+An accepted publish is fresh when visible downstream within the policy's bound. One not
+visible by then is stale *at that moment*: a ``FreshnessMissed`` deadline fact recorded
+with ``occurred_at = due_at``. On import, deadlines are driven by the visibility
+stream's event time (the newest ``visible_at`` minus the allowed lateness: until then a
+snapshot may still arrive); live, by the clock. Either way they go through the same
+deadline queue and are recorded once (the stream's version check stops a second writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from opsledger.domain.errors import InvalidInput, OpsledgerError, RepositoryOutOfScope
+from opsledger.domain.time import iso_utc, utc
+from opsledger.domain.visibility import Visibility, visibility_uuid
+from opsledger.projections import slo_query
+from opsledger.projections._facts import moment
+from opsledger.records import ImportRefused
+from opsledger.scheduler import Deadline, DeadlineQueue
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = [
+    "advance_freshness",
+    "freshness_deadlines",
+    "import_snapshots",
+    "record_visibility",
+    "visibility_watermark",
+]
+
+SNAPSHOT_FIELDS = ("tenant_id", "repository_id", "payload_hash", "idempotency_key",
+                   "visible_at")
+
+
+def _load_or_track(ops: Operations, tenant_id: str, repository_id: str, key: str,
+                   payload_hash: str) -> Visibility:
+    try:
+        found: Visibility = ops.app.repository.get(
+            visibility_uuid(tenant_id, repository_id, key, payload_hash))
+        return found
+    except AggregateNotFoundError:
+        return Visibility(tenant_id=tenant_id, repository_id=repository_id,
+                          idempotency_key=key, payload_hash=payload_hash)
+
+
+def _save_retrying(ops: Operations, load: Callable[[], Visibility],
+                   change: Callable[[Visibility], bool]) -> bool:
+    for attempt in range(10):
+        aggregate = load()
+        changed = change(aggregate)
+        if not changed:
+            return False
+        try:
+            ops.app.save(aggregate)
+        except IntegrityError:
+            if attempt == 9:
+                raise
+            continue
+        return True
+    return False
+
+
+def record_visibility(ops: Operations, tenant_id: str, repository_id: str,
+                      idempotency_key: str, payload_hash: str, visible_at: datetime) -> bool:
+    """Record when a payload became visible downstream; False if already known."""
+    at = utc(visible_at, "visible_at")
+    if not idempotency_key:
+        raise InvalidInput("a visibility record needs the publish's idempotency key")
+    if repository_id not in ops.tenant(tenant_id).repositories:  # UnknownTenant if unknown
+        raise RepositoryOutOfScope(tenant_id, repository_id)
+    h = payload_hash.lower()
+    return _save_retrying(
+        ops, lambda: _load_or_track(ops, tenant_id, repository_id, idempotency_key, h),
+        lambda v: v.observe(at))
+
+
+def freshness_deadlines(ops: Operations) -> DeadlineQueue:
+    """Every accepted publish not yet visible in time and not yet recorded as missed."""
+    ops.catch_up()
+    rows = slo_query.pending_freshness(ops.sql, "9999-12-31T23:59:59.999999Z")
+    return DeadlineQueue(
+        Deadline(moment(r["due_at"]), "freshness",
+                 (r["tenant_id"], r["repository_id"], r["idempotency_key"], r["payload_hash"]),
+                 {"accepted_at": r["accepted_at"]})
+        for r in rows
+    )
+
+
+def advance_freshness(ops: Operations, until: datetime) -> int:
+    """Record every freshness deadline due by ``until``; returns how many were missed."""
+    due = freshness_deadlines(ops).due(utc(until, "until"))
+    return sum(_record_missed(ops, deadline) for deadline in due)
+
+
+def _record_missed(ops: Operations, deadline: Deadline) -> bool:
+    tenant_id, repository_id, key, payload_hash = deadline.key
+    accepted_at = moment(deadline.data["accepted_at"])
+    return _save_retrying(
+        ops, lambda: _load_or_track(ops, tenant_id, repository_id, key, payload_hash),
+        lambda v: v.miss(accepted_at, deadline.due_at))
+
+
+def visibility_watermark(ops: Operations) -> datetime | None:
+    """The newest visible_at known, minus the allowed lateness (None if none)."""
+    ops.catch_up()
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT MAX(visible_at) AS v FROM "
+                                f"{ops.sql.table('slo_freshness')}")
+        newest = cursor.fetchone()["v"]
+    if newest is None:
+        return None
+    lateness = ops.policy_at(moment(newest)).alerts.allowed_lateness_seconds
+    return moment(newest) - timedelta(seconds=lateness)
+
+
+def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
+                     strict: bool = False) -> dict[str, Any]:
+    """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time."""
+    parsed: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    for source in sources:
+        for number, raw in enumerate(source, start=1):
+            try:
+                data = orjson.loads(raw)
+                if not isinstance(data, dict):
+                    raise InvalidInput("not a JSON object")
+                missing = [f for f in SNAPSHOT_FIELDS if not data.get(f)]
+                if missing:
+                    raise InvalidInput(f"missing {', '.join(missing)}")
+                data["visible_at"] = utc(datetime.fromisoformat(
+                    str(data["visible_at"]).replace("Z", "+00:00")), "visible_at")
+                parsed.append((number, data, None))
+            except (orjson.JSONDecodeError, ValueError, OpsledgerError) as exc:
+                code = getattr(exc, "code", "invalid_input")
+                if strict:
+                    raise ImportRefused(number, f"{code}: {exc}") from None
+                parsed.append((number, None, f"{code}: {exc}"))
+    summary: dict[str, Any] = {"lines": len(parsed), "recorded": 0, "duplicates": 0,
+                               "rejected": [], "missed": 0}
+    for number, data, error in parsed:
+        if data is None:
+            summary["rejected"].append({"line": number, "error": error})
+            continue
+        try:
+            new = record_visibility(ops, data["tenant_id"], data["repository_id"],
+                                    data["idempotency_key"], data["payload_hash"],
+                                    data["visible_at"])
+        except OpsledgerError as exc:
+            summary["rejected"].append({"line": number, "error": f"{exc.code}: {exc}"})
+            continue
+        summary["recorded" if new else "duplicates"] += 1
+    watermark = visibility_watermark(ops)
+    if watermark is not None:
+        summary["missed"] = advance_freshness(ops, watermark)
+        summary["watermark"] = iso_utc(watermark)
+    return summary

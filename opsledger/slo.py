@@ -1,0 +1,173 @@
+"""SLO reports (policy §2): availability, exact p95, freshness, integrity, error budget.
+
+A report covers a period — calendar month, ISO week, UTC day, rolling N days or an
+explicit range, all at minute resolution — judged against the targets of the policy in
+force at the period's end (or now, for a period still running).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from opsledger.domain.errors import InvalidInput
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.time import iso_utc
+from opsledger.projections import slo_query as q
+from opsledger.projections._sql import SqlStore
+
+__all__ = ["BURN_WINDOWS", "Period", "slo_row"]
+
+BURN_WINDOWS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "3d": timedelta(days=3)}
+
+
+def _minute(t: datetime) -> str:
+    return iso_utc(t)[:16]
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def month(cls, text: str) -> Period:
+        """``2026-11``."""
+        match = re.fullmatch(r"(\d{4})-(\d{2})", text)
+        if not match:
+            raise InvalidInput(f"--month {text!r}: expected YYYY-MM")
+        year, month = int(match[1]), int(match[2])
+        start = datetime(year, month, 1, tzinfo=UTC)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        return cls(start, end)
+
+    @classmethod
+    def week(cls, text: str) -> Period:
+        """``2026-W47`` (ISO week, Monday 00:00 UTC)."""
+        match = re.fullmatch(r"(\d{4})-W(\d{2})", text)
+        if not match:
+            raise InvalidInput(f"--week {text!r}: expected YYYY-Www")
+        try:
+            monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        except ValueError as exc:
+            raise InvalidInput(f"--week {text!r}: {exc}") from None
+        start = datetime.combine(monday, datetime.min.time(), tzinfo=UTC)
+        return cls(start, start + timedelta(days=7))
+
+    @classmethod
+    def day(cls, text: str) -> Period:
+        """``2026-11-03`` (UTC day)."""
+        try:
+            start = datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+        except ValueError:
+            raise InvalidInput(f"--day {text!r}: expected YYYY-MM-DD") from None
+        return cls(start, start + timedelta(days=1))
+
+    @classmethod
+    def rolling(cls, text: str, now: datetime) -> Period:
+        """``30d``: the N days up to now."""
+        match = re.fullmatch(r"(\d+)d", text)
+        if not match or int(match[1]) == 0:
+            raise InvalidInput(f"--rolling {text!r}: expected Nd, e.g. 30d")
+        return cls(now - timedelta(days=int(match[1])), now)
+
+    @classmethod
+    def between(cls, start: datetime, end: datetime) -> Period:
+        """An explicit range; refused if empty."""
+        if end <= start:
+            raise InvalidInput("--to must be after --from")
+        return cls(start, end)
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else numerator / denominator
+
+
+def _budget(
+    sql: SqlStore, scope: tuple[str | None, str | None], operations: int, failures: int,
+    as_of: datetime, policy: OperationsPolicy, exclude_rejections: bool,
+) -> dict[str, Any]:
+    """Error budget of the availability SLO and burn rates (SRE workbook)."""
+    budget_rate = 1 - policy.slo.availability_target
+    allowed = budget_rate * operations
+    remaining = allowed - failures
+    burn: dict[str, float | None] = {}
+    rates: dict[str, tuple[int, int]] = {}
+    for name, width in BURN_WINDOWS.items():
+        c = q.counts(sql, *scope, _minute(as_of - width), _minute(as_of))
+        ops = c["operations"] - (c["client_rejections"] if exclude_rejections else 0)
+        bad = c["errors"] - (c["client_rejections"] if exclude_rejections else 0)
+        rates[name] = (ops, bad)
+        rate = _ratio(bad, ops)
+        burn[name] = None if rate is None or budget_rate == 0 else rate / budget_rate
+    exhaustion: str | None = None
+    ops6, bad6 = rates["6h"]
+    if remaining <= 0 and operations:
+        exhaustion = iso_utc(as_of)
+    elif ops6 and bad6 / ops6 > budget_rate:
+        future_ops = remaining / (bad6 / ops6 - budget_rate)
+        hours = future_ops / (ops6 / 6)
+        exhaustion = iso_utc(as_of + timedelta(hours=hours))
+    return {
+        "allowed_failures": allowed, "failures": failures, "remaining_failures": remaining,
+        "remaining_ratio": None if allowed == 0 else remaining / allowed,
+        "burn_rate_1h": burn["1h"], "burn_rate_6h": burn["6h"], "burn_rate_3d": burn["3d"],
+        "projected_exhaustion_at": exhaustion,
+    }
+
+
+def slo_row(
+    sql: SqlStore,
+    tenant_id: str | None,
+    repository_id: str | None,
+    period: Period,
+    now: datetime,
+    policy: OperationsPolicy,
+) -> dict[str, Any]:
+    """One report row (``tenant_id`` None = every tenant, operator scope)."""
+    as_of = min(period.end, max(period.start, now))
+    start, end = _minute(period.start), _minute(as_of if as_of < period.end else period.end)
+    c = q.counts(sql, tenant_id, repository_id, start, end)
+    exclude = policy.slo.availability_excludes_client_rejections
+    operations = c["operations"] - (c["client_rejections"] if exclude else 0)
+    failures = c["errors"] - (c["client_rejections"] if exclude else 0)
+    successful = c["successes"]
+    availability = _ratio(successful, operations)
+    p95 = q.nearest_rank(q.latency_histogram(sql, tenant_id, repository_id, start, end), 0.95)
+    f = q.freshness(sql, tenant_id, repository_id, iso_utc(period.start), iso_utc(as_of))
+    decided = f.fresh + f.stale
+    freshness = _ratio(f.fresh, decided)
+    unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of))
+    slo = policy.slo
+    budget = _budget(sql, (tenant_id, repository_id), operations, failures, as_of, policy,
+                     exclude)
+    return {
+        "tenant": tenant_id, "repository": repository_id,
+        "period_start": iso_utc(period.start), "period_end": iso_utc(period.end),
+        "as_of": iso_utc(as_of),
+        "operations": operations, "successful": successful, "errors": c["errors"],
+        "errors_by_code": {
+            "AUTH_POLICY_VIOLATION": c["auth_failures"],
+            "ISOLATION_VIOLATION": c["isolation_blocked"], "TIMEOUT": c["err_timeout"],
+            "ABORTED": c["err_aborted"], "NETWORK": c["err_network"],
+            "HTTP_STATUS": c["err_http_status"],
+        },
+        "client_rejections": c["client_rejections"], "collisions": c["collisions"],
+        "local_only_excluded": c["local_only"],
+        "availability": availability, "availability_target": slo.availability_target,
+        "availability_met": None if availability is None
+        else availability >= slo.availability_target,
+        "latency_p95_ms": p95, "latency_p95_target_ms": slo.latency_p95_target_ms,
+        "latency_met": None if p95 is None else p95 <= slo.latency_p95_target_ms,
+        "accepted": f.accepted, "fresh": f.fresh, "stale": f.stale, "pending": f.pending,
+        "visible_late": f.visible_late, "freshness": freshness,
+        "freshness_target": slo.freshness_target,
+        "freshness_met": None if freshness is None else freshness >= slo.freshness_target,
+        "unresolved_critical_isolation_incidents": unresolved,
+        "integrity_met": unresolved <= slo.integrity_max_unresolved_critical,
+        "error_budget_remaining": budget["remaining_ratio"], "error_budget": budget,
+    }

@@ -1,0 +1,222 @@
+"""The SLO view (policy §2): minute buckets, exact latency histograms, freshness rows.
+
+Per (tenant, repository, UTC minute of ``occurred_at``): operations, successes, errors by
+code, client-side rejections (``attempts == 0``), auth-policy failures, blocked isolation
+crossings and idempotency collisions, plus an exact histogram of ``latency_ms`` (a count
+per distinct millisecond value), so any period's nearest-rank p95 is exact and mergeable.
+Per accepted payload (first success of a tenant/repository/key/hash, by business time):
+when it was accepted, when it was due downstream, when it became visible, whether the
+deadline was missed. Operations recorded while the tenant was ``local_only`` are counted
+apart and excluded (policy §1: the policy applies only while SaaS ingestion is enabled).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.projections._facts import Fact, iso, moment
+from opsledger.projections._sql import SqlStore
+
+__all__ = ["COUNTERS", "SloView"]
+
+STARTED = "opsledger.PublishBatch.Started"
+RECORDED = "opsledger.PublishBatch.OperationRecorded"
+OBSERVED = "opsledger.Visibility.Observed"
+MISSED = "opsledger.Visibility.FreshnessMissed"
+ADOPTED = "opsledger.PolicyLedger.Adopted"
+
+COUNTERS = (
+    "operations", "successes", "errors", "client_rejections", "auth_failures",
+    "isolation_blocked", "collisions", "err_timeout", "err_aborted", "err_network",
+    "err_http_status", "local_only",
+)
+_CODE_COLUMN = {
+    "AUTH_POLICY_VIOLATION": "auth_failures", "ISOLATION_VIOLATION": "isolation_blocked",
+    "TIMEOUT": "err_timeout", "ABORTED": "err_aborted", "NETWORK": "err_network",
+    "HTTP_STATUS": "err_http_status",
+}
+_INDEX = {name: i for i, name in enumerate(COUNTERS)}
+FRESH_KEY = ("tenant_id", "repository_id", "idempotency_key", "payload_hash")
+FRESH_COLUMNS = (*FRESH_KEY, "accepted_at", "due_at", "visible_at", "missed_at")
+Key = tuple[str, str, str]
+DEFAULT_BOUND = OperationsPolicy().slo.freshness_bound_minutes
+
+
+class SloView:
+    """Tables ``slo_minute``, ``slo_latency``, ``slo_freshness``, ``slo_policy``,
+    ``slo_integrity``."""
+
+    name = "slo"
+
+    def create_tables(self, sql: SqlStore, cursor: Any) -> None:
+        """Create the SLO tables if missing."""
+        counters = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in COUNTERS)
+        for statement in (
+            f"CREATE TABLE IF NOT EXISTS {sql.table('slo_minute')} (tenant_id TEXT, "
+            f"repository_id TEXT, minute TEXT, {counters}, "
+            "PRIMARY KEY (tenant_id, repository_id, minute))",
+            f"CREATE TABLE IF NOT EXISTS {sql.table('slo_latency')} (tenant_id TEXT, "
+            "repository_id TEXT, minute TEXT, latency_ms BIGINT, n BIGINT NOT NULL, "
+            "PRIMARY KEY (tenant_id, repository_id, minute, latency_ms))",
+            f"CREATE TABLE IF NOT EXISTS {sql.table('slo_freshness')} (tenant_id TEXT, "
+            "repository_id TEXT, idempotency_key TEXT, payload_hash TEXT, accepted_at TEXT, "
+            "due_at TEXT, visible_at TEXT, missed_at TEXT, "
+            "PRIMARY KEY (tenant_id, repository_id, idempotency_key, payload_hash))",
+            f"CREATE INDEX IF NOT EXISTS slo_freshness_due ON {sql.table('slo_freshness')} "
+            "(due_at)",
+            f"CREATE TABLE IF NOT EXISTS {sql.table('slo_policy')} (position BIGINT PRIMARY KEY, "
+            "effective_at TEXT, freshness_bound_minutes BIGINT)",
+            f"CREATE TABLE IF NOT EXISTS {sql.table('slo_integrity')} (incident_id TEXT "
+            "PRIMARY KEY, tenant_id TEXT, opened_at TEXT, resolved_at TEXT)",
+        ):
+            sql.execute(cursor, statement)
+
+    def clear(self, sql: SqlStore, cursor: Any) -> None:
+        """Delete every row."""
+        for table in ("slo_minute", "slo_latency", "slo_freshness", "slo_policy",
+                      "slo_integrity"):
+            sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
+
+    def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
+        """Fold a batch into per-key deltas in memory, then upsert each key once."""
+        buckets: dict[Key, list[int]] = defaultdict(lambda: [0] * len(COUNTERS))
+        latency: Counter[tuple[str, str, str, int]] = Counter()
+        fresh: dict[tuple[str, ...], list[str | None]] = {}
+        ledger = self._ledger(sql, cursor)
+        adopted: list[tuple[int, str, int]] = []
+        for fact in facts:
+            topic, state = fact.topic, fact.state
+            if topic in (STARTED, RECORDED):
+                self._operation(state, topic == RECORDED, buckets, latency, fresh, ledger)
+            elif topic == OBSERVED:
+                _merge(fresh, _fresh_key(state), visible_at=iso(state["occurred_at"]))
+            elif topic == MISSED:
+                _merge(fresh, _fresh_key(state), missed_at=iso(state["due_at"]))
+            elif topic == ADOPTED:
+                bound = int(state["policy"]["slo"]["freshness_bound_minutes"])
+                row = (fact.position, iso(state["effective_at"]), bound)
+                adopted.append(row)
+                ledger.append(row[1:])
+                ledger.sort()
+        self._write(sql, cursor, buckets, latency, fresh, adopted)
+
+    @staticmethod
+    def _operation(
+        state: dict[str, Any],
+        recorded: bool,
+        buckets: dict[Key, list[int]],
+        latency: Counter[tuple[str, str, str, int]],
+        fresh: dict[tuple[str, ...], list[str | None]],
+        ledger: list[tuple[str, int]],
+    ) -> None:
+        op = state["operation"]
+        at = iso(state["occurred_at"])
+        tenant, repo = state["tenant_id"], state["repository_id"]
+        counts = buckets[(tenant, repo, at[:16])]
+        for change in state.get("reclassified", ()):
+            # A late-arriving earlier operation moved the batch's original: collisions move.
+            delta = 1 if change["collision"] else -1
+            buckets[(tenant, repo, iso(change["occurred_at"])[:16])][_INDEX["collisions"]] += delta
+        if op.get("tenant_mode") == "local_only":
+            counts[_INDEX["local_only"]] += 1
+            return
+        counts[0] += 1
+        latency[(tenant, repo, at[:16], int(op["latency_ms"]))] += 1
+        if recorded and state["collision"]:
+            counts[_INDEX["collisions"]] += 1
+        if op["outcome"] == "success":
+            counts[1] += 1
+            accepted = moment(state["occurred_at"])
+            due = iso(accepted + timedelta(minutes=_bound(ledger, at)))
+            _merge(fresh, (tenant, repo, state["idempotency_key"], op["payload_hash"]),
+                   accepted_at=at, due_at=due)
+            return
+        counts[2] += 1
+        if op["attempts"] == 0:
+            counts[_INDEX["client_rejections"]] += 1
+        column = _CODE_COLUMN.get(op.get("error_code") or "")
+        if column:
+            counts[_INDEX[column]] += 1
+
+    @staticmethod
+    def _ledger(sql: SqlStore, cursor: Any) -> list[tuple[str, int]]:
+        sql.execute(cursor, f"SELECT effective_at, freshness_bound_minutes FROM "
+                            f"{sql.table('slo_policy')} ORDER BY effective_at, position")
+        return [(r["effective_at"], int(r["freshness_bound_minutes"])) for r in cursor.fetchall()]
+
+    @staticmethod
+    def _write(
+        sql: SqlStore,
+        cursor: Any,
+        buckets: dict[Key, list[int]],
+        latency: Counter[tuple[str, str, str, int]],
+        fresh: dict[tuple[str, ...], list[str | None]],
+        adopted: list[tuple[int, str, int]],
+    ) -> None:
+        sets = ", ".join(f"{c} = cur.{c} + excluded.{c}" for c in COUNTERS)
+        sql.executemany(
+            cursor,
+            f"INSERT INTO {sql.table('slo_minute')} AS cur VALUES "
+            f"(?, ?, ?, {', '.join('?' * len(COUNTERS))}) "
+            f"ON CONFLICT (tenant_id, repository_id, minute) DO UPDATE SET {sets}",
+            [(*key, *counts) for key, counts in sorted(buckets.items())],
+        )
+        sql.executemany(
+            cursor,
+            f"INSERT INTO {sql.table('slo_latency')} AS cur VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, repository_id, minute, latency_ms) "
+            "DO UPDATE SET n = cur.n + excluded.n",
+            [(*key, n) for key, n in sorted(latency.items())],
+        )
+        earliest = ("accepted_at", "visible_at", "missed_at")
+        updates = ", ".join(
+            f"{c} = CASE WHEN cur.{c} IS NULL OR (excluded.{c} IS NOT NULL AND "
+            f"excluded.{c} < cur.{c}) THEN excluded.{c} ELSE cur.{c} END"
+            for c in earliest
+        )
+        # due_at follows accepted_at (it is computed from it).
+        updates += (", due_at = CASE WHEN cur.accepted_at IS NULL OR (excluded.accepted_at IS "
+                    "NOT NULL AND excluded.accepted_at < cur.accepted_at) THEN excluded.due_at "
+                    "ELSE cur.due_at END")
+        sql.executemany(
+            cursor,
+            f"INSERT INTO {sql.table('slo_freshness')} AS cur VALUES "
+            f"(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(FRESH_KEY)}) DO UPDATE SET "
+            f"{updates}",
+            [(*key, *values) for key, values in sorted(fresh.items())],
+        )
+        sql.executemany(
+            cursor, f"INSERT INTO {sql.table('slo_policy')} VALUES (?, ?, ?)", adopted
+        )
+
+
+def _bound(ledger: list[tuple[str, int]], at: str) -> int:
+    """The freshness bound (minutes) of the policy in force at ``at``."""
+    bound = DEFAULT_BOUND
+    for effective_at, minutes in ledger:
+        if effective_at > at:
+            break
+        bound = minutes
+    return bound
+
+
+def _fresh_key(state: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(state[k] for k in FRESH_KEY)
+
+
+def _merge(fresh: dict[tuple[str, ...], list[str | None]], key: tuple[str, ...],
+           **values: str) -> None:
+    """Keep the earliest of each time within the batch (accepted/due move together)."""
+    row = fresh.setdefault(key, [None, None, None, None])
+    accepted = values.get("accepted_at")
+    if accepted is not None and (row[0] is None or accepted < row[0]):
+        row[0], row[1] = accepted, values["due_at"]
+    for i, name in ((2, "visible_at"), (3, "missed_at")):
+        value = values.get(name)
+        current = row[i]
+        if value is not None and (current is None or value < current):
+            row[i] = value

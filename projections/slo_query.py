@@ -1,0 +1,141 @@
+"""Reading the SLO view: counts, exact latency histograms and freshness over a period.
+
+Scope is explicit: a tenant, optionally one repository, or (operator scope) every tenant
+when ``tenant_id`` is None. Times are fixed-width UTC text: minutes ``YYYY-MM-DDTHH:MM``
+for buckets, full ``…Z`` stamps for freshness rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from opsledger.projections._sql import SqlStore
+from opsledger.projections.slo import COUNTERS
+
+__all__ = ["FreshnessCounts", "counts", "freshness", "latency_histogram", "nearest_rank",
+           "pending_freshness", "repositories", "unresolved_isolation_incidents"]
+
+
+def _scope(tenant_id: str | None, repository_id: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if tenant_id is not None:
+        clauses.append("tenant_id = ?")
+        params.append(tenant_id)
+    if repository_id is not None:
+        clauses.append("repository_id = ?")
+        params.append(repository_id)
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def counts(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str
+) -> dict[str, int]:
+    """Summed counters over minutes ``[start, end)``."""
+    scope, params = _scope(tenant_id, repository_id)
+    sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in COUNTERS)
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT {sums} FROM {sql.table('slo_minute')} "
+                            f"WHERE minute >= ? AND minute < ?{scope}", [start, end, *params])
+        row = cursor.fetchone()
+    return {c: int(row[c]) for c in COUNTERS}
+
+
+def latency_histogram(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str
+) -> list[tuple[int, int]]:
+    """(latency_ms, count) pairs over minutes ``[start, end)``, ascending."""
+    scope, params = _scope(tenant_id, repository_id)
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT latency_ms, SUM(n) AS n FROM {sql.table('slo_latency')} "
+                            f"WHERE minute >= ? AND minute < ?{scope} "
+                            "GROUP BY latency_ms ORDER BY latency_ms", [start, end, *params])
+        return [(int(r["latency_ms"]), int(r["n"])) for r in cursor.fetchall()]
+
+
+def nearest_rank(histogram: list[tuple[int, int]], quantile: float) -> int | None:
+    """``sorted[ceil(q * n) - 1]`` over a histogram; None if empty.
+
+    The rank is computed in binary floating point exactly as Pumuki's JavaScript does
+    (``Math.ceil(0.95 * n)``), so the two agree on every n.
+    """
+    total = sum(n for _, n in histogram)
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(quantile * total))
+    seen = 0
+    for value, n in histogram:
+        seen += n
+        if seen >= rank:
+            return value
+    return histogram[-1][0]
+
+
+@dataclass(frozen=True)
+class FreshnessCounts:
+    """Accepted publishes in a period and how their downstream visibility went."""
+
+    accepted: int
+    fresh: int
+    stale: int
+    pending: int
+    visible_late: int
+
+
+def freshness(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str
+) -> FreshnessCounts:
+    """Accepted publishes with ``accepted_at`` in ``[start, end)``."""
+    scope, params = _scope(tenant_id, repository_id)
+    fresh = "visible_at IS NOT NULL AND visible_at <= due_at"
+    stale = "missed_at IS NOT NULL OR (visible_at IS NOT NULL AND visible_at > due_at)"
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(
+            cursor,
+            f"SELECT COUNT(*) AS accepted, "
+            f"COALESCE(SUM(CASE WHEN {fresh} THEN 1 ELSE 0 END), 0) AS fresh, "
+            f"COALESCE(SUM(CASE WHEN {stale} THEN 1 ELSE 0 END), 0) AS stale, "
+            f"COALESCE(SUM(CASE WHEN visible_at > due_at THEN 1 ELSE 0 END), 0) AS late "
+            f"FROM {sql.table('slo_freshness')} "
+            f"WHERE accepted_at >= ? AND accepted_at < ?{scope}",
+            [start, end, *params],
+        )
+        row = cursor.fetchone()
+    accepted, ok, bad = int(row["accepted"]), int(row["fresh"]), int(row["stale"])
+    return FreshnessCounts(accepted, ok, bad, accepted - ok - bad, int(row["late"]))
+
+
+def pending_freshness(sql: SqlStore, until: str) -> list[dict[str, Any]]:
+    """Accepted publishes due by ``until`` that were not visible in time and are not yet
+    recorded as missed: the freshness deadlines to record."""
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(
+            cursor,
+            f"SELECT * FROM {sql.table('slo_freshness')} WHERE due_at <= ? "
+            "AND missed_at IS NULL AND (visible_at IS NULL OR visible_at > due_at) "
+            "ORDER BY due_at, tenant_id, repository_id, idempotency_key, payload_hash",
+            [until],
+        )
+        return [dict(r) for r in cursor.fetchall()]
+
+
+def repositories(sql: SqlStore, tenant_id: str | None, start: str, end: str) -> list[
+        tuple[str, str]]:
+    """(tenant, repository) pairs with facts in the period."""
+    scope, params = _scope(tenant_id, None)
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT DISTINCT tenant_id, repository_id FROM "
+                            f"{sql.table('slo_minute')} WHERE minute >= ? AND minute < ?{scope} "
+                            "ORDER BY tenant_id, repository_id", [start, end, *params])
+        return [(r["tenant_id"], r["repository_id"]) for r in cursor.fetchall()]
+
+
+def unresolved_isolation_incidents(sql: SqlStore, tenant_id: str | None, at: str) -> int:
+    """Critical tenant-isolation incidents open at ``at`` (written by the incident views)."""
+    scope, params = _scope(tenant_id, None)
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT COUNT(*) AS n FROM {sql.table('slo_integrity')} WHERE "
+                            f"opened_at <= ? AND (resolved_at IS NULL OR resolved_at > ?){scope}",
+                            [at, at, *params])
+        return int(cursor.fetchone()["n"])
