@@ -1,6 +1,19 @@
 """``python -m bench``: opsledger's recording path against the eventsourcing library's own.
 
-Two comparisons, both in the same process and run, each into a fresh SQLite file (WAL):
+Two commands:
+
+* ``python -m bench [--lines N] [--single M] [--repeat K] [--seed S] [--dir D] [--json]``
+  (the default, about a minute): the recording path, described below.
+* ``python -m bench rebuild [--operations N] [--repeat K] [--seed S] [--dir D]
+  [--with-10m] [--json]``: rebuilding every projection from a store of N simulated
+  publish operations (default 1,000,000; the store is built once into ``--dir``, default
+  ``bench-out/``, and reused) against the library's own mapped read of the same
+  notifications (target >= 1.25x), plus the peak memory of one rebuild in a fresh process
+  at N and, with ``--with-10m``, at 10 N (target ratio <= 1.2). See :mod:`bench._rebuild`.
+  ``python -m bench rebuild --help`` lists its options.
+
+The default command makes two comparisons, both in the same process and run, each into a
+fresh SQLite file (WAL):
 
 * **bulk** — ``import_pumuki_audit`` of N simulated Pumuki audit lines (default 100,000)
   through the whole opsledger path: read and parse each NDJSON line, validate it
@@ -28,13 +41,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import platform
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from pathlib import Path
 
+from bench import _rebuild
 from bench._baseline import library_batched, library_single
 from bench._input import (
     library_rows_from_lines,
@@ -43,7 +55,7 @@ from bench._input import (
     write_audit_lines,
 )
 from bench._opsledger import opsledger_bulk, opsledger_single
-from bench._report import Comparison, Report, render_json, render_text
+from bench._report import Comparison, Report, machine, render_json, render_text
 
 BULK_TARGET = 0.65
 SINGLE_TARGET = 0.8
@@ -59,7 +71,11 @@ def _positive(text: str) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="The other command: 'python -m bench rebuild' rebuilds every projection from "
+               "a cached store of 1,000,000 simulated operations against the library's mapped "
+               "read, and measures its peak memory (--with-10m: also at 10,000,000). See "
+               "'python -m bench rebuild --help'.",
     )
     parser.add_argument("--lines", type=_positive, default=100_000,
                         help="simulated audit lines to import (default 100000)")
@@ -72,16 +88,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="where to put the temporary stores (default: system temp)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser.parse_args(argv)
-
-
-def machine() -> dict[str, str]:
-    """What the figures were measured with."""
-    return {
-        "python": platform.python_version(),
-        "eventsourcing": version("eventsourcing"),
-        "opsledger": version("opsledger"),
-        "platform": platform.platform(terse=True),
-    }
 
 
 class _Stores:
@@ -155,8 +161,12 @@ def run(args: argparse.Namespace) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run the bench and print the text or JSON report."""
-    args = parse_args(argv)
+    """Entry point: ``rebuild`` as the first argument runs that bench; otherwise run the
+    recording bench and print the text or JSON report."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["rebuild"]:
+        return _rebuild.main(arguments[1:])
+    args = parse_args(arguments)
     report = run(args)
     print(render_json(report) if args.json else render_text(report))
     return 0

@@ -41,7 +41,9 @@ SINGLE_TENANT = "bench-tenant"
 SINGLE_REPOSITORY = "bench-repo"
 
 
-def write_audit_lines(path: Path, n: int, seed: int = 7) -> int:
+def write_audit_lines(
+    path: Path, n: int, seed: int = 7, *, days: int = _DAYS, tenants: int = _TENANTS
+) -> int:
     """Simulate Pumuki audit NDJSON and write exactly its first ``n`` lines to ``path``.
 
     The simulator gives roughly ``days * tenants * operations_per_day`` lines; the volume
@@ -49,11 +51,11 @@ def write_audit_lines(path: Path, n: int, seed: int = 7) -> int:
     """
     if n < 1:
         raise ValueError("the number of lines must be >= 1")
-    per_day = max(1, -(-n * 11 // (10 * _DAYS * _TENANTS)))
+    per_day = max(1, -(-n * 11 // (10 * days * tenants)))
     raw = path.with_suffix(".full")
     while True:
         config = SimulationConfig(
-            days=_DAYS, tenants=_TENANTS, seed=seed, operations_per_day=per_day
+            days=days, tenants=tenants, seed=seed, operations_per_day=per_day
         )
         with raw.open("wb") as out:
             summary = simulate(config, out)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
 
 import orjson
 
-__all__ = ["Comparison", "Report", "render_json", "render_text"]
+__all__ = ["Comparison", "Report", "machine", "render_json", "render_text"]
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured with."""
+    return {
+        "python": platform.python_version(),
+        "eventsourcing": version("eventsourcing"),
+        "opsledger": version("opsledger"),
+        "platform": platform.platform(terse=True),
+    }
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""One measurement of the rebuild bench, in a fresh process so its peak memory is its own.
+
+``python -m bench._rebuild_child opsledger STORE`` rebuilds every projection;
+``python -m bench._rebuild_child library STORE`` is the library's mapped read of the same
+notification log. Either prints one JSON line: the side, the number of notifications, the
+elapsed seconds of the measured part (opening the store and imports are not timed) and the
+process's peak resident set (``ru_maxrss``, KiB on Linux) at the end.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import Application
+
+import opsledger  # noqa: F401  (registers the stable event topics the library resolves)
+from bench._rebuild_store import library_env
+from opsledger import Operations
+
+__all__ = ["BATCH", "library_mapped_read", "main", "opsledger_rebuild"]
+
+BATCH = 1000
+SIDES = ("opsledger", "library")
+
+
+def opsledger_rebuild(path: Path) -> tuple[int, float]:
+    """``ops.rebuild_views()`` on the store; (notifications, elapsed seconds).
+
+    Raises ``RuntimeError`` if a view did not end at the head of the log."""
+    ops = Operations.open(f"sqlite:///{path.resolve()}")
+    try:
+        head = ops.views.head()
+        started = time.perf_counter()
+        ops.rebuild_views()
+        elapsed = time.perf_counter() - started
+        behind = {v.name: ops.views.position(v) for v in ops.views.views}
+    finally:
+        ops.close()
+    if any(position != head for position in behind.values()):
+        raise RuntimeError(f"rebuild stopped short of notification {head}: {behind}")
+    return head, elapsed
+
+
+def library_mapped_read(path: Path, batch: int = BATCH) -> tuple[int, float]:
+    """The library's default read path: ``select_notifications`` ``batch`` at a time and
+    ``mapper.to_domain_event`` of each (default transcoder); (notifications, seconds).
+
+    Raises ``RuntimeError`` if fewer events than notifications were mapped."""
+    app = Application[UUID](env=library_env(path.resolve()))
+    try:
+        head = int(app.recorder.max_notification_id() or 0)
+        select, to_domain_event = app.recorder.select_notifications, app.mapper.to_domain_event
+        mapped = 0
+        started = time.perf_counter()
+        position = 1
+        while position <= head:
+            notifications = select(start=position, limit=batch, stop=head)
+            if not notifications:
+                break
+            for notification in notifications:
+                to_domain_event(notification)
+            mapped += len(notifications)
+            position = notifications[-1].id + 1
+        elapsed = time.perf_counter() - started
+    finally:
+        app.close()
+    if mapped != head:
+        raise RuntimeError(f"library mapped {mapped} events of {head} notifications")
+    return head, elapsed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one side on one store and print its JSON line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] not in SIDES:
+        print(f"usage: python -m bench._rebuild_child {{{'|'.join(SIDES)}}} STORE",
+              file=sys.stderr)
+        return 2
+    side, path = args[0], Path(args[1])
+    measure = opsledger_rebuild if side == "opsledger" else library_mapped_read
+    events, seconds = measure(path)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(orjson.dumps({"side": side, "events": events, "seconds": seconds,
+                        "maxrss_kib": peak}).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
