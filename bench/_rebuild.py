@@ -11,7 +11,8 @@ alternated, each in a fresh process on the same store file:
   ``mapper.to_domain_event`` of each (the library's own decode of the same events).
 
 Rates are notifications per second of the best run; the target is opsledger >= 1.25x the
-library. Each child's ``ru_maxrss`` is its peak memory; with ``--with-10m`` a rebuild of a
+library. Each child's own peak resident set (VmHWM; see :mod:`bench._rebuild_child` for
+why not ``ru_maxrss`` alone) is its peak memory; with ``--with-10m`` a rebuild of a
 10x larger store (10,000,000 operations by default, built once: long) is measured too, and
 the target is a peak-memory ratio <= 1.2.
 """
@@ -71,7 +72,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def child(side: str, store: Path) -> dict[str, Any]:
-    """Run one side in a fresh interpreter; its JSON line (events, seconds, maxrss_kib).
+    """Run one side in a fresh interpreter; its JSON line (events, seconds, peak_kib, ...).
 
     Raises ``RuntimeError`` with the child's stderr if it fails."""
     done = subprocess.run(
@@ -107,8 +108,9 @@ def run(args: argparse.Namespace) -> RebuildReport:
         if result["events"] != expected:
             raise RuntimeError(f"{label}: {result['events']} events, expected {expected}")
         into.append(float(result["seconds"]))
-        peaks.append(int(result["maxrss_kib"]))
-        log(f"  {label:<18} {result['seconds']:8.3f}s  peak {result['maxrss_kib'] / 1024:7.1f} MiB")
+        peaks.append(int(result["peak_kib"]))
+        memory.ru_maxrss_kib.append(int(result["maxrss_kib"]))
+        log(f"  {label:<18} {result['seconds']:8.3f}s  peak {result['peak_kib'] / 1024:7.1f} MiB")
 
     sides: list[tuple[str, str, list[float], list[int]]] = [
         ("opsledger-rebuild", "opsledger", rebuild.opsledger_seconds,

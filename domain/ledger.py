@@ -7,6 +7,7 @@ with an ``effective_at`` business time, so replaying March uses March's threshol
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -65,6 +66,18 @@ class PolicyLedger(Aggregate):
         index = bisect_right(self.effective, effective_at)
         self.effective.insert(index, effective_at)
         self.policies.insert(index, policy)
+
+    def timeline(self) -> Callable[[datetime], OperationsPolicy]:
+        """A fast ``policy_at`` for evaluating many facts (each policy validated once)."""
+        effective = list(self.effective)
+        policies = [OperationsPolicy.model_validate(p) for p in self.policies]
+        default = OperationsPolicy()
+
+        def policy_at(at: datetime) -> OperationsPolicy:
+            index = bisect_right(effective, at)
+            return default if index == 0 else policies[index - 1]
+
+        return policy_at
 
     def policy_at(self, at: datetime) -> OperationsPolicy:
         """The policy in force at business time ``at`` (the defaults before any adoption)."""

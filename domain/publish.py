@@ -78,6 +78,10 @@ class PublishBatch(Aggregate):
         self.operations: dict[str, tuple[datetime, str, bool]] = {
             op_id: (occurred_at, operation["payload_hash"], False)
         }
+        # payload hash -> (occurred_at, operation id) of its first success: the accepted one.
+        self.accepted: dict[str, tuple[datetime, str]] = {}
+        if operation["outcome"] == "success":
+            self.accepted[operation["payload_hash"]] = (occurred_at, op_id)
         self.original: tuple[datetime, str] = (occurred_at, op_id)
 
     @property
@@ -114,6 +118,12 @@ class PublishBatch(Aggregate):
         else:
             reclassified = []
             collision = not earliest and new_hash != self.payload_hash
+        # Freshness counts a payload once: from its first success by business time.
+        first = self.accepted.get(new_hash)
+        accepted = operation["outcome"] == "success" and (
+            first is None or (occurred_at, op_id) < first
+        )
+        superseded = first[1] if accepted and first is not None else None
         self._record(
             tenant_id=self.tenant_id,
             repository_id=self.repository_id,
@@ -122,6 +132,8 @@ class PublishBatch(Aggregate):
             operation=operation,
             collision=collision,
             reclassified=reclassified,
+            accepted=accepted,
+            superseded_acceptance=superseded,
         )
         if collision:
             return "collision"
@@ -137,6 +149,8 @@ class PublishBatch(Aggregate):
         operation: dict[str, Any],
         collision: bool,
         reclassified: list[dict[str, Any]],
+        accepted: bool,
+        superseded_acceptance: str | None,
     ) -> None:
         op_id = operation["operation_id"]
         for change in reclassified:
@@ -145,6 +159,8 @@ class PublishBatch(Aggregate):
         self.operations[op_id] = (occurred_at, operation["payload_hash"], collision)
         if (occurred_at, op_id) < self.original:
             self.original = (occurred_at, op_id)
+        if accepted:
+            self.accepted[operation["payload_hash"]] = (occurred_at, op_id)
 
 
 #: The event classes the decorators define, named for importers (and for type checkers).

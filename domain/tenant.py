@@ -131,6 +131,7 @@ class Tenant(Aggregate):
     ) -> None:
         """Record a confirmed tenant boundary violation (policy §4 critical)."""
         self._confirm_boundary_violation(
+            tenant_id=self.tenant_id,
             violation_id=violation_id,
             evidence=evidence,
             repository_id=repository_id,
@@ -141,6 +142,7 @@ class Tenant(Aggregate):
     @event("BoundaryViolationConfirmed", topic="opsledger.Tenant.BoundaryViolationConfirmed")
     def _confirm_boundary_violation(
         self,
+        tenant_id: str,
         violation_id: str,
         evidence: str,
         repository_id: str | None,

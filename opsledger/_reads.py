@@ -6,12 +6,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from opsledger import freshness
+from opsledger import alerting, freshness
 from opsledger.domain.errors import NotFound
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.tenant import Tenant
 from opsledger.domain.time import iso_utc
-from opsledger.projections import AuditQuery, SqlStore, TrackingConflict, ViewRunner, slo_query
+from opsledger.projections import (
+    AuditQuery,
+    SqlStore,
+    TrackingConflict,
+    ViewRunner,
+    alert_rows,
+    slo_query,
+)
 from opsledger.projections import audit as audit_queries
 from opsledger.slo import Period, slo_row
 
@@ -120,11 +127,48 @@ class ReadModels:
             self._ops(), tenant_id, repository_id, idempotency_key, payload_hash, visible_at)
 
     def advance(self, now: datetime | None = None) -> dict[str, int]:
-        """Record every deadline due by ``now`` (default: the clock) at its due time."""
-        return {"freshness_missed": freshness.advance_freshness(self._ops(), self._now(now, "now"))}
+        """Record every deadline due by ``now`` (default: the clock) at its due time, and
+        evaluate the alert rules up to ``now`` minus the allowed lateness."""
+        moment = self._now(now, "now")
+        missed = freshness.advance_freshness(self._ops(), moment)
+        return {"freshness_missed": missed, "alert_changes": self.evaluate_alerts(moment)}
 
     def advance_by_event_time(self) -> dict[str, int]:
-        """Record the deadlines the facts themselves have passed (imports, replays)."""
+        """Record what the facts themselves have passed (imports, replays): freshness
+        deadlines by the visibility stream's time, alerts by the facts' watermark."""
         watermark = freshness.visibility_watermark(self._ops())
         missed = freshness.advance_freshness(self._ops(), watermark) if watermark else 0
-        return {"freshness_missed": missed}
+        return {"freshness_missed": missed, "alert_changes": self.evaluate_alerts()}
+
+    # ---- alerts (policy §4) ---------------------------------------------------------
+    subscribers: list[tuple[alerting.Subscriber, frozenset[str]]]
+
+    def subscribe(self, callback: alerting.Subscriber,
+                  kinds: tuple[str, ...] = ("Alert.Triggered", "Alert.Resolved")) -> None:
+        """Call ``callback(event)`` after each alert event this process stores. A failing
+        callback is retried and logged; it never loses or blocks the event."""
+        self.subscribers.append((callback, frozenset(kinds)))
+
+    def evaluate_alerts(self, now: datetime | None = None) -> int:
+        """Run the alert process over every new fact; returns the alert changes recorded."""
+        return alerting.evaluate(self._ops(), now=now, subscribers=self.subscribers)
+
+    def alerts(
+        self,
+        *,
+        tenant_id: str | None = None,
+        all_tenants: bool = False,
+        rule: str | None = None,
+        open_only: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Alert history in scope (a tenant, or every tenant with ``all_tenants``)."""
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an alert query needs a tenant, or all_tenants=True")
+            self._tenant(tenant_id)
+        self.evaluate_alerts()
+        self.catch_up()
+        return alert_rows(self.sql, None if all_tenants else tenant_id, rule, open_only,
+                          since, until)

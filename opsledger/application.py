@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
+from opsledger import alerting
 from opsledger._reads import ReadModels
 from opsledger._recording import ChunkWriter, EventCache, ItemResult
 from opsledger._transcoder import OrjsonTranscoder
@@ -23,6 +24,7 @@ from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.domain.time import Clock, SystemClock, utc
 from opsledger.projections import (
+    AlertsView,
     AuditQuery,
     AuditView,
     SloView,
@@ -110,7 +112,10 @@ class Operations(ReadModels):
         with schema_lock(store):
             creator = OpsledgerApp(env={**store.env, "CREATE_TABLE": "y"})
             try:
-                self._runner_for(creator).create_tables()
+                runner = self._runner_for(creator)
+                runner.create_tables()
+                with runner.sql.transaction(commit=True) as cursor:
+                    alerting.create_tables(runner.sql, cursor)
             finally:
                 if store.kind != "memory":
                     creator.close()
@@ -120,6 +125,7 @@ class Operations(ReadModels):
         self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
         self.views = self._runner_for(self.app)
         self._tenant_cache = EventCache()
+        self.subscribers: list[tuple[alerting.Subscriber, frozenset[str]]] = []
         if policy is not None:
             self._adopt_passed_policy(policy)
 
@@ -138,7 +144,7 @@ class Operations(ReadModels):
 
     def _runner_for(self, app: OpsledgerApp) -> ViewRunner:
         sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
-        return ViewRunner(app.recorder, sql, [AuditView(), SloView()])
+        return ViewRunner(app.recorder, sql, [AuditView(), SloView(), AlertsView()])
 
     def close(self) -> None:
         """Release connections."""

@@ -2,6 +2,7 @@
 
 from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore
+from opsledger.projections.alerts import AlertsView, alert_rows
 from opsledger.projections.audit import (
     AuditQuery,
     AuditView,
@@ -14,6 +15,7 @@ from opsledger.projections.runner import TrackingConflict, View, ViewRunner
 from opsledger.projections.slo import SloView
 
 __all__ = [
+    "AlertsView",
     "AuditQuery",
     "AuditView",
     "Fact",
@@ -23,6 +25,7 @@ __all__ = [
     "View",
     "ViewRunner",
     "action_rows",
+    "alert_rows",
     "publish_rows",
     "refusal_rows",
     "summary_rows",

@@ -1,0 +1,82 @@
+"""The Alert aggregate and the policy's alert rules (policy §4).
+
+An alert is one firing of one rule for one tenant: ``Triggered`` (rule, level, window,
+observed value, threshold, ``triggered_at``) and later ``Resolved``. Its id is a uuid5 of
+tenant, rule and trigger time, so evaluating the same facts twice — a second process, a
+rebuild — can never create a second alert: the store rejects the duplicate stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+from opsledger.domain.errors import IllegalTransition
+from opsledger.domain.ids import NAMESPACE
+
+__all__ = ["RULES", "Alert", "alert_uuid"]
+
+#: rule id -> (level, policy clause id). The ids are a public contract.
+RULES: dict[str, tuple[str, str]] = {
+    "no_successful_ingestion": ("critical", "4.critical.no_successful_ingestion"),
+    "tenant_boundary_violation": ("critical", "4.critical.tenant_boundary_violation"),
+    "publish_error_rate": ("high", "4.high.publish_error_rate"),
+    "auth_scope_failures": ("high", "4.high.auth_scope_failures"),
+    "idempotency_collision_rate": ("high", "4.high.idempotency_collision_rate"),
+    "publish_latency_p95": ("medium", "4.medium.publish_latency_p95"),
+    "freshness_under_target": ("medium", "4.medium.freshness_under_target"),
+    "availability_burn_page": ("high", "2.availability"),
+    "availability_burn_ticket": ("medium", "2.availability"),
+}
+
+
+def alert_uuid(tenant_id: str, rule: str, triggered_at: datetime) -> UUID:
+    """Deterministic: the same firing evaluated twice is the same stream."""
+    return uuid5(NAMESPACE, f"alert/{tenant_id}/{rule}/{triggered_at.isoformat()}")
+
+
+class Alert(Aggregate):
+    """One firing of one rule for one tenant."""
+
+    TOPIC = "opsledger.Alert"
+
+    class Created(Aggregate.Created):
+        TOPIC = "opsledger.Alert.Created"
+
+    @staticmethod
+    def create_id(tenant_id: str, rule: str, occurred_at: datetime) -> UUID:
+        """See :func:`alert_uuid`."""
+        return alert_uuid(tenant_id, rule, occurred_at)
+
+    @event("Triggered", topic="opsledger.Alert.Triggered")
+    def __init__(
+        self,
+        tenant_id: str,
+        rule: str,
+        level: str,
+        repository_id: str | None,
+        occurred_at: datetime,
+        window_start: datetime,
+        window_end: datetime,
+        observed: float | None,
+        threshold: float | None,
+        details: dict[str, Any],
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.rule = rule
+        self.level = level
+        self.repository_id = repository_id
+        self.triggered_at = occurred_at
+        self.resolved_at: datetime | None = None
+
+    def resolve(self, at: datetime, reason: str) -> None:
+        """Close the alert; refused if it is already resolved."""
+        if self.resolved_at is not None:
+            raise IllegalTransition(f"alert {self.id}", "resolve", "resolved")
+        self._resolve(tenant_id=self.tenant_id, rule=self.rule, occurred_at=at, reason=reason)
+
+    @event("Resolved", topic="opsledger.Alert.Resolved")
+    def _resolve(self, tenant_id: str, rule: str, occurred_at: datetime, reason: str) -> None:
+        self.resolved_at = occurred_at

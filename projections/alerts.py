@@ -1,0 +1,90 @@
+"""The alert history view: every alert ever triggered, open or resolved (policy §4).
+
+Alertmanager keeps no history; here every trigger and resolution is an event, and this
+view makes them queryable by tenant, rule, state and time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from opsledger.domain.time import iso_utc
+from opsledger.projections._facts import Fact, iso
+from opsledger.projections._sql import SqlStore
+
+__all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
+
+TRIGGERED = "opsledger.Alert.Triggered"
+RESOLVED = "opsledger.Alert.Resolved"
+ALERT_COLUMNS = (
+    "id", "tenant", "rule", "level", "repository", "triggered_at", "resolved_at", "observed",
+    "threshold", "window_start", "window_end", "resolution",
+)
+
+
+class AlertsView:
+    """Table ``alerts``: one row per alert."""
+
+    name = "alerts"
+
+    def create_tables(self, sql: SqlStore, cursor: Any) -> None:
+        """Create the table if missing."""
+        types = {"observed": "DOUBLE PRECISION", "threshold": "DOUBLE PRECISION"}
+        cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in ALERT_COLUMNS)
+        sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alerts')} ({cols}, "
+                            "PRIMARY KEY (id))")
+        sql.execute(cursor, f"CREATE INDEX IF NOT EXISTS alerts_scope ON {sql.table('alerts')} "
+                            "(tenant, triggered_at)")
+
+    def clear(self, sql: SqlStore, cursor: Any) -> None:
+        """Delete every row."""
+        sql.execute(cursor, f"DELETE FROM {sql.table('alerts')}")
+
+    def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
+        """Insert triggered alerts, then mark resolutions."""
+        rows: list[tuple[Any, ...]] = []
+        resolved: list[tuple[Any, ...]] = []
+        for fact in facts:
+            s = fact.state
+            if fact.topic == TRIGGERED:
+                rows.append((fact.stream_id, s["tenant_id"], s["rule"], s["level"],
+                             s["repository_id"], iso(s["occurred_at"]), None, s["observed"],
+                             s["threshold"], iso(s["window_start"]), iso(s["window_end"]),
+                             None))
+            elif fact.topic == RESOLVED:
+                resolved.append((iso(s["occurred_at"]), s["reason"], fact.stream_id))
+        sql.executemany(cursor, f"INSERT INTO {sql.table('alerts')} VALUES "
+                                f"({', '.join('?' * len(ALERT_COLUMNS))})", rows)
+        sql.executemany(cursor, f"UPDATE {sql.table('alerts')} SET resolved_at = ?, "
+                                "resolution = ? WHERE id = ?", resolved)
+
+
+def alert_rows(
+    sql: SqlStore,
+    tenant_id: str | None,
+    rule: str | None = None,
+    open_only: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Alerts in scope (``tenant_id`` None = every tenant), by trigger time."""
+    clauses, params = [], []
+    for column, value in (("tenant", tenant_id), ("rule", rule)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if open_only:
+        clauses.append("resolved_at IS NULL")
+    if since is not None:
+        clauses.append("(resolved_at IS NULL OR resolved_at >= ?)")
+        params.append(iso_utc(since))
+    if until is not None:
+        clauses.append("triggered_at < ?")
+        params.append(iso_utc(until))
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT * FROM {sql.table('alerts')}{where} "
+                            "ORDER BY triggered_at, tenant, rule", params)
+        return [dict(r) for r in cursor.fetchall()]
