@@ -134,12 +134,12 @@ def test_freshness_boundary_and_the_missed_deadline_is_a_fact_at_its_due_time(
                               idempotency_key="key-acme-web-2",
                               payload_hash=f"{2:064x}",
                               visible_at=T0 + bound + timedelta(milliseconds=1))
-        assert ops.advance(T0 + bound - timedelta(microseconds=1)) == {"freshness_missed": 0}
+        assert ops.advance(T0 + bound - timedelta(microseconds=1))["freshness_missed"] == 0
         early = row(ops, now=T0 + bound)
         # #2's visibility is already known to be late; #3 is still pending at its due time.
         assert (early["fresh"], early["stale"], early["pending"]) == (1, 1, 1)
-        assert ops.advance(T0 + bound) == {"freshness_missed": 2}
-        assert ops.advance(T0 + timedelta(hours=2)) == {"freshness_missed": 0}  # once only
+        assert ops.advance(T0 + bound)["freshness_missed"] == 2
+        assert ops.advance(T0 + timedelta(hours=2))["freshness_missed"] == 0  # once only
         r = row(ops)
         assert (r["accepted"], r["fresh"], r["stale"], r["pending"]) == (3, 1, 2, 0)
         assert r["freshness"] == pytest.approx(1 / 3) and r["freshness_met"] is False
