@@ -168,7 +168,10 @@ def scheduler_run(db: str | None, once: bool, now: str | None, as_json: bool) ->
 
 
 def register(main: click.Group, import_group: click.Group, record: click.Group) -> None:
-    """Attach the SLO commands to the CLI."""
+    """Attach the SLO and alert commands to the CLI."""
+    from opsledger._cli_alerts import alerts_group
+
+    main.add_command(alerts_group)
     main.add_command(slo_cmd)
     main.add_command(scheduler_group)
     import_group.add_command(import_snapshots_cmd)

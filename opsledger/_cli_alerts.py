@@ -1,0 +1,85 @@
+"""CLI for alerts: the history (``opsledger alerts``) and a live feed (``alerts watch``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.table import Table
+
+from opsledger._cli_common import console, db_option, emit_json, open_ops, parse_time, run_command
+from opsledger.domain.alert import RULES
+
+__all__ = ["alerts_group"]
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    table = Table("triggered_at", "tenant", "rule", "level", "observed", "threshold",
+                  "resolved_at")
+    for r in rows:
+        colour = {"critical": "red", "high": "yellow"}.get(r["level"], "cyan")
+        table.add_row(r["triggered_at"], r["tenant"], r["rule"],
+                      f"[{colour}]{r['level']}[/{colour}]",
+                      "" if r["observed"] is None else f"{r['observed']:.4g}",
+                      "" if r["threshold"] is None else f"{r['threshold']:.4g}",
+                      r["resolved_at"] or "[bold]open[/bold]")
+    console.print(table)
+
+
+@click.group("alerts", invoke_without_command=True)
+@db_option
+@click.option("--tenant")
+@click.option("--all-tenants", is_flag=True, help="operator scope: every tenant")
+@click.option("--rule", type=click.Choice(sorted(RULES)))
+@click.option("--open", "open_only", is_flag=True, help="only alerts not yet resolved")
+@click.option("--from", "since")
+@click.option("--to", "until")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@run_command
+def alerts_group(ctx: click.Context, db: str | None, tenant: str | None, all_tenants: bool,
+                 rule: str | None, open_only: bool, since: str | None, until: str | None,
+                 as_json: bool) -> None:
+    """The alert history (policy §4): every alert, open or resolved."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not tenant and not all_tenants:
+        raise click.UsageError("give --tenant T, or --all-tenants for the operator scope")
+    with open_ops(db) as ops:
+        rows = ops.alerts(tenant_id=tenant, all_tenants=all_tenants, rule=rule,
+                          open_only=open_only, since=parse_time(since, "--from"),
+                          until=parse_time(until, "--to"))
+    if as_json:
+        emit_json(rows)
+    else:
+        _print(rows)
+
+
+@alerts_group.command("watch")
+@db_option
+@click.option("--interval", type=float, default=5.0, show_default=True,
+              help="seconds between sweeps")
+@click.option("--count", type=int, default=0, help="stop after this many sweeps (0: never)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@run_command
+def alerts_watch(db: str | None, interval: float, count: int, as_json: bool) -> None:
+    """Print alert events as they are recorded (sweeping deadlines by the clock)."""
+    import orjson
+
+    with open_ops(db) as ops:
+        def show(event: dict[str, Any]) -> None:
+            if as_json:
+                click.echo(orjson.dumps(event, default=str).decode())
+            else:
+                console.print(f"{event['kind']} {event.get('tenant_id')} {event.get('rule')} "
+                              f"at {event.get('occurred_at')}")
+
+        ops.subscribe(show)
+        sweeps = 0
+        while True:
+            ops.advance()
+            sweeps += 1
+            if count and sweeps >= count:
+                return
+            time.sleep(interval)
