@@ -77,6 +77,9 @@ class AlertRules(BaseModel):
     high_alerts_open_sev2: bool = True
     min_operations: int = Field(0, ge=0)
     burn_rate_alerts: bool = False
+    burn_page_fast: float = Field(14.4, gt=0)
+    burn_page_slow: float = Field(6.0, gt=0)
+    burn_ticket: float = Field(1.0, gt=0)
 
 
 class CalendarSettings(BaseModel):

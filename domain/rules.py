@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opsledger.domain.burn_rule import burn_conditions, note_minute
 from opsledger.domain.freshness_rule import finalize_windows, note_accepted, note_visible
 from opsledger.domain.policy import AlertRules, OperationsPolicy
 
 __all__ = ["Change", "RuleEngine", "from_us", "to_us"]
 
 MINUTE = 60_000_000
+BURN_RULES = ("availability_burn_page", "availability_burn_ticket")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -137,11 +139,15 @@ class RuleEngine:
                 self.state[f"{stream}_wm"] = max(candidates + ([current] if current else []))
         watermark = self.state["publish_wm"]
         buffer = self.state["buffer"]
+        fired: tuple[int, str, str] | None = None
         while watermark is not None:
             next_fact = buffer[0][0] if buffer and buffer[0][0] <= watermark else None
             deadline = self._next_deadline()
             if deadline and deadline[0] <= watermark and (
                     next_fact is None or deadline[0] < next_fact):
+                if deadline == fired:  # a deadline must change the state it was due for
+                    raise RuntimeError(f"deadline {deadline} did not advance the rule state")
+                fired = deadline
                 self._fire(*deadline)
                 continue
             if next_fact is None:
@@ -169,6 +175,8 @@ class RuleEngine:
         if fact.get("local_only"):
             return
         t["last_fact"] = at
+        if self.policy_at(from_us(at)).alerts.burn_rate_alerts:
+            note_minute(t, at, fact["ok"])
         t["window"].append([at, fact["ok"], fact["latency_ms"], fact.get("error_code"),
                             fact.get("collision", False), fact["repository"]])
         if fact["ok"]:
@@ -197,15 +205,28 @@ class RuleEngine:
                 holds, value = False, None
             else:
                 value, holds = _observe(rule, facts, threshold)
-            opened = t["open"].get(rule)
-            if holds and opened is None:
-                repos = {f[5] for f in facts}
-                self._trigger(tenant, rule, at, value, threshold, at - minutes * MINUTE, at,
-                              repos.pop() if len(repos) == 1 else None)
-            elif holds and opened is not None:
-                opened["clear_since"] = None
-            elif opened is not None and opened["clear_since"] is None:
-                opened["clear_since"] = at
+            repos = {f[5] for f in facts}
+            self._update(tenant, rule, at, holds, value, threshold, minutes,
+                         repos.pop() if len(repos) == 1 else None)
+        if only in (None, *BURN_RULES) and alerts.burn_rate_alerts:
+            policy = self.policy_at(from_us(at))
+            for rule, holds, burn, limit, minutes in burn_conditions(t, at, policy):
+                if only is None or rule == only:
+                    self._update(tenant, rule, at, holds, burn, limit, minutes, None)
+
+    def _update(self, tenant: str, rule: str, at: int, holds: bool, value: float | None,
+                threshold: float, minutes: int, repository: str | None) -> None:
+        """Trigger, keep open, or start clearing one rule's alert."""
+        opened = self._tenant(tenant)["open"].get(rule)
+        if holds and opened is None:
+            self._trigger(tenant, rule, at, value, threshold, at - minutes * MINUTE, at,
+                          repository)
+            self._tenant(tenant)["open"][rule]["window"] = minutes
+        elif holds and opened is not None:
+            opened["clear_since"] = None
+            opened["window"] = minutes  # the window that holds it now
+        elif opened is not None and opened["clear_since"] is None:
+            opened["clear_since"] = at
 
     # ---- deadlines --------------------------------------------------------------------
     def _next_deadline(self) -> tuple[int, str, str] | None:
@@ -225,10 +246,9 @@ class RuleEngine:
                 found.append((due, "no_successful_ingestion"))
         if t["last_fact"] is None:
             return found
-        alerts = self.policy_at(from_us(t["last_fact"])).alerts
-        for rule, minutes, _ in _windowed(alerts):
-            opened = t["open"].get(rule)
-            if opened is None:
+        for rule, opened in sorted(t["open"].items()):
+            minutes = opened.get("window")  # windowed and burn-rate rules
+            if minutes is None:
                 continue
             if opened["clear_since"] is None:  # the window empties: evaluate once more then
                 found.append((t["last_fact"] + minutes * MINUTE, f"empty:{rule}"))

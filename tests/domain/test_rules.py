@@ -177,3 +177,16 @@ def test_arrival_within_the_lateness_never_changes_the_alerts(seed: int, batches
     changes += engine.advance(to_us(FAR))
     assert sorted(changes, key=lambda c: (c.at, c.rule, c.kind)) == sorted(
         expected, key=lambda c: (c.at, c.rule, c.kind))
+
+
+@pytest.mark.policy("2.availability")
+def test_burn_rate_alerts_are_off_by_default_and_page_on_a_fast_burn() -> None:
+    # 20% errors for an hour: burn = 0.2 / 0.005 = 40x over 1 h and over 5 min.
+    facts = [fact(i * 30, ok=i % 5 != 0, code="HTTP_STATUS", n=i) for i in range(120)]
+    assert triggered(run(facts), "availability_burn_page") == []
+    enabled = OperationsPolicy.from_toml("[alerts]\nburn_rate_alerts = true\n")
+    changes = run(facts, enabled)
+    (page,) = [c for c in changes if c.rule == "availability_burn_page"
+               and c.kind == "triggered"]
+    assert page.observed is not None and page.observed > 14.4
+    assert triggered(changes, "availability_burn_ticket")  # 40x > 1x over 3 d and 6 h too
