@@ -11,10 +11,11 @@ from rich.table import Table
 from opsledger._cli_common import console, db_option, emit_json, open_ops, parse_time, run_command
 from opsledger.domain.alert import RULES
 
-__all__ = ["alerts_group"]
+__all__ = ["alerts_group", "print_alerts"]
 
 
-def _print(rows: list[dict[str, Any]]) -> None:
+def print_alerts(rows: list[dict[str, Any]]) -> None:
+    """The alert table, level in colour, open alerts in bold."""
     table = Table("triggered_at", "tenant", "rule", "level", "observed", "threshold",
                   "resolved_at")
     for r in rows:
@@ -53,7 +54,7 @@ def alerts_group(ctx: click.Context, db: str | None, tenant: str | None, all_ten
     if as_json:
         emit_json(rows)
     else:
-        _print(rows)
+        print_alerts(rows)
 
 
 @alerts_group.command("watch")

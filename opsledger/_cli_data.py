@@ -244,18 +244,22 @@ def demo(db: str | None, as_json: bool) -> None:
         summary = import_pumuki_audit(ops, [_sample_lines()], register_unknown=True)
         snapshots = import_snapshots(ops, [_sample_lines("downstream-snapshots.ndjson")])
         rows = ops.audit_summary(AuditQuery(all_tenants=True))
+        ops.advance_by_event_time()
         day = Period.day("2026-11-03")
         slo = ops.slo(day, tenant_id="tenant-solo", now=day.end)
+        alerts = ops.alerts(tenant_id="tenant-solo")
     if as_json:
         emit_json({"import": summary.to_dict(), "snapshots": snapshots, "audit": rows,
-                   "slo": slo})
+                   "slo": slo, "alerts": alerts})
         return
     _print_import(summary, False)
     _table(rows, ["tenant_id", "outcome", "error_code", "operations", "collisions",
                   "first_at", "last_at"])
+    from opsledger._cli_alerts import print_alerts
     from opsledger._cli_slo import print_slo_rows
 
     print_slo_rows(slo)
+    print_alerts(alerts)
 
 
 @click.group()
