@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opsledger.domain.alert import alert_uuid
 from opsledger.domain.burn_rule import burn_conditions, note_minute
 from opsledger.domain.freshness_rule import finalize_windows, note_accepted, note_visible
 from opsledger.domain.policy import AlertRules, OperationsPolicy
@@ -55,6 +56,7 @@ class Change:
     threshold: float | None = None
     window_start: int | None = None
     window_end: int | None = None
+    reason: str | None = None
 
 
 def _windowed(a: AlertRules) -> list[tuple[str, int, float]]:
@@ -167,6 +169,14 @@ class RuleEngine:
     def _apply(self, fact: dict[str, Any]) -> None:
         t = self._tenant(fact["tenant"])
         at = fact["at"]
+        if fact["kind"] == "incident_resolved":
+            opened = t["open"].get("tenant_boundary_violation")
+            if opened is not None and str(alert_uuid(
+                    fact["tenant"], "tenant_boundary_violation",
+                    from_us(opened["triggered_at"]))) in fact["alert_ids"]:
+                self._resolve(fact["tenant"], "tenant_boundary_violation", at,
+                              "its incident was resolved")
+            return
         if fact["kind"] == "violation":
             if "tenant_boundary_violation" not in t["open"]:
                 self._trigger(fact["tenant"], "tenant_boundary_violation", at, None, None,
@@ -181,7 +191,8 @@ class RuleEngine:
                             fact.get("collision", False), fact["repository"]])
         if fact["ok"]:
             if "no_successful_ingestion" in t["open"]:
-                self._resolve(fact["tenant"], "no_successful_ingestion", at)
+                self._resolve(fact["tenant"], "no_successful_ingestion", at,
+                              "a publish succeeded")
             t["ref"], t["failures"], t["last_success"] = at, [], at
             if fact.get("accepted"):
                 note_accepted(t, fact, self.policy_at(from_us(at)))
@@ -291,13 +302,8 @@ class RuleEngine:
         self.changes.append(Change("triggered", tenant, rule, at, at, repository, observed,
                                    threshold, start, end))
 
-    def _resolve(self, tenant: str, rule: str, at: int) -> None:
+    def _resolve(self, tenant: str, rule: str, at: int,
+                 reason: str = "clear for a full window") -> None:
         opened = self._tenant(tenant)["open"].pop(rule)
-        self.changes.append(Change("resolved", tenant, rule, at, opened["triggered_at"]))
-
-    def resolve_externally(self, tenant: str, rule: str, at: int) -> bool:
-        """Close an open alert from outside (an incident resolved it); False if none open."""
-        if rule not in self._tenant(tenant)["open"]:
-            return False
-        self._resolve(tenant, rule, at)
-        return True
+        self.changes.append(Change("resolved", tenant, rule, at, opened["triggered_at"],
+                                   reason=reason))

@@ -130,15 +130,22 @@ class ReadModels:
         """Record every deadline due by ``now`` (default: the clock) at its due time, and
         evaluate the alert rules up to ``now`` minus the allowed lateness."""
         moment = self._now(now, "now")
+        changes = self.evaluate_alerts(moment)
         missed = freshness.advance_freshness(self._ops(), moment)
-        return {"freshness_missed": missed, "alert_changes": self.evaluate_alerts(moment)}
+        return {"freshness_missed": missed, "alert_changes": changes,
+                "incident_deadlines_missed": self._ops().record_due_incident_deadlines(moment)}
 
     def advance_by_event_time(self) -> dict[str, int]:
         """Record what the facts themselves have passed (imports, replays): freshness
         deadlines by the visibility stream's time, alerts by the facts' watermark."""
+        changes = self.evaluate_alerts()
         watermark = freshness.visibility_watermark(self._ops())
         missed = freshness.advance_freshness(self._ops(), watermark) if watermark else 0
-        return {"freshness_missed": missed, "alert_changes": self.evaluate_alerts()}
+        facts_time = alerting.publish_watermark(self._ops())
+        incidents = (self._ops().record_due_incident_deadlines(facts_time)
+                     if facts_time is not None else 0)
+        return {"freshness_missed": missed, "alert_changes": changes,
+                "incident_deadlines_missed": incidents}
 
     # ---- alerts (policy §4) ---------------------------------------------------------
     subscribers: list[tuple[alerting.Subscriber, frozenset[str]]]

@@ -17,6 +17,7 @@ import orjson
 
 from opsledger._recording import load_many
 from opsledger.domain.alert import RULES, Alert, alert_uuid
+from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
 from opsledger.projections._facts import moment
@@ -64,6 +65,10 @@ def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str
                  "repository": state["repository_id"],
                  "idempotency_key": state["idempotency_key"],
                  "payload_hash": state["payload_hash"]}]
+    if topic == "opsledger.Incident.Resolved" and state["alert_ids"] and state["tenant_id"]:
+        return [{"kind": "incident_resolved", "at": to_us(moment(state["occurred_at"])),
+                 "tiebreak": stream_id, "tenant": state["tenant_id"],
+                 "alert_ids": state["alert_ids"]}]
     if topic == "opsledger.Tenant.BoundaryViolationConfirmed":
         return [{"kind": "violation", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": state["violation_id"], "tenant": state["tenant_id"],
@@ -71,24 +76,51 @@ def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str
     return []
 
 
-def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change]) -> list[Any]:
-    """Alert events for the engine's changes (resolutions load their alert in-transaction)."""
-    created: dict[Any, Alert] = {}
+#: rule -> (severity, cause) of the incident its alert opens (policy §3/§4).
+AUTO_INCIDENTS = {
+    "tenant_boundary_violation": ("SEV1", "tenant_isolation_breach"),
+    "no_successful_ingestion": ("SEV1", "ingestion_outage"),
+    "publish_error_rate": ("SEV2", "partial_publish_failures"),
+    "auth_scope_failures": ("SEV2", "degraded_ingestion"),
+    "idempotency_collision_rate": ("SEV2", "degraded_ingestion"),
+}
+
+
+def _incident_for(change: Change, alert_id: Any, policy: OperationsPolicy) -> Incident | None:
+    """The incident an alert opens, linked both ways (high alerts: a policy switch)."""
+    plan = AUTO_INCIDENTS.get(change.rule)
+    if plan is None or (plan[0] == "SEV2" and not policy.alerts.high_alerts_open_sev2):
+        return None
+    at = from_us(change.at)
+    return Incident.open(key=f"alert/{alert_id}", severity=Severity(plan[0]),
+                         tenant_id=change.tenant, title=f"{change.rule} for {change.tenant}",
+                         cause=plan[1], by="opsledger", at=at, policy=policy,
+                         alert_ids=[str(alert_id)])
+
+
+def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
+                policy_at: Callable[[datetime], OperationsPolicy]) -> list[Any]:
+    """Alert (and auto-incident) events for the engine's changes; resolutions load their
+    alert inside the transaction."""
+    created: dict[Any, Any] = {}
     for change in changes:
         triggered_at = from_us(change.triggered_at)
         alert_id = alert_uuid(change.tenant, change.rule, triggered_at)
         if change.kind == "triggered":
+            incident = _incident_for(change, alert_id, policy_at(triggered_at))
             created[alert_id] = Alert(
                 tenant_id=change.tenant, rule=change.rule, level=RULES[change.rule][0],
                 repository_id=change.repository, occurred_at=triggered_at,
                 window_start=from_us(change.window_start or change.at),
                 window_end=from_us(change.window_end or change.at),
-                observed=change.observed, threshold=change.threshold, details={})
+                observed=change.observed, threshold=change.threshold,
+                details={"incident_id": str(incident.id) if incident else None})
+            if incident is not None:
+                created[incident.id] = incident
             continue
         alert = created.get(alert_id) or load_many(ops.app, ops.sql, cursor, [alert_id])[alert_id]
         created[alert_id] = alert
-        alert.resolve(from_us(change.at), "condition cleared" if change.rule != (
-            "no_successful_ingestion") else "a publish succeeded")
+        alert.resolve(from_us(change.at), change.reason or "condition cleared")
     return [e for alert in created.values() for e in alert.collect_events()]
 
 
@@ -128,7 +160,7 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             last = notifications[-1].id if notifications else position
             done = last >= head
             changes = engine.advance(to_us(now) if now is not None and done else None)
-            events = _events_for(ops, cursor, changes)
+            events = _events_for(ops, cursor, changes, policy_at)
             ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
                                                   for e in events])
             ops.sql.executemany(cursor, f"INSERT INTO {ops.sql.table('alert_late_facts')} "
@@ -140,6 +172,14 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
         _deliver(events, subscribers)
         if done:
             return total
+
+
+def publish_watermark(ops: Operations) -> datetime | None:
+    """How far the facts' own time has carried the rules (None before any fact)."""
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} WHERE name = 'rules'")
+        state = orjson.loads(cursor.fetchone()["state"])
+    return None if not state or state["publish_wm"] is None else from_us(state["publish_wm"])
 
 
 def _position(ops: Operations) -> int:
@@ -155,6 +195,8 @@ def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, froz
     and never undoes or blocks the events."""
     for e in events:
         kind = type(e).__qualname__
+        if not kind.startswith("Alert."):
+            continue
         payload = {"kind": kind, "alert_id": str(e.originator_id),
                    **{k: v for k, v in vars(e).items() if k not in ("originator_id",)}}
         for callback, kinds in subscribers:

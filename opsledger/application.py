@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
 from opsledger import alerting
+from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
 from opsledger._recording import ChunkWriter, EventCache, ItemResult
 from opsledger._transcoder import OrjsonTranscoder
@@ -27,6 +28,7 @@ from opsledger.projections import (
     AlertsView,
     AuditQuery,
     AuditView,
+    IncidentsView,
     SloView,
     SqlStore,
     ViewRunner,
@@ -97,7 +99,7 @@ class PublishResult:
                    item.collision, item.key_missing)
 
 
-class Operations(ReadModels):
+class Operations(ReadModels, IncidentCommands):
     """Everything a service embeds: commands (each with a business time) and queries.
 
     Open with :meth:`open`. Pass ``clock`` (default: the system clock) and optionally
@@ -144,7 +146,8 @@ class Operations(ReadModels):
 
     def _runner_for(self, app: OpsledgerApp) -> ViewRunner:
         sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
-        return ViewRunner(app.recorder, sql, [AuditView(), SloView(), AlertsView()])
+        return ViewRunner(app.recorder, sql,
+                          [AuditView(), SloView(), AlertsView(), IncidentsView()])
 
     def close(self) -> None:
         """Release connections."""

@@ -11,6 +11,7 @@ from opsledger.projections.audit import (
     refusal_rows,
     summary_rows,
 )
+from opsledger.projections.incidents import IncidentsView
 from opsledger.projections.runner import TrackingConflict, View, ViewRunner
 from opsledger.projections.slo import SloView
 
@@ -19,6 +20,7 @@ __all__ = [
     "AuditQuery",
     "AuditView",
     "Fact",
+    "IncidentsView",
     "SloView",
     "SqlStore",
     "TrackingConflict",

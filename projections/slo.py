@@ -28,6 +28,8 @@ RECORDED = "opsledger.PublishBatch.OperationRecorded"
 OBSERVED = "opsledger.Visibility.Observed"
 MISSED = "opsledger.Visibility.FreshnessMissed"
 ADOPTED = "opsledger.PolicyLedger.Adopted"
+INCIDENT_OPENED = "opsledger.Incident.Opened"
+INCIDENT_RESOLVED = "opsledger.Incident.Resolved"
 
 COUNTERS = (
     "operations", "successes", "errors", "client_rejections", "auth_failures",
@@ -88,6 +90,8 @@ class SloView:
         fresh: dict[tuple[str, ...], list[str | None]] = {}
         ledger = self._ledger(sql, cursor)
         adopted: list[tuple[int, str, int]] = []
+        integrity: list[tuple[str, str | None, str, None]] = []
+        resolved: list[tuple[str, str]] = []
         for fact in facts:
             topic, state = fact.topic, fact.state
             if topic in (STARTED, RECORDED):
@@ -96,6 +100,12 @@ class SloView:
                 _merge(fresh, _fresh_key(state), visible_at=iso(state["occurred_at"]))
             elif topic == MISSED:
                 _merge(fresh, _fresh_key(state), missed_at=iso(state["due_at"]))
+            elif topic == INCIDENT_OPENED and state["severity"] == "SEV1" and (
+                    state["cause"] == "tenant_isolation_breach"):
+                integrity.append((fact.stream_id, state["tenant_id"], iso(state["occurred_at"]),
+                                  None))
+            elif topic == INCIDENT_RESOLVED:
+                resolved.append((iso(state["occurred_at"]), fact.stream_id))
             elif topic == ADOPTED:
                 bound = int(state["policy"]["slo"]["freshness_bound_minutes"])
                 row = (fact.position, iso(state["effective_at"]), bound)
@@ -103,6 +113,11 @@ class SloView:
                 ledger.append(row[1:])
                 ledger.sort()
         self._write(sql, cursor, buckets, latency, fresh, adopted)
+        # Unresolved critical tenant-isolation incidents (policy §2 integrity).
+        sql.executemany(cursor, f"INSERT INTO {sql.table('slo_integrity')} VALUES (?, ?, ?, ?)",
+                        integrity)
+        sql.executemany(cursor, f"UPDATE {sql.table('slo_integrity')} SET resolved_at = ? "
+                                "WHERE incident_id = ?", resolved)
 
     @staticmethod
     def _operation(

@@ -1,0 +1,171 @@
+"""Incident commands of ``Operations`` (policy §3): open, acknowledge, mitigate, update,
+change severity, resolve, publish the RCA, schedule a SEV3 fix, close; and the sweep
+that records missed deadlines at their due times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+
+from opsledger.domain.errors import NotFound
+from opsledger.domain.incident import Incident, Severity
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.time import utc
+from opsledger.projections import incidents as incident_view
+from opsledger.scheduler import Deadline, DeadlineQueue
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = ["IncidentCommands"]
+
+
+class IncidentCommands:
+    """Mixed into :class:`~opsledger.Operations`."""
+
+    def _self(self) -> Operations:
+        return self  # type: ignore[return-value]
+
+    def _incident(self, incident_id: str | UUID) -> Incident:
+        ops = self._self()
+        try:
+            found: Incident = ops.app.repository.get(UUID(str(incident_id)))
+        except (AggregateNotFoundError, ValueError):
+            raise NotFound(f"no incident {incident_id}") from None
+        if not isinstance(found, Incident):
+            raise NotFound(f"no incident {incident_id}")
+        return found
+
+    def _escalation(self, at: datetime) -> tuple[str, OperationsPolicy]:
+        policy = self._self().policy_at(at)
+        return policy.ownership.secondary_owner, policy
+
+    def _change_incident(self, incident_id: str | UUID, at: datetime | None,
+                         change: Callable[[Incident, datetime], object]) -> dict[str, Any]:
+        ops = self._self()
+        moment = ops._now(at)
+        incident = ops._update(lambda: self._incident(incident_id),
+                               lambda i: (change(i, moment), i)[1])
+        return incident_view.describe(incident)
+
+    def open_incident(self, *, severity: Severity | str, title: str, cause: str, by: str,
+                      tenant_id: str | None = None, alert_ids: list[str] | None = None,
+                      at: datetime | None = None) -> dict[str, Any]:
+        """Open an incident (platform-wide when no tenant); returns it as ``show`` does."""
+        ops = self._self()
+        moment = ops._now(at)
+        if tenant_id is not None:
+            ops.tenant(tenant_id)  # UnknownTenant if not registered
+        incident = Incident.open(key=uuid4().hex, severity=Severity(severity),
+                                 tenant_id=tenant_id, title=title, cause=cause, by=by,
+                                 at=moment, policy=ops.policy_at(moment), alert_ids=alert_ids)
+        ops.app.save(incident)
+        return incident_view.describe(incident)
+
+    def acknowledge(self, incident_id: str | UUID, *, by: str,
+                    at: datetime | None = None) -> dict[str, Any]:
+        """Acknowledge (policy §3)."""
+        return self._change_incident(incident_id, at, lambda i, t: i.acknowledge(
+            by, t, *self._escalation(t)))
+
+    def start_mitigation(self, incident_id: str | UUID, *, by: str,
+                         at: datetime | None = None) -> dict[str, Any]:
+        """Mitigation started (policy §3)."""
+        return self._change_incident(incident_id, at, lambda i, t: i.start_mitigation(
+            by, t, *self._escalation(t)))
+
+    def post_status_update(self, incident_id: str | UUID, *, message: str, by: str,
+                           customer_facing: bool = True,
+                           at: datetime | None = None) -> dict[str, Any]:
+        """A status update (customer-facing ones keep the SEV1 30-minute cadence)."""
+        def post(i: Incident, t: datetime) -> None:
+            owner, policy = self._escalation(t)
+            i.post_status_update(message, customer_facing, by, t, policy, owner)
+
+        return self._change_incident(incident_id, at, post)
+
+    def change_severity(self, incident_id: str | UUID, *, severity: Severity | str,
+                        reason: str, by: str, at: datetime | None = None) -> dict[str, Any]:
+        """Re-grade; open deadlines are recomputed from the opening time."""
+        def change(i: Incident, t: datetime) -> None:
+            owner, policy = self._escalation(t)
+            i.change_severity(Severity(severity), reason, by, t, policy, owner)
+
+        return self._change_incident(incident_id, at, change)
+
+    def resolve_incident(self, incident_id: str | UUID, *, summary: str, by: str,
+                         at: datetime | None = None) -> dict[str, Any]:
+        """Resolved; the RCA clock starts (business days)."""
+        def resolve(i: Incident, t: datetime) -> None:
+            owner, policy = self._escalation(t)
+            i.resolve(summary, by, t, policy, owner)
+
+        return self._change_incident(incident_id, at, resolve)
+
+    def publish_rca(self, incident_id: str | UUID, *, link: str, by: str,
+                    at: datetime | None = None) -> dict[str, Any]:
+        """The RCA is published."""
+        return self._change_incident(incident_id, at, lambda i, t: i.publish_rca(
+            link, by, t, *self._escalation(t)))
+
+    def schedule_fix(self, incident_id: str | UUID, *, sprint: str, by: str,
+                     at: datetime | None = None) -> dict[str, Any]:
+        """SEV3: fix scheduled in the sprint flow."""
+        return self._change_incident(incident_id, at, lambda i, t: i.schedule_fix(
+            sprint, by, t))
+
+    def close_incident(self, incident_id: str | UUID, *, by: str,
+                       at: datetime | None = None) -> dict[str, Any]:
+        """Closed."""
+        return self._change_incident(incident_id, at, lambda i, t: i.close(by, t))
+
+    def incident(self, incident_id: str | UUID) -> dict[str, Any]:
+        """One incident with its deadlines (``id``, ``severity``, ``state``, ``deadlines``)."""
+        return incident_view.describe(self._incident(incident_id))
+
+    def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
+                  state: str | None = None) -> list[dict[str, Any]]:
+        """Incidents in scope (platform-wide ones belong to the operator scope)."""
+        ops = self._self()
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an incident query needs a tenant, or all_tenants=True")
+            ops.tenant(tenant_id)
+        ops.catch_up()
+        return incident_view.incident_rows(ops.sql, None if all_tenants else tenant_id, state)
+
+    def incident_deadlines(self) -> DeadlineQueue:
+        """Every pending incident deadline with a due time, from the store."""
+        ops = self._self()
+        ops.catch_up()
+        return DeadlineQueue(
+            Deadline(due, "incident", (row["incident_id"], row["kind"]))
+            for row in incident_view.pending_deadlines(ops.sql)
+            for due in [utc(row["due"], "due_at")]
+        )
+
+    def record_due_incident_deadlines(self, now: datetime) -> int:
+        """Record every incident deadline due by ``now`` as missed, at its due time.
+
+        Two sweepers racing on one store: the second's save conflicts on the incident's
+        version, it reloads, finds the deadline recorded and moves on.
+        """
+        recorded = 0
+        queue = self.incident_deadlines()
+        while due := queue.due(now):
+            recorded += sum(self._record_missed(d) for d in due)
+            queue = self.incident_deadlines()  # a missed status update arms the next slot
+        return recorded
+
+    def _record_missed(self, deadline: Deadline) -> bool:
+        incident_id, kind = deadline.key
+        owner, policy = self._escalation(deadline.due_at)
+
+        def miss(incident: Incident) -> bool:
+            return incident.record_missed(kind, deadline.due_at, owner, policy)
+
+        return self._self()._update(lambda: self._incident(incident_id), miss)
