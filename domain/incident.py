@@ -144,11 +144,19 @@ class Incident(Aggregate):
                      and d["due_at"] <= at)
         return [(k, t) for t, k in due]
 
+    def record_overdue(self, at: datetime, escalate_to: str,
+                       policy: OperationsPolicy) -> int:
+        """Record every deadline due by ``at`` as missed, each at its own due time (a missed
+        status slot arms the next, which may be overdue too); returns how many."""
+        recorded = 0
+        while overdue := self.overdue(at):
+            kind, due = overdue[0]
+            recorded += self.record_missed(kind, due, escalate_to, policy)
+        return recorded
+
     def _catch_up(self, at: datetime, escalate_to: str, policy: OperationsPolicy) -> None:
-        """Record the misses an action reveals before acting (each at its own due time)."""
-        while self.overdue(at):
-            kind, due = self.overdue(at)[0]
-            self.record_missed(kind, due, escalate_to, policy)
+        """Record the misses an action reveals before acting."""
+        self.record_overdue(at, escalate_to, policy)
 
     # ---- commands ---------------------------------------------------------------------
     def acknowledge(self, by: str, at: datetime, escalate_to: str,
@@ -295,10 +303,12 @@ class Incident(Aggregate):
     def close(self, by: str, at: datetime) -> None:
         """Closed: after the RCA (SEV1/SEV2) or the scheduled fix (SEV3)."""
         self._require("close", State.RESOLVED)
-        missing = "rca" if self.severity is not Severity.SEV3 else "fix_scheduled"
-        if self.deadlines.get(missing, {}).get("status") == "pending":
+        if self.severity is Severity.SEV3 and self.fix_sprint is None:
             raise IllegalTransition(f"incident {self.id}", "close",
-                                    f"resolved without its {missing.replace('_', ' ')}")
+                                    "resolved without a scheduled fix")
+        if self.severity is not Severity.SEV3 and self.rca_link is None:
+            raise IllegalTransition(f"incident {self.id}", "close",
+                                    "resolved without a published RCA")
         self._close(by=by, occurred_at=at, state=State.CLOSED.value,
                     deadlines=copy.deepcopy(self.deadlines))
 

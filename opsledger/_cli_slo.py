@@ -150,29 +150,14 @@ def scheduler_group() -> None:
     """Record deadlines as they fall due."""
 
 
-@scheduler_group.command("run")
-@db_option
-@click.option("--once", is_flag=True, required=True,
-              help="catch up every deadline due by --now (default: the clock) and exit")
-@click.option("--now")
-@click.option("--json", "as_json", is_flag=True)
-@run_command
-def scheduler_run(db: str | None, once: bool, now: str | None, as_json: bool) -> None:
-    """Record every deadline due by now, each at its own due time."""
-    with open_ops(db) as ops:
-        recorded = ops.advance(parse_time(now, "--now"))
-    if as_json:
-        emit_json(recorded)
-    else:
-        console.print(", ".join(f"{k}: {v}" for k, v in recorded.items()))
-
-
 def register(main: click.Group, import_group: click.Group, record: click.Group) -> None:
     """Attach the SLO and alert commands to the CLI."""
     from opsledger._cli_alerts import alerts_group
+    from opsledger._cli_incidents import register as register_incidents
 
     main.add_command(alerts_group)
     main.add_command(slo_cmd)
     main.add_command(scheduler_group)
+    register_incidents(main, scheduler_group)
     import_group.add_command(import_snapshots_cmd)
     record.add_command(record_visibility_cmd)

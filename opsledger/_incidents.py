@@ -16,6 +16,7 @@ from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import utc
 from opsledger.projections import incidents as incident_view
+from opsledger.projections.sla import sla_summary
 from opsledger.scheduler import Deadline, DeadlineQueue
 
 if TYPE_CHECKING:
@@ -148,24 +149,40 @@ class IncidentCommands:
             for due in [utc(row["due"], "due_at")]
         )
 
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next incident or freshness deadline falls due (for the driver)."""
+        from opsledger.freshness import freshness_deadlines
+
+        dues = [q.next_due() for q in (self.incident_deadlines(),
+                                        freshness_deadlines(self._self()))]
+        known = [d for d in dues if d is not None]
+        return min(known) if known else None
+
+    def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
+            all_tenants: bool = False) -> list[dict[str, Any]]:
+        """SLA compliance per severity for incidents opened in ``[start, end)``."""
+        ops = self._self()
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an SLA query needs a tenant, or all_tenants=True")
+            ops.tenant(tenant_id)
+        ops.catch_up()
+        return sla_summary(ops.sql, start, end, None if all_tenants else tenant_id)
+
     def record_due_incident_deadlines(self, now: datetime) -> int:
         """Record every incident deadline due by ``now`` as missed, at its due time.
 
         Two sweepers racing on one store: the second's save conflicts on the incident's
         version, it reloads, finds the deadline recorded and moves on.
         """
-        recorded = 0
-        queue = self.incident_deadlines()
-        while due := queue.due(now):
-            recorded += sum(self._record_missed(d) for d in due)
-            queue = self.incident_deadlines()  # a missed status update arms the next slot
-        return recorded
+        due = self.incident_deadlines().due(now)
+        return sum(self._record_overdue(incident_id, now)
+                   for incident_id in dict.fromkeys(d.key[0] for d in due))
 
-    def _record_missed(self, deadline: Deadline) -> bool:
-        incident_id, kind = deadline.key
-        owner, policy = self._escalation(deadline.due_at)
+    def _record_overdue(self, incident_id: str, now: datetime) -> int:
+        owner, policy = self._escalation(now)
 
-        def miss(incident: Incident) -> bool:
-            return incident.record_missed(kind, deadline.due_at, owner, policy)
+        def miss(incident: Incident) -> int:
+            return incident.record_overdue(now, owner, policy)
 
         return self._self()._update(lambda: self._incident(incident_id), miss)

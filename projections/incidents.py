@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from opsledger.domain.time import iso_utc
-from opsledger.projections._facts import Fact, iso
+from opsledger.projections._facts import Fact, iso, moment
 from opsledger.projections._sql import SqlStore
 
 __all__ = ["IncidentsView", "describe", "incident_rows", "pending_deadlines"]
@@ -27,9 +27,18 @@ def _t(value: Any) -> str | None:
     return None if value is None else iso(value)
 
 
+def _seconds(later: Any, earlier: Any) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return (moment(later) - moment(earlier)).total_seconds()
+
+
 def _deadline_list(deadlines: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each deadline with how early it was met, or how late it was done after a miss."""
     return [{"kind": kind, "due_at": _t(d["due_at"]), "status": d["status"],
-             "met_at": _t(d.get("met_at")), "missed_at": _t(d.get("missed_at"))}
+             "met_at": _t(d.get("met_at")), "missed_at": _t(d.get("missed_at")),
+             "early_by_s": _seconds(d["due_at"], d.get("met_at")),
+             "late_by_s": _seconds(d.get("done_at"), d["due_at"])}
             for kind, d in sorted(deadlines.items())]
 
 

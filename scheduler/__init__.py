@@ -1,5 +1,4 @@
-"""opsledger.scheduler — the deadline queue (pure) and, with the incident work, its
-APScheduler driver."""
+"""opsledger.scheduler — the deadline queue (pure) and its APScheduler driver."""
 
 from opsledger.scheduler.queue import Deadline, DeadlineQueue
 

@@ -1,0 +1,78 @@
+"""The live driver: APScheduler 3.x wakes at the next due time and records what fell due.
+
+This is the one module that imports APScheduler. Jobs run with ``misfire_grace_time=None``
+and ``coalesce=True``: a late wake-up still runs (once), it is never silently skipped. At
+start it sweeps immediately, which records at their original due times every deadline that
+fell due while no scheduler was running; the sweep is the same ``advance(now)`` imports
+and replays use, so live and history share one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.date import DateTrigger
+
+__all__ = ["Driver", "Sweeper"]
+
+log = logging.getLogger("opsledger.scheduler")
+JOB = "opsledger-sweep"
+
+
+class Sweeper(Protocol):
+    """What the driver drives (``opsledger.Operations`` is one)."""
+
+    def advance(self, now: datetime | None = None) -> dict[str, int]:
+        """Record everything due by ``now``."""
+        ...
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next known deadline falls due."""
+        ...
+
+
+class Driver:
+    """Sweeps now, then sleeps until the next due time (at most ``max_sleep``)."""
+
+    def __init__(self, sweeper: Sweeper, clock: Callable[[], datetime], *,
+                 max_sleep: timedelta = timedelta(seconds=60), blocking: bool = True,
+                 on_sweep: Callable[[datetime, dict[str, int]], None] | None = None) -> None:
+        self.sweeper = sweeper
+        self.clock = clock
+        self.max_sleep = max_sleep
+        self.on_sweep = on_sweep
+        defaults: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True,
+                                    "max_instances": 1}
+        self.scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
+            timezone=UTC, job_defaults=defaults)
+        self.sweeps = 0
+
+    def _sweep(self) -> None:
+        now = self.clock()
+        recorded = self.sweeper.advance(now)
+        self.sweeps += 1
+        log.info("sweep at %s: %s", now.isoformat(), recorded)
+        if self.on_sweep:
+            self.on_sweep(now, recorded)
+        wake = now + self.max_sleep
+        due = self.sweeper.next_due(now)
+        if due is not None:
+            wake = min(wake, max(due, now))
+        self.scheduler.add_job(self._sweep, DateTrigger(run_date=wake), id=JOB,
+                               replace_existing=True)
+
+    def start(self) -> None:
+        """Sweep at once, then keep waking at the due times (blocks if ``blocking``)."""
+        self.scheduler.add_job(self._sweep, DateTrigger(run_date=self.clock()),
+                               id=JOB, replace_existing=True)
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stop waking up."""
+        self.scheduler.shutdown(wait=False)
