@@ -138,10 +138,11 @@ class Incident(Aggregate):
         return result
 
     def overdue(self, at: datetime) -> list[tuple[str, datetime]]:
-        """Pending deadlines due at or before ``at``, earliest first: (kind, due_at)."""
+        """Pending deadlines already past at ``at`` (acting exactly at the due time is on
+        time), earliest first: (kind, due_at)."""
         due = sorted((d["due_at"], k) for k, d in self.deadlines.items()
                      if d["status"] == "pending" and d["due_at"] is not None
-                     and d["due_at"] <= at)
+                     and d["due_at"] < at)
         return [(k, t) for t, k in due]
 
     def record_overdue(self, at: datetime, escalate_to: str,

@@ -47,10 +47,10 @@ class Driver:
         self.clock = clock
         self.max_sleep = max_sleep
         self.on_sweep = on_sweep
-        defaults: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True,
-                                    "max_instances": 1}
+        self.job_defaults: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True,
+                                             "max_instances": 1}
         self.scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
-            timezone=UTC, job_defaults=defaults)
+            timezone=UTC, job_defaults=self.job_defaults)
         self.sweeps = 0
 
     def _sweep(self) -> None:
@@ -62,15 +62,17 @@ class Driver:
             self.on_sweep(now, recorded)
         wake = now + self.max_sleep
         due = self.sweeper.next_due(now)
-        if due is not None:
-            wake = min(wake, max(due, now))
-        self.scheduler.add_job(self._sweep, DateTrigger(run_date=wake), id=JOB,
-                               replace_existing=True)
+        if due is not None:  # a deadline is missed once its due instant has passed
+            wake = min(wake, max(due, now) + timedelta(milliseconds=1))
+        # A fresh id per wake: APScheduler removes a spent date job after it ran, which
+        # would take a re-added job of the same id with it.
+        self.scheduler.add_job(self._sweep, DateTrigger(run_date=wake),
+                               id=f"{JOB}-{self.sweeps}")
 
     def start(self) -> None:
         """Sweep at once, then keep waking at the due times (blocks if ``blocking``)."""
         self.scheduler.add_job(self._sweep, DateTrigger(run_date=self.clock()),
-                               id=JOB, replace_existing=True)
+                               id=f"{JOB}-start")
         self.scheduler.start()
 
     def stop(self) -> None:

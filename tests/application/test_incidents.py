@@ -1,0 +1,158 @@
+"""Incidents through the public API: auto-incidents from alerts, the integrity SLO, the
+store left unchanged by refusals, and living through a day = importing it afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsledger import (
+    FrozenClock,
+    Governance,
+    IllegalTransition,
+    Mode,
+    NotFound,
+    Operations,
+    OperationsPolicy,
+    import_pumuki_audit,
+)
+from opsledger.slo import Period
+
+T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+
+
+def tenant(ops: Operations) -> None:
+    ops.register_tenant("acme", repositories=["web"], governance=Governance(), by="t",
+                        mode=Mode.SAAS, at=T0 - timedelta(days=1))
+
+
+@pytest.mark.policy("4.critical.no_successful_ingestion")
+@pytest.mark.policy("3.SEV1.ack")
+def test_the_outage_alert_opens_a_linked_sev1_whose_deadlines_run_on_event_time(
+    sample_audit: Path,
+) -> None:
+    with Operations.open("memory://") as ops:
+        import_pumuki_audit(ops, [sample_audit.read_bytes().splitlines()],
+                            register_unknown=True)
+        ops.advance_by_event_time()
+        (alert,) = ops.alerts(tenant_id="tenant-solo", rule="no_successful_ingestion")
+        sev1 = [i for i in ops.incidents(tenant_id="tenant-solo") if i["severity"] == "SEV1"]
+        assert len(sev1) == 1 and sev1[0]["cause"] == "ingestion_outage"
+        assert sev1[0]["alert_ids"] == [alert["id"]]
+        assert sev1[0]["opened_at"] == alert["triggered_at"] == "2026-11-03T07:59:52.711000Z"
+        ack = next(d for d in sev1[0]["deadlines"] if d["kind"] == "acknowledge")
+        assert (ack["status"], ack["missed_at"]) == ("missed", "2026-11-03T08:14:52.711000Z")
+        assert sev1[0]["escalated_to"] == "release operator on duty"
+        high = [i for i in ops.incidents(tenant_id="tenant-solo") if i["severity"] == "SEV2"]
+        assert len(high) == 8  # one per high alert (error rate, auth, collisions)
+
+
+def test_high_alerts_open_no_sev2_when_the_switch_is_off(sample_audit: Path) -> None:
+    quiet = OperationsPolicy.from_toml("[alerts]\nhigh_alerts_open_sev2 = false\n")
+    with Operations.open("memory://", policy=quiet) as ops:
+        import_pumuki_audit(ops, [sample_audit.read_bytes().splitlines()],
+                            register_unknown=True)
+        ops.advance_by_event_time()
+        assert {i["severity"] for i in ops.incidents(tenant_id="tenant-solo")} == {"SEV1"}
+
+
+@pytest.mark.policy("2.integrity")
+@pytest.mark.policy("4.critical.tenant_boundary_violation")
+def test_a_boundary_violation_is_a_critical_isolation_incident_until_resolved() -> None:
+    clock = FrozenClock(T0)
+    with Operations.open("memory://", clock=clock) as ops:
+        tenant(ops)
+        ops.confirm_boundary_violation("acme", evidence="globex rows", by="sec", at=T0)
+        ops.advance(T0 + timedelta(minutes=6))
+        (incident,) = ops.incidents(tenant_id="acme")
+        assert (incident["severity"], incident["cause"]) == ("SEV1", "tenant_isolation_breach")
+        day = Period.day("2026-11-03")
+        row = ops.slo(day, tenant_id="acme", now=T0 + timedelta(minutes=7))[0]
+        assert row["unresolved_critical_isolation_incidents"] == 1
+        assert row["integrity_met"] is False
+        ops.acknowledge(incident["id"], by="bob", at=T0 + timedelta(minutes=7))
+        ops.resolve_incident(incident["id"], summary="revoked", by="bob",
+                             at=T0 + timedelta(minutes=20))
+        ops.advance(T0 + timedelta(minutes=30))
+        (alert,) = ops.alerts(tenant_id="acme", rule="tenant_boundary_violation")
+        assert alert["resolved_at"] == "2026-11-03T09:20:00.000000Z"
+        assert alert["resolution"] == "its incident was resolved"
+        row = ops.slo(day, tenant_id="acme", now=T0 + timedelta(hours=1))[0]
+        assert (row["unresolved_critical_isolation_incidents"], row["integrity_met"]) == (
+            0, True)
+
+
+def test_refused_incident_commands_leave_the_store_unchanged(snapshot: Any) -> None:
+    with Operations.open("memory://", clock=FrozenClock(T0)) as ops:
+        tenant(ops)
+        incident = ops.open_incident(severity="SEV1", title="x", cause="other", by="a",
+                                     tenant_id="acme")
+        before = snapshot(ops)
+        with pytest.raises(IllegalTransition, match="open"):
+            ops.resolve_incident(incident["id"], summary="s", by="a")
+        with pytest.raises(IllegalTransition, match="SEV1"):
+            ops.schedule_fix(incident["id"], sprint="S1", by="a")
+        with pytest.raises(NotFound):
+            ops.acknowledge("00000000-0000-0000-0000-000000000000", by="a")
+        assert snapshot(ops) == before
+
+
+def _day(ops: Operations, clock: FrozenClock | None) -> str:
+    """A SEV1 worked through the morning; with a clock, swept every minute as it happens."""
+    def at(minutes: int) -> datetime:
+        moment = T0 + timedelta(minutes=minutes)
+        if clock is not None:
+            while clock.now() < moment:
+                clock.advance(timedelta(minutes=1))
+                ops.advance()
+        return moment
+
+    incident = ops.open_incident(severity="SEV1", title="outage", cause="ingestion_outage",
+                                 by="alice", tenant_id="acme", at=at(0))
+    iid = incident["id"]
+    ops.acknowledge(iid, by="bob", at=at(20))
+    ops.post_status_update(iid, message="on it", by="bob", at=at(25))
+    ops.start_mitigation(iid, by="bob", at=at(70))
+    ops.change_severity(iid, severity="SEV2", reason="contained", by="bob", at=at(100))
+    ops.resolve_incident(iid, summary="fixed", by="bob", at=at(180))
+    return str(iid)
+
+
+@pytest.mark.policy("3.SEV1.status_updates")
+def test_living_through_a_day_and_importing_it_afterwards_give_the_same_deadlines() -> None:
+    clock = FrozenClock(T0)
+    with Operations.open("memory://", clock=clock) as live:
+        tenant(live)
+        live_id = _day(live, clock)
+        live.advance(T0 + timedelta(hours=6))
+        lived = live.incident(live_id)["deadlines"]
+    with Operations.open("memory://", clock=FrozenClock(T0 + timedelta(hours=6))) as later:
+        tenant(later)
+        later_id = _day(later, None)  # recorded afterwards with their business times
+        later.advance()
+        imported = later.incident(later_id)["deadlines"]
+    assert lived == imported
+    assert [d["status"] for d in lived] == ["missed", "missed", "pending"]  # ack, mitigation, rca
+
+
+def test_incident_show_json_contract_through_the_cli(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'i.db'}"
+    run = [sys.executable, "-m", "opsledger.cli"]
+    opened = json.loads(subprocess.run(
+        [*run, "incident", "open", "--severity", "SEV3", "--title", "typo in report",
+         "--cause", "defect", "--by", "alice", "--at", "2026-11-06T17:00:00Z", "--json",
+         "--db", db], check=True, capture_output=True, text=True).stdout)
+    assert {"id", "severity", "state", "deadlines"} <= set(opened)
+    kinds = {d["kind"]: d for d in opened["deadlines"]}
+    assert kinds["acknowledge"]["due_at"] == "2026-11-09T17:00:00.000000Z"  # Fri -> Mon
+    assert kinds["fix_scheduled"]["due_at"] is None
+    assert {d["status"] for d in opened["deadlines"]} == {"pending"}
+    wrong = subprocess.run([*run, "incident", "mitigate", opened["id"], "--by", "bob",
+                            "--db", db], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "illegal_transition" in wrong.stderr
