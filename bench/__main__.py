@@ -3,7 +3,7 @@
 Two commands:
 
 * ``python -m bench [--lines N] [--single M] [--repeat K] [--seed S] [--dir D] [--json]``
-  (the default, about a minute): the recording path, described below.
+  (the default, quick): the recording path, described below.
 * ``python -m bench rebuild [--operations N] [--repeat K] [--seed S] [--dir D]
   [--with-10m] [--json]``: rebuilding every projection from a store of N simulated
   publish operations (default 1,000,000; the store is built once into ``--dir``, default

@@ -24,9 +24,8 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import Application
 
-import opsledger  # noqa: F401  (registers the stable event topics the library resolves)
 from bench._rebuild_store import library_env
-from opsledger import Operations
+from opsledger import Operations  # also registers the stable topics the library resolves
 
 __all__ = ["BATCH", "library_mapped_read", "main", "opsledger_rebuild", "peak_kib"]
 

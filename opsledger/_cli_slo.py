@@ -153,8 +153,10 @@ def scheduler_group() -> None:
 def register(main: click.Group, import_group: click.Group, record: click.Group) -> None:
     """Attach the SLO and alert commands to the CLI."""
     from opsledger._cli_alerts import alerts_group
+    from opsledger._cli_gate import gate_group
     from opsledger._cli_incidents import register as register_incidents
 
+    main.add_command(gate_group)
     main.add_command(alerts_group)
     main.add_command(slo_cmd)
     main.add_command(scheduler_group)

@@ -42,8 +42,10 @@ class IncidentCommands:
         return found
 
     def _escalation(self, at: datetime) -> tuple[str, OperationsPolicy]:
-        policy = self._self().policy_at(at)
-        return policy.ownership.secondary_owner, policy
+        """The secondary owner (the gate's, else the policy's) and the policy in force."""
+        ops = self._self()
+        policy = ops.policy_at(at)
+        return ops.secondary_owner() or policy.ownership.secondary_owner, policy
 
     def _change_incident(self, incident_id: str | UUID, at: datetime | None,
                          change: Callable[[Incident, datetime], object]) -> dict[str, Any]:

@@ -133,7 +133,8 @@ class ReadModels:
         changes = self.evaluate_alerts(moment)
         missed = freshness.advance_freshness(self._ops(), moment)
         return {"freshness_missed": missed, "alert_changes": changes,
-                "incident_deadlines_missed": self._ops().record_due_incident_deadlines(moment)}
+                "incident_deadlines_missed": self._ops().record_due_incident_deadlines(moment),
+                "gate_deadlines_settled": self._ops().settle_gate_deadlines(moment)}
 
     def advance_by_event_time(self) -> dict[str, int]:
         """Record what the facts themselves have passed (imports, replays): freshness

@@ -10,10 +10,11 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, PersistenceError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
 from opsledger import alerting
+from opsledger._gate import GateCommands, TenantNotReady
 from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
 from opsledger._recording import ChunkWriter, EventCache, ItemResult
@@ -40,6 +41,8 @@ from opsledger.storage import DEFAULT_URL, StoreUrl, parse_store_url, schema_loc
 __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
 A = TypeVar("A", bound=Aggregate)
+SCHEMA_TABLE = "opsledger_schema"
+SCHEMA_VERSION = 1
 R = TypeVar("R")
 
 
@@ -99,7 +102,7 @@ class PublishResult:
                    item.collision, item.key_missing)
 
 
-class Operations(ReadModels, IncidentCommands):
+class Operations(ReadModels, IncidentCommands, GateCommands):
     """Everything a service embeds: commands (each with a business time) and queries.
 
     Open with :meth:`open`. Pass ``clock`` (default: the system clock) and optionally
@@ -111,25 +114,45 @@ class Operations(ReadModels, IncidentCommands):
     ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
-        with schema_lock(store):
-            creator = OpsledgerApp(env={**store.env, "CREATE_TABLE": "y"})
-            try:
-                runner = self._runner_for(creator)
-                runner.create_tables()
-                with runner.sql.transaction(commit=True) as cursor:
-                    alerting.create_tables(runner.sql, cursor)
-            finally:
-                if store.kind != "memory":
-                    creator.close()
-        self.app = creator if store.kind == "memory" else OpsledgerApp(
-            env={**store.env, "CREATE_TABLE": "n"}
-        )
+        if store.kind == "memory":
+            self.app = self._create_schema(store)
+        else:
+            self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
+            if not self._schema_is_current():
+                self.app.close()
+                with schema_lock(store):  # create once; later opens skip every DDL
+                    self._create_schema(store).close()
+                self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
         self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
         self.views = self._runner_for(self.app)
         self._tenant_cache = EventCache()
         self.subscribers: list[tuple[alerting.Subscriber, frozenset[str]]] = []
         if policy is not None:
             self._adopt_passed_policy(policy)
+
+    def _schema_is_current(self) -> bool:
+        sql = SqlStore(self.app.recorder, self.store.kind, self.store.schema)
+        try:
+            with sql.transaction(commit=False) as cursor:
+                sql.execute(cursor, f"SELECT version FROM {sql.table(SCHEMA_TABLE)}")
+                row = cursor.fetchone()
+        except PersistenceError:  # no marker table (or schema) yet: not created
+            return False
+        return row is not None and int(row["version"]) == SCHEMA_VERSION
+
+    def _create_schema(self, store: StoreUrl) -> OpsledgerApp:
+        """Every table (events, views, process state), then the version marker."""
+        creator = OpsledgerApp(env={**store.env, "CREATE_TABLE": "y"})
+        runner = self._runner_for(creator)
+        runner.create_tables()
+        with runner.sql.transaction(commit=True) as cursor:
+            alerting.create_tables(runner.sql, cursor)
+            runner.sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS "
+                                       f"{runner.sql.table(SCHEMA_TABLE)} (version BIGINT)")
+            runner.sql.execute(cursor, f"DELETE FROM {runner.sql.table(SCHEMA_TABLE)}")
+            runner.sql.execute(cursor, f"INSERT INTO {runner.sql.table(SCHEMA_TABLE)} "
+                                       "VALUES (?)", (SCHEMA_VERSION,))
+        return creator
 
     @classmethod
     def open(
@@ -232,17 +255,26 @@ class Operations(ReadModels, IncidentCommands):
         by: str,
         name: str | None = None,
         mode: Mode = Mode.LOCAL_ONLY,
+        token_rotation_owner: str | None = None,
         at: datetime | None = None,
     ) -> TenantState:
-        """Register a tenant with its repositories and retention/privacy policy."""
+        """Register a tenant with its repositories and retention/privacy policy (in SaaS
+        mode only while the go-live gate is active and its token-rotation owner is named)."""
         now = self._now(at)
         if not tenant_id.strip():
             raise UnknownTenant(tenant_id)
         tenant = Tenant(
             tenant_id=tenant_id, name=name or tenant_id, repositories=sorted(set(repositories)),
-            governance=governance.model_dump() if governance else None, mode=Mode(mode).value,
-            by=by, occurred_at=now, observed_in_import=False,
+            governance=governance.model_dump() if governance else None,
+            mode=Mode.LOCAL_ONLY.value, by=by, occurred_at=now, observed_in_import=False,
         )
+        if token_rotation_owner:
+            tenant.assign_token_rotation_owner(token_rotation_owner, by, now)
+        if Mode(mode) is Mode.SAAS:
+            missing = self.ready_for_saas(tenant)
+            if missing:
+                raise TenantNotReady(tenant_id, missing)
+            tenant.change_mode(Mode.SAAS, "registered in SaaS mode", by, now)
         try:
             self.app.save(tenant)
         except IntegrityError:
@@ -284,9 +316,20 @@ class Operations(ReadModels, IncidentCommands):
     ) -> TenantState:
         """Switch a tenant between ``local_only`` and ``saas``."""
         now = self._now(at)
+
+        def change(tenant: Tenant) -> None:
+            if Mode(mode) is Mode.SAAS and (missing := self.ready_for_saas(tenant)):
+                raise TenantNotReady(tenant_id, missing)
+            tenant.change_mode(Mode(mode), reason, by, now)
+
+        return self._change_tenant(tenant_id, change)
+
+    def assign_token_rotation_owner(self, tenant_id: str, owner: str, *, by: str,
+                                    at: datetime | None = None) -> TenantState:
+        """Name who rotates the tenant's ingestion tokens (policy §6)."""
+        now = self._now(at)
         return self._change_tenant(
-            tenant_id, lambda t: t.change_mode(Mode(mode), reason, by, now)
-        )
+            tenant_id, lambda t: t.assign_token_rotation_owner(owner, by, now))
 
     def confirm_boundary_violation(
         self,

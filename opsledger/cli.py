@@ -121,6 +121,7 @@ def _print_tenant(state: TenantState, as_json: bool) -> None:
 @click.option("--metrics-days", type=int)
 @click.option("--contracts-days", type=int)
 @click.option("--default-retention", is_flag=True, help="use the policy's retention defaults")
+@click.option("--token-owner", help="who rotates the tenant's tokens (needed for SaaS mode)")
 @click.option("--redact-tenant", is_flag=True)
 @click.option("--redact-repository", is_flag=True)
 @click.option("--hash-payload-hashes", is_flag=True)
@@ -131,8 +132,8 @@ def _print_tenant(state: TenantState, as_json: bool) -> None:
 def tenant_add(
     tenant_id: str, db: str | None, repos: tuple[str, ...], name: str | None, mode: str,
     audit_days: int | None, metrics_days: int | None, contracts_days: int | None,
-    default_retention: bool, redact_tenant: bool, redact_repository: bool,
-    hash_payload_hashes: bool, by: str, at: str | None, as_json: bool,
+    default_retention: bool, token_owner: str | None, redact_tenant: bool,
+    redact_repository: bool, hash_payload_hashes: bool, by: str, at: str | None, as_json: bool,
 ) -> None:
     """Register a tenant. Without a retention policy it cannot receive publish records."""
     with open_ops(db) as ops:
@@ -152,7 +153,7 @@ def tenant_add(
             governance = Governance(retention=retention, privacy=privacy)
         state = ops.register_tenant(
             tenant_id, repositories=list(repos), governance=governance, by=by, name=name,
-            mode=Mode(mode), at=parse_time(at),
+            mode=Mode(mode), token_rotation_owner=token_owner, at=parse_time(at),
         )
     _print_tenant(state, as_json)
 
@@ -214,6 +215,37 @@ def tenant_remove_repo(tenant_id: str, repository_id: str, db: str | None, by: s
     with open_ops(db) as ops:
         _print_tenant(ops.remove_repository(tenant_id, repository_id, by=by,
                                             at=parse_time(at)), False)
+
+
+@tenant.command("mode")
+@click.argument("tenant_id")
+@click.argument("mode", type=click.Choice([m.value for m in Mode]))
+@db_option
+@click.option("--reason", required=True)
+@click.option("--by", default="cli")
+@click.option("--at")
+@run_command
+def tenant_mode(tenant_id: str, mode: str, db: str | None, reason: str, by: str,
+                at: str | None) -> None:
+    """Switch a tenant to SaaS (needs the active gate and a token owner) or local-only."""
+    with open_ops(db) as ops:
+        _print_tenant(ops.set_tenant_mode(tenant_id, Mode(mode), reason=reason, by=by,
+                                          at=parse_time(at)), False)
+
+
+@tenant.command("token-owner")
+@click.argument("tenant_id")
+@click.argument("owner")
+@db_option
+@click.option("--by", default="cli")
+@click.option("--at")
+@run_command
+def tenant_token_owner(tenant_id: str, owner: str, db: str | None, by: str,
+                       at: str | None) -> None:
+    """Name the tenant's token-rotation owner (policy §6)."""
+    with open_ops(db) as ops:
+        _print_tenant(ops.assign_token_rotation_owner(tenant_id, owner, by=by,
+                                                      at=parse_time(at)), False)
 
 
 @tenant.command("confirm-violation")

@@ -29,7 +29,7 @@ __all__ = [
 STARTED = "opsledger.PublishBatch.Started"
 OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
 REFUSED = "opsledger.RefusedCommand.Refused"
-ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.")
+ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.", "opsledger.GoLiveGate.")
 
 PUBLISH_COLUMNS = (
     "operation_id", "tenant_id", "repository_id", "idempotency_key", "key_missing",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,15 @@ assert _spec and _spec.loader
 _clauses = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_clauses)
 POLICY_CLAUSES: frozenset[str] = _clauses.POLICY_CLAUSES
+
+# tests/support.py is importable from any test as ``opsledger_test_support``.
+_support_spec = importlib.util.spec_from_file_location(
+    "opsledger_test_support", Path(__file__).with_name("support.py")
+)
+assert _support_spec and _support_spec.loader
+support = importlib.util.module_from_spec(_support_spec)
+sys.modules["opsledger_test_support"] = support
+_support_spec.loader.exec_module(support)
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 SAMPLE = Path(__file__).resolve().parents[1] / "opsledger" / "samples"
@@ -139,3 +149,9 @@ def sample_audit() -> Path:
 def sample_dir() -> Path:
     """The bundled sample folder (audit, snapshots, Pumuki's metrics, episodes)."""
     return SAMPLE
+
+
+@pytest.fixture
+def go_live() -> Any:
+    """``go_live(ops, at=None)``: a fully evidenced gate, activated."""
+    return support.go_live

@@ -25,6 +25,20 @@ def cli(*args: str, db: str | None = None, stdin: bytes | None = None,
     return result
 
 
+def go_live_through_the_cli(db: str, version: str = "1.0.0") -> None:
+    """The five checks' evidence, then activation (policy §6)."""
+    for check in ("saas_ingestion_tests", "typecheck"):
+        cli("gate", "record", check, "--result", "pass", "--version", version, "--commit",
+            "abc123", "--source", "remote_ci", "--run-ref", "ci#7", "--by", "release", db=db)
+    cli("gate", "record", "token_rotation", "--owner", "platform lead", "--process-doc",
+        "docs/tokens.md", db=db)
+    cli("gate", "record", "oncall_escalation", "--path-doc", "docs/oncall.md",
+        "--reachability", "pass", db=db)
+    cli("gate", "record", "rollback_to_local", "--result", "pass", db=db)
+    activated = cli("gate", "activate", "--version", version, "--json", db=db)
+    assert json.loads(activated.stdout) == {"activated": True, "refusals": []}
+
+
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
@@ -75,7 +89,12 @@ def test_the_store_comes_from_opsledger_db_when_no_db_option(tmp_path: Path) -> 
 @pytest.mark.policy("5.idempotency_key")
 def test_tenants_records_and_audit_queries_through_the_cli(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
+    refused = cli("tenant", "add", "acme", "--repo", "web", "--default-retention", "--mode",
+                  "saas", "--token-owner", "carol", db=db, check=False)
+    assert refused.returncode == 2 and "go-live gate is not active" in refused.stderr
+    go_live_through_the_cli(db)
     cli("tenant", "add", "acme", "--repo", "web", "--default-retention", "--mode", "saas",
+        "--token-owner", "carol",
         "--by", "alice", "--at", "2026-11-03T08:00:00Z", db=db)
     cli("tenant", "add", "globex", "--repo", "core", db=db)
     cli("tenant", "add-repo", "acme", "api", db=db)

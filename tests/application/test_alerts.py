@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger_test_support import saas_tenant
 
 from opsledger import Governance, Mode, NotFound, Operations
 
@@ -19,8 +20,11 @@ T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
 def setup(ops: Operations, mode: Mode = Mode.SAAS) -> None:
     for tenant in ("acme", "globex"):
-        ops.register_tenant(tenant, repositories=["web"], governance=Governance(), by="t",
-                            mode=mode, at=T0 - timedelta(days=1))
+        if mode is Mode.SAAS:
+            saas_tenant(ops, tenant, ["web"], at=T0 - timedelta(days=1))
+        else:
+            ops.register_tenant(tenant, repositories=["web"], governance=Governance(), by="t",
+                                at=T0 - timedelta(days=1))
 
 
 def burst(ops: Operations, tenant: str = "acme", errors: int = 3, start: int = 0) -> None:

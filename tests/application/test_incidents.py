@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger_test_support import saas_tenant
 
 from opsledger import (
     FrozenClock,
-    Governance,
     IllegalTransition,
-    Mode,
     NotFound,
     Operations,
     OperationsPolicy,
@@ -28,8 +27,7 @@ T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
 
 def tenant(ops: Operations) -> None:
-    ops.register_tenant("acme", repositories=["web"], governance=Governance(), by="t",
-                        mode=Mode.SAAS, at=T0 - timedelta(days=1))
+    saas_tenant(ops, "acme", ["web"], at=T0 - timedelta(days=1))
 
 
 @pytest.mark.policy("4.critical.no_successful_ingestion")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from opsledger_test_support import saas_tenant
 
 from opsledger import (
     AuditQuery,
@@ -18,7 +19,6 @@ from opsledger import (
     Governance,
     InvalidRecord,
     MissingIdempotencyKey,
-    Mode,
     NaiveDatetime,
     Operations,
     RepositoryOutOfScope,
@@ -33,8 +33,7 @@ H1, H2 = "a" * 64, "b" * 64
 @pytest.fixture
 def ops(store_url: str) -> Iterator[Operations]:
     with Operations.open(store_url, clock=FrozenClock(T0)) as opened:
-        opened.register_tenant("acme", repositories=["web", "api"], governance=Governance(),
-                               by="alice", mode=Mode.SAAS, at=T0)
+        saas_tenant(opened, "acme", ["web", "api"], at=T0, by="alice")
         opened.register_tenant("globex", repositories=["core"], governance=None, by="alice",
                                at=T0)
         yield opened

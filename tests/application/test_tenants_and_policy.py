@@ -77,16 +77,24 @@ def test_privacy_redacting_the_tenant_requires_redacting_the_repository() -> Non
 
 
 @pytest.mark.policy("1.saas_only")
-def test_mode_changes_are_events_with_actor_and_reason() -> None:
+def test_mode_changes_are_events_with_actor_and_reason(go_live: Any) -> None:
+    from opsledger import Conflict
+
     with Operations.open("memory://", clock=FrozenClock(T0)) as ops:
         ops.register_tenant("acme", repositories=["web"], governance=Governance(), by="a")
         assert ops.tenant("acme").mode == "local_only"
+        with pytest.raises(Conflict, match=r"gate is not active.*token-rotation owner"):
+            ops.set_tenant_mode("acme", Mode.SAAS, reason="go-live", by="bob")
+        go_live(ops)
+        ops.assign_token_rotation_owner("acme", "carol", by="bob")
         ops.set_tenant_mode("acme", Mode.SAAS, reason="go-live", by="bob")
         ops.set_tenant_mode("acme", Mode.SAAS, reason="again", by="bob")  # no-op
         assert ops.tenant("acme").mode == "saas"
         actions = [(a["action"], a["actor"]) for a in ops.audit_actions(
             AuditQuery(tenant_id="acme"))]
-        assert actions == [("Tenant.Registered", "a"), ("Tenant.ModeChanged", "bob")]
+        assert actions == [("Tenant.Registered", "a"),
+                           ("Tenant.TokenRotationOwnerAssigned", "bob"),
+                           ("Tenant.ModeChanged", "bob")]
 
 
 def test_the_policy_in_force_follows_adoptions_by_business_time() -> None:

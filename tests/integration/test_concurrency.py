@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from opsledger_test_support import saas_tenant
 
 from opsledger import AuditQuery, Operations
 
@@ -54,11 +55,9 @@ def _spawn(script: str, *args: str) -> subprocess.Popen[str]:
 
 
 def _race_same_keys(url: str) -> None:
-    from opsledger import Governance, Mode
 
     with Operations.open(url) as ops:
-        ops.register_tenant("acme", repositories=["web"], governance=Governance(), by="t",
-                            mode=Mode.SAAS)
+        saas_tenant(ops, "acme", ["web"])
     keys = 30
     start = time.time() + 3.0
     racers = [_spawn(RACER, url, name, str(start), str(keys), seed)

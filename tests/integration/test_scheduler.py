@@ -17,8 +17,9 @@ import orjson
 import pytest
 from opsledger.domain.incident import Incident, Severity
 from opsledger.scheduler.driver import Driver
+from opsledger_test_support import saas_tenant
 
-from opsledger import Governance, Mode, Operations, OperationsPolicy, SystemClock
+from opsledger import Operations, OperationsPolicy, SystemClock
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -54,8 +55,7 @@ def test_the_driver_sweeps_at_start_and_records_what_fell_due_while_down() -> No
 def _open_many(url: str, count: int) -> None:
     rng = random.Random(1000)
     with Operations.open(url) as ops:
-        ops.register_tenant("acme", repositories=["web"], governance=Governance(), by="t",
-                            mode=Mode.SAAS, at=T0)
+        saas_tenant(ops, "acme", ["web"], at=T0)
         for n in range(count):
             severity = rng.choice(["SEV1", "SEV2", "SEV3"])
             at = T0 + timedelta(minutes=rng.randint(0, 600))

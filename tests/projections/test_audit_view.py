@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opsledger_test_support import saas_tenant
 
-from opsledger import AuditQuery, Governance, Mode, Operations, RepositoryOutOfScope
+from opsledger import AuditQuery, Operations, RepositoryOutOfScope
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 TENANTS = {"acme": ["web", "api"], "globex": ["core"], "initech": ["tps"]}
@@ -18,8 +19,7 @@ TENANTS = {"acme": ["web", "api"], "globex": ["core"], "initech": ["tps"]}
 
 def seed_tenants(ops: Operations) -> None:
     for tenant, repos in TENANTS.items():
-        ops.register_tenant(tenant, repositories=repos, governance=Governance(), by="t",
-                            mode=Mode.SAAS, at=T0)
+        saas_tenant(ops, tenant, repos, at=T0)
 
 
 def record(ops: Operations, tenant: str, repo: str, n: int, **extra: Any) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Governance, InvalidInput, Mode, Operations, OperationsPolicy
 from opsledger.slo import Period
@@ -16,10 +17,13 @@ DAY = Period.day("2026-11-03")
 
 
 def setup(ops: Operations, mode: Mode = Mode.SAAS) -> None:
-    ops.register_tenant("acme", repositories=["web", "api"], governance=Governance(), by="t",
-                        mode=mode, at=T0 - timedelta(days=30))
-    ops.register_tenant("globex", repositories=["core"], governance=Governance(), by="t",
-                        mode=Mode.SAAS, at=T0 - timedelta(days=30))
+    start = T0 - timedelta(days=30)
+    if mode is Mode.SAAS:
+        saas_tenant(ops, "acme", ["web", "api"], at=start)
+    else:
+        ops.register_tenant("acme", repositories=["web", "api"], governance=Governance(),
+                            by="t", token_rotation_owner="token owner", at=start)
+    saas_tenant(ops, "globex", ["core"], at=start)
 
 
 def publish(ops: Operations, n: int, *, tenant: str = "acme", repo: str = "web",
