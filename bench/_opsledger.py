@@ -42,13 +42,25 @@ def opsledger_bulk(db_path: Path, audit_path: Path, expected: int) -> float:
     return elapsed
 
 
+def _go_live(ops: Operations) -> None:
+    """SaaS mode the way the policy allows it: the five checks evidenced, then activation."""
+    tests = {"version": "bench", "commit": "bench", "source": "remote_ci", "run_ref": "bench"}
+    evidence = {"saas_ingestion_tests": tests, "typecheck": tests,
+                "token_rotation": {"owner": "bench", "process_doc": "bench"},
+                "oncall_escalation": {"path_doc": "bench"}, "rollback_to_local": {}}
+    for check, details in evidence.items():
+        ops.record_gate_evidence(check, result="pass", by="bench", details=details)
+    ops.activate_saas("bench", by="bench")
+
+
 def opsledger_single(db_path: Path, records: Sequence[dict[str, Any]]) -> float:
     """``record_publish`` once per record (one transaction each); elapsed seconds."""
     ops = _open(db_path)
     try:
+        _go_live(ops)
         ops.register_tenant(
             SINGLE_TENANT, repositories=[SINGLE_REPOSITORY], governance=Governance(),
-            by="bench", mode=Mode.SAAS,
+            by="bench", mode=Mode.SAAS, token_rotation_owner="bench",
         )
         started = time.perf_counter()
         results = [ops.record_publish(**fields) for fields in records]
