@@ -34,6 +34,12 @@ def moment(value: Any) -> datetime:
 
 def iso(value: Any) -> str:
     """A stored datetime as fixed-width UTC text (``2026-11-03T07:03:03.583000Z``)."""
+    text = value.get("_data_") if isinstance(value, dict) else None
+    if isinstance(text, str) and text.endswith("+00:00"):  # stored UTC: no parsing needed
+        if len(text) == 32:
+            return text[:26] + "Z"
+        if len(text) == 25:
+            return text[:19] + ".000000Z"
     v = moment(value)
     return (
         f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:"

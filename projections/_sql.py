@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-__all__ = ["SqlStore"]
+__all__ = ["SqlStore", "equals"]
 
 
 class SqlStore:
@@ -107,3 +107,9 @@ class SqlStore:
             self.recorder._insert_stored_events(cursor, stored_events)
         else:
             self.recorder._insert_events(cursor, stored_events)
+
+
+def equals(**filters: Any) -> tuple[list[str], list[Any]]:
+    """``column = ?`` clauses (and their parameters) for the filters that are not None."""
+    given = [(column, value) for column, value in filters.items() if value is not None]
+    return [f"{column} = ?" for column, _ in given], [value for _, value in given]

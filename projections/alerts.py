@@ -12,7 +12,7 @@ from typing import Any
 
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, equals
 
 __all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
 
@@ -70,11 +70,7 @@ def alert_rows(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts in scope (``tenant_id`` None = every tenant), by trigger time."""
-    clauses, params = [], []
-    for column, value in (("tenant", tenant_id), ("rule", rule)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
+    clauses, params = equals(tenant=tenant_id, rule=rule)
     if open_only:
         clauses.append("resolved_at IS NULL")
     if since is not None:

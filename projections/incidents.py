@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso, moment
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, equals
 
 __all__ = ["IncidentsView", "describe", "incident_rows", "pending_deadlines"]
 
@@ -131,13 +131,7 @@ class IncidentsView:
 def incident_rows(sql: SqlStore, tenant_id: str | None, state: str | None) -> list[
         dict[str, Any]]:
     """Incidents (a tenant's, or every one with ``tenant_id`` None), by opening time."""
-    clauses, params = [], []
-    if tenant_id is not None:
-        clauses.append("tenant = ?")
-        params.append(tenant_id)
-    if state is not None:
-        clauses.append("state = ?")
-        params.append(state)
+    clauses, params = equals(tenant=tenant_id, state=state)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     with sql.transaction(commit=False) as cursor:
         sql.execute(cursor, f"SELECT * FROM {sql.table('incidents')}{where} "

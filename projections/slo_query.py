@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, equals
 from opsledger.projections.slo import COUNTERS
 
 __all__ = ["FreshnessCounts", "counts", "freshness", "latency_histogram", "nearest_rank",
@@ -19,13 +19,7 @@ __all__ = ["FreshnessCounts", "counts", "freshness", "latency_histogram", "neare
 
 
 def _scope(tenant_id: str | None, repository_id: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if tenant_id is not None:
-        clauses.append("tenant_id = ?")
-        params.append(tenant_id)
-    if repository_id is not None:
-        clauses.append("repository_id = ?")
-        params.append(repository_id)
+    clauses, params = equals(tenant_id=tenant_id, repository_id=repository_id)
     return "".join(f" AND {c}" for c in clauses), params
 
 

@@ -67,3 +67,17 @@ def test_same_local_time_across_a_dst_change() -> None:
 def test_zero_business_days_is_the_same_instant() -> None:
     at = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # a Saturday
     assert BusinessCalendar().add_business_days(at, 0) == at
+
+
+def test_stored_times_render_as_fixed_width_utc_whatever_their_stored_form() -> None:
+    from zoneinfo import ZoneInfo
+
+    from opsledger.domain.time import iso_utc
+    from opsledger.projections._facts import iso
+
+    for value in (datetime(2026, 11, 3, 7, 3, 3, 583000, tzinfo=UTC),
+                  datetime(2026, 11, 3, 7, 3, 3, tzinfo=UTC),
+                  datetime(2026, 11, 3, 8, 3, 3, 1, tzinfo=ZoneInfo("Europe/Madrid"))):
+        stored = {"_type_": "datetime_iso", "_data_": value.isoformat()}
+        assert iso(stored) == iso_utc(value)
+        assert len(iso(stored)) == 27
