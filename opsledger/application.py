@@ -117,12 +117,15 @@ class Operations(ReadModels, IncidentCommands, GateCommands):
         if store.kind == "memory":
             self.app = self._create_schema(store)
         else:
-            self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
-            if not self._schema_is_current():
-                self.app.close()
-                with schema_lock(store):  # create once; later opens skip every DDL
+            # Under the lock: the first connection to a new SQLite file switches it to WAL,
+            # which must not race; then create once — later opens skip every DDL.
+            with schema_lock(store):
+                probe = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
+                current = self._schema_is_current(probe)
+                probe.close()
+                if not current:
                     self._create_schema(store).close()
-                self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
+            self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
         self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
         self.views = self._runner_for(self.app)
         self._tenant_cache = EventCache()
@@ -130,8 +133,8 @@ class Operations(ReadModels, IncidentCommands, GateCommands):
         if policy is not None:
             self._adopt_passed_policy(policy)
 
-    def _schema_is_current(self) -> bool:
-        sql = SqlStore(self.app.recorder, self.store.kind, self.store.schema)
+    def _schema_is_current(self, app: OpsledgerApp) -> bool:
+        sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
         try:
             with sql.transaction(commit=False) as cursor:
                 sql.execute(cursor, f"SELECT version FROM {sql.table(SCHEMA_TABLE)}")
