@@ -106,6 +106,23 @@ def incident_show(incident_id: str, db: str | None, as_json: bool) -> None:
         _show(ops.incident(incident_id), as_json)
 
 
+@incident_group.command("timeline")
+@click.argument("incident_id")
+@db_option
+@click.option("--json", "as_json", is_flag=True)
+@run_command
+def incident_timeline(incident_id: str, db: str | None, as_json: bool) -> None:
+    """The incident's transitions, deadlines met or missed, and its alerts, in order."""
+    with open_ops(db) as ops:
+        entries = ops.incident_timeline(incident_id)
+    if as_json:
+        emit_json(entries)
+        return
+    for entry in entries:
+        rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
+        console.print(f"{entry['at']}  [bold]{entry['kind']}[/bold]  {rest}")
+
+
 @incident_group.command("list")
 @db_option
 @click.option("--tenant")

@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
-from opsledger.domain.time import utc
+from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import incidents as incident_view
 from opsledger.projections.sla import sla_summary
 from opsledger.scheduler import Deadline, DeadlineQueue
@@ -129,6 +129,27 @@ class IncidentCommands:
     def incident(self, incident_id: str | UUID) -> dict[str, Any]:
         """One incident with its deadlines (``id``, ``severity``, ``state``, ``deadlines``)."""
         return incident_view.describe(self._incident(incident_id))
+
+    def incident_timeline(self, incident_id: str | UUID) -> list[dict[str, Any]]:
+        """The incident's events and its linked alerts' triggers and resolutions, in
+        business-time order (deterministic: ties keep the store's order)."""
+        ops = self._self()
+        incident = self._incident(incident_id)
+        entries: list[dict[str, Any]] = []
+        for e in ops.app.events.get(incident.id):
+            data = {k: v for k, v in vars(e).items()
+                    if k not in ("originator_id", "originator_version", "timestamp",
+                                 "originator_topic", "deadlines", "occurred_at")}
+            if "kind" in data:  # a missed deadline's kind
+                data["deadline"] = data.pop("kind")
+            entries.append({"at": iso_utc(vars(e)["occurred_at"]),
+                            "kind": type(e).__qualname__, **data})
+        for alert_id in incident.alert_ids:
+            for e in ops.app.events.get(UUID(alert_id)):
+                entries.append({"at": iso_utc(vars(e)["occurred_at"]),
+                                "kind": type(e).__qualname__, "alert_id": alert_id,
+                                "rule": vars(e)["rule"]})
+        return sorted(entries, key=lambda entry: entry["at"])
 
     def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
                   state: str | None = None) -> list[dict[str, Any]]:

@@ -154,3 +154,23 @@ def test_incident_show_json_contract_through_the_cli(tmp_path: Path) -> None:
     wrong = subprocess.run([*run, "incident", "mitigate", opened["id"], "--by", "bob",
                             "--db", db], capture_output=True, text=True)
     assert wrong.returncode == 2 and "illegal_transition" in wrong.stderr
+
+
+def test_the_incident_timeline_orders_transitions_misses_and_alerts(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    with Operations.open(db, clock=FrozenClock(T0)) as ops:
+        saas_tenant(ops, "acme", ["web"], at=T0 - timedelta(days=1))
+        ops.confirm_boundary_violation("acme", evidence="globex rows", by="sec", at=T0)
+        ops.advance(T0 + timedelta(minutes=20))
+        (incident,) = ops.incidents(tenant_id="acme")
+        ops.acknowledge(incident["id"], by="bob", at=T0 + timedelta(minutes=21))
+    run = [sys.executable, "-m", "opsledger.cli", "incident", "timeline", incident["id"],
+           "--json", "--db", db]
+    first = subprocess.run(run, check=True, capture_output=True, text=True).stdout
+    entries = json.loads(first)
+    assert [e["kind"] for e in entries] == [
+        "Incident.Opened", "Alert.Triggered", "Incident.DeadlineMissed",
+        "Incident.Acknowledged"]
+    assert entries[2]["kind"] == "Incident.DeadlineMissed" and entries[2]["at"] == (
+        "2026-11-03T09:15:00.000000Z")
+    assert subprocess.run(run, check=True, capture_output=True, text=True).stdout == first
