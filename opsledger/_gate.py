@@ -14,7 +14,6 @@ from opsledger.domain.errors import Conflict
 from opsledger.domain.gate import ActivationRefused, GoLiveGate, check_states, gate_uuid
 from opsledger.domain.tenant import Mode, Tenant
 from opsledger.domain.time import iso_utc
-from opsledger.projections import AuditQuery
 from opsledger.projections import audit as audit_queries
 
 if TYPE_CHECKING:
@@ -163,8 +162,7 @@ class GateCommands:
         """Grace deadlines of lifted constraints due by ``now``: breach or met, once each."""
         ops = self._gops()
         ops.catch_up()
-        lifted = [r for r in audit_queries.action_rows(ops.sql, AuditQuery(all_tenants=True))
-                  if r["action"] == "GoLiveGate.ConstraintLifted"]
+        lifted = audit_queries.actions_named(ops.sql, "GoLiveGate.ConstraintLifted")
         settled = 0
         for row in lifted:
             details = orjson.loads(row["details"])

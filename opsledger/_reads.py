@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from opsledger import alerting, freshness
 from opsledger.domain.errors import NotFound
-from opsledger.domain.policy import OperationsPolicy
-from opsledger.domain.tenant import Tenant
 from opsledger.domain.time import iso_utc
 from opsledger.projections import (
     AuditQuery,
@@ -34,15 +32,6 @@ class ReadModels:
     sql: SqlStore
     views: ViewRunner
 
-    def _tenant(self, tenant_id: str) -> Tenant:
-        raise NotImplementedError  # provided by Operations
-
-    def _now(self, at: datetime | None, name: str = "at") -> datetime:
-        raise NotImplementedError  # provided by Operations
-
-    def policy_at(self, at: datetime | None = None) -> OperationsPolicy:
-        raise NotImplementedError  # provided by Operations
-
     def _ops(self) -> Operations:
         return cast("Operations", self)
 
@@ -62,7 +51,7 @@ class ReadModels:
         if not query.all_tenants:
             if not query.tenant_id:
                 raise NotFound("an audit query needs --tenant, or --all-tenants (operator scope)")
-            self._tenant(query.tenant_id)
+            self._ops()._tenant(query.tenant_id)
         self.catch_up()
         return query
 
@@ -97,11 +86,11 @@ class ReadModels:
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an SLO query needs a tenant, or all_tenants=True")
-            self._tenant(tenant_id)
-        moment = self._now(now, "now")
+            self._ops()._tenant(tenant_id)
+        moment = self._ops()._now(now, "now")
         self.catch_up()
         as_of = min(period.end, max(period.start, moment))
-        policy = self.policy_at(as_of - timedelta(microseconds=1))
+        policy = self._ops().policy_at(as_of - timedelta(microseconds=1))
         start, end = iso_utc(period.start)[:16], iso_utc(period.end)[:16]
         if repository_id is not None:
             scopes: list[tuple[str | None, str | None]] = [(tenant_id, repository_id)]
@@ -129,7 +118,7 @@ class ReadModels:
     def advance(self, now: datetime | None = None) -> dict[str, int]:
         """Record every deadline due by ``now`` (default: the clock) at its due time, and
         evaluate the alert rules up to ``now`` minus the allowed lateness."""
-        moment = self._now(now, "now")
+        moment = self._ops()._now(now, "now")
         changes = self.evaluate_alerts(moment)
         missed = freshness.advance_freshness(self._ops(), moment)
         return {"freshness_missed": missed, "alert_changes": changes,
@@ -175,7 +164,7 @@ class ReadModels:
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an alert query needs a tenant, or all_tenants=True")
-            self._tenant(tenant_id)
+            self._ops()._tenant(tenant_id)
         self.evaluate_alerts()
         self.catch_up()
         return alert_rows(self.sql, None if all_tenants else tenant_id, rule, open_only,

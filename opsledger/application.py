@@ -27,7 +27,6 @@ from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.domain.time import Clock, SystemClock, utc
 from opsledger.projections import (
     AlertsView,
-    AuditQuery,
     AuditView,
     IncidentsView,
     SloView,
@@ -360,8 +359,8 @@ class Operations(ReadModels, IncidentCommands, GateCommands):
     def tenants(self) -> list[TenantState]:
         """Every registered tenant, by id."""
         self.catch_up()
-        ids = {r["tenant_id"] for r in audit_queries.action_rows(self.sql, AuditQuery(
-            all_tenants=True)) if r["action"] == "Tenant.Registered"}
+        ids = {r["tenant_id"] for r in audit_queries.actions_named(self.sql,
+                                                                    "Tenant.Registered")}
         return [self.tenant(t) for t in sorted(ids)]
 
     # ---- publish operations ---------------------------------------------------------

@@ -21,6 +21,7 @@ __all__ = [
     "AuditQuery",
     "AuditView",
     "action_rows",
+    "actions_named",
     "publish_rows",
     "refusal_rows",
     "summary_rows",
@@ -261,6 +262,12 @@ def action_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
         f"SELECT * FROM {sql.table('audit_action')}{where} ORDER BY occurred_at, notification_id",
         params,
     )
+
+
+def actions_named(sql: SqlStore, action: str) -> list[dict[str, Any]]:
+    """Every operator action of one kind (operator scope), in business-time order."""
+    return _rows(sql, f"SELECT * FROM {sql.table('audit_action')} WHERE action = ? "
+                      "ORDER BY occurred_at, notification_id", (action,))
 
 
 def summary_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
