@@ -294,6 +294,27 @@ def projections_catch_up(db: str | None) -> None:
     console.print(f"applied {applied} events")
 
 
+@projections.command("verify")
+@db_option
+@click.option("--json", "as_json", is_flag=True)
+def projections_verify(db: str | None, as_json: bool) -> None:
+    """Rebuild every view from the events in a scratch store and compare: exit 0 when
+    identical, 1 with the first differing view table and row."""
+    from opsledger.verify import verify_views
+
+    with open_ops(db) as ops:
+        result = verify_views(ops)
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        console.print(f"views identical to a rebuild from {result.events_checked} events")
+    else:
+        console.print(f"[red]{result.table} differs[/red]\n  live:    {result.live_row}\n"
+                      f"  rebuilt: {result.rebuilt_row}")
+    if not result.ok:
+        raise SystemExit(1)
+
+
 @projections.command("rebuild")
 @db_option
 @run_command
