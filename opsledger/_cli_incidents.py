@@ -208,8 +208,30 @@ def scheduler_run(db: str | None, once: bool, now: str | None, as_json: bool) ->
         Driver(ops, ops.clock.now).start()
 
 
+@click.command("replay")
+@db_option
+@click.option("--tenant", required=True)
+@click.option("--from", "since", required=True)
+@click.option("--to", "until", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@run_command
+def replay_cmd(db: str | None, tenant: str, since: str, until: str, as_json: bool) -> None:
+    """One ordered RCA timeline: publish minutes, alerts, incidents, deadlines, changes."""
+    start, end = parse_time(since, "--from"), parse_time(until, "--to")
+    assert start is not None and end is not None
+    with open_ops(db) as ops:
+        entries = ops.replay(tenant, start, end)
+    if as_json:
+        emit_json(entries)
+        return
+    for entry in entries:
+        rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
+        console.print(f"{entry['at']}  [bold]{entry['kind']}[/bold]  {rest}")
+
+
 def register(main: click.Group, scheduler: click.Group) -> None:
-    """Attach the incident, SLA and scheduler commands."""
+    """Attach the incident, SLA, replay and scheduler commands."""
+    main.add_command(replay_cmd)
     main.add_command(incident_group)
     main.add_command(sla_cmd)
     scheduler.add_command(scheduler_run, "run")

@@ -18,6 +18,7 @@ from opsledger.projections import (
     slo_query,
 )
 from opsledger.projections import audit as audit_queries
+from opsledger.projections.timeline import timeline
 from opsledger.slo import Period, slo_row
 
 if TYPE_CHECKING:
@@ -136,6 +137,14 @@ class ReadModels:
                      if facts_time is not None else 0)
         return {"freshness_missed": missed, "alert_changes": changes,
                 "incident_deadlines_missed": incidents}
+
+    def replay(self, tenant_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The RCA timeline of one tenant over ``[start, end)``: publish minutes, alerts,
+        incident transitions and deadlines, gate, mode and policy changes, freshness
+        misses — ordered by ``at``; the same store always gives the same list."""
+        self._ops()._tenant(tenant_id)
+        self.catch_up()
+        return timeline(self.sql, tenant_id, iso_utc(start), iso_utc(end))
 
     # ---- alerts (policy §4) ---------------------------------------------------------
     subscribers: list[tuple[alerting.Subscriber, frozenset[str]]]
