@@ -36,12 +36,13 @@ def print_alerts(rows: list[dict[str, Any]]) -> None:
 @click.option("--open", "open_only", is_flag=True, help="only alerts not yet resolved")
 @click.option("--from", "since")
 @click.option("--to", "until")
+@click.option("--as-of", "as_of", help="the alerts as they stood at this time")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @run_command
 def alerts_group(ctx: click.Context, db: str | None, tenant: str | None, all_tenants: bool,
                  rule: str | None, open_only: bool, since: str | None, until: str | None,
-                 as_json: bool) -> None:
+                 as_of: str | None, as_json: bool) -> None:
     """The alert history (policy §4): every alert, open or resolved."""
     if ctx.invoked_subcommand is not None:
         return
@@ -50,7 +51,7 @@ def alerts_group(ctx: click.Context, db: str | None, tenant: str | None, all_ten
     with open_ops(db) as ops:
         rows = ops.alerts(tenant_id=tenant, all_tenants=all_tenants, rule=rule,
                           open_only=open_only, since=parse_time(since, "--from"),
-                          until=parse_time(until, "--to"))
+                          until=parse_time(until, "--to"), as_of=parse_time(as_of, "--as-of"))
     if as_json:
         emit_json(rows)
     else:

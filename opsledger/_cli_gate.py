@@ -148,9 +148,12 @@ def gate_owners(db: str | None, environment: str, by: str, at: str | None, prima
 @db_option
 @click.option("--env", "environment", default="production", show_default=True)
 @click.option("--at", help="evaluate evidence age as of this time (default now)")
+@click.option("--as-of", "as_of", help="the gate as it stood at this time")
 @click.option("--json", "as_json", is_flag=True)
 @run_command
-def gate_status(db: str | None, environment: str, at: str | None, as_json: bool) -> None:
+def gate_status(db: str | None, environment: str, at: str | None, as_of: str | None,
+                as_json: bool) -> None:
     """Mode, version and each check's state with its evidence."""
     with open_ops(db) as ops:
-        _print_status(ops.gate_status(environment, at=parse_time(at)), as_json)
+        _print_status(ops.gate_status(environment, at=parse_time(at),
+                                      as_of=parse_time(as_of, "--as-of")), as_json)

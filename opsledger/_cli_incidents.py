@@ -98,12 +98,13 @@ _write("close", "Close.", [], lambda ops, i, kw: ops.close_incident(i, **kw))
 @incident_group.command("show")
 @click.argument("incident_id")
 @db_option
+@click.option("--as-of", "as_of", help="as it stood at this time")
 @click.option("--json", "as_json", is_flag=True)
 @run_command
-def incident_show(incident_id: str, db: str | None, as_json: bool) -> None:
+def incident_show(incident_id: str, db: str | None, as_of: str | None, as_json: bool) -> None:
     """One incident with each deadline."""
     with open_ops(db) as ops:
-        _show(ops.incident(incident_id), as_json)
+        _show(ops.incident(incident_id, as_of=parse_time(as_of, "--as-of")), as_json)
 
 
 @incident_group.command("timeline")
@@ -129,22 +130,24 @@ def incident_timeline(incident_id: str, db: str | None, as_json: bool) -> None:
 @click.option("--all-tenants", is_flag=True)
 @click.option("--state", type=click.Choice(["open", "acknowledged", "mitigating", "resolved",
                                             "closed"]))
+@click.option("--as-of", "as_of", help="the incidents as they stood at this time")
 @click.option("--json", "as_json", is_flag=True)
 @run_command
 def incident_list(db: str | None, tenant: str | None, all_tenants: bool, state: str | None,
-                  as_json: bool) -> None:
+                  as_of: str | None, as_json: bool) -> None:
     """Incidents in scope."""
     if not tenant and not all_tenants:
         raise click.UsageError("give --tenant T, or --all-tenants for the operator scope")
     with open_ops(db) as ops:
-        rows = ops.incidents(tenant_id=tenant, all_tenants=all_tenants, state=state)
+        rows = ops.incidents(tenant_id=tenant, all_tenants=all_tenants, state=state,
+                             as_of=parse_time(as_of, "--as-of"))
     if as_json:
         emit_json(rows)
         return
     table = Table("opened_at", "id", "severity", "state", "tenant", "cause", "missed")
     for r in rows:
         missed = sum(1 for d in r["deadlines"] if d["status"] == "missed")
-        table.add_row(r["opened_at"], r["id"], r["severity"], r["state"], r["tenant"] or "",
+        table.add_row(r["opened_at"], r["id"], r["severity"], r["state"], r.get("tenant") or "",
                       r["cause"], str(missed))
     console.print(table)
 

@@ -80,7 +80,7 @@ def print_slo_rows(rows: list[dict[str, Any]]) -> None:
 @click.option("--rolling", help="the last N days, e.g. 30d")
 @click.option("--from", "since")
 @click.option("--to", "until")
-@click.option("--now", help="evaluate as of this time (default: the clock)")
+@click.option("--now", "--as-of", "now", help="the state as it stood at this time (default: now)")
 @click.option("--json", "as_json", is_flag=True)
 @run_command
 def slo_cmd(db: str | None, tenant: str | None, all_tenants: bool, repo: str | None,

@@ -10,6 +10,7 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from opsledger._asof import as_of as as_of_state
 from opsledger.domain.errors import Conflict
 from opsledger.domain.gate import ActivationRefused, GoLiveGate, check_states, gate_uuid
 from opsledger.domain.tenant import Mode, Tenant
@@ -117,12 +118,17 @@ class GateCommands:
         moment = self._gops()._now(at)
         self._change_gate(environment, lambda g: g.assign_owners(primary, secondary, by, moment))
 
-    def gate_status(self, environment: str = DEFAULT_ENV, *,
-                    at: datetime | None = None) -> dict[str, Any]:
-        """Mode, version, each check's state with its evidence, constraints and graces."""
+    def gate_status(self, environment: str = DEFAULT_ENV, *, at: datetime | None = None,
+                    as_of: datetime | None = None) -> dict[str, Any]:
+        """Mode, version, each check's state with its evidence, constraints and graces;
+        with ``as_of``, as the gate stood then (evidence age judged at that time)."""
         ops = self._gops()
-        moment = ops._now(at)
+        moment = ops._now(as_of if as_of is not None else at)
         gate = self._gate(environment)
+        if as_of is not None:
+            gate = as_of_state(ops.app, gate.id, moment) or GoLiveGate(
+                environment=environment, primary_owner=gate.primary_owner,
+                secondary_owner=gate.secondary_owner)
         checks = check_states(gate.evidence, gate.constraints, moment, None,
                               ops.policy_at(moment))
         for c in checks:

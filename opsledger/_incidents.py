@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
+from opsledger._asof import as_of, evaluated_by
 from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
@@ -126,9 +127,22 @@ class IncidentCommands:
         """Closed."""
         return self._change_incident(incident_id, at, lambda i, t: i.close(by, t))
 
-    def incident(self, incident_id: str | UUID) -> dict[str, Any]:
-        """One incident with its deadlines (``id``, ``severity``, ``state``, ``deadlines``)."""
-        return incident_view.describe(self._incident(incident_id))
+    def incident(self, incident_id: str | UUID, *,
+                 as_of: datetime | None = None) -> dict[str, Any]:
+        """One incident with its deadlines (``id``, ``severity``, ``state``, ``deadlines``);
+        with ``as_of``, as it stood then."""
+        incident = self._incident(incident_id)
+        if as_of is not None:
+            incident = self._incident_as_of(incident.id, utc(as_of, "as_of"))
+        return incident_view.describe(incident)
+
+    def _incident_as_of(self, incident_id: UUID, moment: datetime) -> Incident:
+        ops = self._self()
+        found: Incident | None = as_of(ops.app, incident_id, moment)
+        if found is None or (found.alert_ids and found.opened_at > evaluated_by(
+                moment, ops.policy_at(moment).alerts.allowed_lateness_seconds)):
+            raise NotFound(f"incident {incident_id} did not exist at {moment.isoformat()}")
+        return found
 
     def incident_timeline(self, incident_id: str | UUID) -> list[dict[str, Any]]:
         """The incident's events and its linked alerts' triggers and resolutions, in
@@ -152,15 +166,28 @@ class IncidentCommands:
         return sorted(entries, key=lambda entry: entry["at"])
 
     def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
-                  state: str | None = None) -> list[dict[str, Any]]:
-        """Incidents in scope (platform-wide ones belong to the operator scope)."""
+                  state: str | None = None,
+                  as_of: datetime | None = None) -> list[dict[str, Any]]:
+        """Incidents in scope (platform-wide ones belong to the operator scope); with
+        ``as_of``, those that existed then, each as it stood (``show``'s shape)."""
         ops = self._self()
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an incident query needs a tenant, or all_tenants=True")
             ops.tenant(tenant_id)
         ops.catch_up()
-        return incident_view.incident_rows(ops.sql, None if all_tenants else tenant_id, state)
+        rows = incident_view.incident_rows(ops.sql, None if all_tenants else tenant_id, None)
+        if as_of is None:
+            return [r for r in rows if state is None or r["state"] == state]
+        shown = []
+        for row in rows:
+            try:
+                then = self._incident_as_of(UUID(row["id"]), utc(as_of, "as_of"))
+            except NotFound:
+                continue
+            if state is None or then.state.value == state:
+                shown.append(incident_view.describe(then))
+        return shown
 
     def incident_deadlines(self) -> DeadlineQueue:
         """Every pending incident deadline with a due time, from the store."""

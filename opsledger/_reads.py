@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from opsledger import alerting, freshness
+from opsledger._asof import evaluated_by
 from opsledger.domain.errors import NotFound
-from opsledger.domain.time import iso_utc
+from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import (
     AuditQuery,
     SqlStore,
@@ -168,13 +169,25 @@ class ReadModels:
         open_only: bool = False,
         since: datetime | None = None,
         until: datetime | None = None,
+        as_of: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Alert history in scope (a tenant, or every tenant with ``all_tenants``)."""
+        """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
+        ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
+        wait behind the watermark), open if not yet resolved then."""
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an alert query needs a tenant, or all_tenants=True")
             self._ops()._tenant(tenant_id)
         self.evaluate_alerts()
         self.catch_up()
-        return alert_rows(self.sql, None if all_tenants else tenant_id, rule, open_only,
-                          since, until)
+        rows = alert_rows(self.sql, None if all_tenants else tenant_id, rule, False, since,
+                          until)
+        if as_of is not None:
+            moment = utc(as_of, "as_of")
+            cutoff = iso_utc(evaluated_by(
+                moment, self._ops().policy_at(moment).alerts.allowed_lateness_seconds))
+            rows = [r for r in rows if r["triggered_at"] <= cutoff]
+            for r in rows:
+                if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
+                    r["resolved_at"] = r["resolution"] = None
+        return [r for r in rows if not open_only or r["resolved_at"] is None]

@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, Transcod
 from eventsourcing.utils import Environment, EnvType
 
 from opsledger import alerting
+from opsledger._asof import as_of as tenant_as_of
 from opsledger._gate import GateCommands, TenantNotReady
 from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
@@ -352,9 +353,16 @@ class Operations(ReadModels, IncidentCommands, GateCommands):
 
         return self._update(lambda: self._tenant(tenant_id), confirm)
 
-    def tenant(self, tenant_id: str) -> TenantState:
-        """The tenant as it stands; :class:`UnknownTenant` if not registered."""
-        return TenantState.of(self._tenant(tenant_id))
+    def tenant(self, tenant_id: str, *, as_of: datetime | None = None) -> TenantState:
+        """The tenant as it stands (or stood at ``as_of``); :class:`UnknownTenant` if not
+        registered (then)."""
+        tenant = self._tenant(tenant_id)
+        if as_of is not None:
+            then: Tenant | None = tenant_as_of(self.app, tenant.id, utc(as_of, "as_of"))
+            if then is None:
+                raise UnknownTenant(tenant_id)
+            tenant = then
+        return TenantState.of(tenant)
 
     def tenants(self) -> list[TenantState]:
         """Every registered tenant, by id."""

@@ -161,12 +161,13 @@ def tenant_add(
 @tenant.command("show")
 @click.argument("tenant_id")
 @db_option
+@click.option("--as-of", "as_of", help="the tenant as it stood at this time")
 @click.option("--json", "as_json", is_flag=True)
 @run_command
-def tenant_show(tenant_id: str, db: str | None, as_json: bool) -> None:
+def tenant_show(tenant_id: str, db: str | None, as_of: str | None, as_json: bool) -> None:
     """Show one tenant."""
     with open_ops(db) as ops:
-        _print_tenant(ops.tenant(tenant_id), as_json)
+        _print_tenant(ops.tenant(tenant_id, as_of=parse_time(as_of, "--as-of")), as_json)
 
 
 @tenant.command("list")

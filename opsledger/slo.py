@@ -138,7 +138,8 @@ def slo_row(
     successful = c["successes"]
     availability = _ratio(successful, operations)
     p95 = q.nearest_rank(q.latency_histogram(sql, tenant_id, repository_id, start, end), 0.95)
-    f = q.freshness(sql, tenant_id, repository_id, iso_utc(period.start), iso_utc(as_of))
+    f = q.freshness(sql, tenant_id, repository_id, iso_utc(period.start), iso_utc(as_of),
+                    known_at=iso_utc(now))
     decided = f.fresh + f.stale
     freshness = _ratio(f.fresh, decided)
     unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of))

@@ -78,22 +78,26 @@ class FreshnessCounts:
 
 
 def freshness(
-    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str,
+    known_at: str = "9999-12-31T23:59:59.999999Z",
 ) -> FreshnessCounts:
-    """Accepted publishes with ``accepted_at`` in ``[start, end)``."""
+    """Accepted publishes with ``accepted_at`` in ``[start, end)``, judged by what was known
+    at ``known_at`` (visibility and misses up to then: the state as it stood)."""
     scope, params = _scope(tenant_id, repository_id)
-    fresh = "visible_at IS NOT NULL AND visible_at <= due_at"
-    stale = "missed_at IS NOT NULL OR (visible_at IS NOT NULL AND visible_at > due_at)"
+    seen = "visible_at <= ?"
+    fresh = f"{seen} AND visible_at <= due_at"
+    stale = f"missed_at <= ? OR ({seen} AND visible_at > due_at)"
     with sql.transaction(commit=False) as cursor:
         sql.execute(
             cursor,
             f"SELECT COUNT(*) AS accepted, "
             f"COALESCE(SUM(CASE WHEN {fresh} THEN 1 ELSE 0 END), 0) AS fresh, "
             f"COALESCE(SUM(CASE WHEN {stale} THEN 1 ELSE 0 END), 0) AS stale, "
-            f"COALESCE(SUM(CASE WHEN visible_at > due_at THEN 1 ELSE 0 END), 0) AS late "
+            f"COALESCE(SUM(CASE WHEN {seen} AND visible_at > due_at THEN 1 ELSE 0 END), 0) "
+            f"AS late "
             f"FROM {sql.table('slo_freshness')} "
             f"WHERE accepted_at >= ? AND accepted_at < ?{scope}",
-            [start, end, *params],
+            [known_at, known_at, known_at, known_at, start, end, *params],
         )
         row = cursor.fetchone()
     accepted, ok, bad = int(row["accepted"]), int(row["fresh"]), int(row["stale"])

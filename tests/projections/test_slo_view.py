@@ -140,8 +140,8 @@ def test_freshness_boundary_and_the_missed_deadline_is_a_fact_at_its_due_time(
                               visible_at=T0 + bound + timedelta(milliseconds=1))
         assert ops.advance(T0 + bound - timedelta(microseconds=1))["freshness_missed"] == 0
         early = row(ops, now=T0 + bound)
-        # #2's visibility is already known to be late; #3 is still pending at its due time.
-        assert (early["fresh"], early["stale"], early["pending"]) == (1, 1, 1)
+        # As it stood at 09:15: #2 becomes visible 1 ms later, #3 never: both still pending.
+        assert (early["fresh"], early["stale"], early["pending"]) == (1, 0, 2)
         assert ops.advance(T0 + bound)["freshness_missed"] == 2
         assert ops.advance(T0 + timedelta(hours=2))["freshness_missed"] == 0  # once only
         r = row(ops)
