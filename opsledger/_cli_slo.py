@@ -155,8 +155,10 @@ def register(main: click.Group, import_group: click.Group, record: click.Group) 
     from opsledger._cli_alerts import alerts_group
     from opsledger._cli_gate import gate_group
     from opsledger._cli_incidents import register as register_incidents
+    from opsledger._cli_review import review_group
 
     main.add_command(gate_group)
+    main.add_command(review_group)
     main.add_command(alerts_group)
     main.add_command(slo_cmd)
     main.add_command(scheduler_group)
