@@ -19,6 +19,7 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     charts: list[tuple[str, str]] = []
@@ -52,9 +53,10 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         rules = sorted({a["rule"] for a in alerts})
         fig, ax = plt.subplots(figsize=(8, 3))
         for index, rule in enumerate(rules):
-            times = [datetime.fromisoformat(a["triggered_at"].replace("Z", "+00:00"))
-                     for a in alerts if a["rule"] == rule]
+            times = [mdates.date2num(datetime.fromisoformat(
+                a["triggered_at"].replace("Z", "+00:00"))) for a in alerts if a["rule"] == rule]
             ax.scatter(times, [index] * len(times), label=rule, s=18)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
         ax.set_yticks(range(len(rules)), rules, fontsize=7)
         ax.set_title("alert timeline")
         ax.tick_params(axis="x", labelrotation=90, labelsize=6)
