@@ -14,12 +14,15 @@ import orjson
 __all__ = ["write_review"]
 
 
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     """(title, file name) for each chart written into ``out`` (monthly reviews)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     charts: list[tuple[str, str]] = []
@@ -51,15 +54,15 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     alerts = review.get("alerts", [])
     if alerts:
         rules = sorted({a["rule"] for a in alerts})
+        start = _t(review["period_start"])
         fig, ax = plt.subplots(figsize=(8, 3))
         for index, rule in enumerate(rules):
-            times = [mdates.date2num(datetime.fromisoformat(
-                a["triggered_at"].replace("Z", "+00:00"))) for a in alerts if a["rule"] == rule]
-            ax.scatter(times, [index] * len(times), label=rule, s=18)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+            days = [(_t(a["triggered_at"]) - start).total_seconds() / 86400
+                    for a in alerts if a["rule"] == rule]
+            ax.scatter(days, [index] * len(days), label=rule, s=18)
+        ax.set_xlabel(f"days since {review['period_start'][:10]}")
         ax.set_yticks(range(len(rules)), rules, fontsize=7)
         ax.set_title("alert timeline")
-        ax.tick_params(axis="x", labelrotation=90, labelsize=6)
         fig.tight_layout()
         fig.savefig(out / "alert-timeline.png", dpi=90)
         plt.close(fig)
