@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +24,7 @@ from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
 from opsledger.projections import AuditQuery
 
-__all__ = ["audit", "demo", "import_group", "projections", "simulate_cmd"]
+__all__ = ["audit", "import_group", "print_import", "projections", "simulate_cmd", "table"]
 
 
 def _progress() -> Progress:
@@ -46,7 +44,7 @@ def _count_lines(paths: list[str]) -> int | None:
     return total
 
 
-def _print_import(summary: ImportSummary, as_json: bool) -> None:
+def print_import(summary: ImportSummary, as_json: bool) -> None:
     if as_json:
         emit_json(summary.to_dict())
         return
@@ -95,7 +93,7 @@ def import_pumuki(files: tuple[str, ...], db: str | None, strict: bool, register
     with open_ops(db) as ops:
         summary = _import_files(ops, list(files), strict, register_unknown)
         ops.advance_by_event_time()
-    _print_import(summary, as_json)
+    print_import(summary, as_json)
 
 
 def _query_options(func: Any) -> Any:
@@ -127,7 +125,7 @@ def _query(kw: dict[str, Any]) -> AuditQuery:
     )
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     table = Table(*columns)
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
@@ -149,7 +147,7 @@ def audit_list(**kw: Any) -> None:
     if kw["as_json"]:
         emit_json(rows)
     else:
-        _table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key", "outcome",
+        table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key", "outcome",
                       "error_code", "attempts", "latency_ms", "collision"])
 
 
@@ -163,7 +161,7 @@ def audit_summary(**kw: Any) -> None:
     if kw["as_json"]:
         emit_json(rows)
     else:
-        _table(rows, ["tenant_id", "outcome", "error_code", "operations", "collisions",
+        table(rows, ["tenant_id", "outcome", "error_code", "operations", "collisions",
                       "key_missing", "first_at", "last_at"])
 
 
@@ -177,7 +175,7 @@ def audit_refusals(**kw: Any) -> None:
     if kw["as_json"]:
         emit_json(rows)
     else:
-        _table(rows, ["occurred_at", "tenant_id", "repository_id", "reason", "subject_id"])
+        table(rows, ["occurred_at", "tenant_id", "repository_id", "reason", "subject_id"])
 
 
 @audit.command("actions")
@@ -190,7 +188,7 @@ def audit_actions(**kw: Any) -> None:
     if kw["as_json"]:
         emit_json(rows)
     else:
-        _table(rows, ["occurred_at", "tenant_id", "action", "actor", "details"])
+        table(rows, ["occurred_at", "tenant_id", "action", "actor", "details"])
 
 
 @click.command("simulate")
@@ -224,44 +222,6 @@ def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: st
                   + (f" and {summary.snapshots} snapshots to {snapshots}" if snapshots else ""))
 
 
-def _sample_lines(name: str = "saas-ingestion-audit.ndjson") -> Iterator[bytes]:
-    sample = resources.files("opsledger.samples") / name
-    with sample.open("rb") as handle:
-        yield from handle
-
-
-@click.command("demo")
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-@run_command
-def demo(db: str | None, as_json: bool) -> None:
-    """Import the bundled Pumuki sample (one day, one tenant, with its downstream snapshots)
-    and print the audit summary and the day's SLOs."""
-    from opsledger.freshness import import_snapshots
-    from opsledger.slo import Period
-
-    with open_ops(db) as ops:
-        summary = import_pumuki_audit(ops, [_sample_lines()], register_unknown=True)
-        snapshots = import_snapshots(ops, [_sample_lines("downstream-snapshots.ndjson")])
-        rows = ops.audit_summary(AuditQuery(all_tenants=True))
-        ops.advance_by_event_time()
-        day = Period.day("2026-11-03")
-        slo = ops.slo(day, tenant_id="tenant-solo", now=day.end)
-        alerts = ops.alerts(tenant_id="tenant-solo")
-    if as_json:
-        emit_json({"import": summary.to_dict(), "snapshots": snapshots, "audit": rows,
-                   "slo": slo, "alerts": alerts})
-        return
-    _print_import(summary, False)
-    _table(rows, ["tenant_id", "outcome", "error_code", "operations", "collisions",
-                  "first_at", "last_at"])
-    from opsledger._cli_alerts import print_alerts
-    from opsledger._cli_slo import print_slo_rows
-
-    print_slo_rows(slo)
-    print_alerts(alerts)
-
-
 @click.group()
 def projections() -> None:
     """The read models: status, catch-up, rebuild from zero."""
@@ -280,7 +240,7 @@ def projections_status(db: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
     else:
-        _table(rows, ["view", "position", "head"])
+        table(rows, ["view", "position", "head"])
 
 
 @projections.command("catch-up")

@@ -15,7 +15,8 @@ from opsledger._cli_common import (
     parse_time,
     run_command,
 )
-from opsledger._cli_data import audit, demo, import_group, projections, simulate_cmd
+from opsledger._cli_data import audit, import_group, projections, simulate_cmd
+from opsledger._cli_demo import demo
 from opsledger._cli_slo import register as register_slo
 from opsledger.application import TenantState
 from opsledger.domain.governance import Governance, PrivacySettings, RetentionPolicy

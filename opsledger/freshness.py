@@ -18,7 +18,13 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from opsledger.domain.errors import InvalidInput, OpsledgerError, RepositoryOutOfScope
+from opsledger._recording import _CONFLICTS, load_many
+from opsledger.domain.errors import (
+    InvalidInput,
+    OpsledgerError,
+    RepositoryOutOfScope,
+    UnknownTenant,
+)
 from opsledger.domain.time import iso_utc, utc
 from opsledger.domain.visibility import Visibility, visibility_uuid
 from opsledger.projections import slo_query
@@ -122,6 +128,35 @@ def visibility_watermark(ops: Operations) -> datetime | None:
     return moment(newest) - timedelta(seconds=lateness)
 
 
+def _observe_chunk(ops: Operations, records: list[dict[str, Any]]) -> int:
+    """Record a chunk of visibilities in one transaction (re-decided on a conflict)."""
+    for attempt in range(8):
+        try:
+            with ops.sql.transaction(commit=True) as cursor:
+                keys = [(r["tenant_id"], r["repository_id"], r["idempotency_key"],
+                         r["payload_hash"].lower()) for r in records]
+                streams = load_many(ops.app, ops.sql, cursor,
+                                    [visibility_uuid(*k) for k in keys])
+                changed: dict[Any, Visibility] = {}
+                for key, record in zip(keys, records, strict=True):
+                    stream = visibility_uuid(*key)
+                    aggregate = streams.get(stream) or Visibility(
+                        tenant_id=key[0], repository_id=key[1], idempotency_key=key[2],
+                        payload_hash=key[3])
+                    streams[stream] = aggregate
+                    aggregate.observe(record["visible_at"])
+                    if aggregate.pending_events:
+                        changed[stream] = aggregate
+                events = [e for a in changed.values() for e in a.collect_events()]
+                ops.sql.insert_stored_events(
+                    cursor, [ops.app.mapper.to_stored_event(e) for e in events])
+            return sum(1 for e in events if type(e).__name__ == "Observed")
+        except _CONFLICTS:
+            if attempt == 7:
+                raise
+    raise AssertionError("unreachable")
+
+
 def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
                      strict: bool = False) -> dict[str, Any]:
     """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time."""
@@ -145,18 +180,29 @@ def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
                 parsed.append((number, None, f"{code}: {exc}"))
     summary: dict[str, Any] = {"lines": len(parsed), "recorded": 0, "duplicates": 0,
                                "rejected": [], "missed": 0}
+    scopes: dict[str, frozenset[str] | None] = {}
+    valid: list[dict[str, Any]] = []
     for number, data, error in parsed:
         if data is None:
             summary["rejected"].append({"line": number, "error": error})
             continue
-        try:
-            new = record_visibility(ops, data["tenant_id"], data["repository_id"],
-                                    data["idempotency_key"], data["payload_hash"],
-                                    data["visible_at"])
-        except OpsledgerError as exc:
-            summary["rejected"].append({"line": number, "error": f"{exc.code}: {exc}"})
+        tenant_id = data["tenant_id"]
+        if tenant_id not in scopes:
+            try:
+                scopes[tenant_id] = frozenset(ops.tenant(tenant_id).repositories)
+            except OpsledgerError:
+                scopes[tenant_id] = None
+        scope = scopes[tenant_id]
+        if scope is None or data["repository_id"] not in scope:
+            problem = (UnknownTenant(tenant_id) if scope is None
+                       else RepositoryOutOfScope(tenant_id, data["repository_id"]))
+            summary["rejected"].append({"line": number, "error": f"{problem.code}: {problem}"})
             continue
-        summary["recorded" if new else "duplicates"] += 1
+        valid.append(data)
+    for start in range(0, len(valid), 1000):
+        new = _observe_chunk(ops, valid[start:start + 1000])
+        summary["recorded"] += new
+        summary["duplicates"] += len(valid[start:start + 1000]) - new
     watermark = visibility_watermark(ops)
     if watermark is not None:
         summary["missed"] = advance_freshness(ops, watermark)

@@ -43,17 +43,30 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
-def test_the_readme_main_command_imports_the_sample_and_prints_the_summary(
+def test_the_readme_main_command_simulates_a_month_and_writes_the_review(
     tmp_path: Path,
 ) -> None:
-    # README: `opsledger demo` on the default store (sqlite:///opsledger.db in the cwd).
+    # README: `opsledger demo` on the default store (sqlite:///opsledger.db in the cwd);
+    # three days here to keep the suite quick (the README's runs the whole month).
     env = {k: v for k, v in os.environ.items() if k != "OPSLEDGER_DB"}
-    first = subprocess.run([sys.executable, "-m", "opsledger.cli", "demo"], cwd=tmp_path,
-                           capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run([sys.executable, "-m", "opsledger.cli", "demo", "--days", "3"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, check=True)
+    assert "monthly review written to opsledger-demo/index.html" in done.stdout
+    assert (tmp_path / "opsledger.db").exists()
+    review = tmp_path / "opsledger-demo"
+    assert (review / "index.html").read_text().count("data:image/png;base64,") >= 4
+    assert len(list(review.glob("*.png"))) >= 4
+
+
+def test_the_sample_demo_imports_the_sample_and_prints_the_summary(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPSLEDGER_DB"}
+    first = subprocess.run([sys.executable, "-m", "opsledger.cli", "demo", "--sample"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, check=True)
     assert "imported 571" in first.stdout and "rejected 0" in first.stdout
     assert "AUTH_POLICY_VIOLATION" in first.stdout and "526" in first.stdout
     assert (tmp_path / "opsledger.db").exists()
-    second = subprocess.run([sys.executable, "-m", "opsledger.cli", "demo", "--json"],
+    second = subprocess.run([sys.executable, "-m", "opsledger.cli", "demo", "--sample",
+                             "--json"],
                             cwd=tmp_path, capture_output=True, text=True, env=env, check=True)
     report = json.loads(second.stdout)
     assert report["import"]["imported"] == 0 and report["import"]["duplicates"] == 571

@@ -14,7 +14,8 @@ import pytest
 @pytest.fixture
 def demo_db(tmp_path: Path) -> str:
     db = f"sqlite:///{tmp_path / 'review.db'}"
-    subprocess.run([sys.executable, "-m", "opsledger.cli", "demo", "--db", db], check=True,
+    subprocess.run([sys.executable, "-m", "opsledger.cli", "demo", "--sample", "--db", db],
+                   check=True,
                    capture_output=True)
     return db
 
