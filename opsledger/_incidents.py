@@ -5,7 +5,7 @@ that records missed deadlines at their due times."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -18,6 +18,7 @@ from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import incidents as incident_view
 from opsledger.projections.sla import sla_summary
+from opsledger.projections.timeline import timeline
 from opsledger.scheduler import Deadline, DeadlineQueue
 
 if TYPE_CHECKING:
@@ -145,8 +146,9 @@ class IncidentCommands:
         return found
 
     def incident_timeline(self, incident_id: str | UUID) -> list[dict[str, Any]]:
-        """The incident's events and its linked alerts' triggers and resolutions, in
-        business-time order (deterministic: ties keep the store's order)."""
+        """The incident's events, its linked alerts' triggers and resolutions, and its
+        tenant's per-minute publish statistics from 30 minutes before it opened to 30
+        minutes after it was resolved, in business-time order (deterministic)."""
         ops = self._self()
         incident = self._incident(incident_id)
         entries: list[dict[str, Any]] = []
@@ -163,6 +165,14 @@ class IncidentCommands:
                 entries.append({"at": iso_utc(vars(e)["occurred_at"]),
                                 "kind": type(e).__qualname__, "alert_id": alert_id,
                                 "rule": vars(e)["rule"]})
+        if incident.tenant_id is not None:
+            ops.catch_up()
+            around = timedelta(minutes=30)
+            end = incident.times.get("resolved", max(e_at for e_at in incident.times.values()))
+            entries += [e for e in timeline(ops.sql, incident.tenant_id,
+                                            iso_utc(incident.opened_at - around),
+                                            iso_utc(end + around))
+                        if e["kind"] == "publish_minute"]
         return sorted(entries, key=lambda entry: entry["at"])
 
     def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,

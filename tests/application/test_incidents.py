@@ -168,9 +168,23 @@ def test_the_incident_timeline_orders_transitions_misses_and_alerts(tmp_path: Pa
            "--json", "--db", db]
     first = subprocess.run(run, check=True, capture_output=True, text=True).stdout
     entries = json.loads(first)
+    assert any(e["kind"] == "publish_minute" for e in entries) is False  # no publishes here
     assert [e["kind"] for e in entries] == [
         "Incident.Opened", "Alert.Triggered", "Incident.DeadlineMissed",
         "Incident.Acknowledged"]
     assert entries[2]["kind"] == "Incident.DeadlineMissed" and entries[2]["at"] == (
         "2026-11-03T09:15:00.000000Z")
     assert subprocess.run(run, check=True, capture_output=True, text=True).stdout == first
+
+
+def test_the_outage_timeline_shows_the_publishes_around_it(sample_audit: Path) -> None:
+    with Operations.open("memory://") as ops:
+        import_pumuki_audit(ops, [sample_audit.read_bytes().splitlines()],
+                            register_unknown=True)
+        ops.advance_by_event_time()
+        (sev1,) = [i for i in ops.incidents(tenant_id="tenant-solo") if i["severity"] == "SEV1"]
+        entries = ops.incident_timeline(sev1["id"])
+    minutes = [e for e in entries if e["kind"] == "publish_minute"]
+    assert minutes[0]["at"] >= "2026-11-03T07:29" and minutes[-1]["at"] <= "2026-11-03T23:59"
+    assert sum(m["err_http_status"] for m in minutes) >= 21  # the outage's 503s
+    assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
