@@ -178,6 +178,25 @@ def audit_refusals(**kw: Any) -> None:
         table(rows, ["occurred_at", "tenant_id", "repository_id", "reason", "subject_id"])
 
 
+@audit.command("export")
+@db_option
+@click.option("--tenant", required=True)
+@click.option("--from", "since")
+@click.option("--to", "until")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "ndjson"]), default="csv")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@run_command
+def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
+                 out: Path) -> None:
+    """Compliance export of one tenant (privacy switches applied); prints the row count."""
+    from opsledger.export import export_rows, render
+
+    with open_ops(db) as ops:
+        rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
+    out.write_bytes(render(rows, fmt))
+    console.print(f"{len(rows)} rows written to {out}")
+
+
 @audit.command("actions")
 @_query_options
 @run_command

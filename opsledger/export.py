@@ -1,0 +1,121 @@
+"""Compliance export (policy §5 audit trail): everything an auditor asks about one tenant
+and period — publish attempts and outcomes, refused commands, operator actions, alerts,
+incident actions with their actors, gate evidence and decisions, policy changes — with the
+tenant's privacy switches applied (Pumuki's governance: redact the tenant id, redact the
+repository id, hash payload hashes)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from opsledger.domain.time import iso_utc
+from opsledger.projections import AuditQuery
+from opsledger.projections import audit as audit_queries
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = ["COLUMNS", "export_rows", "render"]
+
+COLUMNS = ("at", "kind", "tenant", "repository", "actor", "subject", "outcome", "details")
+REDACTED = "[redacted]"
+_OPERATOR_ACTIONS = ("GoLiveGate.", "PolicyLedger.")
+
+
+def _digest(value: str) -> str:
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def export_rows(ops: Operations, tenant_id: str, since: datetime | None,
+                until: datetime | None) -> list[dict[str, Any]]:
+    """Rows in ``[since, until)`` for one tenant, privacy applied, in time order."""
+    tenant = ops.tenant(tenant_id)
+    query = AuditQuery(tenant_id=tenant_id, since=since, until=until)
+    start = iso_utc(since) if since else ""
+    end = iso_utc(until) if until else "9999"
+    rows: list[dict[str, Any]] = []
+    for r in ops.audit(query):
+        rows.append({"at": r["occurred_at"], "kind": "publish", "tenant": tenant_id,
+                     "repository": r["repository_id"], "actor": r["source"],
+                     "subject": r["operation_id"], "outcome": r["outcome"],
+                     "details": {k: r[k] for k in ("idempotency_key", "payload_hash",
+                                                   "attempts", "latency_ms", "error_code",
+                                                   "status", "collision", "tenant_mode")}})
+    for r in ops.audit_refusals(query):
+        rows.append({"at": r["occurred_at"], "kind": "refused", "tenant": tenant_id,
+                     "repository": r["repository_id"], "actor": None,
+                     "subject": r["subject_id"], "outcome": r["reason"],
+                     "details": {"message": r["message"]}})
+    actions = ops.audit_actions(query) + [
+        a for a in audit_queries.action_rows(ops.sql, AuditQuery(all_tenants=True, since=since,
+                                                                 until=until))
+        if a["action"].startswith(_OPERATOR_ACTIONS)]
+    for r in actions:
+        rows.append({"at": r["occurred_at"], "kind": r["action"], "tenant": r["tenant_id"],
+                     "repository": None, "actor": r["actor"], "subject": r["stream_id"],
+                     "outcome": None, "details": orjson.loads(r["details"])})
+    for a in ops.alerts(tenant_id=tenant_id):
+        for at, kind in ((a["triggered_at"], "alert_triggered"),
+                         (a["resolved_at"], "alert_resolved")):
+            if at and start <= at < end:
+                rows.append({"at": at, "kind": kind, "tenant": tenant_id,
+                             "repository": a["repository"], "actor": "opsledger",
+                             "subject": a["id"], "outcome": a["rule"],
+                             "details": {"observed": a["observed"],
+                                         "threshold": a["threshold"]}})
+    for incident in ops.incidents(tenant_id=tenant_id):
+        for entry in ops.incident_timeline(incident["id"]):
+            if entry["kind"].startswith("Incident.") and start <= entry["at"] < end:
+                details = {k: v for k, v in entry.items() if k not in ("at", "kind", "by")}
+                rows.append({"at": entry["at"], "kind": entry["kind"], "tenant": tenant_id,
+                             "repository": None, "actor": entry.get("by"),
+                             "subject": incident["id"], "outcome": incident["severity"],
+                             "details": orjson.loads(orjson.dumps(details, default=str))})
+    privacy = tenant.governance.privacy if tenant.governance else None
+    if privacy is not None:
+        names = [tenant_id] if privacy.redact_tenant_id else []
+        if privacy.redact_repository_id:
+            names += list(tenant.repositories)
+        names.sort(key=len, reverse=True)  # a repository id may contain the tenant id
+        rows = [_scrub(row, names, privacy.hash_payload_hashes) for row in rows]
+        for row in rows:
+            if privacy.redact_tenant_id and row["tenant"] is not None:
+                row["tenant"] = REDACTED
+            if privacy.redact_repository_id and row["repository"] is not None:
+                row["repository"] = REDACTED
+    return sorted(rows, key=lambda r: (r["at"], r["kind"], str(r["subject"])))
+
+
+def _scrub(value: Any, names: list[str], hash_payloads: bool, key: str = "") -> Any:
+    """Apply the privacy switches field by field, wherever the values appear."""
+    if isinstance(value, dict):
+        return {k: _scrub(v, names, hash_payloads, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, names, hash_payloads, key) for v in value]
+    if isinstance(value, str):
+        if hash_payloads and key == "payload_hash":
+            return _digest(value)
+        for name in names:
+            value = value.replace(name, REDACTED)
+    return value
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
+    """csv (details as JSON text), json (a list) or ndjson (one object a line)."""
+    if fmt == "json":
+        return orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if fmt == "ndjson":
+        return b"".join(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n" for r in rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, "details": orjson.dumps(r["details"],
+                                                      option=orjson.OPT_SORT_KEYS).decode()})
+    return text.getvalue().encode()
