@@ -89,23 +89,30 @@ class ViewRunner:
     def catch_up(
         self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
     ) -> int:
-        """Apply everything new to every view; returns how many events were applied."""
+        """Apply everything new to every view; returns how many events were applied.
+
+        Each batch of the log is read and decoded once and applied, in one transaction, to
+        every view still behind it — each view's rows and its tracking position together,
+        each position advanced under its own guard.
+        """
         applied = 0
         head = self.head()
-        for view in self.views:
-            position = self.position(view)
-            while position < head:
-                notifications = self.recorder.select_notifications(
-                    start=position + 1, limit=batch_size, stop=head
-                )
-                if not notifications:
-                    break
-                events = [
-                    Fact(n.id, str(n.originator_id), n.topic, self.decode(n.state))
-                    for n in notifications
-                ]
-                last = notifications[-1].id
-                with self.sql.transaction(commit=True) as cursor:
+        positions = {view.name: self.position(view) for view in self.views}
+        while (low := min(positions.values(), default=head)) < head:
+            notifications = self.recorder.select_notifications(
+                start=low + 1, limit=batch_size, stop=head
+            )
+            if not notifications:
+                break
+            facts = [Fact(n.id, str(n.originator_id), n.topic, self.decode(n.state))
+                     for n in notifications]
+            last = notifications[-1].id
+            with self.sql.transaction(commit=True) as cursor:
+                for view in self.views:
+                    position = positions[view.name]
+                    news = [f for f in facts if f.position > position]
+                    if not news:
+                        continue
                     self.sql.execute(
                         cursor,
                         f"UPDATE {self.sql.table(TRACKING)} SET notification_id = ? "
@@ -114,11 +121,12 @@ class ViewRunner:
                     )
                     if cursor.fetchone() is None:
                         raise TrackingConflict(view.name)
-                    view.apply(self.sql, cursor, events)
-                applied += len(events)
-                position = last
-                if progress:
-                    progress(position, head)
+                    view.apply(self.sql, cursor, news)
+                    applied += len(news)
+            for view in self.views:
+                positions[view.name] = max(positions[view.name], last)
+            if progress:
+                progress(last, head)
         return applied
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
