@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.time import MINUTE_US
 
 __all__ = ["burn_conditions", "note_minute"]
 
-MINUTE = 60_000_000
+MINUTE = MINUTE_US
 _KEEP = 3 * 24 * 60 * MINUTE
 #: rule -> ((burn, long window min, short window min), ...): any pair holding fires it.
 _PAIRS = {

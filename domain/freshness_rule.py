@@ -12,20 +12,16 @@ snapshots before or after the audit gives the same windows. Empty windows are sk
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.time import MINUTE_US, from_us
 
 __all__ = ["finalize_windows", "note_accepted", "note_visible"]
 
-MINUTE = 60_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE = MINUTE_US
 _KEEP_UNMATCHED = 120 * MINUTE  # a visibility whose publish never shows up is dropped
-
-
-def _at(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _key(fact: dict[str, Any]) -> str:
@@ -79,7 +75,7 @@ def finalize_windows(
     for window in sorted(fresh["windows"], key=int):
         start = int(window)
         accepted, on_time, width = fresh["windows"][window]
-        policy = policy_at(_at(start))
+        policy = policy_at(from_us(start))
         end = start + width
         final_at = end + policy.slo.freshness_bound_minutes * MINUTE
         if end > publish_wm or final_at > visible_wm:

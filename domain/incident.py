@@ -101,7 +101,6 @@ class Incident(Aggregate):
         self.escalated_to: str | None = None
         self.rca_link: str | None = None
         self.fix_sprint: str | None = None
-        self.updates = 0
         self.times: dict[str, datetime] = {"opened": occurred_at}
 
     @classmethod
@@ -212,7 +211,6 @@ class Incident(Aggregate):
     def _post_status_update(self, message: str, customer_facing: bool, by: str,
                             occurred_at: datetime, state: str, deadlines: Deadlines,
                             settled: list[dict[str, Any]]) -> None:
-        self.updates += 1
         self._apply(state, deadlines, None, occurred_at)
 
     def change_severity(self, severity: Severity, reason: str, by: str, at: datetime,

@@ -17,29 +17,19 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from opsledger.domain.alert import alert_uuid
 from opsledger.domain.burn_rule import burn_conditions, note_minute
 from opsledger.domain.freshness_rule import finalize_windows, note_accepted, note_visible
 from opsledger.domain.policy import AlertRules, OperationsPolicy
+from opsledger.domain.time import MINUTE_US, from_us, to_us
 
 __all__ = ["Change", "RuleEngine", "from_us", "to_us"]
 
-MINUTE = 60_000_000
+MINUTE = MINUTE_US
 BURN_RULES = ("availability_burn_page", "availability_burn_ticket")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_us(t: datetime) -> int:
-    """Microseconds since the epoch."""
-    return (t - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_us(us: int) -> datetime:
-    """Inverse of :func:`to_us`."""
-    return _EPOCH + timedelta(microseconds=us)
 
 
 @dataclass(frozen=True)

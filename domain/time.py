@@ -15,7 +15,31 @@ from zoneinfo import ZoneInfo
 
 from opsledger.domain.errors import NaiveDatetime
 
-__all__ = ["BusinessCalendar", "Clock", "FrozenClock", "SystemClock", "iso_utc", "utc"]
+__all__ = [
+    "MINUTE_US",
+    "BusinessCalendar",
+    "Clock",
+    "FrozenClock",
+    "SystemClock",
+    "from_us",
+    "iso_utc",
+    "to_us",
+    "utc",
+]
+
+#: A minute in microseconds: the alert rules keep business time as integers.
+MINUTE_US = 60_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(t: datetime) -> int:
+    """Microseconds since the epoch."""
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(us: int) -> datetime:
+    """Inverse of :func:`to_us`."""
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def utc(value: datetime, field: str = "occurred_at") -> datetime:

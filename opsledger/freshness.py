@@ -10,13 +10,12 @@ deadline queue and are recorded once (the stream's version check stops a second 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from opsledger._recording import _CONFLICTS, load_many
 from opsledger.domain.errors import (
@@ -58,23 +57,6 @@ def _load_or_track(ops: Operations, tenant_id: str, repository_id: str, key: str
                           idempotency_key=key, payload_hash=payload_hash)
 
 
-def _save_retrying(ops: Operations, load: Callable[[], Visibility],
-                   change: Callable[[Visibility], bool]) -> bool:
-    for attempt in range(10):
-        aggregate = load()
-        changed = change(aggregate)
-        if not changed:
-            return False
-        try:
-            ops.app.save(aggregate)
-        except IntegrityError:
-            if attempt == 9:
-                raise
-            continue
-        return True
-    return False
-
-
 def record_visibility(ops: Operations, tenant_id: str, repository_id: str,
                       idempotency_key: str, payload_hash: str, visible_at: datetime) -> bool:
     """Record when a payload became visible downstream; False if already known."""
@@ -83,10 +65,10 @@ def record_visibility(ops: Operations, tenant_id: str, repository_id: str,
         raise InvalidInput("a visibility record needs the publish's idempotency key")
     if repository_id not in ops.tenant(tenant_id).repositories:  # UnknownTenant if unknown
         raise RepositoryOutOfScope(tenant_id, repository_id)
-    h = payload_hash.lower()
-    return _save_retrying(
-        ops, lambda: _load_or_track(ops, tenant_id, repository_id, idempotency_key, h),
-        lambda v: v.observe(at))
+    record = {"tenant_id": tenant_id, "repository_id": repository_id,
+              "idempotency_key": idempotency_key, "payload_hash": payload_hash,
+              "visible_at": at}
+    return _observe_chunk(ops, [record]) == 1
 
 
 def freshness_deadlines(ops: Operations) -> DeadlineQueue:
@@ -110,9 +92,10 @@ def advance_freshness(ops: Operations, until: datetime) -> int:
 def _record_missed(ops: Operations, deadline: Deadline) -> bool:
     tenant_id, repository_id, key, payload_hash = deadline.key
     accepted_at = moment(deadline.data["accepted_at"])
-    return _save_retrying(
-        ops, lambda: _load_or_track(ops, tenant_id, repository_id, key, payload_hash),
+    missed: bool = ops._update(
+        lambda: _load_or_track(ops, tenant_id, repository_id, key, payload_hash),
         lambda v: v.miss(accepted_at, deadline.due_at))
+    return missed
 
 
 def visibility_watermark(ops: Operations) -> datetime | None:

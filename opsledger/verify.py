@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
-__all__ = ["VIEW_TABLES", "Verification", "verify_views"]
+__all__ = ["VIEW_TABLES", "Verification", "copy_events", "verify_views"]
 
 #: view table -> its ordering key. Positions in the log are left out of the comparison:
 #: a scratch store numbers its notifications afresh.
@@ -46,11 +46,24 @@ class Verification:
 
 
 def _rows(ops: Operations, table: str, order: str) -> list[dict[str, Any]]:
-    sql = ops.sql
-    with sql.transaction(commit=False) as cursor:
-        sql.execute(cursor, f"SELECT * FROM {sql.table(table)} ORDER BY {order}")
-        return [{k: v for k, v in dict(r).items() if k not in _POSITIONS}
-                for r in cursor.fetchall()]
+    rows = ops.sql.fetch(f"SELECT * FROM {ops.sql.table(table)} ORDER BY {order}")
+    return [{k: v for k, v in r.items() if k not in _POSITIONS} for r in rows]
+
+
+def copy_events(ops: Operations, scratch: Operations, *, batch: int = 1000,
+                skip: tuple[str, ...] = ()) -> int:
+    """Copy the stored events (but those whose topic starts with ``skip``) into
+    ``scratch``, in log order, as stored; returns how many were read."""
+    read = position = 0
+    while notifications := ops.app.recorder.select_notifications(start=position + 1,
+                                                                 limit=batch):
+        kept = [n for n in notifications if not n.topic.startswith(skip)] if skip else \
+            notifications
+        with scratch.sql.transaction(commit=True) as cursor:
+            scratch.sql.insert_stored_events(cursor, kept)
+        read += len(notifications)
+        position = notifications[-1].id
+    return read
 
 
 def verify_views(ops: Operations, batch: int = 1000) -> Verification:
@@ -58,18 +71,8 @@ def verify_views(ops: Operations, batch: int = 1000) -> Verification:
     from opsledger.application import Operations as Ops
 
     ops.catch_up()
-    copied = 0
     with Ops.open("memory://") as scratch:
-        position = 0
-        while True:
-            notifications = ops.app.recorder.select_notifications(
-                start=position + 1, limit=batch)
-            if not notifications:
-                break
-            with scratch.sql.transaction(commit=True) as cursor:
-                scratch.sql.insert_stored_events(cursor, notifications)
-            copied += len(notifications)
-            position = notifications[-1].id
+        copied = copy_events(ops, scratch, batch=batch)
         scratch.catch_up()
         for table, order in VIEW_TABLES.items():
             live, rebuilt = _rows(ops, table, order), _rows(scratch, table, order)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import iso_utc
+from opsledger.verify import copy_events
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
@@ -37,13 +38,7 @@ def what_if(ops: Operations, candidate: OperationsPolicy, start: datetime, end: 
     ops.evaluate_alerts()
     actual = _in(ops.alerts(all_tenants=True), iso_utc(start), iso_utc(end))
     with Ops.open("memory://", policy=candidate) as scratch:
-        position = 0
-        while notifications := ops.app.recorder.select_notifications(start=position + 1,
-                                                                     limit=batch):
-            facts = [n for n in notifications if not n.topic.startswith(_NOT_FACTS)]
-            with scratch.sql.transaction(commit=True) as cursor:
-                scratch.sql.insert_stored_events(cursor, facts)
-            position = notifications[-1].id
+        copy_events(ops, scratch, batch=batch, skip=_NOT_FACTS)
         scratch.advance_by_event_time()
         would = _in(scratch.alerts(all_tenants=True), iso_utc(start), iso_utc(end))
     did, would_keys = {_key(a) for a in actual}, {_key(a) for a in would}

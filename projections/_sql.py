@@ -56,6 +56,12 @@ class SqlStore:
                 raise
             cursor.execute("COMMIT")
 
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Every row of one read-only query, as dicts."""
+        with self.transaction(commit=False) as cursor:
+            self.execute(cursor, statement, params)
+            return [dict(row) for row in cursor.fetchall()]
+
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         """Run one statement with dialect-adapted placeholders."""
         cursor.execute(self.sql(statement), tuple(params))

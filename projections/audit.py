@@ -219,18 +219,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _rows(sql: SqlStore, statement: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    with sql.transaction(commit=False) as cursor:
-        sql.execute(cursor, statement, params)
-        return [dict(row) for row in cursor.fetchall()]
-
-
 def publish_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
     """Publish operations matching ``query``, in business-time order."""
     where, params = query.where()
     limit = f" LIMIT {int(query.limit)}" if query.limit else ""
-    return _rows(
-        sql,
+    return sql.fetch(
         f"SELECT * FROM {sql.table('audit_publish')}{where} "
         f"ORDER BY occurred_at, operation_id{limit}",
         params,
@@ -244,8 +237,8 @@ def refusal_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
         repository_id=query.repository_id, since=query.since, until=query.until,
     )
     where, params = scoped.where()
-    return _rows(
-        sql, f"SELECT * FROM {sql.table('audit_refusal')}{where} ORDER BY occurred_at, refusal_id",
+    return sql.fetch(
+        f"SELECT * FROM {sql.table('audit_refusal')}{where} ORDER BY occurred_at, refusal_id",
         params,
     )
 
@@ -257,8 +250,7 @@ def action_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
         since=query.since, until=query.until,
     )
     where, params = scoped.where()
-    return _rows(
-        sql,
+    return sql.fetch(
         f"SELECT * FROM {sql.table('audit_action')}{where} ORDER BY occurred_at, notification_id",
         params,
     )
@@ -266,15 +258,14 @@ def action_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
 
 def actions_named(sql: SqlStore, action: str) -> list[dict[str, Any]]:
     """Every operator action of one kind (operator scope), in business-time order."""
-    return _rows(sql, f"SELECT * FROM {sql.table('audit_action')} WHERE action = ? "
+    return sql.fetch(f"SELECT * FROM {sql.table('audit_action')} WHERE action = ? "
                       "ORDER BY occurred_at, notification_id", (action,))
 
 
 def summary_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
     """Counts per tenant, outcome and error code (with collisions and key-missing flags)."""
     where, params = query.where()
-    return _rows(
-        sql,
+    return sql.fetch(
         f"SELECT tenant_id, outcome, error_code, COUNT(*) AS operations, "
         f"SUM(collision) AS collisions, SUM(key_missing) AS key_missing, "
         f"MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at "

@@ -43,7 +43,6 @@ _CODE_COLUMN = {
 }
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 FRESH_KEY = ("tenant_id", "repository_id", "idempotency_key", "payload_hash")
-FRESH_COLUMNS = (*FRESH_KEY, "accepted_at", "due_at", "visible_at", "missed_at")
 Key = tuple[str, str, str]
 DEFAULT_BOUND = OperationsPolicy().slo.freshness_bound_minutes
 

@@ -5,78 +5,59 @@ by kind and content, so the same store always gives the same bytes."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
 import orjson
 from opsledger.projections._sql import SqlStore
 from opsledger.projections.slo import COUNTERS
+from opsledger.projections.slo_query import nearest_rank
 
 __all__ = ["timeline"]
 
 
-def _select(sql: SqlStore, statement: str, params: list[Any]) -> list[dict[str, Any]]:
-    with sql.transaction(commit=False) as cursor:
-        sql.execute(cursor, statement, params)
-        return [dict(r) for r in cursor.fetchall()]
-
-
 def _minutes(sql: SqlStore, tenant: str, start: str, end: str) -> list[dict[str, Any]]:
     sums = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
-    rows = _select(sql, f"SELECT minute, {sums} FROM {sql.table('slo_minute')} WHERE "
-                        "tenant_id = ? AND minute >= ? AND minute < ? GROUP BY minute",
-                   [tenant, start[:16], end[:16]])
+    rows = sql.fetch(f"SELECT minute, {sums} FROM {sql.table('slo_minute')} WHERE "
+                     "tenant_id = ? AND minute >= ? AND minute < ? GROUP BY minute",
+                     [tenant, start[:16], end[:16]])
     hist: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for r in _select(sql, f"SELECT minute, latency_ms, SUM(n) AS n FROM "
-                          f"{sql.table('slo_latency')} WHERE tenant_id = ? AND minute >= ? "
-                          "AND minute < ? GROUP BY minute, latency_ms ORDER BY minute, "
-                          "latency_ms", [tenant, start[:16], end[:16]]):
+    for r in sql.fetch(f"SELECT minute, latency_ms, SUM(n) AS n FROM "
+                       f"{sql.table('slo_latency')} WHERE tenant_id = ? AND minute >= ? "
+                       "AND minute < ? GROUP BY minute, latency_ms ORDER BY minute, "
+                       "latency_ms", [tenant, start[:16], end[:16]]):
         hist[r["minute"]].append((int(r["latency_ms"]), int(r["n"])))
-    entries = []
-    for r in rows:
-        counts = {c: int(r[c]) for c in COUNTERS}
-        p95 = None
-        values = hist.get(r["minute"], [])
-        total = sum(n for _, n in values)
-        if total:
-            rank, seen = max(1, math.ceil(0.95 * total)), 0
-            for value, n in values:
-                seen += n
-                if seen >= rank:
-                    p95 = value
-                    break
-        entries.append({"at": f"{r['minute']}:00.000000Z", "kind": "publish_minute",
-                        **counts, "latency_p95_ms": p95})
-    return entries
+    return [{"at": f"{r['minute']}:00.000000Z", "kind": "publish_minute",
+             **{c: int(r[c]) for c in COUNTERS},
+             "latency_p95_ms": nearest_rank(hist.get(r["minute"], []), 0.95)} for r in rows]
 
 
 def timeline(sql: SqlStore, tenant: str, start: str, end: str) -> list[dict[str, Any]]:
     """Every entry with ``at`` in ``[start, end)`` (fixed-width UTC text), ordered by ``at``."""
     entries = _minutes(sql, tenant, start, end)
-    for a in _select(sql, f"SELECT * FROM {sql.table('alerts')} WHERE tenant = ?", [tenant]):
+    for a in sql.fetch(f"SELECT * FROM {sql.table('alerts')} WHERE tenant = ?", [tenant]):
         base = {"alert_id": a["id"], "rule": a["rule"], "level": a["level"]}
         entries.append({"at": a["triggered_at"], "kind": "alert_triggered", **base,
                         "observed": a["observed"], "threshold": a["threshold"]})
         if a["resolved_at"]:
             entries.append({"at": a["resolved_at"], "kind": "alert_resolved", **base,
                             "resolution": a["resolution"]})
-    for i in _select(sql, f"SELECT * FROM {sql.table('incidents')} WHERE tenant = ?", [tenant]):
+    for i in sql.fetch(f"SELECT * FROM {sql.table('incidents')} WHERE tenant = ?", [tenant]):
         base = {"incident_id": i["id"], "severity": i["severity"]}
         for stamp in ("opened_at", "acknowledged_at", "mitigation_started_at", "resolved_at",
                       "closed_at"):
             if i[stamp]:
                 entries.append({"at": i[stamp], "kind": f"incident_{stamp[:-3]}", **base})
-    for r in _select(sql, f"SELECT * FROM {sql.table('incident_deadlines')} WHERE tenant = ? "
+    for r in sql.fetch(f"SELECT * FROM {sql.table('incident_deadlines')} WHERE tenant = ? "
                           "AND status <> 'pending'", [tenant]):
         entries.append({"at": r["met_at"] or r["missed_at"], "kind": f"deadline_{r['status']}",
                         "incident_id": r["incident_id"], "severity": r["severity"],
                         "deadline": r["kind"], "due_at": r["due"]})
-    for r in _select(sql, f"SELECT * FROM {sql.table('audit_action')} WHERE tenant_id = ? OR "
+    for r in sql.fetch(f"SELECT * FROM {sql.table('audit_action')} WHERE tenant_id = ? OR "
                           "tenant_id IS NULL", [tenant]):
         entries.append({"at": r["occurred_at"], "kind": r["action"], "actor": r["actor"],
                         "details": orjson.loads(r["details"])})
-    for r in _select(sql, f"SELECT * FROM {sql.table('slo_freshness')} WHERE tenant_id = ? AND "
+    for r in sql.fetch(f"SELECT * FROM {sql.table('slo_freshness')} WHERE tenant_id = ? AND "
                           "missed_at IS NOT NULL", [tenant]):
         entries.append({"at": r["missed_at"], "kind": "freshness_missed",
                         "repository_id": r["repository_id"],
