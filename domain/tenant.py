@@ -153,3 +153,30 @@ class Tenant(Aggregate):
             {"violation_id": violation_id, "evidence": evidence, "repository_id": repository_id,
              "by": by, "occurred_at": occurred_at}
         )
+
+    def record_retention(
+        self,
+        audit_before: datetime,
+        metrics_before: datetime,
+        removed: dict[str, int],
+        by: str,
+        at: datetime,
+    ) -> None:
+        """Record that rows older than the retention horizons left the views (policy §5)."""
+        self._record_retention(
+            tenant_id=self.tenant_id, audit_before=audit_before, metrics_before=metrics_before,
+            removed=dict(removed), by=by, occurred_at=at,
+        )
+
+    @event("RetentionApplied", topic="opsledger.Tenant.RetentionApplied")
+    def _record_retention(
+        self,
+        tenant_id: str,
+        audit_before: datetime,
+        metrics_before: datetime,
+        removed: dict[str, int],
+        by: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.audit_before = audit_before
+        self.metrics_before = metrics_before

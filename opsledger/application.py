@@ -15,6 +15,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from opsledger import alerting
 from opsledger._asof import as_of as tenant_as_of
+from opsledger._compliance import ComplianceCommands
 from opsledger._gate import GateCommands, TenantNotReady
 from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
@@ -30,8 +31,10 @@ from opsledger.projections import (
     AlertsView,
     AuditView,
     IncidentsView,
+    RetentionView,
     SloView,
     SqlStore,
+    View,
     ViewRunner,
 )
 from opsledger.projections import audit as audit_queries
@@ -102,7 +105,7 @@ class PublishResult:
                    item.collision, item.key_missing)
 
 
-class Operations(ReadModels, IncidentCommands, GateCommands):
+class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands):
     """Everything a service embeds: commands (each with a business time) and queries.
 
     Open with :meth:`open`. Pass ``clock`` (default: the system clock) and optionally
@@ -172,8 +175,9 @@ class Operations(ReadModels, IncidentCommands, GateCommands):
 
     def _runner_for(self, app: OpsledgerApp) -> ViewRunner:
         sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
-        return ViewRunner(app.recorder, sql,
-                          [AuditView(), SloView(), AlertsView(), IncidentsView()])
+        views: list[View] = [AuditView(), SloView(), AlertsView(), IncidentsView(),
+                             RetentionView()]
+        return ViewRunner(app.recorder, sql, views)
 
     def close(self) -> None:
         """Release connections."""

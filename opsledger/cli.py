@@ -15,6 +15,7 @@ from opsledger._cli_common import (
     parse_time,
     run_command,
 )
+from opsledger._cli_compliance import register as register_compliance
 from opsledger._cli_data import audit, import_group, projections, simulate_cmd
 from opsledger._cli_demo import demo
 from opsledger._cli_slo import register as register_slo
@@ -38,6 +39,7 @@ main.add_command(audit)
 main.add_command(simulate_cmd)
 main.add_command(demo)
 main.add_command(projections)
+register_compliance(main)
 
 
 # ---- policy ---------------------------------------------------------------------------

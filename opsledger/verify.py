@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
@@ -25,6 +27,7 @@ VIEW_TABLES = {
     "alerts": "id",
     "incidents": "id",
     "incident_deadlines": "incident_id, kind, due",
+    "retention_horizon": "tenant_id",
 }
 _POSITIONS = ("notification_id", "position")
 
@@ -46,8 +49,15 @@ class Verification:
 
 
 def _rows(ops: Operations, table: str, order: str) -> list[dict[str, Any]]:
+    """The table's rows without log positions, in the key's order; rows equal in the key
+    (gate evidence recorded in one instant) are ordered by their whole content, because the
+    database orders such ties arbitrarily."""
     rows = ops.sql.fetch(f"SELECT * FROM {ops.sql.table(table)} ORDER BY {order}")
-    return [{k: v for k, v in r.items() if k not in _POSITIONS} for r in rows]
+    keys = [c.strip() for c in order.split(",")]
+    stripped = [{k: v for k, v in r.items() if k not in _POSITIONS} for r in rows]
+    return sorted(stripped, key=lambda r: ([str(r[k]) for k in keys],
+                                           orjson.dumps(r, option=orjson.OPT_SORT_KEYS,
+                                                        default=str)))
 
 
 def copy_events(ops: Operations, scratch: Operations, *, batch: int = 1000,

@@ -12,6 +12,7 @@ from opsledger.projections.audit import (
     summary_rows,
 )
 from opsledger.projections.incidents import IncidentsView
+from opsledger.projections.retention import RetentionView
 from opsledger.projections.runner import TrackingConflict, View, ViewRunner
 from opsledger.projections.slo import SloView
 
@@ -21,6 +22,7 @@ __all__ = [
     "AuditView",
     "Fact",
     "IncidentsView",
+    "RetentionView",
     "SloView",
     "SqlStore",
     "TrackingConflict",

@@ -1,0 +1,108 @@
+"""Retention in the views (policy §5): rows older than a tenant's horizons leave them.
+
+A ``Tenant.RetentionApplied`` event sets the tenant's horizons: publish-level audit rows
+(``audit_publish``, ``audit_refusal``) older than ``audit_before`` go, and the SLO facts
+(minute buckets, latency histograms, decided freshness rows) older than ``metrics_before``
+go. The event log itself keeps every event (it is the tamper-evident history; erasure is
+crypto-shredding's job), so the horizons are view state, applied on every rebuild.
+
+This view runs after the audit and SLO views in the same transaction. At the end of each
+batch it sweeps the tenants that the batch touched and that have a horizon, so a record
+older than the horizon that arrives later (an import of old lines) is removed too. Every
+fact that can change what the sweep removes triggers it, so the result does not depend on
+how the log was cut into batches: a rebuild equals incremental catch-up.
+
+A freshness row is removed only once its fate is decided (visible in time, or missed), so
+a pending freshness deadline is never lost to retention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opsledger.projections._facts import Fact, iso
+from opsledger.projections._sql import SqlStore
+
+__all__ = ["RETAINED", "RetentionView", "horizons", "retention_candidates"]
+
+APPLIED = "opsledger.Tenant.RetentionApplied"
+HORIZON = "retention_horizon"
+
+# (table, time column, horizon, extra condition): what each horizon removes.
+RETAINED: tuple[tuple[str, str, str, str], ...] = (
+    ("audit_publish", "occurred_at", "audit_before", ""),
+    ("audit_refusal", "occurred_at", "audit_before", ""),
+    ("slo_minute", "minute", "metrics_before", ""),
+    ("slo_latency", "minute", "metrics_before", ""),
+    ("slo_freshness", "accepted_at", "metrics_before",
+     " AND (missed_at IS NOT NULL OR (visible_at IS NOT NULL AND visible_at <= due_at))"),
+)
+
+
+def _cutoff(column: str, horizon: str) -> str:
+    """The horizon in the column's own text form (minute buckets: ``YYYY-MM-DDTHH:MM``, so
+    the bucket that holds the horizon stays whole)."""
+    return horizon[:16] if column == "minute" else horizon
+
+
+def retention_candidates(
+    sql: SqlStore, cursor: Any, tenant_id: str, audit_before: str, metrics_before: str
+) -> dict[str, int]:
+    """How many rows of each table the given horizons would remove for ``tenant_id``."""
+    cutoffs = {"audit_before": audit_before, "metrics_before": metrics_before}
+    counts: dict[str, int] = {}
+    for table, column, horizon, extra in RETAINED:
+        sql.execute(cursor, f"SELECT COUNT(*) AS n FROM {sql.table(table)} "
+                            f"WHERE tenant_id = ? AND {column} < ?{extra}",
+                    (tenant_id, _cutoff(column, cutoffs[horizon])))
+        counts[table] = int(cursor.fetchone()["n"])
+    return counts
+
+
+def horizons(sql: SqlStore, cursor: Any) -> dict[str, tuple[str, str]]:
+    """Each tenant's (audit_before, metrics_before) as fixed-width UTC text."""
+    sql.execute(cursor, f"SELECT tenant_id, audit_before, metrics_before FROM "
+                        f"{sql.table(HORIZON)}")
+    return {r["tenant_id"]: (r["audit_before"], r["metrics_before"]) for r in cursor.fetchall()}
+
+
+class RetentionView:
+    """Table ``retention_horizon``; removes rows past each tenant's horizons from the views."""
+
+    name = "retention"
+
+    def create_tables(self, sql: SqlStore, cursor: Any) -> None:
+        """Create the horizon table."""
+        sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(HORIZON)} (tenant_id TEXT "
+                            "PRIMARY KEY, audit_before TEXT NOT NULL, "
+                            "metrics_before TEXT NOT NULL)")
+
+    def clear(self, sql: SqlStore, cursor: Any) -> None:
+        """Forget every horizon (a rebuild sets them again)."""
+        sql.execute(cursor, f"DELETE FROM {sql.table(HORIZON)}")
+
+    def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
+        """Move horizons forward, then sweep the tenants this batch touched."""
+        known = horizons(sql, cursor)
+        touched: set[str] = set()
+        for fact in facts:
+            if fact.topic == APPLIED:
+                tenant = str(fact.state["tenant_id"])
+                audit, metrics = iso(fact.state["audit_before"]), iso(fact.state["metrics_before"])
+                old = known.get(tenant, ("", ""))
+                known[tenant] = (max(old[0], audit), max(old[1], metrics))
+                sql.execute(cursor, f"DELETE FROM {sql.table(HORIZON)} WHERE tenant_id = ?",
+                            (tenant,))
+                sql.execute(cursor, f"INSERT INTO {sql.table(HORIZON)} VALUES (?, ?, ?)",
+                            (tenant, *known[tenant]))
+                touched.add(tenant)
+            elif known and (owner := str(fact.state.get("tenant_id"))) in known:
+                touched.add(owner)
+        for tenant in sorted(touched):
+            audit, metrics = known[tenant]
+            cutoffs = {"audit_before": audit, "metrics_before": metrics}
+            for table, column, horizon, extra in RETAINED:
+                sql.execute(cursor, f"DELETE FROM {sql.table(table)} WHERE tenant_id = ? AND "
+                                    f"{column} < ?{extra}",
+                            (tenant, _cutoff(column, cutoffs[horizon])))
