@@ -14,9 +14,9 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, Transcod
 from eventsourcing.utils import Environment, EnvType
 
 from opsledger import alerting, chain
+from opsledger._asof import as_of as tenant_as_of
 from opsledger._chain_recorders import RECORDER_TOPICS
 from opsledger._chain_verify import verify_chain as _verify_chain
-from opsledger._asof import as_of as tenant_as_of
 from opsledger._gate import GateCommands, TenantNotReady
 from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
