@@ -9,17 +9,16 @@ in the range with the number of events that found theirs, and only then located.
 from __future__ import annotations
 
 import hashlib
-import struct
 from typing import Any
 
-from opsledger.chain import CHAIN_TABLE, GENESIS, ChainReport, Checkpoint
+from opsledger.chain import CHAIN_TABLE, GENESIS, HEADER, ChainReport, Checkpoint, originator_text
 from opsledger.projections import SqlStore
 
 __all__ = ["verify_chain"]
 
-_N_LEN = struct.Struct(">QI").pack
-_LEN = struct.Struct(">I").pack
+_header = HEADER.pack
 _sha256 = hashlib.sha256
+_join = b"".join
 
 
 class _Names:
@@ -27,6 +26,11 @@ class _Names:
         self.events = sql.table(sql.events_table)
         self.chain = sql.table(CHAIN_TABLE)
         self.id = "notification_id" if sql.is_postgres else "rowid"
+        # The text columns as UTF-8 bytes, made by the database (PostgreSQL's uuid is
+        # turned into hex text in Python).
+        self.oid, self.topic = (("e.originator_id", "convert_to(e.topic, 'UTF8')")
+                                if sql.is_postgres else
+                                ("CAST(e.originator_id AS BLOB)", "CAST(e.topic AS BLOB)"))
 
 
 def _tuples(sql: SqlStore, cursor: Any) -> Any:
@@ -80,7 +84,7 @@ def verify_chain(sql: SqlStore, *, from_position: int | None = None,
     start = max(from_position or 1, 1)
     bound, last, prev = _start(sql, names, start)
     lo, checked = start - 1, 0
-    select = (f"SELECT e.{names.id}, e.originator_id, e.originator_version, e.topic, e.state, "
+    select = (f"SELECT e.{names.id}, {names.oid}, e.originator_version, {names.topic}, e.state, "
               f"c.hash FROM {names.events} e LEFT JOIN {names.chain} c ON "
               f"c.notification_id = e.{names.id} WHERE e.{names.id} > ? AND e.{names.id} <= ? "
               f"ORDER BY e.{names.id} LIMIT ?")
@@ -92,14 +96,14 @@ def verify_chain(sql: SqlStore, *, from_position: int | None = None,
             rows = raw.fetchall()
             hi = rows[-1][0] if len(rows) == batch else bound
             linked = 0
-            for n, oid, version, topic, state, stored in rows:
+            for n, o, version, t, state, stored in rows:
                 if stored is None:
                     bad = (n, "event without its chain link (link deleted or event inserted)")
                     break
-                o = (oid if type(oid) is str else oid.hex).encode()
-                t = topic.encode()
-                prev = _sha256(b"".join((prev, _N_LEN(n, len(o)), o, _N_LEN(version, len(t)),
-                                         t, _LEN(len(state)), state))).digest()
+                if type(o) is not bytes:
+                    o = originator_text(o).encode()
+                prev = _sha256(_join((prev, _header(n, version, len(o), len(t), len(state)),
+                                      o, t, state))).digest()
                 if prev != stored:
                     bad = (n, "link does not match the event as stored (event or link altered, "
                               "rows swapped, or an earlier event deleted)")

@@ -5,12 +5,11 @@ stored event, written in the same transaction as the event by every write path (
 recorders in :mod:`opsledger._chain_recorders`). Link ``n`` is::
 
     h_0 = 32 zero bytes
-    h_n = SHA-256( h_prev
-                 || n                       8-byte big-endian unsigned
-                 || len(originator_id)      4-byte big-endian, then originator_id (UTF-8)
-                 || originator_version      8-byte big-endian unsigned
-                 || len(topic)              4-byte big-endian, then topic (UTF-8)
-                 || len(state)              4-byte big-endian, then state )
+    h_n = SHA-256( h_prev                                   32 bytes
+                 || n || originator_version                 8-byte big-endian unsigned each
+                 || len(originator_id) || len(topic) || len(state)
+                                                            4-byte big-endian unsigned each
+                 || originator_id (UTF-8) || topic (UTF-8) || state )
 
 where ``h_prev`` is the link of the previous stored event (ids may have gaps on
 PostgreSQL: rolled-back transactions consume sequence values), ``n`` its actual
@@ -45,6 +44,7 @@ __all__ = [
     "ALGORITHM",
     "CHAIN_TABLE",
     "GENESIS",
+    "HEADER",
     "ChainReport",
     "Checkpoint",
     "CheckpointKeyMissing",
@@ -60,8 +60,8 @@ __all__ = [
 CHAIN_TABLE = "opsledger_chain"
 GENESIS = bytes(32)
 ALGORITHM = "opsledger-chain-v1:sha256/hmac-sha256"
-_N_LEN = struct.Struct(">QI")
-_LEN = struct.Struct(">I")
+#: n, originator_version, len(originator_id), len(topic), len(state)
+HEADER = struct.Struct(">QQIII")
 _sha256 = hashlib.sha256
 
 
@@ -93,10 +93,8 @@ def link(prev: bytes, n: int, originator_id: str, version: int, topic: str,
     """``h_n`` from ``h_prev`` and event ``n`` as stored (see the module docstring)."""
     o = originator_id.encode()
     t = topic.encode()
-    return _sha256(b"".join((
-        prev, _N_LEN.pack(n, len(o)), o, _N_LEN.pack(version, len(t)), t,
-        _LEN.pack(len(state)), state,
-    ))).digest()
+    return _sha256(b"".join((prev, HEADER.pack(n, version, len(o), len(t), len(state)), o, t,
+                             state))).digest()
 
 
 def create_table_statement(table: str, *, postgres: bool) -> str:
