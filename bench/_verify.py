@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return 0
+    built = result["build_seconds"]
+    print(f"store: {result['store']} ("
+          + (f"built in {built:.0f} s" if isinstance(built, float) else "reused") + ")")
     runs = ", ".join(f"{s:.2f}" for s in cast(list[float], result["verify_seconds"]))
     print(f"verify {result['events']:,} events: {result['verify_best_seconds']} s "
           f"({result['verify_events_per_second']:,} events/s; runs {runs})")
