@@ -13,8 +13,10 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
-from opsledger import alerting
+from opsledger import alerting, chain
 from opsledger._asof import as_of as tenant_as_of
+from opsledger._chain_recorders import RECORDER_TOPICS
+from opsledger._chain_verify import verify_chain as _verify_chain
 from opsledger._compliance import ComplianceCommands
 from opsledger._gate import GateCommands, TenantNotReady
 from opsledger._incidents import IncidentCommands
@@ -45,7 +47,7 @@ __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
 A = TypeVar("A", bound=Aggregate)
 SCHEMA_TABLE = "opsledger_schema"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the hash chain (opsledger_chain)
 R = TypeVar("R")
 
 
@@ -55,8 +57,13 @@ class OpsledgerApp(Application[UUID]):
     name = "opsledger"
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        """Only the settings the host passes: the library never reads ``os.environ`` here."""
-        return Environment(name, dict(env or {}))
+        """Only the settings the host passes: the library never reads ``os.environ`` here;
+        the recorders are the chained ones (tamper evidence: :mod:`opsledger.chain`)."""
+        values = dict(env or {})
+        topic = RECORDER_TOPICS.get(values.get("PERSISTENCE_MODULE", ""))
+        if topic:
+            values.setdefault("APPLICATION_RECORDER_TOPIC", topic)
+        return Environment(name, values)
 
     def construct_transcoder(self) -> Transcoder:
         """orjson instead of the stdlib JSON transcoder (faster; accepts freezegun times)."""
@@ -153,6 +160,9 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         runner.create_tables()
         with runner.sql.transaction(commit=True) as cursor:
             alerting.create_tables(runner.sql, cursor)
+            runner.sql.execute(cursor, chain.create_table_statement(
+                runner.sql.table(chain.CHAIN_TABLE), postgres=runner.sql.is_postgres))
+            chain.link_existing(runner.sql, cursor)
             runner.sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS "
                                        f"{runner.sql.table(SCHEMA_TABLE)} (version BIGINT)")
             runner.sql.execute(cursor, f"DELETE FROM {runner.sql.table(SCHEMA_TABLE)}")
@@ -191,6 +201,23 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
 
     def _now(self, at: datetime | None, name: str = "at") -> datetime:
         return utc(at, name) if at is not None else utc(self.clock.now(), "clock.now()")
+
+    # ---- tamper evidence ------------------------------------------------------------
+    def verify_chain(
+        self, from_position: int | None = None, checkpoint: chain.Checkpoint | None = None
+    ) -> chain.ChainReport:
+        """Check the hash chain over the stored events (from ``from_position``, trusting
+        the link before it) and, given a verified ``checkpoint``, the history up to it."""
+        return _verify_chain(self.sql, from_position=from_position, checkpoint=checkpoint)
+
+    def checkpoint(self, key: bytes) -> chain.Checkpoint:
+        """The chain's head ``(n, h_n)`` signed with ``key`` (HMAC-SHA256)."""
+        table = self.sql.table(chain.CHAIN_TABLE)
+        rows = self.sql.fetch(f"SELECT notification_id, hash FROM {table} "
+                              "ORDER BY notification_id DESC LIMIT 1")
+        n, digest = (int(rows[0]["notification_id"]), bytes(rows[0]["hash"])) if rows else \
+            (0, chain.GENESIS)
+        return chain.Checkpoint.signed(n, digest, key)
 
     # ---- policy -------------------------------------------------------------------
     def _ledger(self) -> PolicyLedger | None:

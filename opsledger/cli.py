@@ -18,6 +18,7 @@ from opsledger._cli_common import (
 from opsledger._cli_compliance import register as register_compliance
 from opsledger._cli_data import audit, import_group, projections, simulate_cmd
 from opsledger._cli_demo import demo
+from opsledger._cli_integrity import checkpoint, verify
 from opsledger._cli_slo import register as register_slo
 from opsledger.application import TenantState
 from opsledger.domain.governance import Governance, PrivacySettings, RetentionPolicy
@@ -40,6 +41,8 @@ main.add_command(simulate_cmd)
 main.add_command(demo)
 main.add_command(projections)
 register_compliance(main)
+main.add_command(verify)
+main.add_command(checkpoint)
 
 
 # ---- policy ---------------------------------------------------------------------------

@@ -69,6 +69,8 @@ def _race_same_keys(url: str) -> None:
         outputs.append(json.loads(out))
     with Operations.open(url) as ops:
         rows = ops.audit(AuditQuery(tenant_id="acme"))
+        chain = ops.verify_chain()  # two writers appended links one transaction at a time
+    assert chain.ok and chain.events_checked > 2 * keys, chain
     for k in range(keys):
         key_rows = [r for r in rows if r["idempotency_key"] == f"key-{k}"]
         assert len(key_rows) == 2 and len({r["batch_id"] for r in key_rows}) == 1
@@ -111,4 +113,5 @@ def test_schema_creation_is_safe_when_processes_start_at_once(
         assert out.strip() == "ok"
     with Operations.open(url) as ops:
         adoptions = [a for a in ops.audit_actions(AuditQuery(all_tenants=True))]
+        assert ops.verify_chain().ok
     assert 1 <= len(adoptions) <= 4  # the same policy: later adopters may find it in force
