@@ -105,6 +105,18 @@ class UnknownTenant(ScopeViolation, LookupError):
         super().__init__(f"unknown tenant {tenant_id!r}")
 
 
+class TenantForgotten(UnknownTenant):
+    """The tenant was forgotten (crypto-shredded): its events can no longer be read, and
+    nothing more can be recorded for it."""
+
+    code = "tenant_forgotten"
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(tenant_id)
+        self.args = (f"tenant {tenant_id!r} was forgotten: its history is unreadable "
+                     "and nothing more can be recorded for it",)
+
+
 class RepositoryOutOfScope(ScopeViolation):
     """The repository is not in the tenant's scope."""
 

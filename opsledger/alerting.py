@@ -150,7 +150,10 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             engine = RuleEngine(orjson.loads(row["state"]), policy_at)
             late: list[tuple[Any, ...]] = []
             for n in notifications:
-                state = orjson.loads(n.state)
+                opened = ops.decode_state(n.state)
+                if opened is None:  # a forgotten tenant's event
+                    continue
+                state = opened
                 for change in state.get("reclassified", ()):
                     engine.reclassify(change["operation_id"], bool(change["collision"]))
                 for fact in facts_of(n.topic, str(n.originator_id), state):

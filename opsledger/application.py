@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, PersistenceError, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
 from opsledger import alerting, chain
 from opsledger._asof import as_of as tenant_as_of
 from opsledger._chain_recorders import RECORDER_TOPICS
 from opsledger._chain_verify import verify_chain as _verify_chain
+from opsledger._cipher import TenantCipherMapper
 from opsledger._compliance import ComplianceCommands
 from opsledger._gate import GateCommands, TenantNotReady
 from opsledger._incidents import IncidentCommands
@@ -29,6 +31,7 @@ from opsledger.domain.ledger import BEGINNING, PolicyLedger, policy_ledger_uuid
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.domain.time import Clock, SystemClock, utc
+from opsledger.keys import KeyRing
 from opsledger.projections import (
     AlertsView,
     AuditView,
@@ -47,7 +50,7 @@ __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
 A = TypeVar("A", bound=Aggregate)
 SCHEMA_TABLE = "opsledger_schema"
-SCHEMA_VERSION = 2  # 2: the hash chain (opsledger_chain)
+SCHEMA_VERSION = 3  # 2: the hash chain (opsledger_chain); 3: tenant keys, retention
 R = TypeVar("R")
 
 
@@ -55,6 +58,16 @@ class OpsledgerApp(Application[UUID]):
     """The event store application (pinned name: it prefixes PostgreSQL tables)."""
 
     name = "opsledger"
+
+    def __init__(self, env: EnvType | None = None, keyring: KeyRing | None = None) -> None:
+        self.keyring = keyring
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """With a key ring, each tenant's events are stored encrypted with its key."""
+        if self.keyring is None:
+            return super().construct_mapper()
+        return TenantCipherMapper(self.construct_transcoder(), self.keyring)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the settings the host passes: the library never reads ``os.environ`` here;
@@ -124,6 +137,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
     ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
+        self.keyring = KeyRing(store)
         if store.kind == "memory":
             self.app = self._create_schema(store)
         else:
@@ -135,7 +149,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
                 probe.close()
                 if not current:
                     self._create_schema(store).close()
-            self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"})
+            self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"}, keyring=self.keyring)
         self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
         self.views = self._runner_for(self.app)
         self._tenant_cache = EventCache()
@@ -155,7 +169,8 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
 
     def _create_schema(self, store: StoreUrl) -> OpsledgerApp:
         """Every table (events, views, process state), then the version marker."""
-        creator = OpsledgerApp(env={**store.env, "CREATE_TABLE": "y"})
+        creator = OpsledgerApp(env={**store.env, "CREATE_TABLE": "y"}, keyring=self.keyring)
+        self.keyring.create_tables()
         runner = self._runner_for(creator)
         runner.create_tables()
         with runner.sql.transaction(commit=True) as cursor:
@@ -187,7 +202,13 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         sql = SqlStore(app.recorder, self.store.kind, self.store.schema)
         views: list[View] = [AuditView(), SloView(), AlertsView(), IncidentsView(),
                              RetentionView()]
-        return ViewRunner(app.recorder, sql, views)
+        return ViewRunner(app.recorder, sql, views, decode=self.decode_state)
+
+    def decode_state(self, state: bytes) -> dict[str, Any] | None:
+        """A stored event's state as JSON (opened with its tenant's key); ``None`` for an
+        event of a forgotten tenant."""
+        plain = self.keyring.open(state)
+        return None if plain is None else cast(dict[str, Any], orjson.loads(plain))
 
     def close(self) -> None:
         """Release connections."""

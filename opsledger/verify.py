@@ -63,7 +63,9 @@ def _rows(ops: Operations, table: str, order: str) -> list[dict[str, Any]]:
 def copy_events(ops: Operations, scratch: Operations, *, batch: int = 1000,
                 skip: tuple[str, ...] = ()) -> int:
     """Copy the stored events (but those whose topic starts with ``skip``) into
-    ``scratch``, in log order, as stored; returns how many were read."""
+    ``scratch``, in log order, as stored (so sealed: ``scratch`` gets the same tenant
+    keys); returns how many were read."""
+    ops.keyring.copy_to(scratch.keyring)
     read = position = 0
     while notifications := ops.app.recorder.select_notifications(start=position + 1,
                                                                  limit=batch):

@@ -47,7 +47,7 @@ class ViewRunner:
         recorder: Any,
         sql: SqlStore,
         views: Sequence[View],
-        decode: Callable[[bytes], dict[str, Any]] = orjson.loads,
+        decode: Callable[[bytes], dict[str, Any] | None] = orjson.loads,
     ):
         self.recorder = recorder
         self.decode = decode
@@ -104,8 +104,9 @@ class ViewRunner:
             )
             if not notifications:
                 break
-            facts = [Fact(n.id, str(n.originator_id), n.topic, self.decode(n.state))
-                     for n in notifications]
+            # An event whose state cannot be opened (a forgotten tenant's) is skipped.
+            facts = [Fact(n.id, str(n.originator_id), n.topic, state)
+                     for n in notifications if (state := self.decode(n.state)) is not None]
             last = notifications[-1].id
             with self.sql.transaction(commit=True) as cursor:
                 for view in self.views:
