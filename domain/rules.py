@@ -111,6 +111,13 @@ class RuleEngine:
             if fact.get("tiebreak") == operation_id:
                 fact["collision"] = collision
 
+    def forget_tenant(self, tenant: str) -> None:
+        """Drop everything held about a forgotten tenant: its windows and queued facts."""
+        self.state["tenants"].pop(tenant, None)
+        buffer = [entry for entry in self.state["buffer"] if entry[2].get("tenant") != tenant]
+        heapq.heapify(buffer)
+        self.state["buffer"] = buffer
+
     def _tenant(self, tenant: str) -> dict[str, Any]:
         tenants: dict[str, dict[str, Any]] = self.state["tenants"]
         return tenants.setdefault(tenant, {

@@ -41,6 +41,32 @@ def retention_apply(db: str | None, tenant: str | None, by: str, at: str | None,
     console.print(table)
 
 
-def register(main: click.Group) -> None:
-    """Attach the retention group to the CLI."""
+@click.command("forget")
+@click.argument("tenant_id")
+@db_option
+@click.option("--yes", is_flag=True, help="confirm: the tenant's history becomes unreadable")
+@click.option("--by", default="operator", show_default=True, help="who forgets it (audited)")
+@click.option("--reason", default="erasure request", show_default=True)
+@click.option("--at", help="business time of the erasure (default now)")
+@click.option("--json", "as_json", is_flag=True)
+@run_command
+def tenant_forget(tenant_id: str, db: str | None, yes: bool, by: str, reason: str,
+                  at: str | None, as_json: bool) -> None:
+    """Crypto-shred a tenant: delete its key, purge its views; irreversible."""
+    if not yes:
+        raise click.UsageError(f"forgetting {tenant_id!r} cannot be undone: pass --yes")
+    with open_ops(db) as ops:
+        report = ops.forget_tenant(tenant_id, by=by, reason=reason, at=parse_time(at))
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    console.print(f"tenant {tenant_id} forgotten at {report.forgotten_at}: key "
+                  f"{'deleted' if report.key_deleted else 'already gone'}, "
+                  f"{sum(report.purged.values())} view rows purged")
+
+
+def register(main: click.Group, tenant: click.Group) -> None:
+    """Attach ``retention`` to the CLI and ``forget`` to its ``tenant`` group."""
     main.add_command(retention_group)
+    tenant.add_command(tenant_forget)
+

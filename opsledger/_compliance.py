@@ -1,26 +1,44 @@
-"""Retention (policy §5) as a command of ``Operations``.
+"""Retention and erasure (policy §5) as commands of ``Operations``.
 
 ``apply_retention`` computes each tenant's horizons from its own retention policy and the
 clock (audit rows: ``audit_days``; SLO facts: ``metrics_days``), counts what they remove
 from the views and, unless it is a dry run, records ``Tenant.RetentionApplied`` — an
 audited event that the retention view applies (now and on every rebuild).
+
+``forget_tenant`` crypto-shreds a tenant: it records ``Erasure.TenantForgotten`` (plain:
+the proof), deletes the tenant's key (:mod:`opsledger.keys`), drops the tenant from the
+alert process, lets the views purge its rows, and on SQLite rewrites the database file
+(``VACUUM``) and empties its WAL, so no byte of the purged rows survives on disk. The
+events stay where they are, sealed with a key that no longer exists: the hash chain over
+them still verifies, and every other tenant replays exactly as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from eventsourcing.persistence import IntegrityError
+
+from opsledger import alerting
+from opsledger._recording import EventCache
+from opsledger.domain.erasure import Erasure
 from opsledger.domain.tenant import Tenant
 from opsledger.domain.time import iso_utc
-from opsledger.projections.retention import horizons, retention_candidates
+from opsledger.projections.retention import (
+    PURGED,
+    horizons,
+    purge_tenant,
+    retention_candidates,
+)
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
-__all__ = ["ComplianceCommands", "RetentionReport"]
+__all__ = ["ComplianceCommands", "ForgetReport", "RetentionReport"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,22 @@ class RetentionReport:
         return {"tenant": self.tenant_id, "audit_before": self.audit_before,
                 "metrics_before": self.metrics_before, "removed": dict(self.removed),
                 "removed_total": sum(self.removed.values()), "recorded": self.recorded}
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What forgetting a tenant did."""
+
+    tenant_id: str
+    forgotten_at: str
+    key_deleted: bool
+    purged: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"tenant": self.tenant_id, "forgotten_at": self.forgotten_at,
+                "key_deleted": self.key_deleted, "purged": dict(self.purged),
+                "purged_total": sum(self.purged.values())}
 
 
 class ComplianceCommands:
@@ -81,3 +115,32 @@ class ComplianceCommands:
         if not dry_run:
             ops.catch_up()
         return reports
+
+    def forget_tenant(self, tenant_id: str, *, by: str, reason: str,
+                      at: datetime | None = None) -> ForgetReport:
+        """Crypto-shred ``tenant_id`` (see the module docstring). Running it again after an
+        interruption finishes the job; on a tenant already forgotten it changes nothing."""
+        ops = self._cops()
+        now = ops._now(at)
+        if not ops.keyring.is_forgotten(tenant_id):
+            ops.tenant(tenant_id)  # UnknownTenant if it was never registered
+            with contextlib.suppress(IntegrityError):  # recorded by an interrupted run
+                ops.app.save(Erasure(tenant_id=tenant_id, by=by, reason=reason,
+                                     occurred_at=now))
+        key_deleted = ops.keyring.forget(tenant_id, now)
+        ops._tenant_cache = EventCache()
+        with ops.sql.transaction(commit=False) as cursor:
+            counts = {table: int(ops.sql.fetch_one(cursor, f"SELECT COUNT(*) AS n FROM "
+                                                   f"{ops.sql.table(table)} WHERE {column} = ?"
+                                                   f"{extra}", (tenant_id,))["n"])
+                      for table, column, extra in PURGED}
+        counts["alert_late_facts"] = alerting.forget_tenant(ops, tenant_id)
+        ops.catch_up()  # the erasure event purges the views
+        with ops.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
+            purge_tenant(ops.sql, cursor, tenant_id)
+        ops.sql.compact()
+        forgotten_at = ops.sql.fetch(
+            f"SELECT occurred_at FROM {ops.sql.table('audit_action')} WHERE tenant_id = ? "
+            "AND action = 'Erasure.TenantForgotten'", (tenant_id,))
+        return ForgetReport(tenant_id, forgotten_at[0]["occurred_at"] if forgotten_at
+                            else iso_utc(now), key_deleted, counts)

@@ -21,7 +21,12 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg.errors import UniqueViolation
 
-from opsledger.domain.errors import OpsledgerError, ScopeViolation, UnknownTenant
+from opsledger.domain.errors import (
+    OpsledgerError,
+    ScopeViolation,
+    TenantForgotten,
+    UnknownTenant,
+)
 from opsledger.domain.governance import Governance
 from opsledger.domain.publish import UNKNOWN_KEY, PublishBatch, batch_uuid
 from opsledger.domain.refusal import RefusedCommand, refusal_uuid
@@ -159,10 +164,13 @@ class ChunkWriter:
         constraint, and the chunk is decided again against the fresh state.
         """
         op_ids = [r.effective_operation_id() for r in records]
+        keyring = getattr(self.app, "keyring", None)
+        forgotten = {t for t in {r.tenant_id for r in records}
+                     if keyring is not None and keyring.is_forgotten(t)}
         for attempt in range(attempts):
             try:
                 with self.sql.transaction(commit=True) as cursor:
-                    results, changed = self._decide(cursor, records, op_ids)
+                    results, changed = self._decide(cursor, records, op_ids, forgotten)
                     events = [e for agg in changed.values() for e in agg.collect_events()]
                     stored = [self.app.mapper.to_stored_event(e) for e in events]
                     self.sql.insert_stored_events(cursor, stored)
@@ -177,15 +185,19 @@ class ChunkWriter:
         raise AssertionError("unreachable")
 
     def _decide(
-        self, cursor: Any, records: Sequence[PublishRecord], op_ids: list[str]
+        self, cursor: Any, records: Sequence[PublishRecord], op_ids: list[str],
+        forgotten: set[str],
     ) -> tuple[list[ItemResult], dict[UUID, Any]]:
         batch_ids = [
             batch_uuid(r.tenant_id, r.repository_id, r.key, op)
             for r, op in zip(records, op_ids, strict=True)
         ]
-        tenant_ids = {r.tenant_id: tenant_uuid(r.tenant_id) for r in records}
+        tenant_ids = {r.tenant_id: tenant_uuid(r.tenant_id) for r in records
+                      if r.tenant_id not in forgotten}
+        readable = [b for r, b in zip(records, batch_ids, strict=True)
+                    if r.tenant_id not in forgotten]
         # Tenants are only read here, unless --register-unknown may change them.
-        loaded = load_many(self.app, self.sql, cursor, [*tenant_ids.values(), *batch_ids],
+        loaded = load_many(self.app, self.sql, cursor, [*tenant_ids.values(), *readable],
                            self.tenant_cache, tenant_ids.values(),
                            read_only=not self.register_unknown)
         tenants: dict[str, Tenant | None] = {t: loaded.get(u) for t, u in tenant_ids.items()}
@@ -193,6 +205,10 @@ class ChunkWriter:
         results: list[ItemResult] = []
         refused: list[tuple[PublishRecord, str, ScopeViolation]] = []
         for record, op_id, batch_id in zip(records, op_ids, batch_ids, strict=True):
+            if record.tenant_id in forgotten:  # refused, and nothing of it is kept
+                results.append(ItemResult("refused", op_id,
+                                          error=TenantForgotten(record.tenant_id)))
+                continue
             tenant = tenants[record.tenant_id]
             if self.register_unknown:
                 tenant = self._register(record, tenant, changed)

@@ -177,6 +177,24 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             return total
 
 
+def forget_tenant(ops: Operations, tenant_id: str) -> int:
+    """Drop a forgotten tenant from the process's state (windows, queued facts, late facts);
+    returns how many late facts went."""
+    with ops.sql.transaction(commit=True) as cursor:
+        lock = " FOR UPDATE" if ops.sql.is_postgres else ""
+        ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} "
+                                f"WHERE name = 'rules'{lock}")
+        state = orjson.loads(cursor.fetchone()["state"])
+        if state:
+            engine = RuleEngine(state, lambda _at: OperationsPolicy())
+            engine.forget_tenant(tenant_id)
+            ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET state = ? "
+                                    "WHERE name = 'rules'", (orjson.dumps(engine.state).decode(),))
+        ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table('alert_late_facts')} "
+                                "WHERE tenant_id = ?", (tenant_id,))
+        return ops.sql.rowcount(cursor)
+
+
 def publish_watermark(ops: Operations) -> datetime | None:
     """How far the facts' own time has carried the rules (None before any fact)."""
     with ops.sql.transaction(commit=False) as cursor:

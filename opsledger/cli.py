@@ -40,7 +40,6 @@ main.add_command(audit)
 main.add_command(simulate_cmd)
 main.add_command(demo)
 main.add_command(projections)
-register_compliance(main)
 main.add_command(verify)
 main.add_command(checkpoint)
 
@@ -315,6 +314,7 @@ def record_publish(
 
 
 register_slo(main, import_group, record)
+register_compliance(main, tenant)
 
 if __name__ == "__main__":
     main()

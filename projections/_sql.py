@@ -62,6 +62,28 @@ class SqlStore:
             self.execute(cursor, statement, params)
             return [dict(row) for row in cursor.fetchall()]
 
+    def fetch_one(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of one query in the caller's transaction (None if none)."""
+        self.execute(cursor, statement, params)
+        return cursor.fetchone()
+
+    @staticmethod
+    def rowcount(cursor: Any) -> int:
+        """Rows changed by the cursor's last statement (the library's SQLite cursor wraps
+        the driver's)."""
+        return max(int(getattr(cursor, "sqlite_cursor", cursor).rowcount), 0)
+
+    def compact(self) -> None:
+        """SQLite: rewrite the database file and empty the WAL, so deleted rows leave no
+        bytes on disk (after an erasure). Elsewhere nothing: PostgreSQL reclaims dead rows
+        with its own VACUUM."""
+        if self.is_postgres or self.kind == "memory":
+            return
+        with self.datastore.get_connection(commit=True) as connection:  # the pool's writer
+            raw = connection._sqlite_conn  # VACUUM runs outside any transaction
+            raw.execute("VACUUM")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         """Run one statement with dialect-adapted placeholders."""
         cursor.execute(self.sql(statement), tuple(params))

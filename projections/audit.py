@@ -30,7 +30,8 @@ __all__ = [
 STARTED = "opsledger.PublishBatch.Started"
 OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
 REFUSED = "opsledger.RefusedCommand.Refused"
-ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.", "opsledger.GoLiveGate.")
+ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.", "opsledger.GoLiveGate.",
+                   "opsledger.Erasure.")
 
 PUBLISH_COLUMNS = (
     "operation_id", "tenant_id", "repository_id", "idempotency_key", "key_missing",
@@ -170,7 +171,10 @@ class AuditView:
     def _tenant_of(
         sql: SqlStore, cursor: Any, fact: Fact, pending: list[tuple[Any, ...]]
     ) -> str | None:
-        """The tenant id of a tenant event (only ``Registered`` carries it)."""
+        """The tenant id of a tenant (or erasure) event (of the tenant's own events only
+        ``Registered`` carries it)."""
+        if fact.topic.startswith("opsledger.Erasure."):
+            return str(fact.state["tenant_id"])
         if not fact.topic.startswith("opsledger.Tenant."):
             return None
         if "tenant_id" in fact.state:

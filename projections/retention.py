@@ -24,10 +24,28 @@ from typing import Any
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore
 
-__all__ = ["RETAINED", "RetentionView", "horizons", "retention_candidates"]
+__all__ = ["PURGED", "RETAINED", "RetentionView", "horizons", "purge_tenant",
+           "retention_candidates"]
 
 APPLIED = "opsledger.Tenant.RetentionApplied"
+FORGOTTEN = "opsledger.Erasure.TenantForgotten"
 HORIZON = "retention_horizon"
+
+# (table, tenant column, extra condition): every view row of a tenant, which its erasure
+# removes — all but the record of the erasure itself.
+PURGED: tuple[tuple[str, str, str], ...] = (
+    ("audit_publish", "tenant_id", ""),
+    ("audit_refusal", "tenant_id", ""),
+    ("audit_action", "tenant_id", " AND action <> 'Erasure.TenantForgotten'"),
+    ("slo_minute", "tenant_id", ""),
+    ("slo_latency", "tenant_id", ""),
+    ("slo_freshness", "tenant_id", ""),
+    ("slo_integrity", "tenant_id", ""),
+    ("alerts", "tenant", ""),
+    ("incidents", "tenant", ""),
+    ("incident_deadlines", "tenant", ""),
+    (HORIZON, "tenant_id", ""),
+)
 
 # (table, time column, horizon, extra condition): what each horizon removes.
 RETAINED: tuple[tuple[str, str, str, str], ...] = (
@@ -67,8 +85,19 @@ def horizons(sql: SqlStore, cursor: Any) -> dict[str, tuple[str, str]]:
     return {r["tenant_id"]: (r["audit_before"], r["metrics_before"]) for r in cursor.fetchall()}
 
 
+def purge_tenant(sql: SqlStore, cursor: Any, tenant_id: str) -> dict[str, int]:
+    """Delete every view row of ``tenant_id`` (but its erasure record); rows per table."""
+    removed: dict[str, int] = {}
+    for table, column, extra in PURGED:
+        sql.execute(cursor, f"DELETE FROM {sql.table(table)} WHERE {column} = ?{extra}",
+                    (tenant_id,))
+        removed[table] = sql.rowcount(cursor)
+    return removed
+
+
 class RetentionView:
-    """Table ``retention_horizon``; removes rows past each tenant's horizons from the views."""
+    """Table ``retention_horizon``; removes rows past each tenant's horizons from the views,
+    and every row of a forgotten tenant."""
 
     name = "retention"
 
@@ -97,6 +126,11 @@ class RetentionView:
                 sql.execute(cursor, f"INSERT INTO {sql.table(HORIZON)} VALUES (?, ?, ?)",
                             (tenant, *known[tenant]))
                 touched.add(tenant)
+            elif fact.topic == FORGOTTEN:
+                tenant = str(fact.state["tenant_id"])
+                purge_tenant(sql, cursor, tenant)
+                known.pop(tenant, None)
+                touched.discard(tenant)
             elif known and (owner := str(fact.state.get("tenant_id"))) in known:
                 touched.add(owner)
         for tenant in sorted(touched):

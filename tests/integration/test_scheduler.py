@@ -13,7 +13,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import orjson
 import pytest
 from opsledger.domain.incident import Incident, Severity
 from opsledger.scheduler.driver import Driver
