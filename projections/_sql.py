@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-__all__ = ["SqlStore", "equals"]
+__all__ = ["SqlStore", "create_index", "equals"]
 
 
 class SqlStore:
@@ -119,3 +119,8 @@ def equals(**filters: Any) -> tuple[list[str], list[Any]]:
     """``column = ?`` clauses (and their parameters) for the filters that are not None."""
     given = [(column, value) for column, value in filters.items() if value is not None]
     return [f"{column} = ?" for column, _ in given], [value for _, value in given]
+
+
+def create_index(sql: SqlStore, name: str, table: str, columns: str) -> str:
+    """``CREATE INDEX IF NOT EXISTS`` of a view's secondary index."""
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {sql.table(table)} ({columns})"

@@ -14,7 +14,7 @@ import orjson
 from opsledger.domain.publish import UNKNOWN_KEY
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, create_index
 
 __all__ = [
     "PUBLISH_COLUMNS",
@@ -101,6 +101,12 @@ class AuditView:
     """Tables ``audit_publish``, ``audit_refusal`` and ``audit_action``."""
 
     name = "audit"
+    #: Secondary indexes (name, table, columns): dropped while the view is rebuilt from
+    #: zero, created again once it has reached the head of the log.
+    indexes = (
+        ("audit_publish_scope", "audit_publish", "tenant_id, occurred_at"),
+        ("audit_publish_key", "audit_publish", "tenant_id, idempotency_key"),
+    )
     _ints = {c: "BIGINT" for c in ("attempts", "latency_ms", "status", "notification_id",
                                    "key_missing", "collision", "retryable")}
 
@@ -110,10 +116,7 @@ class AuditView:
             _create(sql, "audit_publish", PUBLISH_COLUMNS, "operation_id", self._ints),
             _create(sql, "audit_refusal", REFUSAL_COLUMNS, "refusal_id", self._ints),
             _create(sql, "audit_action", ACTION_COLUMNS, "notification_id", self._ints),
-            f"CREATE INDEX IF NOT EXISTS audit_publish_scope ON {sql.table('audit_publish')} "
-            "(tenant_id, occurred_at)",
-            f"CREATE INDEX IF NOT EXISTS audit_publish_key ON {sql.table('audit_publish')} "
-            "(tenant_id, idempotency_key)",
+            *(create_index(sql, *index) for index in self.indexes),
         ):
             sql.execute(cursor, statement)
 

@@ -8,16 +8,20 @@ same event twice: the loser's guard matches nothing and its transaction rolls ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import orjson
 from opsledger.projections._facts import Fact
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, create_index
 
-__all__ = ["TrackingConflict", "View", "ViewRunner"]
+__all__ = ["TrackingConflict", "View", "ViewRunner", "view_transaction"]
 
 TRACKING = "opsledger_tracking"
+#: A view this many events behind from zero (a rebuild, a first catch-up) is loaded
+#: without its secondary indexes, which are built in one pass once it reaches the head.
+BULK_FROM = 20_000
 
 
 class TrackingConflict(RuntimeError):
@@ -25,7 +29,10 @@ class TrackingConflict(RuntimeError):
 
 
 class View(Protocol):
-    """A read model: its tables, how to apply events, how to clear itself."""
+    """A read model: its tables, how to apply events, how to clear itself.
+
+    A view may also list its secondary indexes as ``indexes``: ``(name, table, columns)``
+    triples that its ``create_tables`` creates and that nothing but queries rely on."""
 
     name: str
 
@@ -53,6 +60,7 @@ class ViewRunner:
         self.decode = decode
         self.sql = sql
         self.views = list(views)
+        self._indexes_checked = False
 
     def create_tables(self) -> None:
         """Create the tracking table and every view's tables."""
@@ -86,6 +94,24 @@ class ViewRunner:
         """The newest notification id in the store (0 when empty)."""
         return int(self.recorder.max_notification_id() or 0)
 
+    def read_facts(self, cursor: Any, after: int, stop: int, limit: int) -> list[Fact]:
+        """Up to ``limit`` notifications after ``after`` (up to ``stop``), decoded to facts.
+
+        One plain query for the columns the views use, no per-event objects in between;
+        every state goes through :attr:`decode`."""
+        sql = self.sql
+        column = "notification_id" if sql.is_postgres else "rowid"
+        sql.execute(
+            cursor,
+            f"SELECT {column} AS id, originator_id, topic, state "
+            f"FROM {sql.table(sql.events_table)} WHERE {column} > ? AND {column} <= ? "
+            f"ORDER BY {column} LIMIT ?",
+            (after, stop, limit),
+        )
+        decode, stream = self.decode, _stream_id
+        return [Fact(row["id"], stream(row["originator_id"]), row["topic"], decode(row["state"]))
+                for row in cursor.fetchall()]
+
     def catch_up(
         self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
     ) -> int:
@@ -98,19 +124,19 @@ class ViewRunner:
         applied = 0
         head = self.head()
         positions = {view.name: self.position(view) for view in self.views}
+        bulk = [v for v in self.views if positions[v.name] == 0 and head >= BULK_FROM]
+        if bulk:
+            self._drop_indexes(bulk)
         while (low := min(positions.values(), default=head)) < head:
-            notifications = self.recorder.select_notifications(
-                start=low + 1, limit=batch_size, stop=head
-            )
-            if not notifications:
-                break
-            facts = [Fact(n.id, str(n.originator_id), n.topic, self.decode(n.state))
-                     for n in notifications]
-            last = notifications[-1].id
-            with self.sql.transaction(commit=True) as cursor:
+            with view_transaction(self.sql) as cursor:
+                facts = self.read_facts(cursor, low, head, batch_size)
+                if not facts:
+                    break
+                last = facts[-1].position
                 for view in self.views:
                     position = positions[view.name]
-                    news = [f for f in facts if f.position > position]
+                    news = facts if position <= low else [
+                        f for f in facts if f.position > position]
                     if not news:
                         continue
                     self.sql.execute(
@@ -127,7 +153,32 @@ class ViewRunner:
                 positions[view.name] = max(positions[view.name], last)
             if progress:
                 progress(last, head)
+        if bulk or not self._indexes_checked:
+            self._ensure_indexes()
         return applied
+
+    def _drop_indexes(self, views: Sequence[View]) -> None:
+        with view_transaction(self.sql) as cursor:
+            for view in views:
+                for name, _, _ in getattr(view, "indexes", ()):
+                    self.sql.execute(cursor, f"DROP INDEX IF EXISTS {self.sql.table(name)}")
+
+    def _ensure_indexes(self) -> None:
+        """Create every view index that is missing (after a load from zero, or one that a
+        crash interrupted); checked once per runner, then only after a load."""
+        wanted = [index for view in self.views for index in getattr(view, "indexes", ())]
+        if self.sql.is_postgres:
+            query, params = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?", (
+                self.sql.schema,)
+        else:
+            query, params = "SELECT name FROM sqlite_master WHERE type = 'index'", ()
+        present = {row["name"] for row in self.sql.fetch(query, params)}
+        missing = [index for index in wanted if index[0] not in present]
+        if missing:
+            with view_transaction(self.sql) as cursor:
+                for index in missing:
+                    self.sql.execute(cursor, create_index(self.sql, *index))
+        self._indexes_checked = True
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Clear every view and apply the whole log again."""
@@ -141,3 +192,43 @@ class ViewRunner:
                     (view.name,),
                 )
         return self.catch_up(progress=progress)
+
+
+def _stream_id(value: Any) -> str:
+    """An originator id as the views keep it: the UUID's canonical text."""
+    if isinstance(value, str) and len(value) == 32:  # SQLite keeps UUIDs as 32 hex digits
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
+
+
+@contextmanager
+def view_transaction(sql: SqlStore) -> Iterator[Any]:
+    """A writing transaction for view rows and their tracking only.
+
+    Views are derived from the log and carry their own positions, so their commits need
+    not wait for the disk: on SQLite the connection commits with ``synchronous=NORMAL``
+    (in WAL mode a crash or kill never corrupts or half-applies a transaction; a power
+    loss may only undo the newest batches, whose positions roll back with them) and on
+    PostgreSQL with ``synchronous_commit = off`` (the same guarantee). The events' own
+    writes keep the store's default durability.
+    """
+    if sql.is_postgres:
+        with sql.transaction(commit=True) as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            yield cursor
+        return
+    with sql.datastore.get_connection(commit=True) as connection:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous")
+        before = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        finally:
+            cursor.execute(f"PRAGMA synchronous = {before}")

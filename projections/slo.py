@@ -19,7 +19,7 @@ from typing import Any
 
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.projections._facts import Fact, iso, moment
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, create_index
 
 __all__ = ["COUNTERS", "SloView"]
 
@@ -52,6 +52,8 @@ class SloView:
     ``slo_integrity``."""
 
     name = "slo"
+    #: Secondary indexes (see :attr:`AuditView.indexes`).
+    indexes = (("slo_freshness_due", "slo_freshness", "due_at"),)
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the SLO tables if missing."""
@@ -67,8 +69,7 @@ class SloView:
             "repository_id TEXT, idempotency_key TEXT, payload_hash TEXT, accepted_at TEXT, "
             "due_at TEXT, visible_at TEXT, missed_at TEXT, "
             "PRIMARY KEY (tenant_id, repository_id, idempotency_key, payload_hash))",
-            f"CREATE INDEX IF NOT EXISTS slo_freshness_due ON {sql.table('slo_freshness')} "
-            "(due_at)",
+            *(create_index(sql, *index) for index in self.indexes),
             f"CREATE TABLE IF NOT EXISTS {sql.table('slo_policy')} (position BIGINT PRIMARY KEY, "
             "effective_at TEXT, freshness_bound_minutes BIGINT)",
             f"CREATE TABLE IF NOT EXISTS {sql.table('slo_integrity')} (incident_id TEXT "
