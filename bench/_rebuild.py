@@ -112,9 +112,17 @@ def run(args: argparse.Namespace) -> RebuildReport:
         memory.ru_maxrss_kib.append(int(result["maxrss_kib"]))
         log(f"  {label:<18} {result['seconds']:8.3f}s  peak {result['peak_kib'] / 1024:7.1f} MiB")
 
+    decode = Comparison(
+        "read+decode", "the rebuild's own read + decode phase alone: ViewRunner.read_facts "
+        "(notifications to the facts the views are given; nothing written)",
+        rebuild.baseline, store.notifications, RATE_TARGET,
+        library_seconds=rebuild.library_seconds,  # the same library runs as the rebuild's
+    )
+    decode_peaks: list[int] = []
     sides: list[tuple[str, str, list[float], list[int]]] = [
         ("opsledger-rebuild", "opsledger", rebuild.opsledger_seconds,
          memory.opsledger_small_kib),
+        ("opsledger-decode", "decode", decode.opsledger_seconds, decode_peaks),
         ("library-mapped", "library", rebuild.library_seconds, memory.library_small_kib),
     ]
     for rep in range(args.repeat):
@@ -128,7 +136,7 @@ def run(args: argparse.Namespace) -> RebuildReport:
         log(f"large store ({memory.large_operations:,} operations)")
         measure("opsledger-rebuild", "opsledger", memory.large_seconds,
                 memory.opsledger_large_kib, Path(large.path), large.notifications)
-    return RebuildReport(machine(), store, args.repeat, rebuild, memory)
+    return RebuildReport(machine(), store, args.repeat, rebuild, decode, memory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
