@@ -67,6 +67,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"also measure the peak memory of a rebuild of a store "
                              f"{LARGE_FACTOR}x --operations (10,000,000 by default; building "
                              "it the first time takes long)")
+    parser.add_argument("--memory-operations", type=_positive, default=None,
+                        help="the smaller store of the --with-10m memory pair (default: "
+                             "--operations); the pair is N and 10 x N, so e.g. 200000 gives "
+                             "a scaled 200k vs 2M pair")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser.parse_args(argv)
 
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> RebuildReport:
         "select_notifications(1000) + mapper.to_domain_event",
         store.notifications, RATE_TARGET,
     )
-    memory = MemoryFigures(MEMORY_TARGET, args.operations, args.operations * LARGE_FACTOR)
+    base = args.memory_operations or args.operations
+    memory = MemoryFigures(MEMORY_TARGET, base, base * LARGE_FACTOR)
 
     def measure(label: str, side: str, into: list[float], peaks: list[int], at: Path,
                 expected: int) -> None:
@@ -131,6 +136,12 @@ def run(args: argparse.Namespace) -> RebuildReport:
             measure(label, side, into, peaks, path, store.notifications)
 
     if args.with_large:
+        if base != args.operations:  # the pair's smaller store is not the rate store
+            small = ensure_store(args.dir, base, args.seed, log)
+            log(f"memory pair: small store ({base:,} operations)")
+            memory.opsledger_small_kib = []
+            measure("opsledger-rebuild", "opsledger", [], memory.opsledger_small_kib,
+                    Path(small.path), small.notifications)
         large = ensure_store(args.dir, memory.large_operations, args.seed, log)
         memory.large_store = large
         log(f"large store ({memory.large_operations:,} operations)")

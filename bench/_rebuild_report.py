@@ -138,7 +138,8 @@ def render_text(report: RebuildReport) -> str:
     out += [
         "peak memory of one rebuild (VmHWM of a fresh process, max over runs)",
         f"  {m.small_operations:>12,} operations  {m.small_mib:8.1f} MiB"
-        f"   (library mapped read: {max(m.library_small_kib) / _MIB:.1f} MiB)",
+        f"   (library mapped read of the {store.operations:,}-operation store: "
+        f"{max(m.library_small_kib) / _MIB:.1f} MiB)",
     ]
     large, ratio = m.large_mib, m.ratio
     if large is None or ratio is None:

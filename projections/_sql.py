@@ -71,6 +71,15 @@ class SqlStore:
         if rows:
             cursor.executemany(self.sql(statement), [tuple(r) for r in rows])
 
+    def table_exists(self, cursor: Any, name: str) -> bool:
+        """True if the table ``name`` exists (in the store's schema on PostgreSQL)."""
+        if self.is_postgres:
+            self.execute(cursor, "SELECT to_regclass(?) IS NOT NULL AS found", (self.table(name),))
+        else:
+            self.execute(cursor, "SELECT COUNT(*) > 0 AS found FROM sqlite_master "
+                                 "WHERE type = 'table' AND name = ?", (name,))
+        return bool(cursor.fetchone()["found"])
+
     def id_param(self, originator_id: UUID) -> Any:
         """An aggregate id as the events table stores it."""
         if self.is_postgres:

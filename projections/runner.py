@@ -19,8 +19,10 @@ from opsledger.projections._sql import SqlStore, create_index
 __all__ = ["TrackingConflict", "View", "ViewRunner", "view_transaction"]
 
 TRACKING = "opsledger_tracking"
-#: A view this many events behind from zero (a rebuild, a first catch-up) is loaded
-#: without its secondary indexes, which are built in one pass once it reaches the head.
+#: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
+#: its secondary indexes are dropped and its randomly keyed rows go to unindexed load
+#: tables in log order; with the batch that reaches the head, the load tables are folded
+#: into the view's tables in key order and the indexes built, each in one pass.
 BULK_FROM = 20_000
 
 
@@ -32,7 +34,10 @@ class View(Protocol):
     """A read model: its tables, how to apply events, how to clear itself.
 
     A view may also list its secondary indexes as ``indexes``: ``(name, table, columns)``
-    triples that its ``create_tables`` creates and that nothing but queries rely on."""
+    triples that its ``create_tables`` creates and that nothing but queries rely on; and
+    have ``start_load(sql, cursor)`` / ``finish_load(sql, cursor)`` to stage rows while it
+    is loaded from zero (``finish_load`` must do nothing when no load is open, and
+    ``clear`` must discard an open one)."""
 
     name: str
 
@@ -60,7 +65,7 @@ class ViewRunner:
         self.decode = decode
         self.sql = sql
         self.views = list(views)
-        self._indexes_checked = False
+        self.bulk_from = BULK_FROM
 
     def create_tables(self) -> None:
         """Create the tracking table and every view's tables."""
@@ -124,9 +129,9 @@ class ViewRunner:
         applied = 0
         head = self.head()
         positions = {view.name: self.position(view) for view in self.views}
-        bulk = [v for v in self.views if positions[v.name] == 0 and head >= BULK_FROM]
+        bulk = [v for v in self.views if positions[v.name] == 0 and head >= self.bulk_from]
         if bulk:
-            self._drop_indexes(bulk)
+            self._start_load(bulk)
         while (low := min(positions.values(), default=head)) < head:
             with view_transaction(self.sql) as cursor:
                 facts = self.read_facts(cursor, low, head, batch_size)
@@ -149,39 +154,51 @@ class ViewRunner:
                         raise TrackingConflict(view.name)
                     view.apply(self.sql, cursor, news)
                     applied += len(news)
+                if last == head:  # with the batch that reaches the head, atomically
+                    self._finish_loads(cursor)
             for view in self.views:
                 positions[view.name] = max(positions[view.name], last)
             if progress:
                 progress(last, head)
-        if bulk or not self._indexes_checked:
-            self._ensure_indexes()
         return applied
 
-    def _drop_indexes(self, views: Sequence[View]) -> None:
+    def _start_load(self, views: Sequence[View]) -> None:
+        """Views loaded from zero: drop their secondary indexes, open their load tables."""
         with view_transaction(self.sql) as cursor:
             for view in views:
                 for name, _, _ in getattr(view, "indexes", ()):
                     self.sql.execute(cursor, f"DROP INDEX IF EXISTS {self.sql.table(name)}")
+                start = getattr(view, "start_load", None)
+                if start is not None:
+                    start(self.sql, cursor)
 
-    def _ensure_indexes(self) -> None:
-        """Create every view index that is missing (after a load from zero, or one that a
-        crash interrupted); checked once per runner, then only after a load."""
-        wanted = [index for view in self.views for index in getattr(view, "indexes", ())]
-        if self.sql.is_postgres:
-            query, params = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?", (
-                self.sql.schema,)
+    def _finish_loads(self, cursor: Any) -> None:
+        """At the head: close every open load and create every missing view index.
+
+        Runs inside the transaction of the batch that reaches the head, whoever's load it
+        was: a load that a crash (or another process) interrupted is finished by the next
+        catch-up that gets there, and no view is at the head with a load still open."""
+        sql = self.sql
+        for view in self.views:
+            finish = getattr(view, "finish_load", None)
+            if finish is not None:
+                finish(sql, cursor)
+        if sql.is_postgres:
+            sql.execute(cursor, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
+                        (sql.schema,))
         else:
-            query, params = "SELECT name FROM sqlite_master WHERE type = 'index'", ()
-        present = {row["name"] for row in self.sql.fetch(query, params)}
-        missing = [index for index in wanted if index[0] not in present]
-        if missing:
-            with view_transaction(self.sql) as cursor:
-                for index in missing:
-                    self.sql.execute(cursor, create_index(self.sql, *index))
-        self._indexes_checked = True
+            sql.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
+        present = {row["name"] for row in cursor.fetchall()}
+        for view in self.views:
+            for index in getattr(view, "indexes", ()):
+                if index[0] not in present:
+                    sql.execute(cursor, create_index(sql, *index))
 
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Clear every view and apply the whole log again."""
+    def rebuild(
+        self, progress: Callable[[int, int], None] | None = None, batch_size: int = 1000
+    ) -> int:
+        """Clear every view and apply the whole log again (a load from zero when the log
+        holds at least :attr:`bulk_from` events; see :data:`BULK_FROM`)."""
         with self.sql.transaction(commit=True) as cursor:
             for view in self.views:
                 view.clear(self.sql, cursor)
@@ -191,7 +208,7 @@ class ViewRunner:
                     "WHERE view_name = ?",
                     (view.name,),
                 )
-        return self.catch_up(progress=progress)
+        return self.catch_up(batch_size, progress=progress)
 
 
 def _stream_id(value: Any) -> str:
