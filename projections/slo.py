@@ -106,11 +106,11 @@ class SloView:
             cursor,
             f"INSERT INTO {sql.table('slo_freshness')} SELECT {key}, accepted_at, due_at, "
             f"visible, missed FROM (SELECT {key}, accepted_at, due_at, "
-            f"ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY CASE WHEN accepted_at IS NULL "
-            f"THEN 1 ELSE 0 END, accepted_at, seq) AS rn, "
-            f"MIN(visible_at) OVER (PARTITION BY {key}) AS visible, "
-            f"MIN(missed_at) OVER (PARTITION BY {key}) AS missed "
-            f"FROM {sql.table(STAGED)}) AS folded WHERE rn = 1 ORDER BY {key}",
+            "ROW_NUMBER() OVER w AS rn, MIN(visible_at) OVER w AS visible, "
+            f"MIN(missed_at) OVER w AS missed FROM {sql.table(STAGED)} "
+            f"WINDOW w AS (PARTITION BY {key} ORDER BY CASE WHEN accepted_at IS NULL THEN 1 "
+            "ELSE 0 END, accepted_at, seq ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
+            f"FOLLOWING)) AS folded WHERE rn = 1 ORDER BY {key}",
         )
         sql.execute(cursor, f"DROP TABLE {sql.table(STAGED)}")
 
