@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger.projections.runner import ViewRunner
 
 from opsledger import Operations, import_pumuki_audit
 from opsledger.freshness import import_snapshots
-from opsledger.projections.runner import ViewRunner
 from opsledger.simulate import SimulationConfig, default_episodes, simulate
 
 LOADS = ("audit_publish_load", "slo_freshness_load")
