@@ -6,8 +6,9 @@ import has finished and the store is closed) agrees with the notification log in
 An incomplete or mismatched store is rebuilt from scratch. The simulated audit lines go to
 a file next to the store, are streamed into :func:`bench._rebuild_fast.fast_import` (the
 recording path's own decisions and events, with the aggregates kept in memory and 50,000
-lines per transaction: the same log as ``import_pumuki_audit`` writes, many times faster,
-so a 10M-operation store is practical) and deleted after.
+lines per transaction: the same log as ``import_pumuki_audit`` writes, without reloading
+aggregates from an ever larger store) and deleted after. The first catch-up of a new store
+is a load from zero (see ``projections/runner.py``), like the measured rebuilds.
 
 Before it is handed out, a store's views are brought up to date (``catch_up``: part of
 the build the first time, a no-op after a completed rebuild), so that every measured
