@@ -5,11 +5,13 @@ Three commands:
 * ``python -m bench [--lines N] [--single M] [--repeat K] [--seed S] [--dir D] [--json]``
   (the default, quick): the recording path, described below.
 * ``python -m bench rebuild [--operations N] [--repeat K] [--seed S] [--dir D]
-  [--with-10m] [--json]``: rebuilding every projection from a store of N simulated
-  publish operations (default 1,000,000; the store is built once into ``--dir``, default
-  ``bench-out/``, and reused) against the library's own mapped read of the same
-  notifications (target >= 1.25x), plus the peak memory of one rebuild in a fresh process
-  at N and, with ``--with-10m``, at 10 N (target ratio <= 1.2). See :mod:`bench._rebuild`.
+  [--with-10m] [--memory-operations M] [--json]``: rebuilding every projection from a
+  store of N simulated publish operations (default 1,000,000; the store is built once into
+  ``--dir``, default ``bench-out/``, and reused) against the library's own mapped read of
+  the same notifications (target >= 1.25x), printed end to end and for the rebuild's own
+  read + decode phase alone, plus the peak memory of one rebuild in a fresh process at N
+  (or M) and, with ``--with-10m``, at 10 N (or 10 M) (target ratio <= 1.2). See
+  :mod:`bench._rebuild`.
   ``python -m bench rebuild --help`` lists its options.
 * ``python -m bench verify [--events N] [--repeat K] [--seed S] [--dir D] [--json]``:
   ``opsledger verify`` of the hash chain over N events (default 1,000,000; the store is

@@ -1,6 +1,8 @@
 """One measurement of the rebuild bench, in a fresh process so its peak memory is its own.
 
 ``python -m bench._rebuild_child opsledger STORE`` rebuilds every projection;
+``python -m bench._rebuild_child decode STORE`` is only the rebuild's read + decode phase
+(notifications to the facts the views are given, nothing written);
 ``python -m bench._rebuild_child library STORE`` is the library's mapped read of the same
 notification log. Either prints one JSON line: the side, the number of notifications, the
 elapsed seconds of the measured part (opening the store and imports are not timed) and the
@@ -27,10 +29,17 @@ from eventsourcing.application import Application
 from bench._rebuild_store import library_env
 from opsledger import Operations  # also registers the stable topics the library resolves
 
-__all__ = ["BATCH", "library_mapped_read", "main", "opsledger_rebuild", "peak_kib"]
+__all__ = [
+    "BATCH",
+    "library_mapped_read",
+    "main",
+    "opsledger_read_decode",
+    "opsledger_rebuild",
+    "peak_kib",
+]
 
 BATCH = 1000
-SIDES = ("opsledger", "library")
+SIDES = ("opsledger", "decode", "library")
 
 
 def opsledger_rebuild(path: Path) -> tuple[int, float]:
@@ -48,6 +57,33 @@ def opsledger_rebuild(path: Path) -> tuple[int, float]:
         ops.close()
     if any(position != head for position in behind.values()):
         raise RuntimeError(f"rebuild stopped short of notification {head}: {behind}")
+    return head, elapsed
+
+
+def opsledger_read_decode(path: Path, batch: int = BATCH) -> tuple[int, float]:
+    """opsledger's own read + decode phase of a rebuild, alone: ``ViewRunner.read_facts``
+    ``batch`` at a time (the query and ``decode`` of each state into the facts the views
+    are given), no view writes; (notifications, elapsed seconds).
+
+    Raises ``RuntimeError`` if fewer facts than notifications were read."""
+    ops = Operations.open(f"sqlite:///{path.resolve()}")
+    try:
+        runner, sql = ops.views, ops.sql
+        head = runner.head()
+        read = position = 0
+        started = time.perf_counter()
+        while position < head:
+            with sql.transaction(commit=False) as cursor:
+                facts, last = runner.read_facts(cursor, position, head, batch)
+            if last is None:
+                break
+            read += len(facts)
+            position = last
+        elapsed = time.perf_counter() - started
+    finally:
+        ops.close()
+    if read != head:
+        raise RuntimeError(f"opsledger read {read} facts of {head} notifications")
     return head, elapsed
 
 
@@ -99,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     side, path = args[0], Path(args[1])
-    measure = opsledger_rebuild if side == "opsledger" else library_mapped_read
+    measure = {"opsledger": opsledger_rebuild, "decode": opsledger_read_decode,
+               "library": library_mapped_read}[side]
     events, seconds = measure(path)
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(orjson.dumps({"side": side, "events": events, "seconds": seconds,

@@ -4,7 +4,11 @@ A store is keyed by its size and seed (``rebuild-<N>-s<seed>.db`` in the cache d
 and counts as complete only when its marker file (``.json`` beside it, written after the
 import has finished and the store is closed) agrees with the notification log in the file.
 An incomplete or mismatched store is rebuilt from scratch. The simulated audit lines go to
-a file next to the store, are streamed into ``import_pumuki_audit`` and deleted after.
+a file next to the store, are streamed into :func:`bench._rebuild_fast.fast_import` (the
+recording path's own decisions and events, with the aggregates kept in memory and 50,000
+lines per transaction: the same log as ``import_pumuki_audit`` writes, without reloading
+aggregates from an ever larger store) and deleted after. The first catch-up of a new store
+is a load from zero (see ``projections/runner.py``), like the measured rebuilds.
 
 Before it is handed out, a store's views are brought up to date (``catch_up``: part of
 the build the first time, a no-op after a completed rebuild), so that every measured
@@ -26,7 +30,8 @@ import orjson
 from eventsourcing.application import Application
 
 from bench._input import write_audit_lines
-from opsledger import Operations, import_pumuki_audit
+from bench._rebuild_fast import fast_import
+from opsledger import Operations
 
 __all__ = ["DAYS", "TENANTS", "StoreInfo", "ensure_store", "library_env", "notification_head"]
 
@@ -159,8 +164,7 @@ def ensure_store(
     ops = Operations.open(f"sqlite:///{building.resolve()}")
     try:
         with audit.open("rb") as source:
-            summary = import_pumuki_audit(ops, [source], register_unknown=True,
-                                          progress=progress)
+            summary = fast_import(ops, source, progress=progress)
         notifications = ops.views.head()
     finally:
         ops.close()

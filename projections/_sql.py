@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-__all__ = ["SqlStore", "equals"]
+__all__ = ["SqlStore", "create_index", "equals"]
 
 
 class SqlStore:
@@ -93,6 +93,15 @@ class SqlStore:
         if rows:
             cursor.executemany(self.sql(statement), [tuple(r) for r in rows])
 
+    def table_exists(self, cursor: Any, name: str) -> bool:
+        """True if the table ``name`` exists (in the store's schema on PostgreSQL)."""
+        if self.is_postgres:
+            self.execute(cursor, "SELECT to_regclass(?) IS NOT NULL AS found", (self.table(name),))
+        else:
+            self.execute(cursor, "SELECT COUNT(*) > 0 AS found FROM sqlite_master "
+                                 "WHERE type = 'table' AND name = ?", (name,))
+        return bool(cursor.fetchone()["found"])
+
     def id_param(self, originator_id: UUID) -> Any:
         """An aggregate id as the events table stores it."""
         if self.is_postgres:
@@ -141,3 +150,8 @@ def equals(**filters: Any) -> tuple[list[str], list[Any]]:
     """``column = ?`` clauses (and their parameters) for the filters that are not None."""
     given = [(column, value) for column, value in filters.items() if value is not None]
     return [f"{column} = ?" for column, _ in given], [value for _, value in given]
+
+
+def create_index(sql: SqlStore, name: str, table: str, columns: str) -> str:
+    """``CREATE INDEX IF NOT EXISTS`` of a view's secondary index."""
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {sql.table(table)} ({columns})"

@@ -12,7 +12,7 @@ from typing import Any
 
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
-from opsledger.projections._sql import SqlStore, equals
+from opsledger.projections._sql import SqlStore, create_index, equals
 
 __all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
 
@@ -28,6 +28,8 @@ class AlertsView:
     """Table ``alerts``: one row per alert."""
 
     name = "alerts"
+    #: Secondary indexes (see :attr:`AuditView.indexes`).
+    indexes = (("alerts_scope", "alerts", "tenant, triggered_at"),)
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the table if missing."""
@@ -35,8 +37,8 @@ class AlertsView:
         cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in ALERT_COLUMNS)
         sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alerts')} ({cols}, "
                             "PRIMARY KEY (id))")
-        sql.execute(cursor, f"CREATE INDEX IF NOT EXISTS alerts_scope ON {sql.table('alerts')} "
-                            "(tenant, triggered_at)")
+        for index in self.indexes:
+            sql.execute(cursor, create_index(sql, *index))
 
     def clear(self, sql: SqlStore, cursor: Any) -> None:
         """Delete every row."""

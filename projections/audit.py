@@ -14,7 +14,7 @@ import orjson
 from opsledger.domain.publish import UNKNOWN_KEY
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, create_index
 
 __all__ = [
     "PUBLISH_COLUMNS",
@@ -27,6 +27,7 @@ __all__ = [
     "summary_rows",
 ]
 
+STAGED = "audit_publish_load"  # publish rows of a load from zero (see start_load)
 STARTED = "opsledger.PublishBatch.Started"
 OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
 REFUSED = "opsledger.RefusedCommand.Refused"
@@ -102,6 +103,12 @@ class AuditView:
     """Tables ``audit_publish``, ``audit_refusal`` and ``audit_action``."""
 
     name = "audit"
+    #: Secondary indexes (name, table, columns): dropped while the view is rebuilt from
+    #: zero, created again once it has reached the head of the log.
+    indexes = (
+        ("audit_publish_scope", "audit_publish", "tenant_id, occurred_at"),
+        ("audit_publish_key", "audit_publish", "tenant_id, idempotency_key"),
+    )
     _ints = {c: "BIGINT" for c in ("attempts", "latency_ms", "status", "notification_id",
                                    "key_missing", "collision", "retryable")}
 
@@ -111,17 +118,29 @@ class AuditView:
             _create(sql, "audit_publish", PUBLISH_COLUMNS, "operation_id", self._ints),
             _create(sql, "audit_refusal", REFUSAL_COLUMNS, "refusal_id", self._ints),
             _create(sql, "audit_action", ACTION_COLUMNS, "notification_id", self._ints),
-            f"CREATE INDEX IF NOT EXISTS audit_publish_scope ON {sql.table('audit_publish')} "
-            "(tenant_id, occurred_at)",
-            f"CREATE INDEX IF NOT EXISTS audit_publish_key ON {sql.table('audit_publish')} "
-            "(tenant_id, idempotency_key)",
+            *(create_index(sql, *index) for index in self.indexes),
         ):
             sql.execute(cursor, statement)
 
     def clear(self, sql: SqlStore, cursor: Any) -> None:
-        """Delete every audit row."""
+        """Delete every audit row (and any unfinished load)."""
         for table in ("audit_publish", "audit_refusal", "audit_action"):
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
+        sql.execute(cursor, f"DROP TABLE IF EXISTS {sql.table(STAGED)}")
+
+    def start_load(self, sql: SqlStore, cursor: Any) -> None:
+        """Loading from zero: publish rows go to an unindexed table in log order, and reach
+        ``audit_publish`` in one pass in key order (:meth:`finish_load`): no random writes
+        to its primary key per batch."""
+        sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(STAGED)} AS SELECT * "
+                            f"FROM {sql.table('audit_publish')} WHERE 1 = 0")
+
+    def finish_load(self, sql: SqlStore, cursor: Any) -> None:
+        """Move the loaded publish rows into ``audit_publish`` (if a load is open)."""
+        if sql.table_exists(cursor, STAGED):
+            sql.execute(cursor, f"INSERT INTO {sql.table('audit_publish')} SELECT * FROM "
+                                f"{sql.table(STAGED)} ORDER BY operation_id")
+            sql.execute(cursor, f"DROP TABLE {sql.table(STAGED)}")
 
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
         """Turn stored events into rows; batch the inserts."""
@@ -146,14 +165,13 @@ class AuditView:
             elif topic.startswith(ACTION_PREFIXES) and "occurred_at" in state:
                 tenant_id = self._tenant_of(sql, cursor, fact, actions)
                 actions.append(_action_row(fact, tenant_id))
+        table = sql.table(STAGED if sql.table_exists(cursor, STAGED) else "audit_publish")
         sql.executemany(
-            cursor, f"INSERT INTO {sql.table('audit_publish')} VALUES ({_marks(PUBLISH_COLUMNS)})",
-            publish,
+            cursor, f"INSERT INTO {table} VALUES ({_marks(PUBLISH_COLUMNS)})", publish,
         )
         for collision, operation_id in flips:
             sql.execute(
-                cursor,
-                f"UPDATE {sql.table('audit_publish')} SET collision = ? WHERE operation_id = ?",
+                cursor, f"UPDATE {table} SET collision = ? WHERE operation_id = ?",
                 (collision, operation_id),
             )
         sql.executemany(

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso, moment
-from opsledger.projections._sql import SqlStore, equals
+from opsledger.projections._sql import SqlStore, create_index, equals
 
 __all__ = ["IncidentsView", "describe", "incident_rows", "pending_deadlines"]
 
@@ -61,6 +61,8 @@ class IncidentsView:
     """Tables ``incidents`` and ``incident_deadlines``."""
 
     name = "incidents"
+    #: Secondary indexes (see :attr:`AuditView.indexes`).
+    indexes = (("incident_deadlines_pending", "incident_deadlines", "status, due"),)
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the tables if missing."""
@@ -70,8 +72,8 @@ class IncidentsView:
         cols = ", ".join(f"{c} TEXT" for c in DEADLINE_COLUMNS)
         sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('incident_deadlines')} "
                             f"({cols}, PRIMARY KEY (incident_id, kind, due))")
-        sql.execute(cursor, "CREATE INDEX IF NOT EXISTS incident_deadlines_pending ON "
-                            f"{sql.table('incident_deadlines')} (status, due)")
+        for index in self.indexes:
+            sql.execute(cursor, create_index(sql, *index))
 
     def clear(self, sql: SqlStore, cursor: Any) -> None:
         """Delete every row."""

@@ -10,7 +10,13 @@ This view runs after the audit and SLO views in the same transaction. At the end
 batch it sweeps the tenants that the batch touched and that have a horizon, so a record
 older than the horizon that arrives later (an import of old lines) is removed too. Every
 fact that can change what the sweep removes triggers it, so the result does not depend on
-how the log was cut into batches: a rebuild equals incremental catch-up.
+how the log was cut into batches: a rebuild equals incremental catch-up. A load from zero
+stages some rows outside their tables until the head (see the runner); when the load
+finishes, this view sweeps every tenant with a horizon once more.
+
+An ``Erasure.TenantForgotten`` event purges every view row of that tenant (but the
+erasure's own audit record); on a rebuild the tenant's events cannot be opened any more,
+so the purge finds nothing left to remove.
 
 A freshness row is removed only once its fate is decided (visible in time, or missed), so
 a pending freshness deadline is never lost to retention.
@@ -133,8 +139,16 @@ class RetentionView:
                 touched.discard(tenant)
             elif known and (owner := str(fact.state.get("tenant_id"))) in known:
                 touched.add(owner)
-        for tenant in sorted(touched):
-            audit, metrics = known[tenant]
+        self._sweep(sql, cursor, {t: known[t] for t in touched})
+
+    def finish_load(self, sql: SqlStore, cursor: Any) -> None:
+        """At the end of a load from zero (the other views have just moved their staged
+        rows into place): sweep every tenant with a horizon."""
+        self._sweep(sql, cursor, horizons(sql, cursor))
+
+    @staticmethod
+    def _sweep(sql: SqlStore, cursor: Any, tenants: dict[str, tuple[str, str]]) -> None:
+        for tenant, (audit, metrics) in sorted(tenants.items()):
             cutoffs = {"audit_before": audit, "metrics_before": metrics}
             for table, column, horizon, extra in RETAINED:
                 sql.execute(cursor, f"DELETE FROM {sql.table(table)} WHERE tenant_id = ? AND "

@@ -8,16 +8,22 @@ same event twice: the loser's guard matches nothing and its transaction rolls ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import orjson
 from opsledger.projections._facts import Fact
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, create_index
 
-__all__ = ["TrackingConflict", "View", "ViewRunner"]
+__all__ = ["TrackingConflict", "View", "ViewRunner", "view_transaction"]
 
 TRACKING = "opsledger_tracking"
+#: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
+#: its secondary indexes are dropped and its randomly keyed rows go to unindexed load
+#: tables in log order; with the batch that reaches the head, the load tables are folded
+#: into the view's tables in key order and the indexes built, each in one pass.
+BULK_FROM = 20_000
 
 
 class TrackingConflict(RuntimeError):
@@ -25,7 +31,13 @@ class TrackingConflict(RuntimeError):
 
 
 class View(Protocol):
-    """A read model: its tables, how to apply events, how to clear itself."""
+    """A read model: its tables, how to apply events, how to clear itself.
+
+    A view may also list its secondary indexes as ``indexes``: ``(name, table, columns)``
+    triples that its ``create_tables`` creates and that nothing but queries rely on; and
+    have ``start_load(sql, cursor)`` / ``finish_load(sql, cursor)`` to stage rows while it
+    is loaded from zero (``finish_load`` must do nothing when no load is open, and
+    ``clear`` must discard an open one)."""
 
     name: str
 
@@ -53,6 +65,7 @@ class ViewRunner:
         self.decode = decode
         self.sql = sql
         self.views = list(views)
+        self.bulk_from = BULK_FROM
 
     def create_tables(self) -> None:
         """Create the tracking table and every view's tables."""
@@ -86,6 +99,30 @@ class ViewRunner:
         """The newest notification id in the store (0 when empty)."""
         return int(self.recorder.max_notification_id() or 0)
 
+    def read_facts(
+        self, cursor: Any, after: int, stop: int, limit: int
+    ) -> tuple[list[Fact], int | None]:
+        """Up to ``limit`` notifications after ``after`` (up to ``stop``), decoded to facts,
+        and the position of the last one read (None when there was none).
+
+        One plain query for the columns the views use, no per-event objects in between;
+        every state goes through :attr:`decode`; one it cannot open (a forgotten tenant's
+        event) is skipped."""
+        sql = self.sql
+        column = "notification_id" if sql.is_postgres else "rowid"
+        sql.execute(
+            cursor,
+            f"SELECT {column} AS id, originator_id, topic, state "
+            f"FROM {sql.table(sql.events_table)} WHERE {column} > ? AND {column} <= ? "
+            f"ORDER BY {column} LIMIT ?",
+            (after, stop, limit),
+        )
+        decode, stream = self.decode, _stream_id
+        rows = cursor.fetchall()
+        facts = [Fact(row["id"], stream(row["originator_id"]), row["topic"], state)
+                 for row in rows if (state := decode(row["state"])) is not None]
+        return facts, (int(rows[-1]["id"]) if rows else None)
+
     def catch_up(
         self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
     ) -> int:
@@ -98,22 +135,20 @@ class ViewRunner:
         applied = 0
         head = self.head()
         positions = {view.name: self.position(view) for view in self.views}
+        bulk = [v for v in self.views if positions[v.name] == 0 and head >= self.bulk_from]
+        if bulk:
+            self._start_load(bulk)
         while (low := min(positions.values(), default=head)) < head:
-            notifications = self.recorder.select_notifications(
-                start=low + 1, limit=batch_size, stop=head
-            )
-            if not notifications:
-                break
-            # An event whose state cannot be opened (a forgotten tenant's) is skipped.
-            facts = [Fact(n.id, str(n.originator_id), n.topic, state)
-                     for n in notifications if (state := self.decode(n.state)) is not None]
-            last = notifications[-1].id
-            with self.sql.transaction(commit=True) as cursor:
+            with view_transaction(self.sql) as cursor:
+                facts, last = self.read_facts(cursor, low, head, batch_size)
+                if last is None:
+                    break
                 for view in self.views:
                     position = positions[view.name]
-                    news = [f for f in facts if f.position > position]
-                    if not news:
+                    if position >= last:
                         continue
+                    news = facts if position <= low else [
+                        f for f in facts if f.position > position]
                     self.sql.execute(
                         cursor,
                         f"UPDATE {self.sql.table(TRACKING)} SET notification_id = ? "
@@ -122,16 +157,54 @@ class ViewRunner:
                     )
                     if cursor.fetchone() is None:
                         raise TrackingConflict(view.name)
-                    view.apply(self.sql, cursor, news)
-                    applied += len(news)
+                    if news:  # (a batch of only forgotten events still moves the position)
+                        view.apply(self.sql, cursor, news)
+                        applied += len(news)
+                if last == head:  # with the batch that reaches the head, atomically
+                    self._finish_loads(cursor)
             for view in self.views:
                 positions[view.name] = max(positions[view.name], last)
             if progress:
                 progress(last, head)
         return applied
 
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Clear every view and apply the whole log again."""
+    def _start_load(self, views: Sequence[View]) -> None:
+        """Views loaded from zero: drop their secondary indexes, open their load tables."""
+        with view_transaction(self.sql) as cursor:
+            for view in views:
+                for name, _, _ in getattr(view, "indexes", ()):
+                    self.sql.execute(cursor, f"DROP INDEX IF EXISTS {self.sql.table(name)}")
+                start = getattr(view, "start_load", None)
+                if start is not None:
+                    start(self.sql, cursor)
+
+    def _finish_loads(self, cursor: Any) -> None:
+        """At the head: close every open load and create every missing view index.
+
+        Runs inside the transaction of the batch that reaches the head, whoever's load it
+        was: a load that a crash (or another process) interrupted is finished by the next
+        catch-up that gets there, and no view is at the head with a load still open."""
+        sql = self.sql
+        for view in self.views:
+            finish = getattr(view, "finish_load", None)
+            if finish is not None:
+                finish(sql, cursor)
+        if sql.is_postgres:
+            sql.execute(cursor, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
+                        (sql.schema,))
+        else:
+            sql.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
+        present = {row["name"] for row in cursor.fetchall()}
+        for view in self.views:
+            for index in getattr(view, "indexes", ()):
+                if index[0] not in present:
+                    sql.execute(cursor, create_index(sql, *index))
+
+    def rebuild(
+        self, progress: Callable[[int, int], None] | None = None, batch_size: int = 1000
+    ) -> int:
+        """Clear every view and apply the whole log again (a load from zero when the log
+        holds at least :attr:`bulk_from` events; see :data:`BULK_FROM`)."""
         with self.sql.transaction(commit=True) as cursor:
             for view in self.views:
                 view.clear(self.sql, cursor)
@@ -141,4 +214,44 @@ class ViewRunner:
                     "WHERE view_name = ?",
                     (view.name,),
                 )
-        return self.catch_up(progress=progress)
+        return self.catch_up(batch_size, progress=progress)
+
+
+def _stream_id(value: Any) -> str:
+    """An originator id as the views keep it: the UUID's canonical text."""
+    if isinstance(value, str) and len(value) == 32:  # SQLite keeps UUIDs as 32 hex digits
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
+
+
+@contextmanager
+def view_transaction(sql: SqlStore) -> Iterator[Any]:
+    """A writing transaction for view rows and their tracking only.
+
+    Views are derived from the log and carry their own positions, so their commits need
+    not wait for the disk: on SQLite the connection commits with ``synchronous=NORMAL``
+    (in WAL mode a crash or kill never corrupts or half-applies a transaction; a power
+    loss may only undo the newest batches, whose positions roll back with them) and on
+    PostgreSQL with ``synchronous_commit = off`` (the same guarantee). The events' own
+    writes keep the store's default durability.
+    """
+    if sql.is_postgres:
+        with sql.transaction(commit=True) as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            yield cursor
+        return
+    with sql.datastore.get_connection(commit=True) as connection:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous")
+        before = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        finally:
+            cursor.execute(f"PRAGMA synchronous = {before}")

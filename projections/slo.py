@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.projections._facts import Fact, iso, moment
-from opsledger.projections._sql import SqlStore
+from opsledger.projections._sql import SqlStore, create_index
 
 __all__ = ["COUNTERS", "SloView"]
 
+STAGED = "slo_freshness_load"  # freshness rows of a load from zero (see start_load)
 STARTED = "opsledger.PublishBatch.Started"
 RECORDED = "opsledger.PublishBatch.OperationRecorded"
 OBSERVED = "opsledger.Visibility.Observed"
@@ -52,6 +54,8 @@ class SloView:
     ``slo_integrity``."""
 
     name = "slo"
+    #: Secondary indexes (see :attr:`AuditView.indexes`).
+    indexes = (("slo_freshness_due", "slo_freshness", "due_at"),)
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the SLO tables if missing."""
@@ -67,8 +71,7 @@ class SloView:
             "repository_id TEXT, idempotency_key TEXT, payload_hash TEXT, accepted_at TEXT, "
             "due_at TEXT, visible_at TEXT, missed_at TEXT, "
             "PRIMARY KEY (tenant_id, repository_id, idempotency_key, payload_hash))",
-            f"CREATE INDEX IF NOT EXISTS slo_freshness_due ON {sql.table('slo_freshness')} "
-            "(due_at)",
+            *(create_index(sql, *index) for index in self.indexes),
             f"CREATE TABLE IF NOT EXISTS {sql.table('slo_policy')} (position BIGINT PRIMARY KEY, "
             "effective_at TEXT, freshness_bound_minutes BIGINT)",
             f"CREATE TABLE IF NOT EXISTS {sql.table('slo_integrity')} (incident_id TEXT "
@@ -77,10 +80,39 @@ class SloView:
             sql.execute(cursor, statement)
 
     def clear(self, sql: SqlStore, cursor: Any) -> None:
-        """Delete every row."""
+        """Delete every row (and any unfinished load)."""
         for table in ("slo_minute", "slo_latency", "slo_freshness", "slo_policy",
                       "slo_integrity"):
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
+        sql.execute(cursor, f"DROP TABLE IF EXISTS {sql.table(STAGED)}")
+
+    def start_load(self, sql: SqlStore, cursor: Any) -> None:
+        """Loading from zero: each batch's freshness rows are appended, unindexed, to a
+        load table (with the batch's position) instead of upserted at random keys;
+        :meth:`finish_load` folds them exactly as the upserts would have."""
+        sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(STAGED)} (seq BIGINT, "
+                            "tenant_id TEXT, repository_id TEXT, idempotency_key TEXT, "
+                            "payload_hash TEXT, accepted_at TEXT, due_at TEXT, "
+                            "visible_at TEXT, missed_at TEXT)")
+
+    def finish_load(self, sql: SqlStore, cursor: Any) -> None:
+        """Fold the loaded freshness rows into ``slo_freshness`` (if a load is open): per
+        key the earliest accepted time with its due time (the first batch's on a tie, as
+        the upsert keeps the current row), the earliest visible and missed times."""
+        if not sql.table_exists(cursor, STAGED):
+            return
+        key = ", ".join(FRESH_KEY)
+        sql.execute(
+            cursor,
+            f"INSERT INTO {sql.table('slo_freshness')} SELECT {key}, accepted_at, due_at, "
+            f"visible, missed FROM (SELECT {key}, accepted_at, due_at, "
+            "ROW_NUMBER() OVER w AS rn, MIN(visible_at) OVER w AS visible, "
+            f"MIN(missed_at) OVER w AS missed FROM {sql.table(STAGED)} "
+            f"WINDOW w AS (PARTITION BY {key} ORDER BY CASE WHEN accepted_at IS NULL THEN 1 "
+            "ELSE 0 END, accepted_at, seq ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
+            f"FOLLOWING)) AS folded WHERE rn = 1 ORDER BY {key}",
+        )
+        sql.execute(cursor, f"DROP TABLE {sql.table(STAGED)}")
 
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
         """Fold a batch into per-key deltas in memory, then upsert each key once."""
@@ -111,7 +143,8 @@ class SloView:
                 adopted.append(row)
                 ledger.append(row[1:])
                 ledger.sort()
-        self._write(sql, cursor, buckets, latency, fresh, adopted)
+        staged = facts[-1].position if fresh and sql.table_exists(cursor, STAGED) else None
+        self._write(sql, cursor, buckets, latency, fresh, adopted, staged)
         # Unresolved critical tenant-isolation incidents (policy §2 integrity).
         sql.executemany(cursor, f"INSERT INTO {sql.table('slo_integrity')} VALUES (?, ?, ?, ?)",
                         integrity)
@@ -144,8 +177,8 @@ class SloView:
             counts[_INDEX["collisions"]] += 1
         if op["outcome"] == "success":
             counts[1] += 1
-            accepted = moment(state["occurred_at"])
-            due = iso(accepted + timedelta(minutes=_bound(ledger, at)))
+            # Whole minutes later: only the minute part moves (``iso`` is fixed-width).
+            due = _due_minute(at[:16], _bound(ledger, at)) + at[16:]
             _merge(fresh, (tenant, repo, state["idempotency_key"], op["payload_hash"]),
                    accepted_at=at, due_at=due)
             return
@@ -170,6 +203,7 @@ class SloView:
         latency: Counter[tuple[str, str, str, int]],
         fresh: dict[tuple[str, ...], list[str | None]],
         adopted: list[tuple[int, str, int]],
+        staged: int | None,
     ) -> None:
         sets = ", ".join(f"{c} = cur.{c} + excluded.{c}" for c in COUNTERS)
         sql.executemany(
@@ -186,6 +220,12 @@ class SloView:
             "DO UPDATE SET n = cur.n + excluded.n",
             [(*key, n) for key, n in sorted(latency.items())],
         )
+        if staged is not None:  # a load from zero: see start_load
+            sql.executemany(
+                cursor, f"INSERT INTO {sql.table(STAGED)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(staged, *key, *values) for key, values in fresh.items()],
+            )
+            fresh = {}
         earliest = ("accepted_at", "visible_at", "missed_at")
         updates = ", ".join(
             f"{c} = CASE WHEN cur.{c} IS NULL OR (excluded.{c} IS NOT NULL AND "
@@ -206,6 +246,12 @@ class SloView:
         sql.executemany(
             cursor, f"INSERT INTO {sql.table('slo_policy')} VALUES (?, ?, ?)", adopted
         )
+
+
+@lru_cache(maxsize=65536)
+def _due_minute(minute: str, bound: int) -> str:
+    """``YYYY-MM-DDTHH:MM`` (UTC) plus ``bound`` minutes, in the same form."""
+    return iso(moment(minute + ":00+00:00") + timedelta(minutes=bound))[:16]
 
 
 def _bound(ledger: list[tuple[str, int]], at: str) -> int:

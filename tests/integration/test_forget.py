@@ -53,7 +53,8 @@ def _populate(ops: Operations) -> None:
     with pytest.raises(Exception, match="scope"):
         _publish(ops, "acme", f"{CANARY}-other", 99, tag=CANARY)  # refused, audited
     incident = ops.open_incident(severity="SEV2", title=f"{CANARY} outage",
-                                 cause="ingestion_outage", by="oncall", tenant_id="acme", at=T0 + timedelta(minutes=50))
+                                 cause="ingestion_outage", by="oncall", tenant_id="acme",
+                                 at=T0 + timedelta(minutes=50))
     ops.post_status_update(incident["id"], message=f"{CANARY} still down", by="oncall",
                            at=T0 + timedelta(minutes=55))
     ops.confirm_boundary_violation("acme", evidence=f"{CANARY} leaked", by="sec",
