@@ -35,8 +35,10 @@ class SqlStore:
         return statement.replace("?", "%s") if self.is_postgres else statement
 
     @contextmanager
-    def transaction(self, *, commit: bool) -> Iterator[Any]:
-        """A cursor in one transaction (committed on success when ``commit``).
+    def transaction(self, *, commit: bool, durable: bool = True) -> Iterator[Any]:
+        """A cursor in one transaction (committed on success when ``commit``; without
+        ``durable``, the commit does not wait for the disk — for derived rows only, see
+        :func:`~opsledger.projections.runner.view_transaction`).
 
         On SQLite a writing transaction starts with ``BEGIN IMMEDIATE``: a deferred one that
         reads first cannot upgrade to a writer once another process has committed (WAL
@@ -44,17 +46,27 @@ class SqlStore:
         """
         if self.is_postgres or not commit:
             with self.datastore.transaction(commit=commit) as cursor:
+                if not durable and self.is_postgres:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
                 yield cursor
             return
         with self.datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
+            if not durable:
+                cursor.execute("PRAGMA synchronous")
+                before = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+            finally:
+                if not durable:
+                    cursor.execute(f"PRAGMA synchronous = {before}")
 
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of one read-only query, as dicts."""

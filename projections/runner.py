@@ -235,23 +235,5 @@ def view_transaction(sql: SqlStore) -> Iterator[Any]:
     PostgreSQL with ``synchronous_commit = off`` (the same guarantee). The events' own
     writes keep the store's default durability.
     """
-    if sql.is_postgres:
-        with sql.transaction(commit=True) as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-            yield cursor
-        return
-    with sql.datastore.get_connection(commit=True) as connection:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA synchronous")
-        before = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-        finally:
-            cursor.execute(f"PRAGMA synchronous = {before}")
+    with sql.transaction(commit=True, durable=False) as cursor:
+        yield cursor

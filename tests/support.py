@@ -36,3 +36,16 @@ def saas_tenant(ops: Any, tenant_id: str, repositories: list[str], at: Any = Non
     kwargs.setdefault("by", "t")
     return ops.register_tenant(tenant_id, repositories=repositories, mode=Mode.SAAS,
                                token_rotation_owner="token owner", at=at, **kwargs)
+
+
+def tracking_position(db: Any) -> int:
+    """The lowest view position in a SQLite store file, read from outside the process
+    (0 while the tracking table does not exist yet)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute("SELECT MIN(notification_id) FROM opsledger_tracking").fetchone()
+            return int(row[0] or 0)
+    except sqlite3.OperationalError:
+        return 0

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from opsledger_test_support import tracking_position
 
 from opsledger import Operations, import_pumuki_audit
 from opsledger.simulate import SimulationConfig, default_episodes, simulate
@@ -25,13 +26,6 @@ def _store(tmp_path: Path, name: str, audit: Path) -> Path:
     return path
 
 
-def _position(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT MIN(notification_id) FROM opsledger_tracking").fetchone()
-            return int(row[0] or 0)
-    except sqlite3.OperationalError:
-        return 0
 
 
 def test_kill_9_during_catch_up_then_catch_up_again(tmp_path: Path, snapshot: Any) -> None:
@@ -49,10 +43,10 @@ def test_kill_9_during_catch_up_then_catch_up_again(tmp_path: Path, snapshot: An
     command = [sys.executable, "-m", "opsledger.cli", "projections", "catch-up",
                "--db", f"sqlite:///{victim}"]
     kills = 0
-    while kills < 6 and (start := _position(victim)) < total - 1000:
+    while kills < 6 and (start := tracking_position(victim)) < total - 1000:
         target = start + rng.randint(1, 3000)
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while child.poll() is None and _position(victim) < target:
+        while child.poll() is None and tracking_position(victim) < target:
             time.sleep(0.002)
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)

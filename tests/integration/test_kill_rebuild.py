@@ -15,18 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from opsledger.projections.runner import BULK_FROM
+from opsledger_test_support import tracking_position
 
 from opsledger import Operations, import_pumuki_audit
 from opsledger.simulate import SimulationConfig, simulate
-
-
-def _position(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT MIN(notification_id) FROM opsledger_tracking").fetchone()
-            return int(row[0] or 0)
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _catalog(db: Path) -> set[str]:
@@ -54,10 +46,10 @@ def test_kill_9_during_a_rebuild_then_catch_up(tmp_path: Path, snapshot: Any) ->
     kills = 0
     for step in range(4):
         command = [*base, "rebuild" if step == 0 else "catch-up", "--db", f"sqlite:///{db}"]
-        start = 0 if step == 0 else _position(db)
+        start = 0 if step == 0 else tracking_position(db)
         target = start + rng.randint(1000, 4000)
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while child.poll() is None and not target <= _position(db) < total:
+        while child.poll() is None and not target <= tracking_position(db) < total:
             time.sleep(0.002)
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)
