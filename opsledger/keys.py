@@ -31,16 +31,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from opsledger.domain.errors import TenantForgotten
+from opsledger.domain.errors import OpsledgerError, TenantForgotten
 from opsledger.domain.time import iso_utc
 from opsledger.storage import StoreUrl
 
-__all__ = ["MAGIC", "KeyRing"]
+__all__ = ["MAGIC", "KeyRing", "KeyStoreMissing"]
 
 MAGIC = b"\x00OLE1"
 _ID, _NONCE = 16, 12
 KEYS = "opsledger_tenant_keys"
 FORGOTTEN = "opsledger_forgotten_tenants"
+
+
+class KeyStoreMissing(OpsledgerError):
+    """The key store is missing or lacks a key that sealed a stored event (which is not a
+    forgotten tenant's): reading on would silently drop that tenant's history."""
+
+    code = "key_store_missing"
 
 
 class _Backend:
@@ -62,8 +69,16 @@ class _Backend:
         return f"{self.store.path}.keys" if self.store.kind == "sqlite" and self.store.path \
             else None
 
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        """The key file: ``rwc`` creates it (with the schema), ``rw`` requires it."""
+        try:
+            return sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, timeout=30)
+        except sqlite3.OperationalError:
+            raise KeyStoreMissing(f"the key store {self.path} is missing: without it no "
+                                  "tenant's events can be read; restore it") from None
+
     @contextmanager
-    def cursor(self) -> Iterator[Any]:
+    def cursor(self, create: bool = False) -> Iterator[Any]:
         """One committed transaction."""
         if self.postgres:
             import psycopg
@@ -76,7 +91,7 @@ class _Backend:
             ) as conn, conn.cursor() as cur:
                 yield cur
             return
-        lite = self._memory or sqlite3.connect(self.path or ":memory:", timeout=30)
+        lite = self._memory or self._connect("rwc" if create else "rw")
         try:
             lite.execute("PRAGMA secure_delete = ON")
             with lite:
@@ -87,7 +102,7 @@ class _Backend:
 
     def create(self) -> None:
         binary = "BYTEA" if self.postgres else "BLOB"
-        with self.cursor() as cur:
+        with self.cursor(create=True) as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.keys} (key_id {binary} PRIMARY KEY, "
                         f"tenant_id TEXT UNIQUE NOT NULL, key {binary} NOT NULL)")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.forgotten} (tenant_id TEXT PRIMARY "
@@ -192,8 +207,12 @@ class KeyRing:
         if aead is None and key_id not in self._forgotten:
             self._reload()
             aead = self._by_id.get(key_id)
-        if aead is None:
+        if aead is None and key_id in self._forgotten:
             return None
+        if aead is None:
+            raise KeyStoreMissing(f"no key {key_id.hex()} in the key store: it is incomplete "
+                                  "(a key file from another store, or restored from an "
+                                  "older backup)")
         nonce = state[start + _ID:start + _ID + _NONCE]
         return aead.decrypt(nonce, bytes(state[start + _ID + _NONCE:]), None)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench._rebuild_fast import fast_import
 from opsledger import Operations, import_pumuki_audit
 from opsledger.simulate import SimulationConfig, default_episodes, simulate
@@ -16,11 +14,12 @@ def _log(path: Path) -> list[tuple[Any, ...]]:
     with Operations.open(f"sqlite:///{path}") as ops:
         rows = ops.sql.fetch(f"SELECT originator_id, originator_version, topic, state FROM "
                              f"{ops.sql.events_table} ORDER BY rowid")
-    out = []
-    for row in rows:
-        state = orjson.loads(row["state"])
-        state.pop("timestamp")  # when the event was stored: differs between any two imports
-        out.append((row["originator_id"], row["originator_version"], row["topic"], state))
+        out = []
+        for row in rows:
+            state = ops.decode_state(bytes(row["state"]))  # sealed with the tenant's key
+            assert state is not None
+            state.pop("timestamp")  # when stored: differs between any two imports
+            out.append((row["originator_id"], row["originator_version"], row["topic"], state))
     return out
 
 

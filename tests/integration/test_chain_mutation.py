@@ -53,6 +53,7 @@ def _fresh_copy(pristine: Path, target: Path) -> None:
     for suffix in ("-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(pristine, target)
+    shutil.copyfile(f"{pristine}.keys", f"{target}.keys")  # the tenants' keys, kept apart
 
 
 def _row(conn: sqlite3.Connection, n: int) -> tuple[Any, ...]:

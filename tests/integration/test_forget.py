@@ -22,6 +22,7 @@ from opsledger_test_support import saas_tenant
 from opsledger import FrozenClock, Operations
 from opsledger._cipher import Forgotten
 from opsledger.export import export_rows, render
+from opsledger.keys import KeyStoreMissing
 from opsledger.slo import Period
 from opsledger.verify import verify_views
 
@@ -159,3 +160,18 @@ def test_the_cli_needs_yes_and_reports_as_json(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["tenant"] == "acme" and report["key_deleted"] is True
     assert report["purged"]["audit_publish"] == 39
+
+
+def test_a_missing_key_file_is_a_loud_typed_error_not_a_silently_empty_history(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "store.db"
+    with Operations.open(f"sqlite:///{db}", clock=FrozenClock(T0)) as ops:
+        saas_tenant(ops, "globex", ["globex-web"], at=T0 - timedelta(days=1))
+        _publish(ops, "globex", "globex-web", 1)
+    Path(f"{db}.keys").rename(tmp_path / "elsewhere.keys")
+    with Operations.open(f"sqlite:///{db}", clock=FrozenClock(T0)) as ops:
+        with pytest.raises(KeyStoreMissing):
+            ops.rebuild_views()
+        with pytest.raises(KeyStoreMissing):
+            _publish(ops, "globex", "globex-web", 2)
