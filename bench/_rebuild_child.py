@@ -25,9 +25,12 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper
 
 from bench._rebuild_store import library_env
 from opsledger import Operations  # also registers the stable topics the library resolves
+from opsledger.keys import KeyRing
+from opsledger.storage import parse_store_url
 
 __all__ = [
     "BATCH",
@@ -87,15 +90,36 @@ def opsledger_read_decode(path: Path, batch: int = BATCH) -> tuple[int, float]:
     return head, elapsed
 
 
+class _KeyRingCipher:
+    """The library's cipher interface over opsledger's key ring (decryption only)."""
+
+    def __init__(self, keyring: KeyRing) -> None:
+        self.keyring = keyring
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        raise NotImplementedError("the baseline only reads")
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        plain = self.keyring.open(ciphertext)
+        if plain is None:
+            raise RuntimeError("a forgotten tenant's event in the bench store")
+        return plain
+
+
 def library_mapped_read(path: Path, batch: int = BATCH) -> tuple[int, float]:
     """The library's default read path: ``select_notifications`` ``batch`` at a time and
-    ``mapper.to_domain_event`` of each (default transcoder); (notifications, seconds).
+    ``mapper.to_domain_event`` of each (default transcoder, and the store's tenant keys as
+    the mapper's cipher); (notifications, seconds).
 
     Raises ``RuntimeError`` if fewer events than notifications were mapped."""
     app = Application[UUID](env=library_env(path.resolve()))
+    keyring = KeyRing(parse_store_url(f"sqlite:///{path.resolve()}"))
+    # The events are sealed with their tenants' keys: the library's mapper opens them
+    # through its own cipher hook (``Mapper(cipher=…)``), as any host's cipher would.
+    mapper = Mapper(app.mapper.transcoder, cipher=_KeyRingCipher(keyring))  # type: ignore[arg-type]
     try:
         head = int(app.recorder.max_notification_id() or 0)
-        select, to_domain_event = app.recorder.select_notifications, app.mapper.to_domain_event
+        select, to_domain_event = app.recorder.select_notifications, mapper.to_domain_event
         mapped = 0
         started = time.perf_counter()
         position = 1

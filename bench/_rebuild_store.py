@@ -177,6 +177,7 @@ def ensure_store(
         )
     _catch_up(building, log)
     _checkpoint(building)
+    Path(f"{building}.keys").rename(f"{db}.keys")  # the tenants' keys go with their store
     building.rename(db)
     info = StoreInfo(
         path=str(db), operations=operations, seed=seed, days=DAYS, tenants=TENANTS,
