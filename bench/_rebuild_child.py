@@ -97,7 +97,7 @@ class _KeyRingCipher:
         self.keyring = keyring
 
     def encrypt(self, plaintext: bytes) -> bytes:
-        raise NotImplementedError("the baseline only reads")
+        raise RuntimeError("the baseline only reads")
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         plain = self.keyring.open(ciphertext)

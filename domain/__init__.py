@@ -13,6 +13,7 @@ from opsledger.domain.errors import (
     RetentionPolicyMissing,
     ScopeViolation,
     TenantAlreadyRegistered,
+    TenantForgotten,
     UnknownTenant,
 )
 from opsledger.domain.governance import Governance, PrivacySettings, RetentionPolicy
@@ -50,6 +51,7 @@ __all__ = [
     "SystemClock",
     "Tenant",
     "TenantAlreadyRegistered",
+    "TenantForgotten",
     "UnknownTenant",
     "batch_uuid",
     "tenant_uuid",

@@ -36,6 +36,7 @@ __all__ = [
     "RetentionPolicyMissing",
     "ScopeViolation",
     "TenantAlreadyRegistered",
+    "TenantForgotten",
     "UnknownTenant",
 ]
 

@@ -3,7 +3,9 @@
     from opsledger import Operations, OperationsPolicy, FrozenClock
 """
 
+from opsledger._compliance import ForgetReport, RetentionReport
 from opsledger.application import Operations, OpsledgerApp, PublishResult, TenantState
+from opsledger.chain import ChainReport, Checkpoint
 from opsledger.domain import (
     BusinessCalendar,
     Clock,
@@ -26,17 +28,22 @@ from opsledger.domain import (
     ScopeViolation,
     SystemClock,
     TenantAlreadyRegistered,
+    TenantForgotten,
     UnknownTenant,
 )
 from opsledger.importer import ImportRefused, ImportSummary, import_pumuki_audit
+from opsledger.keys import KeyStoreMissing
 from opsledger.projections import AuditQuery
 from opsledger.records import InvalidRecord, PublishRecord
 
 __all__ = [
     "AuditQuery",
     "BusinessCalendar",
+    "ChainReport",
+    "Checkpoint",
     "Clock",
     "Conflict",
+    "ForgetReport",
     "FrozenClock",
     "Governance",
     "IllegalTransition",
@@ -45,6 +52,7 @@ __all__ = [
     "InvalidInput",
     "InvalidPolicy",
     "InvalidRecord",
+    "KeyStoreMissing",
     "MissingIdempotencyKey",
     "Mode",
     "NaiveDatetime",
@@ -59,9 +67,11 @@ __all__ = [
     "RepositoryOutOfScope",
     "RetentionPolicy",
     "RetentionPolicyMissing",
+    "RetentionReport",
     "ScopeViolation",
     "SystemClock",
     "TenantAlreadyRegistered",
+    "TenantForgotten",
     "TenantState",
     "UnknownTenant",
     "import_pumuki_audit",

@@ -122,6 +122,7 @@ class ComplianceCommands:
         interruption finishes the job; on a tenant already forgotten it changes nothing."""
         ops = self._cops()
         now = ops._now(at)
+        ops.catch_up()  # so the counts below are of everything the views hold
         if not ops.keyring.is_forgotten(tenant_id):
             ops.tenant(tenant_id)  # UnknownTenant if it was never registered
             with contextlib.suppress(IntegrityError):  # recorded by an interrupted run
