@@ -77,10 +77,9 @@ def retention_candidates(
     cutoffs = {"audit_before": audit_before, "metrics_before": metrics_before}
     counts: dict[str, int] = {}
     for table, column, horizon, extra in RETAINED:
-        sql.execute(cursor, f"SELECT COUNT(*) AS n FROM {sql.table(table)} "
-                            f"WHERE tenant_id = ? AND {column} < ?{extra}",
-                    (tenant_id, _cutoff(column, cutoffs[horizon])))
-        counts[table] = int(cursor.fetchone()["n"])
+        counts[table] = int(sql.fetch_one(
+            cursor, f"SELECT COUNT(*) AS n FROM {sql.table(table)} WHERE tenant_id = ? AND "
+                    f"{column} < ?{extra}", (tenant_id, _cutoff(column, cutoffs[horizon])))["n"])
     return counts
 
 
