@@ -116,12 +116,7 @@ def incident_timeline(incident_id: str, db: str | None, as_json: bool) -> None:
     """The incident's transitions, deadlines met or missed, and its alerts, in order."""
     with open_ops(db) as ops:
         entries = ops.incident_timeline(incident_id)
-    if as_json:
-        emit_json(entries)
-        return
-    for entry in entries:
-        rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
-        console.print(f"{entry['at']}  [bold]{entry['kind']}[/bold]  {rest}")
+    _print_entries(entries, as_json)
 
 
 @incident_group.command("list")
@@ -224,12 +219,7 @@ def replay_cmd(db: str | None, tenant: str, since: str, until: str, as_json: boo
     assert start is not None and end is not None
     with open_ops(db) as ops:
         entries = ops.replay(tenant, start, end)
-    if as_json:
-        emit_json(entries)
-        return
-    for entry in entries:
-        rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
-        console.print(f"{entry['at']}  [bold]{entry['kind']}[/bold]  {rest}")
+    _print_entries(entries, as_json)
 
 
 def register(main: click.Group, scheduler: click.Group) -> None:
@@ -238,3 +228,13 @@ def register(main: click.Group, scheduler: click.Group) -> None:
     main.add_command(incident_group)
     main.add_command(sla_cmd)
     scheduler.add_command(scheduler_run, "run")
+
+
+def _print_entries(entries: list[dict[str, Any]], as_json: bool) -> None:
+    """A timeline (an incident's or a tenant's replay): JSON, or one line per entry."""
+    if as_json:
+        emit_json(entries)
+        return
+    for entry in entries:
+        rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
+        console.print(f"{entry['at']}  [bold]{entry['kind']}[/bold]  {rest}")

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from opsledger.domain.errors import OpsledgerError, TenantForgotten
 from opsledger.domain.time import iso_utc
-from opsledger.storage import StoreUrl
+from opsledger.storage import StoreUrl, pg_connect
 
 __all__ = ["MAGIC", "KeyRing", "KeyStoreMissing"]
 
@@ -81,14 +81,7 @@ class _Backend:
     def cursor(self, create: bool = False) -> Iterator[Any]:
         """One committed transaction."""
         if self.postgres:
-            import psycopg
-
-            e = self.store.env
-            with psycopg.connect(
-                dbname=e["POSTGRES_DBNAME"], host=e["POSTGRES_HOST"], port=e["POSTGRES_PORT"],
-                user=e["POSTGRES_USER"], password=e["POSTGRES_PASSWORD"] or None,
-                connect_timeout=5,
-            ) as conn, conn.cursor() as cur:
+            with pg_connect(self.store) as conn, conn.cursor() as cur:
                 yield cur
             return
         lite = self._memory or self._connect("rwc" if create else "rw")
@@ -111,14 +104,7 @@ class _Backend:
     def vacuum(self) -> None:
         """Rewrite the key store so no deleted key survives in free space."""
         if self.postgres:
-            import psycopg
-
-            e = self.store.env
-            with psycopg.connect(
-                dbname=e["POSTGRES_DBNAME"], host=e["POSTGRES_HOST"], port=e["POSTGRES_PORT"],
-                user=e["POSTGRES_USER"], password=e["POSTGRES_PASSWORD"] or None,
-                autocommit=True, connect_timeout=5,
-            ) as conn:
+            with pg_connect(self.store, autocommit=True) as conn:
                 conn.execute(f"VACUUM FULL {self.keys}")
         elif self._memory is None and self.path:
             lite = sqlite3.connect(self.path, timeout=30)
@@ -169,11 +155,6 @@ class KeyRing:
         if tenant_id not in self._by_tenant:
             self._reload()
         return tenant_id in self._forgotten_tenants
-
-    def ensure(self, tenant_ids: set[str] | list[str]) -> None:
-        """Make sure each tenant has a key (call outside any event-store transaction)."""
-        for tenant_id in tenant_ids:
-            self._key_for(tenant_id)
 
     def _key_for(self, tenant_id: str) -> tuple[bytes, AESGCM]:
         found = self._by_tenant.get(tenant_id)

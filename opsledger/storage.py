@@ -12,13 +12,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import uuid4
 
 from opsledger.domain.errors import InvalidInput
 
-__all__ = ["DEFAULT_URL", "InvalidStoreUrl", "StoreUrl", "parse_store_url", "schema_lock"]
+__all__ = [
+    "DEFAULT_URL", "InvalidStoreUrl", "StoreUrl", "parse_store_url", "pg_connect", "schema_lock",
+]
 
 DEFAULT_URL = "sqlite:///opsledger.db"
 
@@ -77,6 +79,18 @@ def parse_store_url(url: str) -> StoreUrl:
     raise InvalidStoreUrl(f"{url!r}: use sqlite:///path.db, postgresql://… or memory://")
 
 
+def pg_connect(store: StoreUrl, *, autocommit: bool = False) -> Any:
+    """A connection of its own to the PostgreSQL store (outside the event store's pool)."""
+    import psycopg
+
+    e = store.env
+    return psycopg.connect(
+        dbname=e["POSTGRES_DBNAME"], host=e["POSTGRES_HOST"], port=e["POSTGRES_PORT"],
+        user=e["POSTGRES_USER"], password=e["POSTGRES_PASSWORD"] or None,
+        autocommit=autocommit, connect_timeout=5,
+    )
+
+
 @contextmanager
 def schema_lock(store: StoreUrl) -> Iterator[None]:
     """Serialise schema creation between processes starting at once."""
@@ -90,14 +104,7 @@ def schema_lock(store: StoreUrl) -> Iterator[None]:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
     elif store.kind == "postgresql":
-        import psycopg
-
-        e = store.env
-        with psycopg.connect(
-            dbname=e["POSTGRES_DBNAME"], host=e["POSTGRES_HOST"], port=e["POSTGRES_PORT"],
-            user=e["POSTGRES_USER"], password=e["POSTGRES_PASSWORD"] or None,
-            autocommit=True, connect_timeout=5,
-        ) as conn:
+        with pg_connect(store, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(7212026)")
             try:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{store.schema}"')
