@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -208,7 +208,10 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         """A stored event's state as JSON (opened with its tenant's key); ``None`` for an
         event of a forgotten tenant."""
         plain = self.keyring.open(state)
-        return None if plain is None else cast(dict[str, Any], orjson.loads(plain))
+        if plain is None:
+            return None
+        loaded: dict[str, Any] = orjson.loads(plain)
+        return loaded
 
     def close(self) -> None:
         """Release connections."""

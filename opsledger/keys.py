@@ -39,6 +39,9 @@ __all__ = ["MAGIC", "KeyRing", "KeyStoreMissing"]
 
 MAGIC = b"\x00OLE1"
 _ID, _NONCE = 16, 12
+_KEY_AT = len(MAGIC)  # a sealed state: MAGIC, key id, nonce, ciphertext + tag
+_NONCE_AT = _KEY_AT + _ID
+_SEALED_AT = _NONCE_AT + _NONCE
 KEYS = "opsledger_tenant_keys"
 FORGOTTEN = "opsledger_forgotten_tenants"
 
@@ -182,25 +185,28 @@ class KeyRing:
         """The plain state of a stored event; ``None`` if its tenant was forgotten."""
         if not state.startswith(MAGIC):
             return state
-        start = len(MAGIC)
-        key_id = bytes(state[start:start + _ID])
-        aead = self._by_id.get(key_id)
-        if aead is None and key_id not in self._forgotten:
-            self._reload()
-            aead = self._by_id.get(key_id)
-        if aead is None and key_id in self._forgotten:
-            return None
+        aead = self._by_id.get(bytes(state[_KEY_AT:_NONCE_AT]))
         if aead is None:
-            raise KeyStoreMissing(f"no key {key_id.hex()} in the key store: it is incomplete "
-                                  "(a key file from another store, or restored from an "
-                                  "older backup)")
-        nonce = state[start + _ID:start + _ID + _NONCE]
-        return aead.decrypt(nonce, bytes(state[start + _ID + _NONCE:]), None)
+            return self._open_unknown(state)
+        return aead.decrypt(state[_NONCE_AT:_SEALED_AT], state[_SEALED_AT:], None)
+
+    def _open_unknown(self, state: bytes) -> bytes | None:
+        """A state sealed with a key this ring does not hold (yet): reload the key store;
+        ``None`` if the key was forgotten, else an error (an incomplete key store)."""
+        key_id = bytes(state[_KEY_AT:_NONCE_AT])
+        if key_id not in self._forgotten:
+            self._reload()
+            if key_id in self._by_id:
+                return self.open(state)
+        if key_id in self._forgotten:
+            return None
+        raise KeyStoreMissing(f"no key {key_id.hex()} in the key store: it is incomplete "
+                              "(a key file from another store, or restored from an older "
+                              "backup)")
 
     def forgotten_tenant(self, state: bytes) -> str | None:
         """The tenant whose forgotten key sealed ``state`` (None if not forgotten)."""
-        start = len(MAGIC)
-        return self._forgotten.get(bytes(state[start:start + _ID]))
+        return self._forgotten.get(bytes(state[_KEY_AT:_NONCE_AT]))
 
     def forget(self, tenant_id: str, at: datetime) -> bool:
         """Delete the tenant's key for good (False if it had none or was forgotten)."""

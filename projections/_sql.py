@@ -68,6 +68,40 @@ class SqlStore:
                 if not durable:
                     cursor.execute(f"PRAGMA synchronous = {before}")
 
+    def fetch_tuples(self, cursor: Any) -> list[tuple[Any, ...]]:
+        """Every remaining row of the cursor's last query as plain tuples (cheaper than the
+        pool's dict-like rows); the cursor's later queries get the usual rows again."""
+        if self.is_postgres:
+            from psycopg.rows import tuple_row
+
+            before, cursor.row_factory = cursor.row_factory, tuple_row
+            try:
+                return list(cursor.fetchall())
+            finally:
+                cursor.row_factory = before
+        raw = cursor.sqlite_cursor
+        before, raw.row_factory = raw.row_factory, None
+        try:
+            return list(raw.fetchall())
+        finally:
+            raw.row_factory = before
+
+    def uuid_text(self, column: str) -> str:
+        """SQL text of an aggregate id ``column`` as the canonical UUID text (SQLite keeps
+        UUIDs as 32 hex digits; a text id stays as it is)."""
+        if self.is_postgres:
+            return f"CAST({column} AS TEXT)"
+        parts = " || '-' || ".join(f"substr({column}, {start}, {length})" for start, length
+                                   in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
+        return f"CASE WHEN length({column}) = 32 THEN {parts} ELSE {column} END"
+
+    def zero_padded(self, expression: str, width: int) -> str:
+        """SQL text of a non-negative integer ``expression`` as ``width`` zero-padded
+        digits (so text order is number order)."""
+        if self.is_postgres:
+            return f"lpad(CAST({expression} AS TEXT), {width}, '0')"
+        return f"printf('%0{width}d', {expression})"
+
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of one read-only query, as dicts."""
         with self.transaction(commit=False) as cursor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -24,6 +25,9 @@ TRACKING = "opsledger_tracking"
 #: tables in log order; with the batch that reaches the head, the load tables are folded
 #: into the view's tables in key order and the indexes built, each in one pass.
 BULK_FROM = 20_000
+
+
+_new_fact = partial(tuple.__new__, Fact)  # Fact._make without its Python frame
 
 
 class TrackingConflict(RuntimeError):
@@ -112,16 +116,20 @@ class ViewRunner:
         column = "notification_id" if sql.is_postgres else "rowid"
         sql.execute(
             cursor,
-            f"SELECT {column} AS id, originator_id, topic, state "
-            f"FROM {sql.table(sql.events_table)} WHERE {column} > ? AND {column} <= ? "
+            f"SELECT {column} AS id, {sql.uuid_text('originator_id')} AS stream_id, topic, "
+            f"state FROM {sql.table(sql.events_table)} WHERE {column} > ? AND {column} <= ? "
             f"ORDER BY {column} LIMIT ?",
             (after, stop, limit),
         )
-        decode, stream = self.decode, _stream_id
-        rows = cursor.fetchall()
-        facts = [Fact(row["id"], stream(row["originator_id"]), row["topic"], state)
-                 for row in rows if (state := decode(row["state"])) is not None]
-        return facts, (int(rows[-1]["id"]) if rows else None)
+        rows = sql.fetch_tuples(cursor)
+        if not rows:
+            return [], None
+        ids, streams, topics, stored = zip(*rows, strict=True)
+        states = list(map(self.decode, stored))
+        facts = list(map(_new_fact, zip(ids, streams, topics, states, strict=True)))
+        if None in states:  # forgotten tenants' events
+            facts = [fact for fact in facts if fact.state is not None]
+        return facts, int(ids[-1])
 
     def catch_up(
         self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
@@ -215,13 +223,6 @@ class ViewRunner:
                     (view.name,),
                 )
         return self.catch_up(batch_size, progress=progress)
-
-
-def _stream_id(value: Any) -> str:
-    """An originator id as the views keep it: the UUID's canonical text."""
-    if isinstance(value, str) and len(value) == 32:  # SQLite keeps UUIDs as 32 hex digits
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return str(value)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -47,6 +47,8 @@ _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 FRESH_KEY = ("tenant_id", "repository_id", "idempotency_key", "payload_hash")
 Key = tuple[str, str, str]
 DEFAULT_BOUND = OperationsPolicy().slo.freshness_bound_minutes
+SEQ_DIGITS = 19  # a batch position (BIGINT) zero-padded, for the load fold's text order
+DEFAULT_MOMENT = datetime(2026, 1, 1, tzinfo=UTC)  # any: every ``iso`` time has its width
 
 
 class SloView:
@@ -98,19 +100,25 @@ class SloView:
     def finish_load(self, sql: SqlStore, cursor: Any) -> None:
         """Fold the loaded freshness rows into ``slo_freshness`` (if a load is open): per
         key the earliest accepted time with its due time (the first batch's on a tie, as
-        the upsert keeps the current row), the earliest visible and missed times."""
+        the upsert keeps the current row), the earliest visible and missed times.
+
+        One GROUP BY pass (about twice as fast as a window over the same sort): the times
+        are fixed-width text, so the least ``accepted_at || seq || due_at`` (seq
+        zero-padded) is the earliest acceptance, first batch on a tie, with its due time;
+        NULL acceptances (a visibility or a miss alone) drop out of it as MIN ignores
+        NULL."""
         if not sql.table_exists(cursor, STAGED):
             return
         key = ", ".join(FRESH_KEY)
+        width = len(iso(DEFAULT_MOMENT))
+        seq = sql.zero_padded("seq", SEQ_DIGITS)
         sql.execute(
             cursor,
-            f"INSERT INTO {sql.table('slo_freshness')} SELECT {key}, accepted_at, due_at, "
-            f"visible, missed FROM (SELECT {key}, accepted_at, due_at, "
-            "ROW_NUMBER() OVER w AS rn, MIN(visible_at) OVER w AS visible, "
-            f"MIN(missed_at) OVER w AS missed FROM {sql.table(STAGED)} "
-            f"WINDOW w AS (PARTITION BY {key} ORDER BY CASE WHEN accepted_at IS NULL THEN 1 "
-            "ELSE 0 END, accepted_at, seq ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
-            f"FOLLOWING)) AS folded WHERE rn = 1 ORDER BY {key}",
+            f"INSERT INTO {sql.table('slo_freshness')} SELECT {key}, "
+            f"substr(first, 1, {width}), substr(first, {width + SEQ_DIGITS + 1}), visible, "
+            f"missed FROM (SELECT {key}, MIN(accepted_at || {seq} || due_at) AS first, "
+            f"MIN(visible_at) AS visible, MIN(missed_at) AS missed FROM {sql.table(STAGED)} "
+            f"GROUP BY {key}) AS folded ORDER BY {key}",
         )
         sql.execute(cursor, f"DROP TABLE {sql.table(STAGED)}")
 

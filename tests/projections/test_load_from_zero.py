@@ -89,3 +89,33 @@ def test_an_interrupted_load_is_finished_by_the_next_catch_up(
         assert fresh.catch_up(batch_size=400) > 0
         assert _indexes_and_loads(ops) == (set(), set())
         assert snapshot(ops) == incremental
+
+
+def test_the_load_fold_keeps_the_earliest_acceptance_and_the_first_batch_on_a_tie(
+        store_url: str) -> None:
+    key = ("tenant-a", "repo-a", "key-1", "hash-1")
+    alone = ("tenant-a", "repo-a", "key-2", "hash-2")
+    staged = [  # (batch position, key, accepted_at, due_at, visible_at, missed_at)
+        (7, *key, "2026-11-03T10:00:00.000000Z", "2026-11-03T10:15:00.000000Z", None, None),
+        (3, *key, "2026-11-03T10:00:00.000000Z", "2026-11-03T10:20:00.000000Z", None, None),
+        (12, *key, "2026-11-03T10:00:00.000001Z", "2026-11-03T10:15:00.000001Z", None,
+         "2026-11-03T10:15:00.000001Z"),
+        (9, *key, None, None, "2026-11-03T10:25:00.000000Z", None),
+        (10, *key, None, None, "2026-11-03T10:21:00.000000Z", None),
+        (2, *alone, None, None, "2026-11-03T09:00:00.000000Z", None),
+    ]
+    with Operations.open(store_url) as ops:
+        sql = ops.sql
+        slo = next(view for view in ops.views.views if view.name == "slo")
+        with sql.transaction(commit=True) as cursor:
+            slo.start_load(sql, cursor)
+            sql.executemany(cursor, f"INSERT INTO {sql.table(LOADS[1])} VALUES "
+                                    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", staged)
+            slo.finish_load(sql, cursor)
+        rows = sql.fetch(f"SELECT * FROM {sql.table('slo_freshness')} "
+                         "ORDER BY idempotency_key")
+    assert [tuple(row.values()) for row in rows] == [
+        (*key, "2026-11-03T10:00:00.000000Z", "2026-11-03T10:20:00.000000Z",
+         "2026-11-03T10:21:00.000000Z", "2026-11-03T10:15:00.000001Z"),
+        (*alone, None, None, "2026-11-03T09:00:00.000000Z", None),
+    ]
