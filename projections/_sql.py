@@ -198,6 +198,9 @@ def equals(**filters: Any) -> tuple[list[str], list[Any]]:
     return [f"{column} = ?" for column, _ in given], [value for _, value in given]
 
 
-def create_index(sql: SqlStore, name: str, table: str, columns: str) -> str:
-    """``CREATE INDEX IF NOT EXISTS`` of a view's secondary index."""
-    return f"CREATE INDEX IF NOT EXISTS {name} ON {sql.table(table)} ({columns})"
+def create_index(
+    sql: SqlStore, name: str, table: str, columns: str, unique: bool = False
+) -> str:
+    """``CREATE [UNIQUE] INDEX IF NOT EXISTS`` of a view's deferrable index."""
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    return f"CREATE {kind} IF NOT EXISTS {name} ON {sql.table(table)} ({columns})"

@@ -27,7 +27,9 @@ __all__ = [
     "summary_rows",
 ]
 
-STAGED = "audit_publish_load"  # publish rows of a load from zero (see start_load)
+#: Publish rows of a load from zero begun before ``audit_publish`` kept its operation ids
+#: in a deferrable unique index (see :meth:`AuditView.finish_load`).
+STAGED = "audit_publish_load"
 STARTED = "opsledger.PublishBatch.Started"
 OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
 REFUSED = "opsledger.RefusedCommand.Refused"
@@ -93,19 +95,26 @@ def _marks(columns: Sequence[str]) -> str:
 
 
 def _create(
-    sql: SqlStore, name: str, columns: Sequence[str], key: str, types: dict[str, str]
+    sql: SqlStore, name: str, columns: Sequence[str], key: str | None, types: dict[str, str]
 ) -> str:
     cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in columns)
-    return f"CREATE TABLE IF NOT EXISTS {sql.table(name)} ({cols}, PRIMARY KEY ({key}))"
+    primary = f", PRIMARY KEY ({key})" if key else ""
+    return f"CREATE TABLE IF NOT EXISTS {sql.table(name)} ({cols}{primary})"
 
 
 class AuditView:
     """Tables ``audit_publish``, ``audit_refusal`` and ``audit_action``."""
 
     name = "audit"
-    #: Secondary indexes (name, table, columns): dropped while the view is rebuilt from
-    #: zero, created again once it has reached the head of the log.
+    #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
+    #: loaded from zero, created again once it has reached the head of the log. The
+    #: operation id's uniqueness is one of them: a load appends publish rows to
+    #: ``audit_publish`` in log order and indexes them once at the head, instead of
+    #: writing each batch's ids at random places of a key index — or copying every row
+    #: into a keyed table at the head, which made the last transaction (and SQLite's WAL
+    #: and its memory-mapped index) as large as the whole table.
     indexes = (
+        ("audit_publish_operation", "audit_publish", "operation_id", True),
         ("audit_publish_scope", "audit_publish", "tenant_id, occurred_at"),
         ("audit_publish_key", "audit_publish", "tenant_id, idempotency_key"),
     )
@@ -115,7 +124,7 @@ class AuditView:
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the three audit tables and their query indexes."""
         for statement in (
-            _create(sql, "audit_publish", PUBLISH_COLUMNS, "operation_id", self._ints),
+            _create(sql, "audit_publish", PUBLISH_COLUMNS, None, self._ints),
             _create(sql, "audit_refusal", REFUSAL_COLUMNS, "refusal_id", self._ints),
             _create(sql, "audit_action", ACTION_COLUMNS, "notification_id", self._ints),
             *(create_index(sql, *index) for index in self.indexes),
@@ -123,20 +132,19 @@ class AuditView:
             sql.execute(cursor, statement)
 
     def clear(self, sql: SqlStore, cursor: Any) -> None:
-        """Delete every audit row (and any unfinished load)."""
-        for table in ("audit_publish", "audit_refusal", "audit_action"):
+        """Delete every audit row (and any unfinished load). ``audit_publish`` is made
+        again, so a store whose table still had the operation id as its primary key
+        gets the deferrable unique index instead."""
+        for table in ("audit_refusal", "audit_action"):
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
-        sql.execute(cursor, f"DROP TABLE IF EXISTS {sql.table(STAGED)}")
-
-    def start_load(self, sql: SqlStore, cursor: Any) -> None:
-        """Loading from zero: publish rows go to an unindexed table in log order, and reach
-        ``audit_publish`` in one pass in key order (:meth:`finish_load`): no random writes
-        to its primary key per batch."""
-        sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(STAGED)} AS SELECT * "
-                            f"FROM {sql.table('audit_publish')} WHERE 1 = 0")
+        for table in ("audit_publish", STAGED):
+            sql.execute(cursor, f"DROP TABLE IF EXISTS {sql.table(table)}")
+        self.create_tables(sql, cursor)
 
     def finish_load(self, sql: SqlStore, cursor: Any) -> None:
-        """Move the loaded publish rows into ``audit_publish`` (if a load is open)."""
+        """Move the rows of a load begun by an earlier version (staged in a load table)
+        into ``audit_publish``, if there is one; a load of this version appended its rows
+        to ``audit_publish`` itself, and the runner creates its indexes."""
         if sql.table_exists(cursor, STAGED):
             sql.execute(cursor, f"INSERT INTO {sql.table('audit_publish')} SELECT * FROM "
                                 f"{sql.table(STAGED)} ORDER BY operation_id")

@@ -37,8 +37,9 @@ class TrackingConflict(RuntimeError):
 class View(Protocol):
     """A read model: its tables, how to apply events, how to clear itself.
 
-    A view may also list its secondary indexes as ``indexes``: ``(name, table, columns)``
-    triples that its ``create_tables`` creates and that nothing but queries rely on; and
+    A view may also list its deferrable indexes as ``indexes``: ``(name, table, columns)``
+    triples (a fourth ``True`` makes one unique) that its ``create_tables`` creates and
+    that only queries, or a uniqueness checked once at the end of a load, rely on; and
     have ``start_load(sql, cursor)`` / ``finish_load(sql, cursor)`` to stage rows while it
     is loaded from zero (``finish_load`` must do nothing when no load is open, and
     ``clear`` must discard an open one)."""
@@ -180,7 +181,7 @@ class ViewRunner:
         """Views loaded from zero: drop their secondary indexes, open their load tables."""
         with view_transaction(self.sql) as cursor:
             for view in views:
-                for name, _, _ in getattr(view, "indexes", ()):
+                for name, *_ in getattr(view, "indexes", ()):
                     self.sql.execute(cursor, f"DROP INDEX IF EXISTS {self.sql.table(name)}")
                 start = getattr(view, "start_load", None)
                 if start is not None:

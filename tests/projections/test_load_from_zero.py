@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger.projections.audit import PUBLISH_COLUMNS, AuditView, _create
 from opsledger.projections.runner import ViewRunner
 
 from opsledger import Operations, import_pumuki_audit
 from opsledger.freshness import import_snapshots
 from opsledger.simulate import SimulationConfig, default_episodes, simulate
 
-LOADS = ("audit_publish_load", "slo_freshness_load")
+LOADS = ("slo_freshness_load",)  # audit rows are appended to audit_publish itself
 
 
 class Interrupted(Exception):
@@ -45,7 +46,7 @@ def _filled(url: str, simulated: tuple[Path, Path]) -> Operations:
 
 def _indexes_and_loads(ops: Operations) -> tuple[set[str], set[str]]:
     sql = ops.sql
-    wanted = {name for view in ops.views.views for name, _, _ in getattr(view, "indexes", ())}
+    wanted = {name for view in ops.views.views for name, *_ in getattr(view, "indexes", ())}
     if sql.is_postgres:
         rows = sql.fetch("SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
                          (sql.schema,))
@@ -109,7 +110,7 @@ def test_the_load_fold_keeps_the_earliest_acceptance_and_the_first_batch_on_a_ti
         slo = next(view for view in ops.views.views if view.name == "slo")
         with sql.transaction(commit=True) as cursor:
             slo.start_load(sql, cursor)
-            sql.executemany(cursor, f"INSERT INTO {sql.table(LOADS[1])} VALUES "
+            sql.executemany(cursor, f"INSERT INTO {sql.table(LOADS[0])} VALUES "
                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?)", staged)
             slo.finish_load(sql, cursor)
         rows = sql.fetch(f"SELECT * FROM {sql.table('slo_freshness')} "
@@ -119,3 +120,29 @@ def test_the_load_fold_keeps_the_earliest_acceptance_and_the_first_batch_on_a_ti
          "2026-11-03T10:21:00.000000Z", "2026-11-03T10:15:00.000001Z"),
         (*alone, None, None, "2026-11-03T09:00:00.000000Z", None),
     ]
+
+
+def test_a_rebuild_moves_an_older_audit_layout_and_load_to_the_deferrable_unique_index(
+        store_url: str, simulated: tuple[Path, Path], snapshot: Any) -> None:
+    """Stores written before: ``audit_publish`` keyed by a primary key, and a load
+    interrupted with its publish rows staged in ``audit_publish_load``."""
+    with _filled(store_url, simulated) as ops:
+        ops.catch_up()
+        incremental = snapshot(ops)
+        sql = ops.sql
+        publish, staged = sql.table("audit_publish"), sql.table("audit_publish_load")
+        with sql.transaction(commit=True) as cursor:
+            sql.execute(cursor, f"CREATE TABLE {staged} AS SELECT * FROM {publish}")
+            sql.execute(cursor, f"DROP TABLE {publish}")
+            sql.execute(cursor, _create(sql, "audit_publish", PUBLISH_COLUMNS, "operation_id",
+                                        AuditView._ints))
+        audit = next(view for view in ops.views.views if view.name == "audit")
+        with sql.transaction(commit=True) as cursor:
+            audit.finish_load(sql, cursor)  # the older load is finished: rows moved
+            assert not sql.table_exists(cursor, "audit_publish_load")
+        assert snapshot(ops) == incremental
+        assert ops.views.rebuild() > 0
+        assert _indexes_and_loads(ops) == (set(), set())
+        assert snapshot(ops) == incremental
+        with sql.transaction(commit=True) as cursor, pytest.raises(Exception, match=r"(?i)unique"):
+            sql.execute(cursor, f"INSERT INTO {publish} SELECT * FROM {publish} LIMIT 1")
