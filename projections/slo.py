@@ -187,8 +187,12 @@ class SloView:
             counts[1] += 1
             # Whole minutes later: only the minute part moves (``iso`` is fixed-width).
             due = _due_minute(at[:16], _bound(ledger, at)) + at[16:]
-            _merge(fresh, (tenant, repo, state["idempotency_key"], op["payload_hash"]),
-                   accepted_at=at, due_at=due)
+            key = (tenant, repo, state["idempotency_key"], op["payload_hash"])
+            row = fresh.get(key)
+            if row is None:
+                fresh[key] = [at, due, None, None]
+            elif row[0] is None or at < row[0]:  # (as _merge: the earliest acceptance)
+                row[0], row[1] = at, due
             return
         counts[2] += 1
         if op["attempts"] == 0:
