@@ -30,6 +30,9 @@ __all__ = [
 #: Publish rows of a load from zero begun before ``audit_publish`` kept its operation ids
 #: in a deferrable unique index (see :meth:`AuditView.finish_load`).
 STAGED = "audit_publish_load"
+#: Collision flags a load from zero changes, applied set-wise at the head (while loading,
+#: ``audit_publish`` has no index on the operation id to update one row by).
+FLIPS = "audit_flip_load"
 STARTED = "opsledger.PublishBatch.Started"
 OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
 REFUSED = "opsledger.RefusedCommand.Refused"
@@ -137,32 +140,50 @@ class AuditView:
         gets the deferrable unique index instead."""
         for table in ("audit_refusal", "audit_action"):
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
-        for table in ("audit_publish", STAGED):
+        for table in ("audit_publish", STAGED, FLIPS):
             sql.execute(cursor, f"DROP TABLE IF EXISTS {sql.table(table)}")
         self.create_tables(sql, cursor)
 
+    def start_load(self, sql: SqlStore, cursor: Any) -> None:
+        """Loading from zero: publish rows are appended to ``audit_publish`` (its indexes
+        are deferred), collision changes kept apart for :meth:`finish_load`."""
+        sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(FLIPS)} (seq BIGINT, "
+                            "operation_id TEXT, collision BIGINT)")
+
     def finish_load(self, sql: SqlStore, cursor: Any) -> None:
-        """Move the rows of a load begun by an earlier version (staged in a load table)
-        into ``audit_publish``, if there is one; a load of this version appended its rows
-        to ``audit_publish`` itself, and the runner creates its indexes."""
+        """Close a load (if one is open): apply its collision changes, the last one of
+        each operation winning, in one pass; and move the rows of a load begun by an
+        earlier version (staged in a load table) into ``audit_publish``. The runner then
+        creates the deferred indexes."""
+        publish = sql.table("audit_publish")
         if sql.table_exists(cursor, STAGED):
-            sql.execute(cursor, f"INSERT INTO {sql.table('audit_publish')} SELECT * FROM "
+            sql.execute(cursor, f"INSERT INTO {publish} SELECT * FROM "
                                 f"{sql.table(STAGED)} ORDER BY operation_id")
             sql.execute(cursor, f"DROP TABLE {sql.table(STAGED)}")
+        if sql.table_exists(cursor, FLIPS):
+            flips = sql.table(FLIPS)
+            sql.execute(cursor, f"CREATE INDEX {FLIPS}_last ON {flips} (operation_id, seq)")
+            sql.execute(
+                cursor,
+                f"UPDATE {publish} SET collision = (SELECT f.collision FROM {flips} AS f "
+                f"WHERE f.operation_id = {publish}.operation_id ORDER BY f.seq DESC LIMIT 1) "
+                f"WHERE operation_id IN (SELECT operation_id FROM {flips})",
+            )
+            sql.execute(cursor, f"DROP TABLE {flips}")
 
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
         """Turn stored events into rows; batch the inserts."""
         publish: list[tuple[Any, ...]] = []
         refusals: list[tuple[Any, ...]] = []
         actions: list[tuple[Any, ...]] = []
-        flips: list[tuple[int, str]] = []
+        flips: list[tuple[int, str, int]] = []  # (position, operation id, collision)
         for fact in facts:
             topic, state = fact.topic, fact.state
             if topic == STARTED:
                 publish.append(_publish_row(fact, False))
             elif topic == OPERATION_RECORDED:
                 publish.append(_publish_row(fact, state["collision"]))
-                flips.extend((int(c["collision"]), c["operation_id"])
+                flips.extend((fact.position, c["operation_id"], int(c["collision"]))
                              for c in state["reclassified"])
             elif topic == REFUSED:
                 refusals.append((
@@ -177,10 +198,12 @@ class AuditView:
         sql.executemany(
             cursor, f"INSERT INTO {table} VALUES ({_marks(PUBLISH_COLUMNS)})", publish,
         )
-        for collision, operation_id in flips:
-            sql.execute(
+        if flips and table == sql.table("audit_publish") and sql.table_exists(cursor, FLIPS):
+            sql.executemany(cursor, f"INSERT INTO {sql.table(FLIPS)} VALUES (?, ?, ?)", flips)
+        else:
+            sql.executemany(
                 cursor, f"UPDATE {table} SET collision = ? WHERE operation_id = ?",
-                (collision, operation_id),
+                [(collision, operation_id) for _, operation_id, collision in flips],
             )
         sql.executemany(
             cursor,

@@ -64,6 +64,6 @@ def test_kill_9_during_a_rebuild_then_catch_up(tmp_path: Path, snapshot: Any) ->
                    capture_output=True)
     catalog = _catalog(db)
     assert indexes <= catalog
-    assert not {"audit_publish_load", "slo_freshness_load"} & catalog
+    assert not {"audit_flip_load", "audit_publish_load", "slo_freshness_load"} & catalog
     with Operations.open(f"sqlite:///{db}") as ops:
         assert snapshot(ops)["views"] == expected

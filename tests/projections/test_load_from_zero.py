@@ -4,6 +4,7 @@ when the load is interrupted and finished by another catch-up."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from opsledger import Operations, import_pumuki_audit
 from opsledger.freshness import import_snapshots
 from opsledger.simulate import SimulationConfig, default_episodes, simulate
 
-LOADS = ("slo_freshness_load",)  # audit rows are appended to audit_publish itself
+LOADS = ("slo_freshness_load", "audit_flip_load")  # audit rows go to audit_publish itself
 
 
 class Interrupted(Exception):
@@ -110,7 +111,7 @@ def test_the_load_fold_keeps_the_earliest_acceptance_and_the_first_batch_on_a_ti
         slo = next(view for view in ops.views.views if view.name == "slo")
         with sql.transaction(commit=True) as cursor:
             slo.start_load(sql, cursor)
-            sql.executemany(cursor, f"INSERT INTO {sql.table(LOADS[0])} VALUES "
+            sql.executemany(cursor, f"INSERT INTO {sql.table('slo_freshness_load')} VALUES "
                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?)", staged)
             slo.finish_load(sql, cursor)
         rows = sql.fetch(f"SELECT * FROM {sql.table('slo_freshness')} "
@@ -146,3 +147,26 @@ def test_a_rebuild_moves_an_older_audit_layout_and_load_to_the_deferrable_unique
         assert snapshot(ops) == incremental
         with sql.transaction(commit=True) as cursor, pytest.raises(Exception, match=r"(?i)unique"):
             sql.execute(cursor, f"INSERT INTO {publish} SELECT * FROM {publish} LIMIT 1")
+
+
+def test_a_load_applies_the_collision_changes_of_lines_imported_out_of_order(
+        store_url: str, simulated: tuple[Path, Path], snapshot: Any, tmp_path: Path) -> None:
+    audit, _ = simulated
+    lines = audit.read_bytes().splitlines(keepends=True)
+    random.Random(3).shuffle(lines)
+    shuffled = tmp_path / "shuffled.ndjson"
+    shuffled.write_bytes(b"".join(lines))
+    with Operations.open(store_url) as ops:
+        with shuffled.open("rb") as handle:
+            import_pumuki_audit(ops, [handle], register_unknown=True)
+        ops.catch_up()
+        incremental = snapshot(ops)
+        with ops.sql.transaction(commit=False) as cursor:
+            facts, _ = ops.views.read_facts(cursor, 0, ops.views.head(), 10**9)
+        changes = [c for f in facts if f.topic.endswith(".OperationRecorded")
+                   for c in f.state["reclassified"]]
+        assert changes  # the load has collision changes to apply
+        ops.views.bulk_from = 1
+        assert ops.views.rebuild(batch_size=200) > 0
+        assert _indexes_and_loads(ops) == (set(), set())
+        assert snapshot(ops) == incremental
