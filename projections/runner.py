@@ -21,9 +21,9 @@ __all__ = ["TrackingConflict", "View", "ViewRunner", "view_transaction"]
 
 TRACKING = "opsledger_tracking"
 #: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
-#: its secondary indexes are dropped and its randomly keyed rows go to unindexed load
-#: tables in log order; with the batch that reaches the head, the load tables are folded
-#: into the view's tables in key order and the indexes built, each in one pass.
+#: its deferrable indexes are dropped and its rows appended in log order (to its own
+#: tables, or to load tables where rows of one key must be merged); with the batch that
+#: reaches the head, the load tables are folded in and the indexes built, each in one pass.
 BULK_FROM = 20_000
 
 
