@@ -16,8 +16,8 @@ __all__ = ["Fact", "iso", "moment"]
 class Fact(NamedTuple):
     """One stored event: notification position, stream id, stable topic and raw state.
 
-    A named tuple: immutable, and built in C from a row (``Fact._make``) when a batch is
-    decoded."""
+    A named tuple: immutable, and built in C (``tuple.__new__``) from each row of a
+    decoded batch."""
 
     position: int
     stream_id: str
