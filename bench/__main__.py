@@ -122,6 +122,8 @@ def _log(quiet: bool, message: str) -> None:
 def run(args: argparse.Namespace) -> Report:
     """Prepare the inputs, run every measurement ``repeat`` times interleaved, report."""
     quiet = bool(args.json)
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="opsledger-bench-", dir=args.dir) as tmp:
         directory = Path(tmp)
         audit_path = directory / "audit.ndjson"
