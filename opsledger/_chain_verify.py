@@ -9,6 +9,7 @@ in the range with the number of events that found theirs, and only then located.
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from typing import Any
 
 from opsledger.chain import CHAIN_TABLE, GENESIS, HEADER, ChainReport, Checkpoint, originator_text
@@ -33,18 +34,6 @@ class _Names:
                                 ("CAST(e.originator_id AS BLOB)", "CAST(e.topic AS BLOB)"))
 
 
-def _tuples(sql: SqlStore, cursor: Any) -> Any:
-    """The raw driver cursor, returning plain tuples (the fast path)."""
-    if sql.is_postgres:
-        from psycopg.rows import tuple_row
-
-        cursor.row_factory = tuple_row
-        return cursor
-    raw = cursor.sqlite_cursor
-    raw.row_factory = None
-    return raw
-
-
 def _scalar(sql: SqlStore, cursor: Any, statement: str, params: tuple[Any, ...] = ()) -> Any:
     sql.execute(cursor, statement, params)
     row = cursor.fetchone()
@@ -53,8 +42,7 @@ def _scalar(sql: SqlStore, cursor: Any, statement: str, params: tuple[Any, ...] 
 
 def _start(sql: SqlStore, names: _Names, start: int) -> tuple[int, int, bytes]:
     """The bound (highest id in either table, now) and the trusted link before ``start``."""
-    with sql.transaction(commit=False) as cursor:
-        raw = _tuples(sql, cursor)
+    with sql.transaction(commit=False) as cursor, closing(sql.tuple_cursor(cursor)) as raw:
         bound = max(_scalar(sql, raw, f"SELECT MAX({names.id}) FROM {names.events}") or 0,
                     _scalar(sql, raw, f"SELECT MAX(notification_id) FROM {names.chain}") or 0)
         sql.execute(raw, f"SELECT notification_id, hash FROM {names.chain} WHERE "
@@ -90,8 +78,8 @@ def verify_chain(sql: SqlStore, *, from_position: int | None = None,
               f"ORDER BY e.{names.id} LIMIT ?")
     while lo < bound:
         bad: tuple[int, str] | None = None
-        with sql.transaction(commit=False) as cursor:
-            raw = _tuples(sql, cursor)
+        with (sql.transaction(commit=False) as cursor,
+              closing(sql.tuple_cursor(cursor)) as raw):
             sql.execute(raw, select, (lo, bound, batch))
             rows = raw.fetchall()
             hi = rows[-1][0] if len(rows) == batch else bound
@@ -130,8 +118,7 @@ def _against(sql: SqlStore, names: _Names, checkpoint: Checkpoint, checked: int,
         return ChainReport(False, checked, last + 1,
                            f"history ends at {last}, before the checkpoint's n={checkpoint.n} "
                            "(truncated)", last)
-    with sql.transaction(commit=False) as cursor:
-        raw = _tuples(sql, cursor)
+    with sql.transaction(commit=False) as cursor, closing(sql.tuple_cursor(cursor)) as raw:
         stored = _scalar(sql, raw, f"SELECT hash FROM {names.chain} WHERE notification_id = ?",
                          (checkpoint.n,))
     if stored is None or bytes(stored) != checkpoint.hash:

@@ -68,23 +68,17 @@ class SqlStore:
                 if not durable:
                     cursor.execute(f"PRAGMA synchronous = {before}")
 
-    def fetch_tuples(self, cursor: Any) -> list[tuple[Any, ...]]:
-        """Every remaining row of the cursor's last query as plain tuples (cheaper than the
-        pool's dict-like rows); the cursor's later queries get the usual rows again."""
+    def tuple_cursor(self, cursor: Any) -> Any:
+        """A driver cursor in ``cursor``'s transaction (on the same connection) whose rows
+        are plain tuples, cheaper than the pool's dict-like rows; ``cursor`` itself keeps
+        its rows. Close it when done (``contextlib.closing``)."""
         if self.is_postgres:
             from psycopg.rows import tuple_row
 
-            before, cursor.row_factory = cursor.row_factory, tuple_row
-            try:
-                return list(cursor.fetchall())
-            finally:
-                cursor.row_factory = before
-        raw = cursor.sqlite_cursor
-        before, raw.row_factory = raw.row_factory, None
-        try:
-            return list(raw.fetchall())
-        finally:
-            raw.row_factory = before
+            return cursor.connection.cursor(row_factory=tuple_row)
+        raw = cursor.sqlite_cursor.connection.cursor()
+        raw.row_factory = None
+        return raw
 
     def uuid_text(self, column: str) -> str:
         """SQL text of an aggregate id ``column`` as the canonical UUID text (SQLite keeps

@@ -9,7 +9,7 @@ same event twice: the loser's guard matches nothing and its transaction rolls ba
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from functools import partial
 from typing import Any, Protocol
 
@@ -115,14 +115,15 @@ class ViewRunner:
         event) is skipped."""
         sql = self.sql
         column = "notification_id" if sql.is_postgres else "rowid"
-        sql.execute(
-            cursor,
-            f"SELECT {column} AS id, {sql.uuid_text('originator_id')} AS stream_id, topic, "
-            f"state FROM {sql.table(sql.events_table)} WHERE {column} > ? AND {column} <= ? "
-            f"ORDER BY {column} LIMIT ?",
-            (after, stop, limit),
-        )
-        rows = sql.fetch_tuples(cursor)
+        with closing(sql.tuple_cursor(cursor)) as raw:
+            sql.execute(
+                raw,
+                f"SELECT {column} AS id, {sql.uuid_text('originator_id')} AS stream_id, "
+                f"topic, state FROM {sql.table(sql.events_table)} WHERE {column} > ? AND "
+                f"{column} <= ? ORDER BY {column} LIMIT ?",
+                (after, stop, limit),
+            )
+            rows = raw.fetchall()
         if not rows:
             return [], None
         ids, streams, topics, stored = zip(*rows, strict=True)
