@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError
 
+from opsledger import _identity as identity
 from opsledger import alerting
 from opsledger._recording import EventCache
 from opsledger.domain.erasure import Erasure
@@ -139,6 +140,7 @@ class ComplianceCommands:
         ops.catch_up()  # the erasure event purges the views
         with ops.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
             purge_tenant(ops.sql, cursor, tenant_id)
+            counts[identity.TABLE] = identity.forget(ops.sql, cursor, tenant_id)
         ops.sql.compact()
         forgotten_at = ops.sql.fetch(
             f"SELECT occurred_at FROM {ops.sql.table('audit_action')} WHERE tenant_id = ? "

@@ -1,0 +1,100 @@
+"""An operation's identity is (tenant, operation id): the table that makes it a store rule.
+
+``publish_identity`` holds one row per recorded operation of a tenant — the batch it was
+recorded in and a digest of its facts — written in the same transaction as the batch's
+events, under a primary key on (tenant, operation id). The recording path reads it to tell
+an exact duplicate (same batch, same facts: a no-op) from a reused id (another batch, or
+other facts: a typed refusal). Two writers racing the same id into two batches cannot both
+commit: on SQLite the recording transaction holds the write lock from its first read; on
+PostgreSQL the second insert of the key fails the primary key once the first commits, and
+the recording path decides its chunk again, now seeing the first.
+
+It is write-side state, not a view: a rebuild keeps it, and ``tenant forget`` deletes the
+tenant's rows (:func:`forget`). Stores written before it existed get it filled from the
+audit view's rows when the schema is upgraded (facts unknown: ``NULL``, so an operation of
+the same batch counts as a duplicate, as it did); an operation the audit view had not
+caught up with then is added when it is next seen again in its own batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from opsledger.domain.time import iso_utc
+from opsledger.projections._sql import SqlStore
+from opsledger.records import PublishRecord
+
+__all__ = ["TABLE", "Known", "create_table", "facts_digest", "forget", "insert", "lookup"]
+
+TABLE = "publish_identity"
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Known:
+    """Where an operation of a tenant was recorded: its batch, and its facts' digest
+    (``None`` for operations recorded before digests were kept)."""
+
+    batch_id: str
+    facts: str | None
+
+
+def create_table(sql: SqlStore, cursor: Any) -> None:
+    """Create the table; a new one is filled from the audit view (see the module doc)."""
+    if sql.table_exists(cursor, TABLE):
+        return
+    sql.execute(cursor, f"CREATE TABLE {sql.table(TABLE)} (tenant_id TEXT NOT NULL, "
+                        "operation_id TEXT NOT NULL, batch_id TEXT NOT NULL, facts TEXT, "
+                        "PRIMARY KEY (tenant_id, operation_id))")
+    if sql.table_exists(cursor, "audit_publish"):
+        sql.execute(cursor, f"INSERT INTO {sql.table(TABLE)} SELECT tenant_id, operation_id, "
+                            f"MIN(batch_id), NULL FROM {sql.table('audit_publish')} "
+                            "GROUP BY tenant_id, operation_id")
+
+
+def facts_digest(record: PublishRecord) -> str:
+    """A digest of everything a line says about its operation (normalised, so the same
+    facts written differently — an offset, a hash's case — are the same facts)."""
+    facts = [
+        record.tenant_id, record.repository_id, record.key, record.payload_hash.lower(),
+        record.outcome, record.attempts, record.latency_ms, iso_utc(record.occurred_at),
+        record.error_code, record.status, record.request_id, record.endpoint,
+        record.retryable,
+    ]
+    return hashlib.sha256(orjson.dumps(facts)).hexdigest()
+
+
+def lookup(
+    sql: SqlStore, cursor: Any, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Known]:
+    """The recorded operations among ``keys`` ((tenant, operation id) pairs)."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, operation in sorted(set(keys)):
+        by_tenant.setdefault(tenant, []).append(operation)
+    found: dict[tuple[str, str], Known] = {}
+    for tenant, operations in by_tenant.items():
+        for start in range(0, len(operations), _CHUNK):
+            chunk = operations[start : start + _CHUNK]
+            sql.execute(cursor, f"SELECT operation_id, batch_id, facts FROM {sql.table(TABLE)} "
+                                f"WHERE tenant_id = ? AND operation_id IN "
+                                f"({','.join('?' * len(chunk))})", [tenant, *chunk])
+            for row in cursor.fetchall():
+                found[(tenant, row["operation_id"])] = Known(row["batch_id"], row["facts"])
+    return found
+
+
+def insert(sql: SqlStore, cursor: Any, rows: list[tuple[str, str, str, str | None]]) -> None:
+    """Record (tenant, operation id, batch id, facts digest) rows; a key another writer
+    committed meanwhile fails the primary key (the caller decides its chunk again)."""
+    sql.executemany(cursor, f"INSERT INTO {sql.table(TABLE)} VALUES (?, ?, ?, ?)", rows)
+
+
+def forget(sql: SqlStore, cursor: Any, tenant_id: str) -> int:
+    """Delete every row of ``tenant_id``; how many there were."""
+    sql.execute(cursor, f"DELETE FROM {sql.table(TABLE)} WHERE tenant_id = ?", (tenant_id,))
+    return sql.rowcount(cursor)
