@@ -9,11 +9,13 @@ commit: on SQLite the recording transaction holds the write lock from its first 
 PostgreSQL the second insert of the key fails the primary key once the first commits, and
 the recording path decides its chunk again, now seeing the first.
 
-It is write-side state, not a view: a rebuild keeps it, and ``tenant forget`` deletes the
-tenant's rows (:func:`forget`). Stores written before it existed get it filled from the
-audit view's rows when the schema is upgraded (facts unknown: ``NULL``, so an operation of
-the same batch counts as a duplicate, as it did); an operation the audit view had not
-caught up with then is added when it is next seen again in its own batch.
+It is write-side state, not a view: a rebuild keeps it, retention leaves it (a line older
+than the audit horizon is still a duplicate, not a new operation), and ``tenant forget``
+deletes the tenant's rows (:func:`forget`). A store written before it existed gets it
+filled from its whole log when the schema is upgraded (the batches' events: the audit view
+may lag or have dropped rows to retention); their facts are unknown (``NULL``), so an
+operation seen again in its own batch is a duplicate, as it was. A log that holds one
+operation of a tenant in two batches (recorded by the code before) keeps the first.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import orjson
 
 from opsledger.domain.time import iso_utc
 from opsledger.projections._sql import SqlStore
+from opsledger.projections.runner import ViewRunner
 from opsledger.records import PublishRecord
 
 __all__ = ["TABLE", "Known", "create_table", "facts_digest", "forget", "insert", "lookup"]
 
 TABLE = "publish_identity"
 _CHUNK = 500
+_BATCH_EVENTS = ("opsledger.PublishBatch.Started", "opsledger.PublishBatch.OperationRecorded")
 
 
 @dataclass(frozen=True)
@@ -44,17 +48,25 @@ class Known:
     facts: str | None
 
 
-def create_table(sql: SqlStore, cursor: Any) -> None:
-    """Create the table; a new one is filled from the audit view (see the module doc)."""
+def create_table(sql: SqlStore, cursor: Any, log: ViewRunner, batch: int = 5000) -> None:
+    """Create the table; a new one is filled from every batch event in ``log`` (see the
+    module doc), read ``batch`` events at a time."""
     if sql.table_exists(cursor, TABLE):
         return
     sql.execute(cursor, f"CREATE TABLE {sql.table(TABLE)} (tenant_id TEXT NOT NULL, "
                         "operation_id TEXT NOT NULL, batch_id TEXT NOT NULL, facts TEXT, "
                         "PRIMARY KEY (tenant_id, operation_id))")
-    if sql.table_exists(cursor, "audit_publish"):
-        sql.execute(cursor, f"INSERT INTO {sql.table(TABLE)} SELECT tenant_id, operation_id, "
-                            f"MIN(batch_id), NULL FROM {sql.table('audit_publish')} "
-                            "GROUP BY tenant_id, operation_id")
+    position = 0
+    while True:  # (to the end of the log as this transaction sees it)
+        facts, last = log.read_facts(cursor, position, 2**62, batch)
+        if last is None:
+            break
+        sql.executemany(
+            cursor, f"INSERT INTO {sql.table(TABLE)} VALUES (?, ?, ?, NULL) "
+                    "ON CONFLICT (tenant_id, operation_id) DO NOTHING",
+            [(f.state["tenant_id"], f.state["operation"]["operation_id"], f.stream_id)
+             for f in facts if f.topic in _BATCH_EVENTS])
+        position = last
 
 
 def facts_digest(record: PublishRecord) -> str:

@@ -177,7 +177,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         runner.create_tables()
         with runner.sql.transaction(commit=True) as cursor:
             alerting.create_tables(runner.sql, cursor)
-            identity.create_table(runner.sql, cursor)
+            identity.create_table(runner.sql, cursor, runner)
             runner.sql.execute(cursor, chain.create_table_statement(
                 runner.sql.table(chain.CHAIN_TABLE), postgres=runner.sql.is_postgres))
             chain.link_existing(runner.sql, cursor)
