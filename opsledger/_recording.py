@@ -143,8 +143,8 @@ class ChunkWriter:
                                           error=TenantForgotten(record.tenant_id)))
                 continue
             digest = identity.facts_digest(record)
-            reused = _reuse(known.get((record.tenant_id, op_id)), record, op_id, batch_id,
-                            digest)
+            prior = known.get((record.tenant_id, op_id))
+            reused = None if prior is None else _reuse(prior, record, op_id, batch_id, digest)
             if reused is not None:  # before anything else: nothing of the store changes
                 refused.append((record, op_id, reused))
                 results.append(ItemResult("refused", op_id, error=reused))
@@ -164,8 +164,9 @@ class ChunkWriter:
             result = self._apply(record, op_id, batch_id, tenant, loaded, changed)
             if (record.tenant_id, op_id) not in known:  # recorded (or an older duplicate)
                 facts = digest if result.status == "recorded" else None
-                known[(record.tenant_id, op_id)] = identity.Known(str(batch_id), facts)
-                new_known.append((record.tenant_id, op_id, str(batch_id), facts))
+                batch = str(batch_id)
+                known[(record.tenant_id, op_id)] = identity.Known(batch, facts)
+                new_known.append((record.tenant_id, op_id, batch, facts))
             results.append(result)
         self._refuse(cursor, refused, changed)
         return results, changed, new_known
@@ -256,13 +257,10 @@ class ChunkWriter:
 
 
 def _reuse(
-    known: identity.Known | None, record: PublishRecord, op_id: str, batch_id: UUID,
-    digest: str,
+    known: identity.Known, record: PublishRecord, op_id: str, batch_id: UUID, digest: str,
 ) -> OperationIdReused | None:
     """The refusal of a (tenant, operation id) already recorded in another batch or with
-    other facts; ``None`` for a new operation or an exact duplicate."""
-    if known is None:
-        return None
+    other facts; ``None`` for an exact duplicate."""
     if known.batch_id != str(batch_id):
         return OperationIdReused(record.tenant_id, op_id,
                                  "in another batch (other repository or idempotency key)")
