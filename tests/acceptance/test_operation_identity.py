@@ -94,9 +94,6 @@ def test_the_same_lines_under_two_tenants_are_two_complete_histories(
     assert as_json(db, "verify")["ok"] is True
     run(db, "projections", "rebuild")
     assert tenant_views(db, SOLO) == solo and tenant_views(db, TWO) == solo
-    again = as_json(db, "import", "pumuki-audit", str(second))
-    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 571, [])
-    assert tenant_views(db, TWO) == solo
 
     run(db, "tenant", "forget", TWO, "--yes")
     assert tenant_views(db, SOLO) == solo
