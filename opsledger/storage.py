@@ -203,10 +203,14 @@ def pg_connect(store: StoreUrl, *, autocommit: bool = False) -> Any:
 def schema_lock(store: StoreUrl) -> Iterator[None]:
     """Serialise schema creation between processes starting at once."""
     if store.kind == "sqlite" and store.path:
-        directory = os.path.dirname(os.path.abspath(store.path))
-        os.makedirs(directory, exist_ok=True)
-        create_private(store.path + ".lock")
-        with open(store.path + ".lock", "a+") as handle:
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(store.path)), exist_ok=True)
+            create_private(store.path + ".lock")
+            handle = open(store.path + ".lock", "a+")  # noqa: SIM115 — closed below
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the store {store.display}: "
+                                   f"{exc.strerror or exc}") from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 create_private(store.path)  # before SQLite opens it: see the module doc

@@ -122,6 +122,7 @@ def test_forget_leaves_no_row_version_of_the_tenant_in_any_table_file(
     report = json.loads(_cli(pg_url, "tenant", "forget", "acme", "--yes", "--json").stdout)
 
     assert report["key_deleted"] is True and report["purged"]["audit_publish"] == 571
+    assert {"audit_publish", "slo_freshness", "alert_process"} <= set(report["rewritten"])
     after = _relation_files(pg_url)
     assert _holding(after) == {}
     assert _holding(before) == {}  # the files the rows were in: gone or rewritten
