@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -101,3 +102,11 @@ def test_an_unreachable_store_is_a_typed_error_naming_it_redacted() -> None:
         Operations.open(f"postgresql://u:{SECRET}@127.0.0.1:1/x")
     assert "postgresql://u:***@127.0.0.1:1/x" in str(failed.value)
     assert SECRET not in repr(parse_store_url(f"postgresql://u:{SECRET}@127.0.0.1:1/x"))
+
+
+def test_a_store_file_that_cannot_be_created_is_a_typed_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = _cli("tenant", "list", "--db", f"sqlite:///{blocker}/store.db")
+    assert done.returncode == 2 and "[store_unavailable]" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
