@@ -78,7 +78,7 @@ def exposure(path: str | os.PathLike[str]) -> str | None:
     others-readable (mode 0644)"``); None when only the owner can, or the file is missing."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     found = [f"{who}-{what}" for who, bits in (("group", (stat.S_IRGRP, stat.S_IWGRP)),
                                                ("others", (stat.S_IROTH, stat.S_IWOTH)))
