@@ -189,11 +189,12 @@ def audit_refusals(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
+    from opsledger._files import write_private
     from opsledger.export import export_rows, render
 
     with open_ops(db) as ops:
         rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
-    out.write_bytes(render(rows, fmt))
+    write_private(out, render(rows, fmt))
     console.print(f"{len(rows)} rows written to {out}")
 
 
