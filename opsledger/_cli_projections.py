@@ -19,16 +19,6 @@ def _progress() -> Progress:
     )
 
 
-def _warn_stopped(ops: object) -> None:
-    from opsledger.application import Operations
-
-    assert isinstance(ops, Operations)
-    for name, stop in sorted(ops.views.stops().items()):
-        err_console.print(escape(f"view {name} is stopped at event {stop.failed_at} "
-                                 f"({stop.error_type}: {stop.message}); see `opsledger doctor`"),
-                          style="yellow")
-
-
 @click.group()
 def projections() -> None:
     """The read models: status, catch-up, verify, rebuild from zero."""
@@ -73,7 +63,6 @@ def projections_catch_up(db: str | None, retry: bool) -> None:
         applied = ops.catch_up(progress=lambda pos, head: bar.update(task, completed=pos),
                                retry=retry)
         console.print(f"applied {applied} events")
-        _warn_stopped(ops)
 
 
 @projections.command("verify")
@@ -113,7 +102,6 @@ def projections_rebuild(db: str | None, views: tuple[str, ...]) -> None:
         applied = ops.rebuild_views(progress=lambda pos, head: bar.update(task, completed=pos),
                                     views=list(views) or None)
         console.print(f"applied {applied} events")
-        _warn_stopped(ops)
 
 
 @click.command("doctor")

@@ -23,7 +23,10 @@ log = logging.getLogger("opsledger.views")
 def _transient_errors() -> tuple[type[BaseException], ...]:
     """Errors of the connection, not of a view (a lost server, a busy lock): they abort the
     batch for every view, as before, and stop none."""
-    errors: list[type[BaseException]] = [sqlite3.OperationalError, sqlite3.InterfaceError]
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    errors: list[type[BaseException]] = [sqlite3.OperationalError, sqlite3.InterfaceError,
+                                         OperationalError, InterfaceError]
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency

@@ -122,13 +122,22 @@ class ViewRunner:
         self._status_ready = True
 
     def _ensure_status(self) -> None:
-        """A store created before views could stop gets its status table on first use."""
-        if self._status_ready:
+        """A store created before views could stop gets its status table on first write
+        (looked for in a read first; created under a lock that orders concurrent openers)."""
+        if self._status_ready or self._status_exists():
+            self._status_ready = True
             return
         with self.sql.transaction(commit=True) as cursor:
+            if self.sql.is_postgres:
+                self.sql.execute(cursor, f"LOCK TABLE {self.sql.table(TRACKING)} "
+                                         "IN SHARE ROW EXCLUSIVE MODE")
             if not self.sql.table_exists(cursor, _status.STATUS):
                 _status.create_table(self.sql, cursor)
         self._status_ready = True
+
+    def _status_exists(self) -> bool:
+        with self.sql.transaction(commit=False) as cursor:
+            return self.sql.table_exists(cursor, _status.STATUS)
 
     def position(self, view: View) -> int:
         """The last notification id applied to ``view``."""
@@ -146,8 +155,9 @@ class ViewRunner:
         return int(self.recorder.max_notification_id() or 0)
 
     def stops(self) -> dict[str, Stop]:
-        """The stopped views, by name, with where and why each stopped."""
-        self._ensure_status()
+        """The stopped views, by name, with where and why each stopped (read-only)."""
+        if not (self._status_ready or self._status_exists()):
+            return {}
         with self.sql.transaction(commit=False) as cursor:
             return _status.stops(self.sql, cursor)
 

@@ -98,6 +98,7 @@ def test_a_failing_view_stops_alone_and_resumes_to_an_uninterrupted_run(
     listed = _cli("audit", "list", "--all-tenants", "--db", url, "--json")
     assert listed.exit_code == 0, listed.output  # the stopped view answers from its rows
     assert 0 < len(json.loads(listed.stdout)) < 571
+    assert "view audit is stopped at event 300" in listed.stderr  # and it says so
     status = _status(url)
     assert status["slo"]["position"] == status["slo"]["head"] > head
     assert (status["audit"]["position"], status["audit"]["failed_at"]) == (299, 300)
