@@ -8,13 +8,15 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opsledger.domain.errors import NotFound
 from opsledger.projections import _status
 from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore, create_index
 from opsledger.projections._status import Stop
 
-__all__ = ["TRACKING", "TRANSIENT", "TrackingConflict", "Undecodable", "decode_until_bad",
-           "depends_on", "finish_load", "hold_dependents", "run_view", "stop_view"]
+__all__ = ["TRACKING", "TRANSIENT", "TrackingConflict", "Undecodable", "UnknownView",
+           "decode_until_bad", "depends_on", "finish_load", "hold_dependents",
+           "present_indexes", "run_view", "start_load", "stop_view", "with_dependents"]
 
 TRACKING = "opsledger_tracking"
 log = logging.getLogger("opsledger.views")
@@ -39,6 +41,12 @@ TRANSIENT = _transient_errors()
 
 class TrackingConflict(RuntimeError):
     """Another process advanced the view first; the batch was rolled back."""
+
+
+class UnknownView(NotFound):
+    """A view name that the store does not have."""
+
+    code = "unknown_view"
 
 
 class Undecodable(Exception):
@@ -172,3 +180,39 @@ def hold_dependents(sql: SqlStore, cursor: Any, views: Sequence[Any],
                 "ViewStopped", f"waits for view {waits[0]!r}, which it writes into"))
             held = True
     return held
+
+
+def with_dependents(views: Sequence[Any], names: Sequence[str] | None) -> list[Any]:
+    """The views named (all when ``names`` is None) and every view that depends on one of
+    them, in run order; an unknown name is :class:`UnknownView`."""
+    if names is None:
+        return list(views)
+    known = [v.name for v in views]
+    for name in names:
+        if name not in known:
+            raise UnknownView(f"no view named {name[:40]!r} (views: {', '.join(known)})")
+    chosen = set(names)
+    for view in views:  # dependents come after what they depend on
+        if set(depends_on(view)) & chosen:
+            chosen.add(view.name)
+    return [v for v in views if v.name in chosen]
+
+
+def start_load(sql: SqlStore, cursor: Any, views: Sequence[Any]) -> None:
+    """Views loaded from zero: drop their secondary indexes, open their load tables."""
+    for view in views:
+        for name, *_ in getattr(view, "indexes", ()):
+            sql.execute(cursor, f"DROP INDEX IF EXISTS {sql.table(name)}")
+        start = getattr(view, "start_load", None)
+        if start is not None:
+            start(sql, cursor)
+
+
+def present_indexes(sql: SqlStore, cursor: Any) -> set[str]:
+    """The names of the indexes that exist (in the store's schema on PostgreSQL)."""
+    if sql.is_postgres:
+        sql.execute(cursor, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
+                    (sql.schema,))
+    else:
+        sql.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {row["name"] for row in cursor.fetchall()}

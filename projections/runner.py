@@ -24,18 +24,21 @@ from functools import partial
 from typing import Any, Protocol
 
 import orjson
-from opsledger.domain.errors import NotFound
 from opsledger.projections import _status
 from opsledger.projections._facts import Fact
 from opsledger.projections._isolation import (
     TRACKING,
     TrackingConflict,
     Undecodable,
+    UnknownView,
     decode_until_bad,
     depends_on,
     hold_dependents,
+    present_indexes,
     run_view,
+    start_load,
     stop_view,
+    with_dependents,
 )
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._status import Stop, ViewStatus
@@ -49,12 +52,6 @@ __all__ = ["TrackingConflict", "UnknownView", "View", "ViewRunner", "view_transa
 BULK_FROM = 20_000
 
 _new_fact = partial(tuple.__new__, Fact)  # Fact._make without its Python frame
-
-
-class UnknownView(NotFound):
-    """A view name that the store does not have."""
-
-    code = "unknown_view"
 
 
 class View(Protocol):
@@ -234,7 +231,8 @@ class ViewRunner:
         positions = {view.name: self.position(view) for view in active}
         bulk = [v for v in active if positions[v.name] == 0 and head >= self.bulk_from]
         if bulk:
-            self._start_load(bulk)
+            with view_transaction(self.sql) as cursor:
+                start_load(self.sql, cursor, bulk)
         while (low := min(positions.values(), default=head)) < head:
             with view_transaction(self.sql) as cursor:
                 try:
@@ -248,7 +246,7 @@ class ViewRunner:
                                                    *_status.describe(bad)))
                 if last is None:
                     break
-                present = self._indexes(cursor) if last == head else set()
+                present = present_indexes(self.sql, cursor) if last == head else set()
                 for view in active:
                     if view.name in stopped or hold_dependents(self.sql, cursor, [view], stopped):
                         continue
@@ -269,25 +267,6 @@ class ViewRunner:
                 progress(last, head)
         return applied
 
-    def _start_load(self, views: Sequence[View]) -> None:
-        """Views loaded from zero: drop their secondary indexes, open their load tables."""
-        with view_transaction(self.sql) as cursor:
-            for view in views:
-                for name, *_ in getattr(view, "indexes", ()):
-                    self.sql.execute(cursor, f"DROP INDEX IF EXISTS {self.sql.table(name)}")
-                start = getattr(view, "start_load", None)
-                if start is not None:
-                    start(self.sql, cursor)
-
-    def _indexes(self, cursor: Any) -> set[str]:
-        sql = self.sql
-        if sql.is_postgres:
-            sql.execute(cursor, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
-                        (sql.schema,))
-        else:
-            sql.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
-        return {row["name"] for row in cursor.fetchall()}
-
     def rebuild(
         self, progress: Callable[[int, int], None] | None = None, batch_size: int = 1000,
         views: Sequence[str] | None = None,
@@ -296,7 +275,7 @@ class ViewRunner:
         depend on them) and apply the whole log again (a load from zero when the log holds
         at least :attr:`bulk_from` events; see :data:`BULK_FROM`). A rebuilt view that had
         stopped runs again; other stopped views stay stopped."""
-        chosen = self._with_dependents(views)
+        chosen = with_dependents(self.views, views)
         self._ensure_status()
         with self.sql.transaction(commit=True) as cursor:
             for view in chosen:
@@ -309,20 +288,6 @@ class ViewRunner:
                 )
             _status.clear(self.sql, cursor, [v.name for v in chosen])
         return self.catch_up(batch_size, progress=progress)
-
-    def _with_dependents(self, names: Sequence[str] | None) -> list[View]:
-        if names is None:
-            return list(self.views)
-        known = {v.name for v in self.views}
-        for name in names:
-            if name not in known:
-                raise UnknownView(f"no view named {name[:40]!r} (views: {', '.join(known)})")
-        chosen = set(names)
-        for view in self.views:  # dependents come after what they depend on
-            if set(depends_on(view)) & chosen:
-                chosen.add(view.name)
-        return [v for v in self.views if v.name in chosen]
-
 
 @contextmanager
 def view_transaction(sql: SqlStore) -> Iterator[Any]:
