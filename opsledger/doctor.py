@@ -76,9 +76,7 @@ def _views(ops: Operations) -> list[Finding]:
             found.append(Finding(
                 "view", "action", f"view {s.view!r} stopped at event {s.failed_at} "
                 f"({s.error_type}: {s.message}); it answers from its rows up to {s.position}",
-                f"run `opsledger projections rebuild --view {s.view}` after upgrading (or "
-                "fixing the cause); `opsledger projections catch-up --retry` resumes it "
-                "where it stopped", s.view, s.failed_at))
+                _fix(s.view, s.error_type), s.view, s.failed_at))
         elif s.lag:
             found.append(Finding(
                 "view", "info", f"view {s.view!r} is {s.lag} events behind the head "
@@ -89,6 +87,14 @@ def _views(ops: Operations) -> list[Finding]:
             found.append(Finding("view", "ok", f"view {s.view!r} is at the head ({s.head})",
                                  subject=s.view, position=s.position))
     return found
+
+
+def _fix(view: str, error_type: str | None) -> str:
+    if error_type == "ViewStopped":  # waits for a view whose tables it writes into
+        return ("it resumes with the view it waits for: fix that one, then `opsledger "
+                "projections catch-up --retry` resumes both")
+    return (f"run `opsledger projections rebuild --view {view}` after upgrading (or fixing "
+            "the cause); `opsledger projections catch-up --retry` resumes it where it stopped")
 
 
 def alert_process_status(ops: Operations) -> ViewStatus | None:
