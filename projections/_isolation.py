@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opsledger.domain.errors import NotFound
+from opsledger.domain.errors import NotFound, OpsledgerError
 from opsledger.projections import _status
 from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore, create_index
@@ -143,11 +143,14 @@ def _narrow(sql: SqlStore, cursor: Any, view: Any, position: int, last: int,
 def decode_until_bad(decode: Callable[[bytes], Any], ids: Sequence[int],
                      stored: Sequence[bytes]) -> list[Any]:
     """The states of a batch up to the first that ``decode`` fails on (the batch ends
-    there; the next batch starts with it and raises :class:`Undecodable`)."""
+    there; the next batch starts with it and raises :class:`Undecodable`). A typed
+    opsledger error (a missing key store) is the store's, not the event's: it propagates."""
     states = []
     for position, data in zip(ids, stored, strict=True):
         try:
             states.append(decode(data))
+        except OpsledgerError:
+            raise
         except Exception as exc:  # the batch ends here; the next names it
             if not states:
                 raise Undecodable(int(position), exc) from None
