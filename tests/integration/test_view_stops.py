@@ -137,3 +137,38 @@ def test_a_failing_view_stops_alone_and_resumes_to_an_uninterrupted_run(
 def test_rebuild_of_an_unknown_view_is_a_typed_error(sqlite_url: str) -> None:
     result = _cli("projections", "rebuild", "--view", "nope", "--db", sqlite_url)
     assert result.exit_code == 2 and "unknown_view" in result.output
+
+
+def test_an_event_stored_below_the_bounds_stops_only_the_views_that_cannot_hold_it(
+    url: str, sample_audit: Path
+) -> None:
+    """The finding of issue 13 (2), written below the bounds (``model_construct`` skips the
+    validation a boundary would apply): a latency of 2^63 fits no BIGINT column, so the
+    views that store latencies stop at that event; the others and every write go on."""
+    from datetime import UTC, datetime
+
+    from opsledger import PublishRecord, import_pumuki_audit
+
+    with Operations.open(url) as ops:
+        import_pumuki_audit(ops, [sample_audit.read_bytes().splitlines()[:100]],
+                            register_unknown=True)
+        ops.catch_up()
+        huge = PublishRecord.model_construct(
+            tenant_id="tenant-solo", repository_id="repo-solo-api", idempotency_key="huge",
+            payload_hash="ab" * 32, outcome="success", attempts=1, latency_ms=2**63,
+            occurred_at=datetime(2026, 11, 3, 12, tzinfo=UTC), error_code=None, status=None,
+            request_id=None, endpoint=None, retryable=None, operation_id=None)
+        ops.record_publish(huge, by="test")
+        at = ops.views.head()
+        ops.catch_up()
+        stopped = {s.view: s for s in ops.view_status() if s.stopped}
+        assert stopped and "audit" in stopped and {s.failed_at for s in stopped.values()} == {at}
+        assert {"alerts", "incidents"}.isdisjoint(stopped)
+        ops.record_publish(tenant_id="tenant-solo", repository_id="repo-solo-api",
+                           idempotency_key="after", payload_hash="cd" * 32, outcome="success",
+                           attempts=1, latency_ms=5,
+                           occurred_at=datetime(2026, 11, 3, 12, 1, tzinfo=UTC), by="test")
+        ops.rebuild_views(views=["alerts"])
+        status = {s.view: s for s in ops.view_status()}
+        assert status["alerts"].lag == status["incidents"].lag == 0
+        assert status["audit"].failed_at == at and status["audit"].position < at
