@@ -77,3 +77,35 @@ def test_views_must_follow_the_views_they_depend_on(store_url: str) -> None:
             type(ops.views)(ops.app.recorder, ops.sql,
                             [views[-1], *views[:-1]], decode=ops.decode_state)
         assert isinstance(views[-1], RetentionView)
+
+
+def test_forgetting_a_tenant_while_a_view_is_stopped_leaves_none_of_its_rows(
+    store_url: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention waits while slo is stopped, but the erasure still purges every view: the
+    stopped one resumes without the tenant (its events can no longer be opened)."""
+    from opsledger.projections.retention import PURGED
+
+    with Operations.open(store_url) as ops:
+        import_pumuki_audit(ops, [sample_audit.read_bytes().splitlines()],
+                            register_unknown=True)
+        at = [ops.views.head() - 50]
+        _break(monkeypatch, SloView, at)
+        ops.catch_up()
+        assert {s.view for s in ops.view_status() if s.stopped} == {"slo", "retention"}
+        ops.forget_tenant("tenant-solo", by="dpo", reason="contract ended")
+
+        def left() -> dict[str, int]:
+            counts = {}
+            for table, column, extra in PURGED:
+                rows = ops.sql.fetch(f"SELECT COUNT(*) AS n FROM {ops.sql.table(table)} "
+                                     f"WHERE {column} = ?{extra}", ("tenant-solo",))
+                counts[table] = int(rows[0]["n"])
+            return {t: n for t, n in counts.items() if n}
+
+        assert left() == {}
+        at.clear()
+        ops.catch_up(retry=True)
+        assert not any(s.stopped or s.lag for s in ops.view_status())
+        assert left() == {}
+        assert verify_views(ops).ok
