@@ -111,6 +111,10 @@ def test_a_failing_view_stops_alone_and_resumes_to_an_uninterrupted_run(
     assert "opsledger projections rebuild --view audit" in stopped[0]["fix"]
     assert audit["error_type"] in stopped[0]["message"]
 
+    verified = _cli("projections", "verify", "--db", url, "--json")
+    assert verified.exit_code == 1  # a stopped view is not current, whatever it holds
+    assert json.loads(verified.stdout)["stopped"] == ["audit", "retention"]
+
     # another view rebuilds while audit is stopped
     rebuilt = _cli("projections", "rebuild", "--view", "slo", "--db", url)
     assert rebuilt.exit_code == 0, rebuilt.output
