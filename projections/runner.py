@@ -13,7 +13,9 @@ stops just before it: a row in ``opsledger_view_status`` (:mod:`._status`) names
 the event position, the error type and a short message. The other views and every write go
 on; catch-up skips a stopped view until ``catch_up(retry=True)`` or ``rebuild(views=…)``.
 A view that writes into other views' tables (``depends_on``) never runs past one of them:
-it waits, stopped too, while one it depends on is stopped.
+it waits, stopped too, while one it depends on is stopped. A stored state that cannot be
+decoded at all (altered in the database) stops every view behind it at that event; a typed
+store error while decoding (a missing key store) stays loud and stops nothing.
 """
 
 from __future__ import annotations
