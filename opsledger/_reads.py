@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,6 +15,7 @@ from opsledger.projections import (
     SqlStore,
     TrackingConflict,
     ViewRunner,
+    ViewStatus,
     alert_rows,
     slo_query,
 )
@@ -37,17 +38,26 @@ class ReadModels:
     def _ops(self) -> Operations:
         return cast("Operations", self)
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Bring every view up to date; returns the number of events applied."""
+    def catch_up(self, progress: Callable[[int, int], None] | None = None, *,
+                 retry: bool = False) -> int:
+        """Bring every running view up to date; returns the number of events applied. A
+        view that fails stops alone (see :meth:`view_status`); ``retry`` lets stopped views
+        run again (after the cause was fixed)."""
         while True:
             try:
-                return self.views.catch_up(progress=progress)
+                return self.views.catch_up(progress=progress, retry=retry)
             except TrackingConflict:
                 continue
 
-    def rebuild_views(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Clear and re-apply every view from the first event."""
-        return self.views.rebuild(progress=progress)
+    def rebuild_views(self, progress: Callable[[int, int], None] | None = None,
+                      views: Sequence[str] | None = None) -> int:
+        """Clear and re-apply every view (or the named ones and the views that depend on
+        them) from the first event; a rebuilt view that had stopped runs again."""
+        return self.views.rebuild(progress=progress, views=views)
+
+    def view_status(self) -> list[ViewStatus]:
+        """Each view's position, lag and, if it stopped, where and why."""
+        return self.views.status()
 
     def _scoped(self, query: AuditQuery) -> AuditQuery:
         if not query.all_tenants:
