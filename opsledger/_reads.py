@@ -129,13 +129,13 @@ class ReadModels:
 
     def advance_by_event_time(self) -> dict[str, int]:
         """Record what the facts themselves have passed (imports, replays): freshness
-        deadlines by the visibility stream's time, alerts by the facts' watermark."""
+        deadlines by the visibility stream's time, alerts and incident deadlines by each
+        tenant's own watermark."""
         changes = self.evaluate_alerts()
         watermark = freshness.visibility_watermark(self._ops())
         missed = freshness.advance_freshness(self._ops(), watermark) if watermark else 0
-        facts_time = alerting.publish_watermark(self._ops())
-        incidents = (self._ops().record_due_incident_deadlines(facts_time)
-                     if facts_time is not None else 0)
+        incidents = self._ops().record_due_incident_deadlines_per_tenant(
+            alerting.publish_watermarks(self._ops()))
         return {"freshness_missed": missed, "alert_changes": changes,
                 "incident_deadlines_missed": incidents}
 
@@ -155,6 +155,11 @@ class ReadModels:
         """Call ``callback(event)`` after each alert event this process stores. A failing
         callback is retried and logged; it never loses or blocks the event."""
         self.subscribers.append((callback, frozenset(kinds)))
+
+    def late_alert_facts(self) -> dict[str, dict[str, int]]:
+        """Per tenant, facts that arrived behind its own event time (``late``) and how many
+        still wait for re-evaluation (``pending``); tenants with none are absent."""
+        return alerting.late_facts(self._ops())
 
     def evaluate_alerts(self, now: datetime | None = None) -> int:
         """Run the alert process over every new fact; returns the alert changes recorded."""

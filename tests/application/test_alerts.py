@@ -114,18 +114,27 @@ def test_subscribers_hear_each_alert_event_after_it_is_stored(
         assert len(ops.alerts(tenant_id="acme")) == 1  # the failure lost nothing
 
 
-def test_a_fact_beyond_the_allowed_lateness_is_flagged_not_evaluated() -> None:
+@pytest.mark.policy("4.critical.no_successful_ingestion")
+def test_a_fact_beyond_the_allowed_lateness_is_counted_and_evaluated_after_all() -> None:
+    # Before per-tenant event time a fact behind the watermark was skipped (only listed
+    # in alert_late_facts); now it is counted as late and its tenant evaluated again.
     with Operations.open("memory://") as ops:
         setup(ops)
         burst(ops, errors=0)
         ops.evaluate_alerts()  # watermark: last fact (09:03) minus 5 min
-        ops.record_publish(tenant_id="acme", repository_id="web", idempotency_key="late",
-                           payload_hash="e" * 64, outcome="error", error_code="NETWORK",
-                           attempts=1, latency_ms=5, occurred_at=T0 - timedelta(minutes=30))
+        for n in range(3):
+            ops.record_publish(tenant_id="acme", repository_id="web",
+                               idempotency_key=f"late{n}", payload_hash=f"{n:064x}",
+                               outcome="error", error_code="NETWORK", attempts=1,
+                               latency_ms=5, occurred_at=T0 - timedelta(minutes=45 - n))
         ops.evaluate_alerts()
-        with ops.sql.transaction(commit=False) as cursor:
-            ops.sql.execute(cursor, "SELECT tenant_id FROM alert_late_facts")
-            assert [r[0] for r in cursor.fetchall()] == ["acme"]
+        assert ops.late_alert_facts() == {"acme": {"late": 3, "pending": 0}}
+        found = {a["rule"]: a for a in ops.alerts(tenant_id="acme")}
+        rate = found["publish_error_rate"]
+        assert rate["triggered_at"] == "2026-11-03T08:15:00.000000Z"
+        assert rate["backfilled"] is True
+        assert rate["found_at"] == "2026-11-03T08:58:00.000000Z"  # acme's own event time
+        assert ops.alerts(tenant_id="globex") == []
 
 
 def test_two_processes_evaluating_one_postgresql_store_record_each_alert_once(
