@@ -54,6 +54,9 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"retries {d['retries']}  collisions {d['collisions']}  key missing {d['key_missing']}  "
         f"rejected {len(d['rejected'])}"
     )
+    for tenant, n in d.get("late_facts", {}).items():
+        console.print(f"  late: {n} facts of {tenant!r} arrived behind its event time; "
+                      "re-evaluated, alerts found so are flagged backfilled")
     for item in d["rejected"][:20]:
         console.print(f"  line {item['line']}: {item['error']}")
     if len(d["rejected"]) > 20:
@@ -91,8 +94,12 @@ def import_pumuki(files: tuple[str, ...], db: str | None, strict: bool, register
                   as_json: bool) -> None:
     """Import Pumuki's saas-ingestion-audit.ndjson (FILE may be - for stdin)."""
     with open_ops(db) as ops:
+        before = ops.late_alert_facts()
         summary = _import_files(ops, list(files), strict, register_unknown)
         ops.advance_by_event_time()
+        summary.late_facts = {t: c["late"] - before.get(t, {}).get("late", 0)
+                              for t, c in ops.late_alert_facts().items()
+                              if c["late"] > before.get(t, {}).get("late", 0)}
     print_import(summary, as_json)
 
 
@@ -254,12 +261,19 @@ def projections_status(db: str | None, as_json: bool) -> None:
     """Each view's position against the newest event."""
     with open_ops(db) as ops:
         head = ops.views.head()
-        rows = [{"view": v.name, "position": ops.views.position(v), "head": head}
-                for v in ops.views.views]
+        rows: list[dict[str, Any]] = [
+            {"view": v.name, "position": ops.views.position(v), "head": head}
+            for v in ops.views.views]
+        process = ops.alert_process_status()  # the alert rules follow the log too
+        rows.append({"view": "alert rules", "position": process["position"], "head": head,
+                     "late_facts": process["late_facts"]})
     if as_json:
         emit_json(rows)
     else:
         table(rows, ["view", "position", "head"])
+        for tenant, counts in process["late_facts"].items():
+            console.print(f"late facts of {tenant!r}: {counts['late']} "
+                          f"({counts['pending']} waiting for re-evaluation)")
 
 
 @projections.command("catch-up")

@@ -161,6 +161,11 @@ class ReadModels:
         still wait for re-evaluation (``pending``); tenants with none are absent."""
         return alerting.late_facts(self._ops())
 
+    def alert_process_status(self) -> dict[str, Any]:
+        """The alert process's position in the log and its late facts per tenant."""
+        return {"position": alerting.position(self._ops()),
+                "late_facts": alerting.late_facts(self._ops())}
+
     def evaluate_alerts(self, now: datetime | None = None) -> int:
         """Run the alert process over every new fact; returns the alert changes recorded."""
         return alerting.evaluate(self._ops(), now=now, subscribers=self.subscribers)
@@ -175,10 +180,13 @@ class ReadModels:
         since: datetime | None = None,
         until: datetime | None = None,
         as_of: datetime | None = None,
+        include_withdrawn: bool = False,
     ) -> list[dict[str, Any]]:
         """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
         ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
-        wait behind the watermark), open if not yet resolved then."""
+        wait behind the watermark), open if not yet resolved then. Alerts found by re-evaluating
+        late facts are flagged ``backfilled`` (with ``found_at``); those late facts showed
+        never held are ``withdrawn`` and listed only with ``include_withdrawn``."""
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an alert query needs a tenant, or all_tenants=True")
@@ -186,7 +194,7 @@ class ReadModels:
         self.evaluate_alerts()
         self.catch_up()
         rows = alert_rows(self.sql, None if all_tenants else tenant_id, rule, False, since,
-                          until)
+                          until, include_withdrawn)
         if as_of is not None:
             moment = utc(as_of, "as_of")
             cutoff = iso_utc(evaluated_by(

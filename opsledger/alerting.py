@@ -29,7 +29,8 @@ from opsledger.projections._facts import moment
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
-__all__ = ["Subscriber", "evaluate", "facts_of", "late_facts", "publish_watermarks"]
+__all__ = ["Subscriber", "evaluate", "facts_of", "late_facts", "position",
+           "publish_watermarks"]
 
 log = logging.getLogger("opsledger.alerts")
 STATE = "alert_process"
@@ -261,6 +262,11 @@ def late_facts(ops: Operations) -> dict[str, dict[str, int]]:
             if int(r["late"]) == 1:
                 counts["pending"] += int(r["n"])
     return dict(sorted(found.items()))
+
+
+def position(ops: Operations) -> int:
+    """The last log position the process has evaluated."""
+    return _position(ops)
 
 
 def _position(ops: Operations) -> int:
