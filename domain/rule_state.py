@@ -5,7 +5,8 @@ State v2 is ``{"v": 2, "tenants": {tenant: T}}``; each tenant ``T`` carries its 
 event time — ``max_publish`` / ``max_visible`` (the newest fact of each stream) and
 ``publish_wm`` / ``visible_wm`` (how far it has been evaluated) — its queue of facts not
 yet evaluated (``buffer``), its windows, and ``rerun``: facts arrived behind its watermark,
-so it must be evaluated again from its stored facts. No field is shared between tenants,
+so it must be evaluated again from its stored facts (``rerun_wm``: how far it had been
+evaluated then — alerts of a re-run up to there were missed, later ones were not yet due). No field is shared between tenants,
 so no fact of one tenant can move the time of another.
 """
 
@@ -27,7 +28,7 @@ def new_tenant() -> dict[str, Any]:
     """An empty tenant: no time, no window, nothing open."""
     return {
         "buffer": [], "max_publish": None, "max_visible": None, "publish_wm": None,
-        "visible_wm": None, "rerun": False,
+        "visible_wm": None, "rerun": False, "rerun_wm": None,
         "window": [], "ref": None, "failures": [], "last_success": None, "open": {},
         "last_fact": None, "fresh": {"windows": {}, "pending": {}, "visible": {},
                                      "last_under": None},
@@ -60,6 +61,7 @@ def migrate(state: dict[str, Any] | None, late_tenants: Collection[str] = ()
     for name in sorted(names):
         t = {**new_tenant(), **state.get("tenants", {}).get(name, {}), **shared}
         t["rerun"] = name in late_tenants
+        t["rerun_wm"] = t["publish_wm"] if t["rerun"] else None
         tenants[name] = t
     for entry in state.get("buffer", []):
         tenants[entry[2]["tenant"]]["buffer"].append(fact_order(entry[2]))

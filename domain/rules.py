@@ -79,7 +79,7 @@ class RuleEngine:
         t[f"max_{stream}"] = at if newest is None else max(newest, at)
         watermark = t[f"{stream}_wm"]
         if watermark is not None and at <= watermark:
-            t["rerun"] = True
+            self._mark_rerun(t)
             return False
         if not t["rerun"]:  # else the re-run reads it from the stored facts
             self._queue(t, fact)
@@ -102,7 +102,12 @@ class RuleEngine:
             if entry[3].get("tiebreak") == operation_id:
                 entry[3]["collision"] = collision
                 return
-        t["rerun"] = True
+        self._mark_rerun(t)
+
+    @staticmethod
+    def _mark_rerun(t: dict[str, Any]) -> None:
+        if not t["rerun"]:
+            t["rerun"], t["rerun_wm"] = True, t["publish_wm"]
 
     def forget_tenant(self, tenant: str) -> None:
         """Drop everything held about a forgotten tenant: its time, windows and queue."""
@@ -111,6 +116,12 @@ class RuleEngine:
     def pending_reruns(self) -> list[str]:
         """Tenants with facts behind their watermark, waiting for :meth:`rerun`."""
         return sorted(n for n, t in self.state["tenants"].items() if t["rerun"])
+
+    def missed_until(self, tenant: str) -> int | None:
+        """For a tenant waiting for a re-run: how far it had been evaluated when its first
+        late fact came (a re-run's alert triggered by then was missed: it is backfilled)."""
+        found: int | None = self._tenant(tenant).get("rerun_wm")
+        return found
 
     def watermarks(self) -> dict[str, tuple[int | None, int | None]]:
         """(publish, visible) watermark of each tenant."""

@@ -6,9 +6,10 @@ tenant can be evaluated again from zero when a fact arrives behind its watermark
 ``late`` column counts those facts per tenant. ``alert_process_alerts`` indexes the alerts
 the process recorded (id, rule, times, withdrawn) so a re-run can be compared with them:
 
-- an alert the re-run finds that was never recorded is recorded **backfilled**
-  (``triggered_at`` when its condition held, ``details.backfilled``, ``details.found_at``
-  the tenant's event time when it was found) and opens its incident like any other;
+- an alert the re-run finds that was never recorded is recorded, and opens its incident
+  like any other; if it held before the tenant's first late fact came (the evaluation had
+  passed it by then) it is flagged **backfilled** (``triggered_at`` when its condition
+  held, ``details.backfilled``, ``details.found_at`` the tenant's event time when found);
 - a recorded alert still open that the re-run resolves is resolved at that time;
 - a recorded alert whose end moved, or that the re-run does not find at all, is
   ``Revised`` (new ``resolved_at``, or ``withdrawn``): never deleted.
@@ -114,6 +115,7 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
     ops.sql.execute(cursor, f"SELECT fact FROM {ops.sql.table(FACTS)} WHERE tenant_id = ?",
                     (tenant,))
     facts = [orjson.loads(r["fact"]) for r in cursor.fetchall()]
+    missed_until = engine.missed_until(tenant)
     history = history_of(engine.rerun(tenant, facts))
     found_us = engine.state["tenants"][tenant]["publish_wm"]
     found_at = from_us(found_us) if found_us is not None else None
@@ -126,8 +128,9 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
     for alert_id, (trigger, resolution) in sorted(history.items(),
                                                   key=lambda kv: kv[1][0].at):
         if alert_id not in recorded:
-            created = new_alert(trigger, details)  # the alert first, then its incident
-            backfilled += 1
+            missed = missed_until is not None and trigger.at <= missed_until
+            created = new_alert(trigger, details if missed else {})  # alert, then incident
+            backfilled += int(missed)
             if resolution is not None:
                 created[0].resolve(from_us(resolution.at),
                                    resolution.reason or "condition cleared")
