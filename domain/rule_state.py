@@ -6,7 +6,8 @@ event time — ``max_publish`` / ``max_visible`` (the newest fact of each stream
 ``publish_wm`` / ``visible_wm`` (how far it has been evaluated) — its queue of facts not
 yet evaluated (``buffer``), its windows, and ``rerun``: facts arrived behind its watermark,
 so it must be evaluated again from its stored facts (``rerun_wm``: how far it had been
-evaluated then — alerts of a re-run up to there were missed, later ones were not yet due). No field is shared between tenants,
+evaluated then — alerts of a re-run up to there were missed, later ones were not yet due;
+``rerun_from``: its earliest late fact per stream). No field is shared between tenants,
 so no fact of one tenant can move the time of another.
 """
 
@@ -14,12 +15,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from opsledger.domain.policy import AlertRules
+from opsledger.domain.policy import AlertRules, OperationsPolicy
+from opsledger.domain.time import MINUTE_US, from_us
 
-__all__ = ["STATE_VERSION", "fact_order", "migrate", "new_tenant", "observe", "windowed"]
+__all__ = ["STATE_VERSION", "Change", "deadlines", "fact_order", "migrate", "new_tenant",
+           "observe", "windowed"]
+
+MINUTE = MINUTE_US
 
 STATE_VERSION = 2
 
@@ -29,6 +36,7 @@ def new_tenant() -> dict[str, Any]:
     return {
         "buffer": [], "max_publish": None, "max_visible": None, "publish_wm": None,
         "visible_wm": None, "rerun": False, "rerun_wm": None,
+        "rerun_from": None,
         "window": [], "ref": None, "failures": [], "last_success": None, "open": {},
         "last_fact": None, "fresh": {"windows": {}, "pending": {}, "visible": {},
                                      "last_under": None},
@@ -68,6 +76,46 @@ def migrate(state: dict[str, Any] | None, late_tenants: Collection[str] = ()
     for t in tenants.values():
         t["buffer"].sort(key=lambda e: e[:3])
     return {"v": STATE_VERSION, "tenants": tenants}
+
+
+@dataclass(frozen=True)
+class Change:
+    """An alert triggered or resolved at ``at`` (microseconds)."""
+
+    kind: str  # "triggered" | "resolved"
+    tenant: str
+    rule: str
+    at: int
+    triggered_at: int
+    repository: str | None = None
+    observed: float | None = None
+    threshold: float | None = None
+    window_start: int | None = None
+    window_end: int | None = None
+    reason: str | None = None
+
+
+def deadlines(t: dict[str, Any], policy_at: Callable[[datetime], OperationsPolicy]
+              ) -> list[tuple[int, str]]:
+    """A tenant's pending deadlines: (due, what) — the no-success onset, and for each open
+    windowed alert when its window empties or its clear spell ends."""
+    found: list[tuple[int, str]] = []
+    if t["failures"] and t["ref"] is not None and "no_successful_ingestion" not in t["open"]:
+        alerts = policy_at(from_us(t["failures"][-1])).alerts
+        if len(t["failures"]) >= alerts.min_failed_attempts:
+            due = max(t["ref"] + alerts.no_success_minutes * MINUTE, t["failures"][-1])
+            found.append((due, "no_successful_ingestion"))
+    if t["last_fact"] is None:
+        return found
+    for rule, opened in sorted(t["open"].items()):
+        minutes = opened.get("window")  # windowed and burn-rate rules
+        if minutes is None:
+            continue
+        if opened["clear_since"] is None:  # the window empties: evaluate once more then
+            found.append((t["last_fact"] + minutes * MINUTE, f"empty:{rule}"))
+        else:
+            found.append((opened["clear_since"] + minutes * MINUTE, f"resolve:{rule}"))
+    return found
 
 
 def windowed(a: AlertRules) -> list[tuple[str, int, float]]:

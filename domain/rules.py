@@ -20,9 +20,9 @@ its tracking position and resumes after a crash.
 
 from __future__ import annotations
 
+import copy
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,30 +30,21 @@ from opsledger.domain.alert import alert_uuid
 from opsledger.domain.burn_rule import burn_conditions, note_minute
 from opsledger.domain.freshness_rule import finalize_windows, note_accepted, note_visible
 from opsledger.domain.policy import OperationsPolicy
-from opsledger.domain.rule_state import fact_order, migrate, new_tenant, observe, windowed
+from opsledger.domain.rule_state import (
+    Change,
+    deadlines,
+    fact_order,
+    migrate,
+    new_tenant,
+    observe,
+    windowed,
+)
 from opsledger.domain.time import MINUTE_US, from_us, to_us
 
 __all__ = ["Change", "RuleEngine", "from_us", "to_us"]
 
 MINUTE = MINUTE_US
 BURN_RULES = ("availability_burn_page", "availability_burn_ticket")
-
-
-@dataclass(frozen=True)
-class Change:
-    """An alert triggered or resolved at ``at`` (microseconds)."""
-
-    kind: str  # "triggered" | "resolved"
-    tenant: str
-    rule: str
-    at: int
-    triggered_at: int
-    repository: str | None = None
-    observed: float | None = None
-    threshold: float | None = None
-    window_start: int | None = None
-    window_end: int | None = None
-    reason: str | None = None
 
 
 class RuleEngine:
@@ -79,7 +70,7 @@ class RuleEngine:
         t[f"max_{stream}"] = at if newest is None else max(newest, at)
         watermark = t[f"{stream}_wm"]
         if watermark is not None and at <= watermark:
-            self._mark_rerun(t)
+            self._mark_rerun(t, stream, at)
             return False
         if not t["rerun"]:  # else the re-run reads it from the stored facts
             self._queue(t, fact)
@@ -105,9 +96,16 @@ class RuleEngine:
         self._mark_rerun(t)
 
     @staticmethod
-    def _mark_rerun(t: dict[str, Any]) -> None:
+    def _mark_rerun(t: dict[str, Any], stream: str | None = None, at: int = 0) -> None:
+        """Note the earliest late fact per stream (None: re-run from zero)."""
         if not t["rerun"]:
             t["rerun"], t["rerun_wm"] = True, t["publish_wm"]
+            t["rerun_from"] = {"publish": None, "visible": None, "zero": False}
+        since = t["rerun_from"]
+        if stream is None:
+            since["zero"] = True
+        elif since[stream] is None or at < since[stream]:
+            since[stream] = at
 
     def forget_tenant(self, tenant: str) -> None:
         """Drop everything held about a forgotten tenant: its time, windows and queue."""
@@ -123,10 +121,17 @@ class RuleEngine:
         found: int | None = self._tenant(tenant).get("rerun_wm")
         return found
 
-    def watermarks(self) -> dict[str, tuple[int | None, int | None]]:
-        """(publish, visible) watermark of each tenant."""
-        return {n: (t["publish_wm"], t["visible_wm"])
-                for n, t in sorted(self.state["tenants"].items())}
+    def rerun_from(self, tenant: str) -> dict[str, Any]:
+        """For a tenant waiting for a re-run: its earliest late fact per stream
+        (``publish``, ``visible``; None if none) and ``zero``: no checkpoint may serve."""
+        found: dict[str, Any] = self._tenant(tenant).get("rerun_from") or {
+            "publish": None, "visible": None, "zero": True}
+        return found
+
+    def checkpoint(self, tenant: str) -> dict[str, Any] | None:
+        """A copy of a tenant's state to re-run from later (None while it awaits a re-run)."""
+        t = self._tenant(tenant)
+        return None if t["rerun"] else copy.deepcopy(t)
 
     def _tenant(self, tenant: str) -> dict[str, Any]:
         tenants: dict[str, dict[str, Any]] = self.state["tenants"]
@@ -151,14 +156,17 @@ class RuleEngine:
         changes, self.changes = self.changes, []
         return sorted(changes, key=lambda c: (c.at, c.tenant, c.rule, c.kind))
 
-    def rerun(self, tenant: str, facts: Iterable[dict[str, Any]]) -> list[Change]:
-        """Evaluate ``tenant`` again from zero over all its ``facts`` (any order), to the
-        watermarks it has reached; returns its whole alert history (not only what is new)
-        and leaves its state as if the facts had arrived in time order."""
+    def rerun(self, tenant: str, facts: Iterable[dict[str, Any]],
+              base: dict[str, Any] | None = None) -> list[Change]:
+        """Evaluate ``tenant`` again from ``base`` (a :meth:`checkpoint` older than every
+        late fact; None: from zero) over every ``facts`` that came after it (any order),
+        to the watermarks it has reached; returns the alert changes from ``base`` on, and
+        leaves its state as if the facts had arrived in time order."""
         old = self._tenant(tenant)
-        t = new_tenant()
+        t = copy.deepcopy(base) if base is not None else new_tenant()
         for key in ("max_publish", "max_visible", "publish_wm", "visible_wm"):
             t[key] = old[key]
+        t["rerun"], t["rerun_wm"], t["rerun_from"] = False, None, None
         for fact in sorted(facts, key=lambda f: fact_order(f)[:3]):
             self._queue(t, fact)
         self.state["tenants"][tenant] = t
@@ -263,27 +271,8 @@ class RuleEngine:
 
     # ---- deadlines --------------------------------------------------------------------
     def _next_deadline(self, t: dict[str, Any]) -> tuple[int, str] | None:
-        found = self._deadlines(t)
+        found = deadlines(t, self.policy_at)
         return min(found) if found else None
-
-    def _deadlines(self, t: dict[str, Any]) -> list[tuple[int, str]]:
-        found: list[tuple[int, str]] = []
-        if t["failures"] and t["ref"] is not None and "no_successful_ingestion" not in t["open"]:
-            alerts = self.policy_at(from_us(t["failures"][-1])).alerts
-            if len(t["failures"]) >= alerts.min_failed_attempts:
-                due = max(t["ref"] + alerts.no_success_minutes * MINUTE, t["failures"][-1])
-                found.append((due, "no_successful_ingestion"))
-        if t["last_fact"] is None:
-            return found
-        for rule, opened in sorted(t["open"].items()):
-            minutes = opened.get("window")  # windowed and burn-rate rules
-            if minutes is None:
-                continue
-            if opened["clear_since"] is None:  # the window empties: evaluate once more then
-                found.append((t["last_fact"] + minutes * MINUTE, f"empty:{rule}"))
-            else:
-                found.append((opened["clear_since"] + minutes * MINUTE, f"resolve:{rule}"))
-        return found
 
     def _fire(self, tenant: str, at: int, what: str) -> None:
         t = self._tenant(tenant)

@@ -29,17 +29,19 @@ import orjson
 
 from opsledger._recording import load_many
 from opsledger.domain.alert import alert_uuid
-from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.rules import Change, RuleEngine, from_us
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
-__all__ = ["FACTS", "INDEX", "create_tables", "history_of", "index_changes", "lean",
-           "reclassify_stored", "rerun", "store_facts"]
+__all__ = ["CHECKPOINTS", "FACTS", "INDEX", "create_tables", "index_changes", "lean",
+           "reclassify_stored", "rerun", "save_checkpoints", "store_facts"]
 
 FACTS = "alert_facts"
 INDEX = "alert_process_alerts"
+CHECKPOINTS = "alert_checkpoints"
+CHECKPOINT_EVERY = 3_600_000_000  # an hour of the tenant's event time (microseconds)
+CHECKPOINT_KEEP = 7 * 24 * CHECKPOINT_EVERY
 
 
 def create_tables(sql: Any, cursor: Any) -> None:
@@ -52,7 +54,11 @@ def create_tables(sql: Any, cursor: Any) -> None:
                         "(tenant_id, tiebreak)")
     sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(INDEX)} (id TEXT PRIMARY KEY, "
                         "tenant_id TEXT NOT NULL, rule TEXT NOT NULL, triggered_at BIGINT NOT "
-                        "NULL, resolved_at BIGINT, withdrawn INTEGER NOT NULL)")
+                        "NULL, resolved_at BIGINT, withdrawn INTEGER NOT NULL, seq BIGINT NOT "
+                        "NULL)")
+    sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(CHECKPOINTS)} (tenant_id TEXT "
+                        "NOT NULL, position BIGINT NOT NULL, publish_wm BIGINT, visible_wm "
+                        "BIGINT, state TEXT NOT NULL, PRIMARY KEY (tenant_id, position))")
 
 
 def lean(fact: dict[str, Any]) -> dict[str, Any]:
@@ -82,51 +88,87 @@ def reclassify_stored(ops: Operations, cursor: Any, tenant: str, operation_id: s
                         (orjson.dumps(fact).decode(), tenant, row["position"], row["idx"]))
 
 
-def index_changes(ops: Operations, cursor: Any, changes: Iterable[Change]) -> None:
-    """Keep the index of recorded alerts in step with the changes just recorded."""
+def index_changes(ops: Operations, cursor: Any, changes: Iterable[Change], seq: int) -> None:
+    """Keep the index of recorded alerts in step with the changes recorded at ``seq`` (the
+    process's position then)."""
     for c in changes:
         alert_id = str(alert_uuid(c.tenant, c.rule, from_us(c.triggered_at)))
         if c.kind == "triggered":
             ops.sql.execute(cursor, f"INSERT INTO {ops.sql.table(INDEX)} VALUES "
-                                    "(?, ?, ?, ?, NULL, 0) ON CONFLICT DO NOTHING",
-                            (alert_id, c.tenant, c.rule, c.triggered_at))
+                                    "(?, ?, ?, ?, NULL, 0, ?) ON CONFLICT DO NOTHING",
+                            (alert_id, c.tenant, c.rule, c.triggered_at, seq))
         else:
             ops.sql.execute(cursor, f"UPDATE {ops.sql.table(INDEX)} SET resolved_at = ? "
                                     "WHERE id = ?", (c.at, alert_id))
 
 
-def history_of(changes: Iterable[Change]) -> dict[str, tuple[Change, Change | None]]:
-    """Alert id -> (its trigger, its resolution or None), from a re-run's changes."""
-    found: dict[str, tuple[Change, Change | None]] = {}
-    for c in changes:
-        alert_id = str(alert_uuid(c.tenant, c.rule, from_us(c.triggered_at)))
-        if c.kind == "triggered":
-            found[alert_id] = (c, None)
-        else:
-            found[alert_id] = (found[alert_id][0], c)
-    return found
+def _checkpoint_before(ops: Operations, cursor: Any, tenant: str, since: dict[str, Any]
+                       ) -> tuple[int, dict[str, Any] | None]:
+    """The newest checkpoint older than every late fact: (its position, its state); (0,
+    None) when none serves (a re-run from zero)."""
+    if since["zero"]:
+        return 0, None
+    clauses, params = ["tenant_id = ?"], [tenant]
+    for stream in ("publish", "visible"):
+        if since[stream] is not None:
+            clauses.append(f"({stream}_wm IS NULL OR {stream}_wm < ?)")
+            params.append(since[stream])
+    ops.sql.execute(cursor, f"SELECT position, state FROM {ops.sql.table(CHECKPOINTS)} WHERE "
+                            f"{' AND '.join(clauses)} ORDER BY position DESC LIMIT 1", params)
+    row = cursor.fetchone()
+    return (0, None) if row is None else (int(row["position"]), orjson.loads(row["state"]))
+
+
+def save_checkpoints(ops: Operations, cursor: Any, engine: RuleEngine, position: int) -> None:
+    """Keep a checkpoint of each clean tenant at ``position`` once its time has moved an
+    hour past its last one, and forget those more than a week behind it: a re-run starts
+    from the newest checkpoint older than its late facts (from zero beyond a week)."""
+    for tenant, t in sorted(engine.state["tenants"].items()):
+        wm, last = t["publish_wm"], t.get("checkpoint_wm")
+        if wm is None or (last is not None and wm - last < CHECKPOINT_EVERY):
+            continue
+        state = engine.checkpoint(tenant)
+        if state is None:
+            continue
+        ops.sql.execute(cursor, f"INSERT INTO {ops.sql.table(CHECKPOINTS)} VALUES "
+                                "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (tenant, position, wm, t["visible_wm"], orjson.dumps(state).decode()))
+        ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
+                                "AND publish_wm < ?", (tenant, wm - CHECKPOINT_KEEP))
+        t["checkpoint_wm"] = wm
 
 
 def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
-          new_alert: Callable[[Change, dict[str, Any]], list[Any]],
-          policy_at: Callable[[datetime], OperationsPolicy]) -> tuple[list[Any], int]:
-    """Evaluate ``tenant`` again from its stored facts and record the difference with what
-    was recorded; returns (events to store, alerts backfilled)."""
-    ops.sql.execute(cursor, f"SELECT fact FROM {ops.sql.table(FACTS)} WHERE tenant_id = ?",
-                    (tenant,))
+          new_alert: Callable[[Change, dict[str, Any]], list[Any]], seq: int
+          ) -> tuple[list[Any], int]:
+    """Evaluate ``tenant`` again from the newest checkpoint before its late facts (bounded:
+    only the facts that came after it are read) and record the difference with what was
+    recorded since then; returns (events to store, alerts backfilled)."""
+    base_position, base = _checkpoint_before(ops, cursor, tenant, engine.rerun_from(tenant))
+    ops.sql.execute(cursor, f"SELECT fact FROM {ops.sql.table(FACTS)} WHERE tenant_id = ? "
+                            "AND position > ?", (tenant, base_position))
     facts = [orjson.loads(r["fact"]) for r in cursor.fetchall()]
     missed_until = engine.missed_until(tenant)
-    history = history_of(engine.rerun(tenant, facts))
-    found_us = engine.state["tenants"][tenant]["publish_wm"]
-    found_at = from_us(found_us) if found_us is not None else None
-    ops.sql.execute(cursor, f"SELECT id, resolved_at, withdrawn FROM {ops.sql.table(INDEX)} "
-                            "WHERE tenant_id = ?", (tenant,))
-    recorded = {r["id"]: (r["resolved_at"], bool(r["withdrawn"])) for r in cursor.fetchall()}
+    triggers: dict[str, Change] = {}
+    ends: dict[str, Change] = {}
+    for c in engine.rerun(tenant, facts, base):
+        alert_id = str(alert_uuid(c.tenant, c.rule, from_us(c.triggered_at)))
+        (triggers if c.kind == "triggered" else ends)[alert_id] = c
+    t = engine.state["tenants"][tenant]
+    t["checkpoint_wm"] = None if base is None else base["publish_wm"]
+    found_at = from_us(t["publish_wm"]) if t["publish_wm"] is not None else None
+    open_at_base = {str(alert_uuid(tenant, rule, from_us(o["triggered_at"])))
+                    for rule, o in (base or {}).get("open", {}).items()}
+    ops.sql.execute(cursor, f"SELECT id, resolved_at, withdrawn, seq FROM "
+                            f"{ops.sql.table(INDEX)} WHERE tenant_id = ?", (tenant,))
+    rows = cursor.fetchall()
+    recorded = {r["id"]: (r["resolved_at"], bool(r["withdrawn"])) for r in rows}
+    since_base = {r["id"] for r in rows if int(r["seq"]) > base_position} | open_at_base
     events: list[Any] = []
     backfilled = 0
     details = {"backfilled": True, "found_at": found_at.isoformat() if found_at else None}
-    for alert_id, (trigger, resolution) in sorted(history.items(),
-                                                  key=lambda kv: kv[1][0].at):
+    for alert_id, trigger in sorted(triggers.items(), key=lambda kv: kv[1].at):
+        resolution = ends.get(alert_id)
         if alert_id not in recorded:
             missed = missed_until is not None and trigger.at <= missed_until
             created = new_alert(trigger, details if missed else {})  # alert, then incident
@@ -135,8 +177,12 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
                 created[0].resolve(from_us(resolution.at),
                                    resolution.reason or "condition cleared")
             events += [e for aggregate in created for e in aggregate.collect_events()]
-            index_changes(ops, cursor, [trigger, *([resolution] if resolution else [])])
+            index_changes(ops, cursor, [trigger, *([resolution] if resolution else [])], seq)
+    for alert_id in sorted(since_base | set(triggers)):
+        if alert_id not in recorded or (alert_id not in triggers and alert_id not in
+                                        open_at_base):
             continue
+        resolution = ends.get(alert_id)
         end = resolution.at if resolution is not None else None
         if recorded[alert_id] != (end, False):
             plain = recorded[alert_id] == (None, False) and end is not None
@@ -144,11 +190,14 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
                 "late facts moved its end"
             events += _amend(ops, cursor, alert_id, end, False, reason, found_at, plain)
             _set_index(ops, cursor, alert_id, end, False)
-    for alert_id, (end, withdrawn) in sorted(recorded.items()):
-        if alert_id not in history and not withdrawn:
+    for alert_id in sorted(since_base - set(triggers) - open_at_base):
+        end, withdrawn = recorded.get(alert_id, (None, True))
+        if not withdrawn:
             events += _amend(ops, cursor, alert_id, end, True,
                              "late facts show its condition did not hold", found_at, False)
             _set_index(ops, cursor, alert_id, end, True)
+    ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
+                            "AND position > ?", (tenant, base_position))
     ops.sql.execute(cursor, f"UPDATE {ops.sql.table(FACTS)} SET late = 2 WHERE tenant_id = ? "
                             "AND late = 1", (tenant,))
     return events, backfilled

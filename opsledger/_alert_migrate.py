@@ -74,7 +74,7 @@ def migrate_store(ops: Operations, head: int, table: str,
         late = {r["tenant_id"] for r in cursor.fetchall()}
         backfill.store_facts(ops, cursor, facts)
         index = ops.sql.table(backfill.INDEX)
-        ops.sql.executemany(cursor, f"INSERT INTO {index} VALUES (?, ?, ?, ?, NULL, 0) "
+        ops.sql.executemany(cursor, f"INSERT INTO {index} VALUES (?, ?, ?, ?, NULL, 0, 0) "
                                     "ON CONFLICT DO NOTHING", triggered)
         ops.sql.executemany(cursor, f"UPDATE {index} SET resolved_at = ? WHERE id = ?",
                             resolved)

@@ -122,7 +122,7 @@ def _new_alert(change: Change, details: dict[str, Any],
 
 
 def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
-                policy_at: Callable[[datetime], OperationsPolicy]) -> list[Any]:
+                policy_at: Callable[[datetime], OperationsPolicy], seq: int) -> list[Any]:
     """Alert (and auto-incident) events for the engine's changes; resolutions load their
     alert inside the transaction."""
     created: dict[Any, Any] = {}
@@ -135,7 +135,7 @@ def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
         alert = created.get(alert_id) or load_many(ops.app, ops.sql, cursor, [alert_id])[alert_id]
         created[alert_id] = alert
         alert.resolve(from_us(change.at), change.reason or "condition cleared")
-    backfill.index_changes(ops, cursor, changes)
+    backfill.index_changes(ops, cursor, changes, seq)
     return [e for alert in created.values() for e in alert.collect_events()]
 
 
@@ -172,13 +172,14 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             last = notifications[-1].id if notifications else position
             done = last >= head
             changes = engine.advance(to_us(now) if now is not None and done else None)
-            events = _events_for(ops, cursor, changes, policy_at)
+            events = _events_for(ops, cursor, changes, policy_at, last)
             recorded = len(changes)
             for tenant in engine.pending_reruns() if done else ():
                 more, _ = backfill.rerun(ops, cursor, engine, tenant,
-                                         lambda c, d: _new_alert(c, d, policy_at), policy_at)
+                                         lambda c, d: _new_alert(c, d, policy_at), last)
                 events += more
                 recorded += len(more)
+            backfill.save_checkpoints(ops, cursor, engine, last)
             ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
                                                   for e in events])
             ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET position = ?, state = ? "
@@ -231,10 +232,11 @@ def forget_tenant(ops: Operations, tenant_id: str) -> int:
             ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET state = ? "
                                     "WHERE name = 'rules'", (orjson.dumps(engine.state).decode(),))
         removed = 0
-        for table in ("alert_late_facts", backfill.FACTS, backfill.INDEX):
+        for table in ("alert_late_facts", backfill.FACTS, backfill.INDEX, backfill.CHECKPOINTS):
             ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(table)} WHERE tenant_id = ?",
                             (tenant_id,))
-            removed += ops.sql.rowcount(cursor) if table != backfill.INDEX else 0
+            if table in ("alert_late_facts", backfill.FACTS):
+                removed += ops.sql.rowcount(cursor)
         return removed
 
 

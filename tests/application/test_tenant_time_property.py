@@ -134,7 +134,7 @@ def test_a_tenants_alerts_do_not_depend_on_other_tenants(
 
 @pytest.mark.slow
 @pytest.mark.policy("5.scoping")
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**16), offset=st.integers(-72, 72),
        counts=st.tuples(st.integers(10, 150), st.integers(1, 150)),

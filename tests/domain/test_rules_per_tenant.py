@@ -143,3 +143,41 @@ def test_the_first_state_shape_is_migrated_per_tenant() -> None:
     resumed = RuleEngine(migrated, lambda _at: OperationsPolicy())
     resumed.advance(to_us(FAR))  # the migrated state runs
     assert migrate(migrated) is migrated
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), batches=st.integers(4, 12))
+def test_a_rerun_from_a_checkpoint_before_the_late_facts_equals_one_from_zero(
+    seed: int, batches: int
+) -> None:
+    rng = random.Random(seed)
+    facts = [fact(i * 40 + rng.random(), ok=rng.random() > 0.25, code="HTTP_STATUS",
+                  latency=rng.choice([100, 4000]), n=i) for i in range(150)]
+    expected = history(run(facts))
+    arrived = sorted(facts, key=lambda f: f["at"])
+    held = arrived[60::7]  # some facts come last, behind the watermark
+    arrived = [f for f in arrived if f not in held] + held
+    e = engine()
+    recorded: dict[str, tuple[int, int | None]] = {}
+    checkpoints: list[tuple[int, dict[str, Any]]] = []  # (facts seen, state)
+    seen: list[dict[str, Any]] = []
+    size = -(-len(arrived) // batches)
+    for start in range(0, len(arrived), size):
+        for f in arrived[start:start + size]:
+            e.ingest(f)
+            seen.append(f)
+        recorded.update(history(e.advance()))
+        for tenant in e.pending_reruns():
+            since = e.rerun_from(tenant)["publish"]
+            usable = [(n, s) for n, s in checkpoints if s["publish_wm"] is None
+                      or s["publish_wm"] < since]
+            n, base = usable[-1] if usable else (0, None)
+            changes = e.rerun(tenant, seen[n:], base)
+            keep = {k for k, v in recorded.items() if base is None or v[0] <= base["publish_wm"]}
+            recorded = {k: v for k, v in recorded.items() if k in keep} | history(changes)
+            checkpoints = [(m, s) for m, s in checkpoints if m <= n]
+        state = e.checkpoint("acme")
+        if state is not None:
+            checkpoints.append((len(seen), state))
+    recorded.update(history(e.advance(to_us(FAR))))
+    assert recorded == expected
