@@ -178,7 +178,7 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
                 more, _ = backfill.rerun(ops, cursor, engine, tenant,
                                          lambda c, d: _new_alert(c, d, policy_at), last)
                 events += more
-                recorded += len(more)
+                recorded += sum(1 for e in more if type(e).__qualname__.startswith("Alert."))
             backfill.save_checkpoints(ops, cursor, engine, last)
             ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
                                                   for e in events])

@@ -199,3 +199,24 @@ def test_late_lines_are_re_evaluated_from_a_checkpoint_with_the_same_alerts(
     # The re-run started from a checkpoint taken before the first late line (the earlier
     # ones are kept), not from the tenant's first fact.
     assert 1 < checkpoints(url) < before + 1
+
+
+@pytest.mark.slow  # four processes: the two-tenant race above runs in the default tier
+@pytest.mark.policy("4.high.publish_error_rate")
+def test_one_tenants_files_imported_concurrently_give_the_same_alerts(
+    url: str, tmp_path: Path, sample_audit: Path
+) -> None:
+    # The "four files one after another vs concurrently" (42 vs 49 alerts).
+    files = split(sample_audit, tmp_path)
+    in_order = f"sqlite:///{tmp_path / 'in-order.db'}"
+    for path in files:
+        imported(in_order, path)
+    cli("tenant", "list", "--db", url)  # create the store before the processes race
+    command = [sys.executable, "-m", "opsledger.cli", "import", "pumuki-audit",
+               "--register-unknown", "--db", url]
+    runs = [subprocess.Popen([*command, str(path)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE) for path in files]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err.decode()[-2000:]
+    assert effective(url) == effective(in_order)
