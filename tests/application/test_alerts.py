@@ -170,3 +170,29 @@ def test_alerts_cli_lists_as_json(tmp_path: Path, sample_audit: Path) -> None:
     assert (alert["triggered_at"], alert["observed"]) == ("2026-11-03T11:06:20.000000Z", 6.0)
     unscoped = subprocess.run([*run, "alerts", "--db", db], capture_output=True, text=True)
     assert unscoped.returncode != 0 and "--all-tenants" in unscoped.stderr
+
+
+@pytest.mark.policy("5.retention_privacy")
+def test_forgetting_a_tenant_purges_its_fact_log_index_and_checkpoints(store_url: str) -> None:
+    with Operations.open(store_url) as ops:
+        setup(ops)
+        burst(ops, "acme")
+        burst(ops, "globex")
+        ops.advance(T0 + timedelta(hours=2))
+        tables = ("alert_facts", "alert_process_alerts", "alert_checkpoints")
+
+        def rows(tenant: str) -> list[int]:
+            with ops.sql.transaction(commit=False) as cursor:
+                counts = []
+                for table in tables:
+                    ops.sql.execute(cursor, f"SELECT COUNT(*) AS n FROM "
+                                            f"{ops.sql.table(table)} WHERE tenant_id = ?",
+                                    (tenant,))
+                    counts.append(int(cursor.fetchone()["n"]))
+                return counts
+
+        assert all(rows("acme")) and all(rows("globex"))
+        ops.forget_tenant("acme", by="dpo", reason="contract ended")
+        assert rows("acme") == [0, 0, 0]
+        assert all(rows("globex"))
+        assert len(ops.alerts(tenant_id="globex")) == 1
