@@ -10,7 +10,7 @@ are evaluated at last (their alerts recorded as backfilled).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -62,7 +62,7 @@ def migrate_store(ops: Operations, head: int, table: str,
                         (orjson.dumps(migrate(raw, late)).decode(),))
 
 
-def _keep_batch(ops: Operations, notifications: list[Any], position: int,
+def _keep_batch(ops: Operations, notifications: Sequence[Any], position: int,
                 facts_of: Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]) -> None:
     """One batch of the log: its facts (up to ``position``, collision flags as later
     reclassified) into the fact log, its alert events into the index. Idempotent."""
