@@ -54,6 +54,9 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"retries {d['retries']}  collisions {d['collisions']}  key missing {d['key_missing']}  "
         f"rejected {len(d['rejected'])}"
     )
+    for tenant, n in d.get("late_facts", {}).items():
+        console.print(f"  late: {n} facts of {tenant!r} arrived behind its event time; "
+                      "re-evaluated, alerts found so are flagged backfilled")
     for item in d["rejected"][:20]:
         console.print(f"  line {item['line']}: {item['error']}")
     if len(d["rejected"]) > 20:
@@ -91,8 +94,12 @@ def import_pumuki(files: tuple[str, ...], db: str | None, strict: bool, register
                   as_json: bool) -> None:
     """Import Pumuki's saas-ingestion-audit.ndjson (FILE may be - for stdin)."""
     with open_ops(db) as ops:
+        before = ops.late_alert_facts()
         summary = _import_files(ops, list(files), strict, register_unknown)
         ops.advance_by_event_time()
+        summary.late_facts = {t: c["late"] - before.get(t, {}).get("late", 0)
+                              for t, c in ops.late_alert_facts().items()
+                              if c["late"] > before.get(t, {}).get("late", 0)}
     print_import(summary, as_json)
 
 

@@ -36,8 +36,9 @@ def projections_status(db: str | None, as_json: bool) -> None:
     with open_ops(db) as ops:
         rows = [s.to_dict() for s in ops.view_status()]
         process = alert_process_status(ops)
+        late = ops.late_alert_facts()
     if process is not None:
-        rows.append(process.to_dict())
+        rows.append({**process.to_dict(), "late_facts": late})
     if as_json:
         emit_json(rows)
         return
@@ -49,6 +50,9 @@ def projections_status(db: str | None, as_json: bool) -> None:
                  f"{escape(r['message'])}" if r["stopped"] else "running")
         table.add_row(r["view"], str(r["position"]), str(r["head"]), str(r["lag"]), state)
     console.print(table)
+    for tenant, counts in late.items():
+        console.print(f"late facts of {tenant!r}: {counts['late']} "
+                      f"({counts['pending']} waiting for re-evaluation)")
 
 
 @projections.command("catch-up")

@@ -103,12 +103,10 @@ def alert_process_status(ops: Operations) -> ViewStatus | None:
     from opsledger import alerting
 
     try:
-        rows = ops.sql.fetch(f"SELECT position FROM {ops.sql.table(alerting.STATE)} "
-                             "WHERE name = 'rules'")
+        position = alerting.position(ops)
     except PersistenceError:  # a store without (this shape of) the table
         return None
-    return ViewStatus("alert-process", int(rows[0]["position"]) if rows else 0,
-                      ops.views.head())
+    return ViewStatus("alert-process", position, ops.views.head())
 
 
 def _alert_process(ops: Operations) -> Finding:
