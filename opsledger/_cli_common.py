@@ -47,8 +47,19 @@ def open_ops(db: str | None) -> Iterator[Operations]:
     ops = Operations.open(store_url(db))
     try:
         yield ops
+        _warn_stopped_views(ops)
     finally:
         ops.close()
+
+
+def _warn_stopped_views(ops: Operations) -> None:
+    """On stderr, after a command: each stopped view, whose reads answer from its rows as
+    they stood before the event it could not apply."""
+    for name, stop in sorted(ops.views.stops().items()):
+        err_console.print(escape(
+            f"warning: view {name} is stopped at event {stop.failed_at} ({stop.error_type}: "
+            f"{stop.message}); it answers as of event {stop.position}; see `opsledger doctor`"
+        ), style="yellow", soft_wrap=True)
 
 
 def parse_time(value: str | None, field: str = "--at") -> datetime | None:

@@ -24,7 +24,7 @@ from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
 from opsledger.projections import AuditQuery
 
-__all__ = ["audit", "import_group", "print_import", "projections", "simulate_cmd", "table"]
+__all__ = ["audit", "import_group", "print_import", "simulate_cmd", "table"]
 
 
 def _progress() -> Progress:
@@ -54,6 +54,9 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"retries {d['retries']}  collisions {d['collisions']}  key missing {d['key_missing']}  "
         f"rejected {len(d['rejected'])}"
     )
+    for tenant, n in d.get("late_facts", {}).items():
+        console.print(f"  late: {n} facts of {tenant!r} arrived behind its event time; "
+                      "re-evaluated, alerts found so are flagged backfilled")
     for item in d["rejected"][:20]:
         console.print(f"  line {item['line']}: {item['error']}")
     if len(d["rejected"]) > 20:
@@ -91,8 +94,12 @@ def import_pumuki(files: tuple[str, ...], db: str | None, strict: bool, register
                   as_json: bool) -> None:
     """Import Pumuki's saas-ingestion-audit.ndjson (FILE may be - for stdin)."""
     with open_ops(db) as ops:
+        before = ops.late_alert_facts()
         summary = _import_files(ops, list(files), strict, register_unknown)
         ops.advance_by_event_time()
+        summary.late_facts = {t: c["late"] - before.get(t, {}).get("late", 0)
+                              for t, c in ops.late_alert_facts().items()
+                              if c["late"] > before.get(t, {}).get("late", 0)}
     print_import(summary, as_json)
 
 
@@ -189,11 +196,12 @@ def audit_refusals(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
+    from opsledger._files import write_private
     from opsledger.export import export_rows, render
 
     with open_ops(db) as ops:
         rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
-    out.write_bytes(render(rows, fmt))
+    write_private(out, render(rows, fmt))
     console.print(f"{len(rows)} rows written to {out}")
 
 
@@ -239,67 +247,3 @@ def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: st
         summary = simulate(config, audit_out, snap_out)
     console.print(f"wrote {summary.lines} audit lines to {out}"
                   + (f" and {summary.snapshots} snapshots to {snapshots}" if snapshots else ""))
-
-
-@click.group()
-def projections() -> None:
-    """The read models: status, catch-up, rebuild from zero."""
-
-
-@projections.command("status")
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-@run_command
-def projections_status(db: str | None, as_json: bool) -> None:
-    """Each view's position against the newest event."""
-    with open_ops(db) as ops:
-        head = ops.views.head()
-        rows = [{"view": v.name, "position": ops.views.position(v), "head": head}
-                for v in ops.views.views]
-    if as_json:
-        emit_json(rows)
-    else:
-        table(rows, ["view", "position", "head"])
-
-
-@projections.command("catch-up")
-@db_option
-@run_command
-def projections_catch_up(db: str | None) -> None:
-    """Apply every new event to the views."""
-    with open_ops(db) as ops, _progress() as bar:
-        task = bar.add_task("catching up", total=ops.views.head())
-        applied = ops.catch_up(progress=lambda pos, head: bar.update(task, completed=pos))
-    console.print(f"applied {applied} events")
-
-
-@projections.command("verify")
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-def projections_verify(db: str | None, as_json: bool) -> None:
-    """Rebuild every view from the events in a scratch store and compare: exit 0 when
-    identical, 1 with the first differing view table and row."""
-    from opsledger.verify import verify_views
-
-    with open_ops(db) as ops:
-        result = verify_views(ops)
-    if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        console.print(f"views identical to a rebuild from {result.events_checked} events")
-    else:
-        console.print(f"[red]{result.table} differs[/red]\n  live:    {result.live_row}\n"
-                      f"  rebuilt: {result.rebuilt_row}")
-    if not result.ok:
-        raise SystemExit(1)
-
-
-@projections.command("rebuild")
-@db_option
-@run_command
-def projections_rebuild(db: str | None) -> None:
-    """Clear every view and apply the whole history again."""
-    with open_ops(db) as ops, _progress() as bar:
-        task = bar.add_task("rebuilding", total=ops.views.head())
-        applied = ops.rebuild_views(progress=lambda pos, head: bar.update(task, completed=pos))
-    console.print(f"applied {applied} events")

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command
+from opsledger._files import write_private
 from opsledger.chain import (
     ChainReport,
     Checkpoint,
@@ -90,7 +91,7 @@ def checkpoint(db: str | None, out: Path, key_file: Path | None, as_json: bool) 
     key = _key(key_file)
     with open_ops(db) as ops:
         point = ops.checkpoint(key)
-    out.write_bytes(point.to_json() + b"\n")
+    write_private(out, point.to_json() + b"\n")
     if as_json:
         emit_json({"n": point.n, "hash": point.hash.hex(), "out": str(out)})
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,6 +15,7 @@ from opsledger.projections import (
     SqlStore,
     TrackingConflict,
     ViewRunner,
+    ViewStatus,
     alert_rows,
     slo_query,
 )
@@ -37,17 +38,26 @@ class ReadModels:
     def _ops(self) -> Operations:
         return cast("Operations", self)
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Bring every view up to date; returns the number of events applied."""
+    def catch_up(self, progress: Callable[[int, int], None] | None = None, *,
+                 retry: bool = False) -> int:
+        """Bring every running view up to date; returns the number of events applied. A
+        view that fails stops alone (see :meth:`view_status`); ``retry`` lets stopped views
+        run again (after the cause was fixed)."""
         while True:
             try:
-                return self.views.catch_up(progress=progress)
+                return self.views.catch_up(progress=progress, retry=retry)
             except TrackingConflict:
                 continue
 
-    def rebuild_views(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Clear and re-apply every view from the first event."""
-        return self.views.rebuild(progress=progress)
+    def rebuild_views(self, progress: Callable[[int, int], None] | None = None,
+                      views: Sequence[str] | None = None) -> int:
+        """Clear and re-apply every view (or the named ones and the views that depend on
+        them) from the first event; a rebuilt view that had stopped runs again."""
+        return self.views.rebuild(progress=progress, views=views)
+
+    def view_status(self) -> list[ViewStatus]:
+        """Each view's position, lag and, if it stopped, where and why."""
+        return self.views.status()
 
     def _scoped(self, query: AuditQuery) -> AuditQuery:
         if not query.all_tenants:
@@ -129,13 +139,13 @@ class ReadModels:
 
     def advance_by_event_time(self) -> dict[str, int]:
         """Record what the facts themselves have passed (imports, replays): freshness
-        deadlines by the visibility stream's time, alerts by the facts' watermark."""
+        deadlines by the visibility stream's time, alerts and incident deadlines by each
+        tenant's own watermark."""
         changes = self.evaluate_alerts()
         watermark = freshness.visibility_watermark(self._ops())
         missed = freshness.advance_freshness(self._ops(), watermark) if watermark else 0
-        facts_time = alerting.publish_watermark(self._ops())
-        incidents = (self._ops().record_due_incident_deadlines(facts_time)
-                     if facts_time is not None else 0)
+        incidents = self._ops().record_due_incident_deadlines_per_tenant(
+            alerting.publish_watermarks(self._ops()))
         return {"freshness_missed": missed, "alert_changes": changes,
                 "incident_deadlines_missed": incidents}
 
@@ -156,6 +166,16 @@ class ReadModels:
         callback is retried and logged; it never loses or blocks the event."""
         self.subscribers.append((callback, frozenset(kinds)))
 
+    def late_alert_facts(self) -> dict[str, dict[str, int]]:
+        """Per tenant, facts that arrived behind its own event time (``late``) and how many
+        still wait for re-evaluation (``pending``); tenants with none are absent."""
+        return alerting.late_facts(self._ops())
+
+    def alert_process_status(self) -> dict[str, Any]:
+        """The alert process's position in the log and its late facts per tenant."""
+        return {"position": alerting.position(self._ops()),
+                "late_facts": alerting.late_facts(self._ops())}
+
     def evaluate_alerts(self, now: datetime | None = None) -> int:
         """Run the alert process over every new fact; returns the alert changes recorded."""
         return alerting.evaluate(self._ops(), now=now, subscribers=self.subscribers)
@@ -170,10 +190,13 @@ class ReadModels:
         since: datetime | None = None,
         until: datetime | None = None,
         as_of: datetime | None = None,
+        include_withdrawn: bool = False,
     ) -> list[dict[str, Any]]:
         """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
         ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
-        wait behind the watermark), open if not yet resolved then."""
+        wait behind the watermark), open if not yet resolved then. Alerts found by re-evaluating
+        late facts are flagged ``backfilled`` (with ``found_at``); those late facts showed
+        never held are ``withdrawn`` and listed only with ``include_withdrawn``."""
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an alert query needs a tenant, or all_tenants=True")
@@ -181,7 +204,7 @@ class ReadModels:
         self.evaluate_alerts()
         self.catch_up()
         rows = alert_rows(self.sql, None if all_tenants else tenant_id, rule, False, since,
-                          until)
+                          until, include_withdrawn)
         if as_of is not None:
             moment = utc(as_of, "as_of")
             cutoff = iso_utc(evaluated_by(

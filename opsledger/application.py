@@ -51,8 +51,10 @@ __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
 A = TypeVar("A", bound=Aggregate)
 SCHEMA_TABLE = "opsledger_schema"
-SCHEMA_VERSION = 4  # 2: the hash chain (opsledger_chain); 3: tenant keys, retention;
-# 4: an operation's identity is (tenant, operation id): publish_identity, audit index
+#: 2: the hash chain (opsledger_chain); 3: tenant keys, retention; 4: the alert fact log
+#: and alert index (per-tenant event time); 5: an operation's identity is (tenant, operation
+#: id): publish_identity, the audit view's unique index on the pair
+SCHEMA_VERSION = 5
 R = TypeVar("R")
 
 

@@ -16,9 +16,10 @@ from opsledger._cli_common import (
     run_command,
 )
 from opsledger._cli_compliance import register as register_compliance
-from opsledger._cli_data import audit, import_group, projections, simulate_cmd
+from opsledger._cli_data import audit, import_group, simulate_cmd
 from opsledger._cli_demo import demo
 from opsledger._cli_integrity import checkpoint, verify
+from opsledger._cli_projections import doctor, projections
 from opsledger._cli_slo import register as register_slo
 from opsledger.application import TenantState
 from opsledger.domain.governance import Governance, PrivacySettings, RetentionPolicy
@@ -42,6 +43,7 @@ main.add_command(demo)
 main.add_command(projections)
 main.add_command(verify)
 main.add_command(checkpoint)
+main.add_command(doctor)
 
 
 # ---- policy ---------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def _indexes(ops: Operations) -> set[str]:
 
 def _make_older(db: str) -> None:
     """The layout before: no identity table, operation ids unique across all tenants,
-    schema version 3."""
+    schema version 4."""
     with Operations.open(db) as ops:
         sql = ops.sql
         with sql.transaction(commit=True) as cursor:
@@ -60,7 +60,7 @@ def _make_older(db: str) -> None:
             sql.execute(cursor, f"DROP INDEX {sql.table(INDEX)}")
             sql.execute(cursor, f"CREATE UNIQUE INDEX {LEGACY_INDEX} ON "
                                 f"{sql.table('audit_publish')} (operation_id)")
-            sql.execute(cursor, f"UPDATE {sql.table('opsledger_schema')} SET version = 3")
+            sql.execute(cursor, f"UPDATE {sql.table('opsledger_schema')} SET version = 4")
 
 
 def test_an_older_store_moves_to_the_tenant_scoped_identity_when_opened(
