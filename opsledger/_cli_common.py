@@ -1,13 +1,16 @@
-"""Shared CLI plumbing: the store option, time parsing, JSON output and typed errors."""
+"""Shared CLI plumbing: the store option, time parsing, JSON output, typed errors and the
+one filter every value from data passes before it reaches the terminal (:func:`safe`)."""
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import click
@@ -20,11 +23,32 @@ from opsledger.domain.errors import NaiveDatetime, OpsledgerError
 from opsledger.domain.time import utc
 from opsledger.storage import DEFAULT_URL
 
-__all__ = ["console", "db_option", "emit_json", "open_ops", "parse_time", "run_command"]
+__all__ = ["console", "db_option", "emit_json", "open_ops", "parse_time", "run_command", "safe"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False)
+# Markup stays on for the CLI's own styles; data reaches it only through ``safe``. Emoji
+# codes (":smile:") and highlighting would reinterpret data: both off.
+console = Console(stderr=False, highlight=False, emoji=False,
+                  width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, emoji=False)
+
+#: What a terminal would act on instead of showing: C0 controls (ESC included), DEL, C1
+#: controls, bidirectional overrides/isolates/marks and line/paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(value: object) -> str:
+    """``value`` as text fit for the terminal: every control character (C0, ESC, DEL, C1,
+    bidi overrides) shown as a visible ``\\x..``/``\\u....`` escape, and rich markup
+    (``[bold]``) escaped so it prints literally. Every id or free text from data that
+    the CLI prints in text mode goes through here (tables included)."""
+    return escape(_CONTROL.sub(_visible, str(value)))
 
 
 def db_option(func: F) -> F:
@@ -74,6 +98,8 @@ def emit_json(data: Any) -> None:
 
 
 def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):  # PostgreSQL's SUM of integers: an integer, as on SQLite
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
     if isinstance(obj, set | frozenset | tuple):
@@ -89,7 +115,7 @@ def run_command(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except OpsledgerError as exc:
-            err_console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}")
+            err_console.print(f"[red]error[/red] {safe(f'[{exc.code}] {exc}')}")
             raise SystemExit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -19,6 +19,7 @@ from opsledger._cli_common import (
     open_ops,
     parse_time,
     run_command,
+    safe,
 )
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
@@ -55,7 +56,7 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"rejected {len(d['rejected'])}"
     )
     for item in d["rejected"][:20]:
-        console.print(f"  line {item['line']}: {item['error']}")
+        console.print(f"  line {item['line']}: {safe(item['error'])}")
     if len(d["rejected"]) > 20:
         console.print(f"  … {len(d['rejected']) - 20} more (use --json for all)")
 
@@ -126,9 +127,10 @@ def _query(kw: dict[str, Any]) -> AuditQuery:
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows as a table, every value through :func:`safe`."""
     table = Table(*columns)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*("" if row.get(c) is None else safe(row.get(c)) for c in columns))
     console.print(table)
 
 
@@ -194,7 +196,7 @@ def audit_export(db: str | None, tenant: str, since: str | None, until: str | No
     with open_ops(db) as ops:
         rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
     out.write_bytes(render(rows, fmt))
-    console.print(f"{len(rows)} rows written to {out}")
+    console.print(f"{len(rows)} rows written to {safe(out)}")
 
 
 @audit.command("actions")
@@ -237,8 +239,9 @@ def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: st
         audit_out = stack.enter_context(open(out, "wb"))
         snap_out = stack.enter_context(open(snapshots, "wb")) if snapshots else None
         summary = simulate(config, audit_out, snap_out)
-    console.print(f"wrote {summary.lines} audit lines to {out}"
-                  + (f" and {summary.snapshots} snapshots to {snapshots}" if snapshots else ""))
+    console.print(f"wrote {summary.lines} audit lines to {safe(out)}"
+                  + (f" and {summary.snapshots} snapshots to {safe(snapshots)}"
+                     if snapshots else ""))
 
 
 @click.group()
@@ -288,8 +291,8 @@ def projections_verify(db: str | None, as_json: bool) -> None:
     elif result.ok:
         console.print(f"views identical to a rebuild from {result.events_checked} events")
     else:
-        console.print(f"[red]{result.table} differs[/red]\n  live:    {result.live_row}\n"
-                      f"  rebuilt: {result.rebuilt_row}")
+        console.print(f"[red]{safe(result.table)} differs[/red]\n  live:    "
+                      f"{safe(result.live_row)}\n  rebuilt: {safe(result.rebuilt_row)}")
     if not result.ok:
         raise SystemExit(1)
 

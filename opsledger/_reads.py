@@ -70,8 +70,14 @@ class ReadModels:
         return audit_queries.action_rows(self.sql, self._scoped(query))
 
     def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
-        """Counts per tenant / outcome / error code."""
-        return audit_queries.summary_rows(self.sql, self._scoped(query))
+        """Counts per tenant / outcome / error code (integers on every backend:
+        PostgreSQL's ``SUM`` gives decimals)."""
+        rows = audit_queries.summary_rows(self.sql, self._scoped(query))
+        for row in rows:
+            for column in ("operations", "collisions", "key_missing"):
+                if row.get(column) is not None:
+                    row[column] = int(row[column])
+        return rows
 
     # ---- SLOs and freshness (policy §2) -------------------------------------------------
     def slo(

@@ -150,18 +150,18 @@ def render_page(review: dict[str, Any], fmt: str, charts: list[dict[str, str]]) 
 
 
 def write_review(review: dict[str, Any], fmt: str, out: Path) -> Path:
-    """Write ``index.md``/``index.html``/``review.json`` (and charts) into ``out``."""
+    """Write ``index.md``/``index.html``/``review.json`` (and charts) into ``out``; returns
+    the page's path as given (each file written is checked to lie inside ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
-        path = confined(out, "review.json")
-        path.write_bytes(orjson.dumps(review, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        return path
+        confined(out, "review.json").write_bytes(
+            orjson.dumps(review, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        return out / "review.json"
     charts = []
     for caption, file in _charts(review, out):
         chart = {"caption": caption, "file": file, "href": quote(file)}
         if fmt == "html":
             chart["data"] = base64.b64encode(confined(out, file).read_bytes()).decode()
         charts.append(chart)
-    path = confined(out, f"index.{fmt}")
-    path.write_text(render_page(review, fmt, charts), encoding="utf-8")
-    return path
+    confined(out, f"index.{fmt}").write_text(render_page(review, fmt, charts), encoding="utf-8")
+    return out / f"index.{fmt}"
