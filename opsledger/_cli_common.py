@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
+from opsledger._outputs import visible_controls
 from opsledger.application import Operations
 from opsledger.domain.errors import NaiveDatetime, OpsledgerError
 from opsledger.domain.time import utc
@@ -32,23 +32,13 @@ console = Console(stderr=False, highlight=False, emoji=False,
                   width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, emoji=False)
 
-#: What a terminal would act on instead of showing: C0 controls (ESC included), DEL, C1
-#: controls, bidirectional overrides/isolates/marks and line/paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
-                      "\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
 
 def safe(value: object) -> str:
     """``value`` as text fit for the terminal: every control character (C0, ESC, DEL, C1,
     bidi overrides) shown as a visible ``\\x..``/``\\u....`` escape, and rich markup
     (``[bold]``) escaped so it prints literally. Every id or free text from data that
     the CLI prints in text mode goes through here (tables included)."""
-    return escape(_CONTROL.sub(_visible, str(value)))
+    return escape(visible_controls(str(value)))
 
 
 def db_option(func: F) -> F:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from opsledger.domain.errors import InvalidInput
 
-__all__ = ["UnsafeOutputPath", "confined", "markdown_text", "safe_file_name"]
+__all__ = ["UnsafeOutputPath", "confined", "markdown_text", "safe_file_name", "visible_controls"]
 
 #: Characters of an id kept in its file-name slug (the rest become ``-``).
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -24,6 +24,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 SLUG_CHARS = 40
 #: Hex digits of the id's SHA-256 in the name (64 bits: collisions are not a concern).
 HASH_CHARS = 16
+#: What a terminal (or a font) would act on instead of showing: C0 controls (ESC
+#: included), DEL, C1 controls, bidirectional overrides/isolates/marks, line separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069]")
 #: Characters markdown (or HTML inside markdown) gives a meaning to.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#!|~])")
 
@@ -38,6 +42,17 @@ class UnsafeOutputPath(InvalidInput):
         self.name, self.folder = name, folder
         shown = name if len(name) <= 40 else name[:40] + "…"
         super().__init__(f"refusing to write {shown!r} outside {str(folder)!r}")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with every control character (C0, ESC, DEL, C1, bidi overrides, line
+    separators) replaced by a visible ``\\x..``/``\\u....`` escape."""
+    return _CONTROL.sub(_visible, text)
 
 
 def safe_file_name(identity: str, suffix: str) -> str:

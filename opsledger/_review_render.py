@@ -17,7 +17,7 @@ from urllib.parse import quote
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from opsledger._outputs import confined, markdown_text, safe_file_name
+from opsledger._outputs import confined, markdown_text, safe_file_name, visible_controls
 
 __all__ = ["write_review"]
 
@@ -27,7 +27,8 @@ def _t(text: str) -> datetime:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    """A chart title's share of an id (the page names it in full)."""
+    """A chart title's share of an id (the page names it in full), controls visible."""
+    text = visible_controls(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
