@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +23,10 @@ from opsledger.domain.errors import NaiveDatetime, OpsledgerError
 from opsledger.domain.time import utc
 from opsledger.storage import DEFAULT_URL
 
-__all__ = ["console", "db_option", "emit_json", "open_ops", "parse_time", "run_command", "safe"]
+__all__ = [
+    "console", "db_option", "emit_json", "emit_json_stream", "json_array_chunks", "open_ops",
+    "parse_time", "run_command", "safe",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Markup stays on for the CLI's own styles; data reaches it only through ``safe``. Emoji
@@ -85,6 +88,27 @@ def emit_json(data: Any) -> None:
         orjson.dumps(data, default=_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
         .decode() + "\n"
     )
+
+
+def json_array_chunks(items: Iterable[Any]) -> Iterator[bytes]:
+    """The bytes of :func:`emit_json` of ``list(items)`` (without the final newline), one
+    item at a time: a JSON array written as its items are read."""
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+    first = True
+    for item in items:
+        body = orjson.dumps(item, default=_default, option=option).replace(b"\n", b"\n  ")
+        yield (b"[\n  " if first else b",\n  ") + body
+        first = False
+    yield b"[]" if first else b"\n]"
+
+
+def emit_json_stream(items: Iterable[Any]) -> None:
+    """Print ``items`` as the JSON array :func:`emit_json` would, item by item (memory flat
+    in the number of items)."""
+    out = sys.stdout
+    for chunk in json_array_chunks(items):
+        out.write(chunk.decode())
+    out.write("\n")
 
 
 def _default(obj: Any) -> Any:

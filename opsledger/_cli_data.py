@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +17,7 @@ from opsledger._cli_common import (
     console,
     db_option,
     emit_json,
+    emit_json_stream,
     err_console,
     open_ops,
     parse_time,
@@ -126,12 +129,18 @@ def _query(kw: dict[str, Any]) -> AuditQuery:
     )
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """Rows as a table, every value through :func:`safe`."""
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else safe(row.get(c)) for c in columns))
-    console.print(table)
+def table(rows: Iterable[dict[str, Any]], columns: list[str], batch: int = 500) -> None:
+    """Rows as a table, every value through :func:`safe`. Rows are printed ``batch`` at a
+    time (a table each, the header on the first), so a stream of any length is printed
+    in flat memory."""
+    stream = iter(rows)
+    number = 0
+    while (chunk := list(itertools.islice(stream, batch))) or number == 0:
+        table = Table(*columns, show_header=number == 0)
+        number += 1
+        for row in chunk:
+            table.add_row(*("" if row.get(c) is None else safe(row.get(c)) for c in columns))
+        console.print(table)
 
 
 @click.group()
@@ -145,12 +154,12 @@ def audit() -> None:
 def audit_list(**kw: Any) -> None:
     """Publish operations in scope, in business-time order."""
     with open_ops(kw["db"]) as ops:
-        rows = ops.audit(_query(kw))
-    if kw["as_json"]:
-        emit_json(rows)
-    else:
-        table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key", "outcome",
-                      "error_code", "attempts", "latency_ms", "collision"])
+        rows = ops.audit_stream(_query(kw))  # read as printed: memory flat in the rows
+        if kw["as_json"]:
+            emit_json_stream(rows)
+        else:
+            table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key",
+                         "outcome", "error_code", "attempts", "latency_ms", "collision"])
 
 
 @audit.command("summary")
@@ -191,12 +200,22 @@ def audit_refusals(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
-    from opsledger.export import export_rows, render
+    from opsledger.export import iter_export, render_chunks
+
+    count = 0
+
+    def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
 
     with open_ops(db) as ops:
-        rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
-    out.write_bytes(render(rows, fmt))
-    console.print(f"{len(rows)} rows written to {safe(out)}")
+        rows = iter_export(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
+        with out.open("wb") as handle:  # written as read: memory flat in the rows
+            for chunk in render_chunks(counted(rows), fmt):
+                handle.write(chunk)
+    console.print(f"{count} rows written to {safe(out)}")
 
 
 @audit.command("actions")

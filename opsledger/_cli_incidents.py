@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -13,6 +13,7 @@ from opsledger._cli_common import (
     console,
     db_option,
     emit_json,
+    emit_json_stream,
     open_ops,
     parse_time,
     run_command,
@@ -229,8 +230,7 @@ def replay_cmd(db: str | None, tenant: str, since: str, until: str, as_json: boo
     start, end = parse_time(since, "--from"), parse_time(until, "--to")
     assert start is not None and end is not None
     with open_ops(db) as ops:
-        entries = ops.replay(tenant, start, end)
-    _print_entries(entries, as_json)
+        _print_entries(ops.replay_stream(tenant, start, end), as_json)  # printed as read
 
 
 def register(main: click.Group, scheduler: click.Group) -> None:
@@ -241,10 +241,11 @@ def register(main: click.Group, scheduler: click.Group) -> None:
     scheduler.add_command(scheduler_run, "run")
 
 
-def _print_entries(entries: list[dict[str, Any]], as_json: bool) -> None:
-    """A timeline (an incident's or a tenant's replay): JSON, or one line per entry."""
+def _print_entries(entries: Iterable[dict[str, Any]], as_json: bool) -> None:
+    """A timeline (an incident's or a tenant's replay): JSON, or one line per entry;
+    printed entry by entry."""
     if as_json:
-        emit_json(entries)
+        emit_json_stream(entries)
         return
     for entry in entries:
         rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
