@@ -12,15 +12,15 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from opsledger.domain.errors import RepositoryOutOfScope
+from opsledger.domain.governance import RetentionPolicy
+from opsledger.projections import AuditQuery
+from opsledger.projections.timeline import iter_timeline
 
 from opsledger import FrozenClock, Governance, Operations, PrivacySettings
 from opsledger._cli_common import json_array_chunks
 from opsledger.cli import main
-from opsledger.domain.errors import RepositoryOutOfScope
-from opsledger.domain.governance import RetentionPolicy
 from opsledger.export import COLUMNS, export_rows, render
-from opsledger.projections import AuditQuery
-from opsledger.projections.timeline import iter_timeline
 
 START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 #: Operation ids a locale collation orders differently from code points.
