@@ -115,6 +115,11 @@ def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     tables.append(("Incidents", ["opened", "tenant", "severity", "state", "cause"],
                    [[i["opened_at"], i["tenant"], i["severity"], i["state"], i["cause"]]
                     for i in review["incidents"]]))
+    what_if = review.get("what_if")
+    if what_if:
+        tables.append(("What-if: candidate thresholds", ["rule", "fired", "would fire", "same"],
+                       [[rule, r["fired"], r["would_fire"], r["same"]]
+                        for rule, r in what_if["rules"].items()]))
     return tables
 
 

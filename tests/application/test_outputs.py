@@ -126,6 +126,8 @@ def test_review_with_300_character_and_control_ids_renders_inside_out(
 
 def test_markdown_review_escapes_ids(review: dict[str, Any], tmp_path: Path) -> None:
     one = {**review, "tenants": [{**review["tenants"][0], "tenant": "a|b<img src=x>"}]}
+    one["what_if"] = {"rules": {"<b>rule": {"fired": 2, "would_fire": 1, "same": 1}}}
     markdown = write_review(one, "md", tmp_path / "md").read_text(encoding="utf-8")
+    assert "| &lt;b&gt;rule | 2 | 1 | 1 |" in markdown  # the what-if table, escaped
     assert "<img" not in markdown and "| a\\|b&lt;img src=x&gt; |" in markdown
     assert all(p.parent == tmp_path / "md" for p in tmp_path.rglob("*.png"))
