@@ -4,6 +4,7 @@ one filter every value from data passes before it reaches the terminal (:func:`s
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 import orjson
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 
@@ -25,7 +27,7 @@ from opsledger.storage import DEFAULT_URL
 
 __all__ = [
     "console", "db_option", "emit_json", "emit_json_stream", "json_array_chunks", "open_ops",
-    "parse_time", "run_command", "safe",
+    "parse_time", "run_command", "safe", "table",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,6 +44,33 @@ def safe(value: object) -> str:
     (``[bold]``) escaped so it prints literally. Every id or free text from data that
     the CLI prints in text mode goes through here (tables included)."""
     return escape(visible_controls(str(value)))
+
+
+def table(rows: Iterable[dict[str, Any]], columns: list[str], batch: int = 500) -> None:
+    """Rows as aligned columns under a header, every value through :func:`safe`. Printed
+    ``batch`` rows at a time (a column widens when a later row needs it), so a stream of
+    any length prints in flat memory, and quickly (a rich Table measures every cell)."""
+    widths = [cell_len(c) for c in columns]
+    stream = iter(rows)
+    header = True
+    while (chunk := list(itertools.islice(stream, batch))) or header:
+        cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns]
+                 for row in chunk]
+        for values in cells:
+            widths = [max(w, cell_len(visible_controls(v))) for w, v in zip(widths, values,
+                                                                              strict=True)]
+        lines = []
+        if header:
+            lines.append("[bold]" + _line(columns, widths) + "[/bold]")
+            lines.append("  ".join("─" * w for w in widths))
+            header = False
+        lines += [_line(values, widths) for values in cells]
+        console.print("\n".join(lines), soft_wrap=True)
+
+
+def _line(values: list[str], widths: list[int]) -> str:
+    return "  ".join(safe(v) + " " * (w - cell_len(visible_controls(v)))
+                     for v, w in zip(values, widths, strict=True)).rstrip()
 
 
 def db_option(func: F) -> F:

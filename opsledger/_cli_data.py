@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from rich.cells import cell_len
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from opsledger._cli_common import (
@@ -23,8 +21,8 @@ from opsledger._cli_common import (
     parse_time,
     run_command,
     safe,
+    table,
 )
-from opsledger._outputs import visible_controls
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
 from opsledger.projections import AuditQuery
@@ -128,33 +126,6 @@ def _query(kw: dict[str, Any]) -> AuditQuery:
         outcome=kw["outcome"], error_code=kw["error_code"], idempotency_key=kw["key"],
         limit=kw["limit"],
     )
-
-
-def table(rows: Iterable[dict[str, Any]], columns: list[str], batch: int = 500) -> None:
-    """Rows as aligned columns under a header, every value through :func:`safe`. Printed
-    ``batch`` rows at a time (a column widens when a later row needs it), so a stream of
-    any length prints in flat memory, and quickly (a rich Table measures every cell)."""
-    widths = [cell_len(c) for c in columns]
-    stream = iter(rows)
-    header = True
-    while (chunk := list(itertools.islice(stream, batch))) or header:
-        cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns]
-                 for row in chunk]
-        for values in cells:
-            widths = [max(w, cell_len(visible_controls(v))) for w, v in zip(widths, values,
-                                                                              strict=True)]
-        lines = []
-        if header:
-            lines.append("[bold]" + _line(columns, widths) + "[/bold]")
-            lines.append("  ".join("─" * w for w in widths))
-            header = False
-        lines += [_line(values, widths) for values in cells]
-        console.print("\n".join(lines), soft_wrap=True)
-
-
-def _line(values: list[str], widths: list[int]) -> str:
-    return "  ".join(safe(v) + " " * (w - cell_len(visible_controls(v)))
-                     for v, w in zip(values, widths, strict=True)).rstrip()
 
 
 @click.group()
