@@ -8,7 +8,15 @@ from typing import Any
 import click
 from rich.table import Table
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, parse_time, run_command
+from opsledger._cli_common import (
+    console,
+    db_option,
+    emit_json,
+    open_ops,
+    parse_time,
+    run_command,
+    safe,
+)
 from opsledger.domain.alert import RULES
 
 __all__ = ["alerts_group", "print_alerts"]
@@ -20,11 +28,12 @@ def print_alerts(rows: list[dict[str, Any]]) -> None:
                   "resolved_at", "flags")
     for r in rows:
         colour = {"critical": "red", "high": "yellow"}.get(r["level"], "cyan")
-        table.add_row(r["triggered_at"], r["tenant"], r["rule"],
-                      f"[{colour}]{r['level']}[/{colour}]",
+        table.add_row(safe(r["triggered_at"]), safe(r["tenant"]), safe(r["rule"]),
+                      f"[{colour}]{safe(r['level'])}[/{colour}]",
                       "" if r["observed"] is None else f"{r['observed']:.4g}",
                       "" if r["threshold"] is None else f"{r['threshold']:.4g}",
-                      r["resolved_at"] or "[bold]open[/bold]", _flags(r))
+                      safe(r["resolved_at"]) if r["resolved_at"] else "[bold]open[/bold]",
+                      _flags(r))
     console.print(table)
 
 
@@ -88,8 +97,8 @@ def alerts_watch(db: str | None, interval: float, count: int, as_json: bool) -> 
             if as_json:
                 click.echo(orjson.dumps(event, default=str).decode())
             else:
-                console.print(f"{event['kind']} {event.get('tenant_id')} {event.get('rule')} "
-                              f"at {event.get('occurred_at')}")
+                console.print(f"{safe(event['kind'])} {safe(event.get('tenant_id'))} "
+                              f"{safe(event.get('rule'))} at {safe(event.get('occurred_at'))}")
 
         ops.subscribe(show)
         sweeps = 0

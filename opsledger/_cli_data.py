@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from opsledger._cli_common import (
     console,
     db_option,
     emit_json,
+    emit_json_stream,
     err_console,
     open_ops,
     parse_time,
     run_command,
+    safe,
+    table,
 )
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
@@ -55,10 +58,10 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"rejected {len(d['rejected'])}"
     )
     for tenant, n in d.get("late_facts", {}).items():
-        console.print(f"  late: {n} facts of {tenant!r} arrived behind its event time; "
+        console.print(f"  late: {n} facts of {safe(tenant)} arrived behind its event time; "
                       "re-evaluated, alerts found so are flagged backfilled")
     for item in d["rejected"][:20]:
-        console.print(f"  line {item['line']}: {item['error']}")
+        console.print(f"  line {item['line']}: {safe(item['error'])}")
     if len(d["rejected"]) > 20:
         console.print(f"  … {len(d['rejected']) - 20} more (use --json for all)")
 
@@ -132,13 +135,6 @@ def _query(kw: dict[str, Any]) -> AuditQuery:
     )
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console.print(table)
-
-
 @click.group()
 def audit() -> None:
     """The audit trail: publish attempts and outcomes, refusals, operator actions."""
@@ -150,12 +146,12 @@ def audit() -> None:
 def audit_list(**kw: Any) -> None:
     """Publish operations in scope, in business-time order."""
     with open_ops(kw["db"]) as ops:
-        rows = ops.audit(_query(kw))
-    if kw["as_json"]:
-        emit_json(rows)
-    else:
-        table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key", "outcome",
-                      "error_code", "attempts", "latency_ms", "collision"])
+        rows = ops.audit_stream(_query(kw))  # read as printed: memory flat in the rows
+        if kw["as_json"]:
+            emit_json_stream(rows)
+        else:
+            table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key",
+                         "outcome", "error_code", "attempts", "latency_ms", "collision"])
 
 
 @audit.command("summary")
@@ -196,13 +192,23 @@ def audit_refusals(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
-    from opsledger._files import write_private
-    from opsledger.export import export_rows, render
+    from opsledger._files import open_private
+    from opsledger.export import iter_export, render_chunks
+
+    count = 0
+
+    def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
 
     with open_ops(db) as ops:
-        rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
-    write_private(out, render(rows, fmt))
-    console.print(f"{len(rows)} rows written to {out}")
+        rows = iter_export(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
+        with open_private(out) as handle:  # written as read: memory flat in the rows
+            for chunk in render_chunks(counted(rows), fmt):
+                handle.write(chunk)
+    console.print(f"{count} rows written to {safe(out)}")
 
 
 @audit.command("actions")
@@ -245,5 +251,6 @@ def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: st
         audit_out = stack.enter_context(open(out, "wb"))
         snap_out = stack.enter_context(open(snapshots, "wb")) if snapshots else None
         summary = simulate(config, audit_out, snap_out)
-    console.print(f"wrote {summary.lines} audit lines to {out}"
-                  + (f" and {summary.snapshots} snapshots to {snapshots}" if snapshots else ""))
+    console.print(f"wrote {summary.lines} audit lines to {safe(out)}"
+                  + (f" and {summary.snapshots} snapshots to {safe(snapshots)}"
+                     if snapshots else ""))

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from opsledger._cli_common import console, db_option, emit_json, err_console, open_ops, run_command
+from opsledger._cli_common import (
+    console,
+    db_option,
+    emit_json,
+    err_console,
+    open_ops,
+    run_command,
+    safe,
+)
 from opsledger.doctor import diagnose
 
 __all__ = ["doctor", "projections"]
@@ -46,12 +53,12 @@ def projections_status(db: str | None, as_json: bool) -> None:
 
     table = Table("view", "position", "head", "lag", "state")
     for r in rows:
-        state = (f"[red]stopped at {r['failed_at']}[/red]: {escape(r['error_type'])}: "
-                 f"{escape(r['message'])}" if r["stopped"] else "running")
+        state = (f"[red]stopped at {r['failed_at']}[/red]: {safe(r['error_type'])}: "
+                 f"{safe(r['message'])}" if r["stopped"] else "running")
         table.add_row(r["view"], str(r["position"]), str(r["head"]), str(r["lag"]), state)
     console.print(table)
     for tenant, counts in late.items():
-        console.print(f"late facts of {tenant!r}: {counts['late']} "
+        console.print(f"late facts of {safe(tenant)}: {counts['late']} "
                       f"({counts['pending']} waiting for re-evaluation)")
 
 
@@ -84,11 +91,11 @@ def projections_verify(db: str | None, as_json: bool) -> None:
     elif result.ok:
         console.print(f"views identical to a rebuild from {result.events_checked} events")
     elif result.stopped:
-        console.print(f"[red]stopped views[/red]: {escape(', '.join(result.stopped))} "
+        console.print(f"[red]stopped views[/red]: {safe(', '.join(result.stopped))} "
                       "(see `opsledger doctor`)")
     else:
-        console.print(f"[red]{result.table} differs[/red]\n  live:    {result.live_row}\n"
-                      f"  rebuilt: {result.rebuilt_row}")
+        console.print(f"[red]{safe(result.table)} differs[/red]\n"
+                      f"  live:    {safe(result.live_row)}\n  rebuilt: {safe(result.rebuilt_row)}")
     if not result.ok:
         raise SystemExit(1)
 
@@ -125,9 +132,9 @@ def doctor(db: str | None, full: bool, as_json: bool) -> None:
         marks = {"ok": "[green]ok[/green]", "info": "[cyan]info[/cyan]",
                  "action": "[red]ACTION[/red]"}
         for f in result.findings:
-            console.print(f"{marks[f.level]:>6} {f.check}: {escape(f.message)}")
+            console.print(f"{marks[f.level]:>6} {f.check}: {safe(f.message)}")
             if f.fix and f.level != "ok":
-                console.print(f"         fix: {escape(f.fix)}")
+                console.print(f"         fix: {safe(f.fix)}")
         console.print("healthy" if result.healthy else "[red]needs action[/red]")
     if not result.healthy:
         raise SystemExit(1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,7 +20,8 @@ from opsledger.projections import (
     slo_query,
 )
 from opsledger.projections import audit as audit_queries
-from opsledger.projections.timeline import timeline
+from opsledger.projections._stream import stream_query
+from opsledger.projections.timeline import iter_timeline
 from opsledger.slo import Period, slo_row
 
 if TYPE_CHECKING:
@@ -71,6 +72,25 @@ class ReadModels:
         """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
         return audit_queries.publish_rows(self.sql, self._scoped(query))
 
+    def audit_stream(self, query: AuditQuery) -> Iterator[dict[str, Any]]:
+        """:meth:`audit` as rows read in bounded batches while they are consumed (memory
+        flat in the number of rows), in business-time order (then tenant and operation).
+        The scope is checked now; the read transaction stays open until the end."""
+        where, params = self._scoped(query).where()
+        limit = f" LIMIT {int(query.limit)}" if query.limit else ""
+        return stream_query(self.sql, f"SELECT * FROM {self.sql.table('audit_publish')}{where} "
+                                      f"ORDER BY occurred_at, tenant_id, operation_id{limit}",
+                            params)
+
+    def audit_refusals_stream(self, query: AuditQuery) -> Iterator[dict[str, Any]]:
+        """:meth:`audit_refusals` read in bounded batches (in business-time order)."""
+        scoped = self._scoped(AuditQuery(
+            tenant_id=query.tenant_id, all_tenants=query.all_tenants,
+            repository_id=query.repository_id, since=query.since, until=query.until))
+        where, params = scoped.where()
+        return stream_query(self.sql, f"SELECT * FROM {self.sql.table('audit_refusal')}{where} "
+                                      "ORDER BY occurred_at, refusal_id", params)
+
     def audit_refusals(self, query: AuditQuery) -> list[dict[str, Any]]:
         """Refused commands in scope."""
         return audit_queries.refusal_rows(self.sql, self._scoped(query))
@@ -80,8 +100,14 @@ class ReadModels:
         return audit_queries.action_rows(self.sql, self._scoped(query))
 
     def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
-        """Counts per tenant / outcome / error code."""
-        return audit_queries.summary_rows(self.sql, self._scoped(query))
+        """Counts per tenant / outcome / error code (integers on every backend:
+        PostgreSQL's ``SUM`` gives decimals)."""
+        rows = audit_queries.summary_rows(self.sql, self._scoped(query))
+        for row in rows:
+            for column in ("operations", "collisions", "key_missing"):
+                if row.get(column) is not None:
+                    row[column] = int(row[column])
+        return rows
 
     # ---- SLOs and freshness (policy §2) -------------------------------------------------
     def slo(
@@ -153,9 +179,15 @@ class ReadModels:
         """The RCA timeline of one tenant over ``[start, end)``: publish minutes, alerts,
         incident transitions and deadlines, gate, mode and policy changes, freshness
         misses — ordered by ``at``; the same store always gives the same list."""
+        return list(self.replay_stream(tenant_id, start, end))
+
+    def replay_stream(self, tenant_id: str, start: datetime, end: datetime
+                      ) -> Iterator[dict[str, Any]]:
+        """:meth:`replay` produced as the views are read: memory flat in the range's
+        length (a year of publish minutes). The tenant is checked now."""
         self._ops()._tenant(tenant_id)
         self.catch_up()
-        return timeline(self.sql, tenant_id, iso_utc(start), iso_utc(end))
+        return iter_timeline(self.sql, tenant_id, iso_utc(start), iso_utc(end))
 
     # ---- alerts (policy §4) ---------------------------------------------------------
     subscribers: list[tuple[alerting.Subscriber, frozenset[str]]]
