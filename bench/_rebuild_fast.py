@@ -34,6 +34,7 @@ from opsledger.domain.publish import batch_uuid
 from opsledger.domain.tenant import Tenant
 
 from opsledger import Operations
+from opsledger import _identity as identity
 from opsledger._recording import load_many
 from opsledger.importer import CHUNK, ImportSummary
 from opsledger.records import PublishRecord
@@ -63,6 +64,7 @@ def fast_import(
         with ops.sql.transaction(commit=True) as cursor:
             for chunk in chunks:
                 changed: dict[UUID, Any] = {}
+                known: list[tuple[str, str, str, str | None]] = []
                 ids = [(r, r.effective_operation_id()) for r in chunk]
                 keys = [batch_uuid(r.tenant_id, r.repository_id, r.key, op) for r, op in ids]
                 gone = {k for k in keys if k not in batches and k.bytes in seen}
@@ -74,12 +76,16 @@ def fast_import(
                     tenant.check_scope(record.repository_id)
                     item = writer._apply(record, op_id, key, tenant, loaded, changed)
                     _count(summary, item)
+                    if item.status == "recorded":  # (a duplicate's row is there already)
+                        known.append((record.tenant_id, op_id, str(key),
+                                      identity.facts_digest(record)))
                     seen.add(key.bytes)
                     batches[key] = loaded[key]
                     batches.move_to_end(key)
                 events = [e for agg in changed.values() for e in agg.collect_events()]
                 ops.sql.insert_stored_events(
                     cursor, [ops.app.mapper.to_stored_event(e) for e in events])
+                identity.insert(ops.sql, cursor, known)
                 while len(batches) > keep:
                     batches.popitem(last=False)
         if progress:

@@ -13,7 +13,9 @@ Hierarchy (every error a caller can provoke derives from ``OpsledgerError``)::
     │   └── RetentionPolicyMissing       tenant has no retention/privacy policy yet
     ├── Conflict                         the command contradicts stored state
     │   ├── TenantAlreadyRegistered
-    │   └── IllegalTransition            names the current state
+    │   ├── IllegalTransition            names the current state
+    │   └── OperationIdReused            a tenant's operation id with other facts or batch:
+    │                                    refused, audited as a refusal
     └── NotFound                         asked for something that does not exist
 
 Errors carry their facts as attributes so callers and the CLI can render them.
@@ -31,6 +33,7 @@ __all__ = [
     "MissingIdempotencyKey",
     "NaiveDatetime",
     "NotFound",
+    "OperationIdReused",
     "OpsledgerError",
     "RepositoryOutOfScope",
     "RetentionPolicyMissing",
@@ -170,6 +173,26 @@ class IllegalTransition(Conflict):
         self.command = command
         self.state = state
         super().__init__(f"cannot {command} {subject}: it is {state}")
+
+
+def _short(value: str, limit: int = 40) -> str:
+    """``value`` quoted, cut to ``limit`` characters (untrusted ids are never echoed whole)."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+class OperationIdReused(Conflict):
+    """A tenant's operation id (Pumuki's ``event_id``) arrived again in another batch (other
+    repository or idempotency key) or with other facts: an operation's identity is (tenant,
+    operation id), so the line is refused and audited, and the store keeps the first."""
+
+    code = "operation_id_reused"
+
+    def __init__(self, tenant_id: str, operation_id: str, what: str) -> None:
+        self.tenant_id = tenant_id
+        self.operation_id = operation_id
+        self.what = what
+        super().__init__(f"operation id {_short(operation_id)} of tenant {_short(tenant_id)} "
+                         f"is already recorded {what}")
 
 
 class NotFound(OpsledgerError, LookupError):

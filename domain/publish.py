@@ -37,10 +37,19 @@ Relation = Literal["original", "retry", "collision"]
 
 @lru_cache(maxsize=8192)
 def batch_uuid(tenant_id: str, repository_id: str, key: str, operation_id: str) -> UUID:
-    """The batch stream id for an operation (``unknown`` keys get one per operation)."""
-    name = f"batch/{tenant_id}/{repository_id}/{key}"
+    """The batch stream id for an operation (``unknown`` keys get one per operation).
+
+    Ids without a ``/`` keep the name they always had (``batch/tenant/repo/key``), which
+    reads back unambiguously; any ``/`` in them switches to a name with each part
+    length-prefixed (``batch2/…``, a prefix no older name has), so two tenants can never
+    share a stream however they choose their ids."""
+    parts = [tenant_id, repository_id, key]
     if key == UNKNOWN_KEY:
-        name += f"/{operation_id}"
+        parts.append(operation_id)
+    if any("/" in part for part in parts):
+        name = "batch2/" + "/".join(f"{len(part)}:{part}" for part in parts)
+    else:
+        name = "batch/" + "/".join(parts)
     return uuid5(NAMESPACE, name)
 
 

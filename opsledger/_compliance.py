@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError
 
+from opsledger import _identity as identity
 from opsledger import alerting, chain
 from opsledger._recording import EventCache
 from opsledger.domain.erasure import Erasure
@@ -145,6 +146,7 @@ class ComplianceCommands:
         ops.catch_up()  # the erasure event purges the views
         with ops.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
             purge_tenant(ops.sql, cursor, tenant_id)
+            counts[identity.TABLE] = identity.forget(ops.sql, cursor, tenant_id)
         rewritten = _rewrite_postgres(ops) if ops.sql.is_postgres else ()
         if ops.store.kind == "sqlite":
             ops.sql.compact()

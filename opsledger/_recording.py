@@ -5,23 +5,30 @@ and saved in one transaction. If another writer created or extended one of those
 meanwhile, the save conflicts on the aggregate version; the chunk is then re-evaluated
 against the fresh state (a racing first writer turns our "first" into a retry or a
 collision, exactly as if the two had arrived in order).
+
+An operation's identity is (tenant, operation id): the same id under one tenant in another
+batch, or with other facts, is refused (:class:`OperationIdReused`) and audited, checked
+against ``publish_identity`` (see :mod:`opsledger._identity`), which the same transaction
+extends — so a racing writer of the same id conflicts and decides again, as above.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from psycopg.errors import UniqueViolation
 
+from opsledger import _identity as identity
+from opsledger._loading import EventCache, load_many
 from opsledger.domain.errors import (
+    OperationIdReused,
     OpsledgerError,
     ScopeViolation,
     TenantForgotten,
@@ -29,7 +36,7 @@ from opsledger.domain.errors import (
 )
 from opsledger.domain.governance import Governance
 from opsledger.domain.publish import UNKNOWN_KEY, PublishBatch, batch_uuid
-from opsledger.domain.refusal import RefusedCommand, refusal_uuid
+from opsledger.domain.refusal import RefusedCommand, legacy_refusal_uuid, refusal_uuid
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.projections._sql import SqlStore
 from opsledger.records import PublishRecord
@@ -51,86 +58,6 @@ class ItemResult:
     collision: bool = False
     key_missing: bool = False
     error: OpsledgerError | None = None
-
-
-class EventCache:
-    """Decoded, committed events of small hot streams (tenants).
-
-    A write then reads only the events stored after the cached version, inside its own
-    transaction, so the cache can never hide a change another process committed.
-    """
-
-    def __init__(self) -> None:
-        self._events: dict[UUID, list[Any]] = {}
-        self._built: dict[UUID, tuple[int, Any]] = {}
-
-    def versions(self, ids: Iterable[UUID]) -> dict[UUID, int]:
-        """The cached version of each of ``ids`` that is cached."""
-        return {i: self._events[i][-1].originator_version for i in ids if i in self._events}
-
-    def events(self, oid: UUID) -> list[Any]:
-        """The cached events of one stream (empty if none)."""
-        return self._events.get(oid, [])
-
-    def extend(self, oid: UUID, events: Sequence[Any]) -> None:
-        """Add committed events of ``oid`` (in version order)."""
-        if events:
-            self._events.setdefault(oid, []).extend(events)
-
-    def read_only(self, oid: UUID) -> Any:
-        """The aggregate at its cached version, built once per version: never mutate it."""
-        events = self._events[oid]
-        version = events[-1].originator_version
-        built = self._built.get(oid)
-        if built is None or built[0] != version:
-            aggregate = None
-            for domain_event in events:
-                aggregate = domain_event.mutate(aggregate)
-            built = self._built[oid] = (version, aggregate)
-        return built[1]
-
-
-def load_many(
-    app: Application[UUID],
-    sql: SqlStore,
-    cursor: Any,
-    ids: Iterable[UUID],
-    cache: EventCache | None = None,
-    cacheable: Iterable[UUID] = (),
-    read_only: bool = False,
-) -> dict[UUID, Any]:
-    """Reconstruct many aggregates with one query (missing ids are absent from the result).
-
-    Streams held in ``cache`` are read only from their cached version on; the cache learns
-    the committed events this read found for the ``cacheable`` streams. With
-    ``read_only`` the cached streams come back as shared objects the caller must not change.
-    """
-    wanted = sorted(set(ids))
-    known = cache.versions(wanted) if cache else {}
-    grouped: dict[UUID, list[Any]] = defaultdict(list)
-    rows = sql.select_stored_events(cursor, [i for i in wanted if i not in known], known)
-    for row in rows:
-        raw = row["originator_id"]
-        oid = raw if isinstance(raw, UUID) else UUID(raw)
-        grouped[oid].append(
-            app.mapper.to_domain_event(
-                StoredEvent(oid, row["originator_version"], row["topic"], bytes(row["state"]))
-            )
-        )
-    loaded: dict[UUID, Any] = {}
-    if cache:
-        for oid in set(cacheable) | known.keys():
-            cache.extend(oid, grouped.pop(oid, []))
-            if cache.events(oid) and read_only:
-                loaded[oid] = cache.read_only(oid)
-            elif cache.events(oid):
-                grouped[oid] = cache.events(oid)
-    for oid, events in grouped.items():
-        aggregate = None
-        for domain_event in events:
-            aggregate = domain_event.mutate(aggregate)
-        loaded[oid] = aggregate
-    return loaded
 
 
 class ChunkWriter:
@@ -170,10 +97,12 @@ class ChunkWriter:
         for attempt in range(attempts):
             try:
                 with self.sql.transaction(commit=True) as cursor:
-                    results, changed = self._decide(cursor, records, op_ids, forgotten)
+                    results, changed, known = self._decide(cursor, records, op_ids,
+                                                           forgotten)
                     events = [e for agg in changed.values() for e in agg.collect_events()]
                     stored = [self.app.mapper.to_stored_event(e) for e in events]
                     self.sql.insert_stored_events(cursor, stored)
+                    identity.insert(self.sql, cursor, known)
                 if self.tenant_cache is not None:
                     for e in events:
                         if isinstance(changed[e.originator_id], Tenant):
@@ -187,7 +116,7 @@ class ChunkWriter:
     def _decide(
         self, cursor: Any, records: Sequence[PublishRecord], op_ids: list[str],
         forgotten: set[str],
-    ) -> tuple[list[ItemResult], dict[UUID, Any]]:
+    ) -> tuple[list[ItemResult], dict[UUID, Any], list[tuple[str, str, str, str | None]]]:
         batch_ids = [
             batch_uuid(r.tenant_id, r.repository_id, r.key, op)
             for r, op in zip(records, op_ids, strict=True)
@@ -201,13 +130,24 @@ class ChunkWriter:
                            self.tenant_cache, tenant_ids.values(),
                            read_only=not self.register_unknown)
         tenants: dict[str, Tenant | None] = {t: loaded.get(u) for t, u in tenant_ids.items()}
+        known = identity.lookup(self.sql, cursor, [
+            (r.tenant_id, op) for r, op in zip(records, op_ids, strict=True)
+            if r.tenant_id not in forgotten])
+        new_known: list[tuple[str, str, str, str | None]] = []
         changed: dict[UUID, Any] = {}
         results: list[ItemResult] = []
-        refused: list[tuple[PublishRecord, str, ScopeViolation]] = []
+        refused: list[tuple[PublishRecord, str, OpsledgerError]] = []
         for record, op_id, batch_id in zip(records, op_ids, batch_ids, strict=True):
             if record.tenant_id in forgotten:  # refused, and nothing of it is kept
                 results.append(ItemResult("refused", op_id,
                                           error=TenantForgotten(record.tenant_id)))
+                continue
+            digest = identity.facts_digest(record)
+            prior = known.get((record.tenant_id, op_id))
+            reused = None if prior is None else _reuse(prior, record, op_id, batch_id, digest)
+            if reused is not None:  # before anything else: nothing of the store changes
+                refused.append((record, op_id, reused))
+                results.append(ItemResult("refused", op_id, error=reused))
                 continue
             tenant = tenants[record.tenant_id]
             if self.register_unknown:
@@ -221,11 +161,34 @@ class ChunkWriter:
                 refused.append((record, op_id, violation))
                 results.append(ItemResult("refused", op_id, error=violation))
                 continue
-            results.append(self._apply(record, op_id, batch_id, tenant, loaded, changed))
-        refusal_ids = [refusal_uuid("record_publish", op_id) for _, op_id, _ in refused]
-        existing = load_many(self.app, self.sql, cursor, refusal_ids) if refused else {}
-        for (record, op_id, reason), rid in zip(refused, refusal_ids, strict=True):
-            if rid in existing or rid in changed:
+            result = self._apply(record, op_id, batch_id, tenant, loaded, changed)
+            if (record.tenant_id, op_id) not in known:  # recorded (or an older duplicate)
+                facts = digest if result.status == "recorded" else None
+                batch = str(batch_id)
+                known[(record.tenant_id, op_id)] = identity.Known(batch, facts)
+                new_known.append((record.tenant_id, op_id, batch, facts))
+            results.append(result)
+        self._refuse(cursor, refused, changed)
+        return results, changed, new_known
+
+    def _refuse(
+        self, cursor: Any, refused: list[tuple[PublishRecord, str, OpsledgerError]],
+        changed: dict[UUID, Any],
+    ) -> None:
+        """Audit each refused operation once: a stream per (tenant, operation, kind of
+        refusal); a refusal stored before refusals were scoped by tenant counts too."""
+        if not refused:
+            return
+        refusal_ids = [refusal_uuid("record_publish", op_id, record.tenant_id, reason.code)
+                       for record, op_id, reason in refused]
+        legacy_ids = [legacy_refusal_uuid("record_publish", op_id) for _, op_id, _ in refused]
+        existing = load_many(self.app, self.sql, cursor, [*refusal_ids, *legacy_ids])
+        for (record, op_id, reason), rid, lid in zip(refused, refusal_ids, legacy_ids,
+                                                     strict=True):
+            legacy = existing.get(lid)
+            if rid in existing or rid in changed or (
+                    legacy is not None and legacy.tenant_id == record.tenant_id
+                    and reason.code != OperationIdReused.code):
                 continue
             changed[rid] = RefusedCommand(
                 command="record_publish",
@@ -237,7 +200,6 @@ class ChunkWriter:
                 occurred_at=record.occurred_at_utc,
                 details=record.model_dump(mode="json"),
             )
-        return results, changed
 
     def _apply(
         self,
@@ -292,3 +254,16 @@ class ChunkWriter:
         elif tenant.add_repository(record.repository_id, by=self.by, at=at):
             changed[tenant.id] = tenant
         return tenant
+
+
+def _reuse(
+    known: identity.Known, record: PublishRecord, op_id: str, batch_id: UUID, digest: str,
+) -> OperationIdReused | None:
+    """The refusal of a (tenant, operation id) already recorded in another batch or with
+    other facts; ``None`` for an exact duplicate."""
+    if known.batch_id != str(batch_id):
+        return OperationIdReused(record.tenant_id, op_id,
+                                 "in another batch (other repository or idempotency key)")
+    if known.facts is not None and known.facts != digest:
+        return OperationIdReused(record.tenant_id, op_id, "in this batch with other facts")
+    return None

@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
+from opsledger import _identity as identity
 from opsledger import alerting, chain
 from opsledger._asof import as_of as tenant_as_of
 from opsledger._chain_recorders import RECORDER_TOPICS
@@ -51,8 +52,9 @@ __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 A = TypeVar("A", bound=Aggregate)
 SCHEMA_TABLE = "opsledger_schema"
 #: 2: the hash chain (opsledger_chain); 3: tenant keys, retention; 4: the alert fact log
-#: and alert index (per-tenant event time)
-SCHEMA_VERSION = 4
+#: and alert index (per-tenant event time); 5: an operation's identity is (tenant, operation
+#: id): publish_identity, the audit view's unique index on the pair
+SCHEMA_VERSION = 5
 R = TypeVar("R")
 
 
@@ -177,6 +179,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         runner.create_tables()
         with runner.sql.transaction(commit=True) as cursor:
             alerting.create_tables(runner.sql, cursor)
+            identity.create_table(runner.sql, cursor, runner)
             runner.sql.execute(cursor, chain.create_table_statement(
                 runner.sql.table(chain.CHAIN_TABLE), postgres=runner.sql.is_postgres))
             chain.link_existing(runner.sql, cursor)

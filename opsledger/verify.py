@@ -16,7 +16,7 @@ __all__ = ["VIEW_TABLES", "Verification", "copy_events", "verify_views"]
 #: view table -> its ordering key. Positions in the log are left out of the comparison:
 #: a scratch store numbers its notifications afresh.
 VIEW_TABLES = {
-    "audit_publish": "operation_id",
+    "audit_publish": "tenant_id, operation_id",
     "audit_refusal": "refusal_id",
     "audit_action": "occurred_at, stream_id, action",
     "slo_minute": "tenant_id, repository_id, minute",

@@ -5,16 +5,23 @@ for the operator scope explicitly; a tenant-scoped query never returns another's
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
 from opsledger.domain.publish import UNKNOWN_KEY
-from opsledger.domain.time import iso_utc
+from opsledger.projections._audit_reads import (
+    AuditQuery,
+    action_rows,
+    actions_named,
+    publish_rows,
+    refusal_rows,
+    summary_rows,
+)
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore, create_index
+from psycopg.errors import UniqueViolation
 
 __all__ = [
     "PUBLISH_COLUMNS",
@@ -31,11 +38,19 @@ __all__ = [
 #: in a deferrable unique index (see :meth:`AuditView.finish_load`).
 STAGED = "audit_publish_load"
 #: Collision flags a load from zero changes, applied set-wise at the head (while loading,
-#: ``audit_publish`` has no index on the operation id to update one row by).
-FLIPS = "audit_flip_load"
+#: ``audit_publish`` has no index on the operation's identity to update one row by).
+FLIPS = "audit_flips_load"
+#: The same, of a load begun before an operation's identity was (tenant, operation id).
+LEGACY_FLIPS = "audit_flip_load"
+#: An operation's identity is (tenant, operation id): the same Pumuki ``event_id`` under
+#: two tenants is two operations. Deferrable like the query indexes (see ``indexes``).
+IDENTITY = ("audit_publish_identity", "audit_publish", "tenant_id, operation_id", True)
+#: The unique index of the layout before: the operation id alone, across every tenant.
+LEGACY_IDENTITY = "audit_publish_operation"
 STARTED = "opsledger.PublishBatch.Started"
 OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
 REFUSED = "opsledger.RefusedCommand.Refused"
+_UNIQUE = (sqlite3.IntegrityError, UniqueViolation)
 ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.", "opsledger.GoLiveGate.",
                    "opsledger.Erasure.")
 
@@ -52,45 +67,6 @@ REFUSAL_COLUMNS = (
 ACTION_COLUMNS = (
     "notification_id", "stream_id", "tenant_id", "action", "actor", "occurred_at", "details",
 )
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    """Filters for the audit trail. ``tenant_id`` is required unless ``all_tenants``."""
-
-    tenant_id: str | None = None
-    all_tenants: bool = False
-    repository_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    outcome: str | None = None
-    error_code: str | None = None
-    idempotency_key: str | None = None
-    limit: int | None = None
-
-    def where(self) -> tuple[str, list[Any]]:
-        """SQL WHERE clause and parameters for these filters (publish table)."""
-        if not self.all_tenants and not self.tenant_id:
-            raise ValueError("an audit query needs a tenant, or all_tenants=True (operator scope)")
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("tenant_id", self.tenant_id),
-            ("repository_id", self.repository_id),
-            ("outcome", self.outcome),
-            ("error_code", self.error_code),
-            ("idempotency_key", self.idempotency_key),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if self.since is not None:
-            clauses.append("occurred_at >= ?")
-            params.append(iso_utc(self.since))
-        if self.until is not None:
-            clauses.append("occurred_at < ?")
-            params.append(iso_utc(self.until))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _marks(columns: Sequence[str]) -> str:
@@ -111,13 +87,14 @@ class AuditView:
     name = "audit"
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
-    #: operation id's uniqueness is one of them: a load appends publish rows to
+    #: operation's identity (tenant, operation id) is one of them: a load appends publish
+    #: rows to
     #: ``audit_publish`` in log order and indexes them once at the head, instead of
     #: writing each batch's ids at random places of a key index — or copying every row
     #: into a keyed table at the head, which made the last transaction (and SQLite's WAL
     #: and its memory-mapped index) as large as the whole table.
     indexes = (
-        ("audit_publish_operation", "audit_publish", "operation_id", True),
+        IDENTITY,
         ("audit_publish_scope", "audit_publish", "tenant_id, occurred_at"),
         ("audit_publish_key", "audit_publish", "tenant_id, idempotency_key"),
     )
@@ -125,7 +102,15 @@ class AuditView:
                                    "key_missing", "collision", "retryable")}
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
-        """Create the three audit tables and their query indexes."""
+        """Create the three audit tables and their indexes. A store of the layout before
+        (operation ids unique across tenants) moves to the (tenant, operation id) identity
+        here: its unique index is replaced (its rows, unique in the operation id, are unique
+        in the pair), and the collision changes of a load it left open are applied now."""
+        sql.execute(cursor, f"DROP INDEX IF EXISTS {sql.table(LEGACY_IDENTITY)}")
+        if sql.table_exists(cursor, LEGACY_FLIPS):
+            _apply_flips(sql, cursor, LEGACY_FLIPS, ("operation_id",))
+            sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(FLIPS)} (seq BIGINT, "
+                                "tenant_id TEXT, operation_id TEXT, collision BIGINT)")
         for statement in (
             _create(sql, "audit_publish", PUBLISH_COLUMNS, None, self._ints),
             _create(sql, "audit_refusal", REFUSAL_COLUMNS, "refusal_id", self._ints),
@@ -140,51 +125,49 @@ class AuditView:
         gets the deferrable unique index instead."""
         for table in ("audit_refusal", "audit_action"):
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
-        for table in ("audit_publish", STAGED, FLIPS):
+        for table in ("audit_publish", STAGED, FLIPS, LEGACY_FLIPS):
             sql.execute(cursor, f"DROP TABLE IF EXISTS {sql.table(table)}")
         self.create_tables(sql, cursor)
 
     def start_load(self, sql: SqlStore, cursor: Any) -> None:
         """Loading from zero: publish rows are appended to ``audit_publish`` (its indexes
         are deferred), collision changes kept apart for :meth:`finish_load`."""
+        sql.execute(cursor, f"DROP INDEX IF EXISTS {sql.table(LEGACY_IDENTITY)}")
         sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(FLIPS)} (seq BIGINT, "
-                            "operation_id TEXT, collision BIGINT)")
+                            "tenant_id TEXT, operation_id TEXT, collision BIGINT)")
 
     def finish_load(self, sql: SqlStore, cursor: Any) -> None:
         """Close a load (if one is open): apply its collision changes, the last one of
-        each operation winning, in one pass; and move the rows of a load begun by an
-        earlier version (staged in a load table) into ``audit_publish``. The runner then
-        creates the deferred indexes."""
+        each operation winning, in one pass; move the rows of a load begun by an earlier
+        version (staged in a load table) into ``audit_publish``; and create the identity
+        index (the runner creates the other deferred indexes)."""
         publish = sql.table("audit_publish")
+        loaded = False
         if sql.table_exists(cursor, STAGED):
             sql.execute(cursor, f"INSERT INTO {publish} SELECT * FROM "
                                 f"{sql.table(STAGED)} ORDER BY operation_id")
             sql.execute(cursor, f"DROP TABLE {sql.table(STAGED)}")
+            loaded = True
         if sql.table_exists(cursor, FLIPS):
-            flips = sql.table(FLIPS)
-            sql.execute(cursor, f"CREATE INDEX {FLIPS}_last ON {flips} (operation_id, seq)")
-            sql.execute(
-                cursor,
-                f"UPDATE {publish} SET collision = (SELECT f.collision FROM {flips} AS f "
-                f"WHERE f.operation_id = {publish}.operation_id ORDER BY f.seq DESC LIMIT 1) "
-                f"WHERE operation_id IN (SELECT operation_id FROM {flips})",
-            )
-            sql.execute(cursor, f"DROP TABLE {flips}")
+            _apply_flips(sql, cursor, FLIPS, ("tenant_id", "operation_id"))
+            loaded = True
+        if loaded:
+            _create_identity(sql, cursor)
 
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
         """Turn stored events into rows; batch the inserts."""
         publish: list[tuple[Any, ...]] = []
         refusals: list[tuple[Any, ...]] = []
         actions: list[tuple[Any, ...]] = []
-        flips: list[tuple[int, str, int]] = []  # (position, operation id, collision)
+        flips: list[tuple[int, str, str, int]] = []  # (position, tenant, operation, collision)
         for fact in facts:
             topic, state = fact.topic, fact.state
             if topic == STARTED:
                 publish.append(_publish_row(fact, False))
             elif topic == OPERATION_RECORDED:
                 publish.append(_publish_row(fact, state["collision"]))
-                flips.extend((fact.position, c["operation_id"], int(c["collision"]))
-                             for c in state["reclassified"])
+                flips.extend((fact.position, state["tenant_id"], c["operation_id"],
+                              int(c["collision"])) for c in state["reclassified"])
             elif topic == REFUSED:
                 refusals.append((
                     fact.stream_id, state["command"], state["subject_id"], state["tenant_id"],
@@ -195,15 +178,23 @@ class AuditView:
                 tenant_id = self._tenant_of(sql, cursor, fact, actions)
                 actions.append(_action_row(fact, tenant_id))
         table = sql.table(STAGED if sql.table_exists(cursor, STAGED) else "audit_publish")
+        loading = table != sql.table("audit_publish") or sql.table_exists(cursor, FLIPS)
+        # An operation stored twice under one tenant (only a store written before the
+        # recording path refused reused ids holds such): the first in log order is kept,
+        # here as by the load's de-duplication (see _create_identity).
+        keep_first = "" if loading else " ON CONFLICT (tenant_id, operation_id) DO NOTHING"
         sql.executemany(
-            cursor, f"INSERT INTO {table} VALUES ({_marks(PUBLISH_COLUMNS)})", publish,
+            cursor, f"INSERT INTO {table} VALUES ({_marks(PUBLISH_COLUMNS)}){keep_first}",
+            publish,
         )
-        if flips and table == sql.table("audit_publish") and sql.table_exists(cursor, FLIPS):
-            sql.executemany(cursor, f"INSERT INTO {sql.table(FLIPS)} VALUES (?, ?, ?)", flips)
+        if flips and table == sql.table("audit_publish") and loading:
+            sql.executemany(cursor, f"INSERT INTO {sql.table(FLIPS)} VALUES (?, ?, ?, ?)",
+                            flips)
         else:
             sql.executemany(
-                cursor, f"UPDATE {table} SET collision = ? WHERE operation_id = ?",
-                [(collision, operation_id) for _, operation_id, collision in flips],
+                cursor,
+                f"UPDATE {table} SET collision = ? WHERE tenant_id = ? AND operation_id = ?",
+                [(collision, tenant, operation) for _, tenant, operation, collision in flips],
             )
         sql.executemany(
             cursor,
@@ -240,6 +231,41 @@ class AuditView:
         return None if found is None else str(found["tenant_id"])
 
 
+def _apply_flips(sql: SqlStore, cursor: Any, name: str, keys: tuple[str, ...]) -> None:
+    """Apply a load's collision changes in one pass, the last of each operation winning
+    (``keys``: the operation's identity in the load table ``name``), and drop the table."""
+    publish, flips = sql.table("audit_publish"), sql.table(name)
+    cols = ", ".join(keys)
+    same = " AND ".join(f"f.{k} = {publish}.{k}" for k in keys)
+    sql.execute(cursor, f"CREATE INDEX IF NOT EXISTS {name}_last ON {flips} ({cols}, seq)")
+    sql.execute(
+        cursor,
+        f"UPDATE {publish} SET collision = (SELECT f.collision FROM {flips} AS f "
+        f"WHERE {same} ORDER BY f.seq DESC LIMIT 1) "
+        f"WHERE ({cols}) IN (SELECT {cols} FROM {flips})",
+    )
+    sql.execute(cursor, f"DROP TABLE {flips}")
+
+
+def _create_identity(sql: SqlStore, cursor: Any) -> None:
+    """Create the unique identity index at the end of a load. Should the log hold one
+    operation twice under one tenant (a store written before reused ids were refused),
+    the later rows are removed first — the first in log order is kept, as catch-up keeps
+    it — so such a store still rebuilds."""
+    sql.execute(cursor, "SAVEPOINT audit_identity")
+    try:
+        sql.execute(cursor, create_index(sql, *IDENTITY))
+    except _UNIQUE:
+        sql.execute(cursor, "ROLLBACK TO SAVEPOINT audit_identity")
+        publish = sql.table("audit_publish")
+        sql.execute(cursor, f"DELETE FROM {publish} WHERE notification_id IN (SELECT "
+                            "notification_id FROM (SELECT notification_id, ROW_NUMBER() OVER "
+                            "(PARTITION BY tenant_id, operation_id ORDER BY notification_id) "
+                            f"AS n FROM {publish}) AS ranked WHERE n > 1)")
+        sql.execute(cursor, create_index(sql, *IDENTITY))
+    sql.execute(cursor, "RELEASE SAVEPOINT audit_identity")
+
+
 def _publish_row(fact: Fact, collision: bool) -> tuple[Any, ...]:
     state = fact.state
     op = state["operation"]
@@ -270,59 +296,3 @@ def _action_row(fact: Fact, tenant_id: str | None) -> tuple[Any, ...]:
 
 def _plain(value: Any) -> Any:
     return str(value)
-
-
-def publish_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
-    """Publish operations matching ``query``, in business-time order."""
-    where, params = query.where()
-    limit = f" LIMIT {int(query.limit)}" if query.limit else ""
-    return sql.fetch(
-        f"SELECT * FROM {sql.table('audit_publish')}{where} "
-        f"ORDER BY occurred_at, operation_id{limit}",
-        params,
-    )
-
-
-def refusal_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
-    """Refused commands in the query's tenant scope and time range."""
-    scoped = AuditQuery(
-        tenant_id=query.tenant_id, all_tenants=query.all_tenants,
-        repository_id=query.repository_id, since=query.since, until=query.until,
-    )
-    where, params = scoped.where()
-    return sql.fetch(
-        f"SELECT * FROM {sql.table('audit_refusal')}{where} ORDER BY occurred_at, refusal_id",
-        params,
-    )
-
-
-def action_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
-    """Operator actions (registrations, scope and mode changes, policy adoptions)."""
-    scoped = AuditQuery(
-        tenant_id=query.tenant_id, all_tenants=query.all_tenants,
-        since=query.since, until=query.until,
-    )
-    where, params = scoped.where()
-    return sql.fetch(
-        f"SELECT * FROM {sql.table('audit_action')}{where} ORDER BY occurred_at, notification_id",
-        params,
-    )
-
-
-def actions_named(sql: SqlStore, action: str) -> list[dict[str, Any]]:
-    """Every operator action of one kind (operator scope), in business-time order."""
-    return sql.fetch(f"SELECT * FROM {sql.table('audit_action')} WHERE action = ? "
-                      "ORDER BY occurred_at, notification_id", (action,))
-
-
-def summary_rows(sql: SqlStore, query: AuditQuery) -> list[dict[str, Any]]:
-    """Counts per tenant, outcome and error code (with collisions and key-missing flags)."""
-    where, params = query.where()
-    return sql.fetch(
-        f"SELECT tenant_id, outcome, error_code, COUNT(*) AS operations, "
-        f"SUM(collision) AS collisions, SUM(key_missing) AS key_missing, "
-        f"MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at "
-        f"FROM {sql.table('audit_publish')}{where} "
-        f"GROUP BY tenant_id, outcome, error_code ORDER BY tenant_id, outcome, error_code",
-        params,
-    )

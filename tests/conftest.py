@@ -96,7 +96,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 VIEW_TABLES = {
-    "audit_publish": "operation_id",
+    "audit_publish": "tenant_id, operation_id",
     "audit_refusal": "refusal_id",
     "slo_minute": "tenant_id, repository_id, minute",
     "slo_latency": "tenant_id, repository_id, minute, latency_ms",

@@ -39,3 +39,11 @@ def test_fast_import_stores_the_events_an_import_of_the_same_lines_stores(
     assert summary.to_dict() == expected.to_dict()
     assert expected.retries and expected.collisions  # the episodes exercise both
     assert _log(fast) == _log(imported)
+    assert _identities(fast) == _identities(imported)
+
+
+def _identities(db: Path) -> list[dict[str, Any]]:
+    """The recording path's (tenant, operation id) table: the same rows either way."""
+    with Operations.open(f"sqlite:///{db}") as ops:
+        return ops.sql.fetch(f"SELECT * FROM {ops.sql.table('publish_identity')} "
+                             "ORDER BY tenant_id, operation_id")

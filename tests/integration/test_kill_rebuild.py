@@ -39,7 +39,7 @@ def test_kill_9_during_a_rebuild_then_catch_up(tmp_path: Path, snapshot: Any) ->
         ops.views.bulk_from = total + 1  # the reference: plain incremental catch-up
         ops.views.catch_up()
         expected = snapshot(ops)["views"]
-    indexes = {"audit_publish_operation", "audit_publish_scope", "audit_publish_key",
+    indexes = {"audit_publish_identity", "audit_publish_scope", "audit_publish_key",
                "slo_freshness_due"}
     assert indexes <= _catalog(db)
     rng = random.Random(5)
@@ -64,6 +64,6 @@ def test_kill_9_during_a_rebuild_then_catch_up(tmp_path: Path, snapshot: Any) ->
                    capture_output=True)
     catalog = _catalog(db)
     assert indexes <= catalog
-    assert not {"audit_flip_load", "audit_publish_load", "slo_freshness_load"} & catalog
+    assert not {"audit_flips_load", "audit_publish_load", "slo_freshness_load"} & catalog
     with Operations.open(f"sqlite:///{db}") as ops:
         assert snapshot(ops)["views"] == expected

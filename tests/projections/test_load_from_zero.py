@@ -16,7 +16,7 @@ from opsledger import Operations, import_pumuki_audit
 from opsledger.freshness import import_snapshots
 from opsledger.simulate import SimulationConfig, default_episodes, simulate
 
-LOADS = ("slo_freshness_load", "audit_flip_load")  # audit rows go to audit_publish itself
+LOADS = ("slo_freshness_load", "audit_flips_load")  # audit rows go to audit_publish itself
 
 
 class Interrupted(Exception):
