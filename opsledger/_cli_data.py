@@ -20,6 +20,7 @@ from opsledger._cli_common import (
     parse_time,
     run_command,
 )
+from opsledger._lines import count_lines
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
 from opsledger.projections import AuditQuery
@@ -37,11 +38,11 @@ def _progress() -> Progress:
 def _count_lines(paths: list[str]) -> int | None:
     if "-" in paths:
         return None
-    total = 0
-    for p in paths:
-        with open(p, "rb") as handle:
-            total += sum(1 for _ in handle)
-    return total
+    return sum(count_lines(p) for p in paths)
+
+
+def _input_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
 
 
 def print_import(summary: ImportSummary, as_json: bool) -> None:
@@ -55,7 +56,8 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"rejected {len(d['rejected'])}"
     )
     for item in d["rejected"][:20]:
-        console.print(f"  line {item['line']}: {item['error']}")
+        console.print(f"  {item['file']}: line {item['line']}: {item['error']}", markup=False,
+                      highlight=False)
     if len(d["rejected"]) > 20:
         console.print(f"  … {len(d['rejected']) - 20} more (use --json for all)")
 
@@ -70,7 +72,7 @@ def _import_files(
         task = bar.add_task("importing", total=_count_lines(paths))
         return import_pumuki_audit(
             ops, sources, strict=strict, register_unknown=register_unknown,
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda n: bar.advance(task, n), names=[_input_name(p) for p in paths],
         )
 
 
