@@ -16,6 +16,11 @@ business times         within :class:`TimeBounds` after normalising to UTC: by d
                        time must still be representable).
 ids                    1..:data:`MAX_ID_CHARS` characters (Unicode code points), no
                        control characters (Unicode category Cc), no lone surrogates.
+operator commands      :func:`bounded` checks the ids, texts, evidence details and
+                       explicit times of a command at its entry; nothing is stored when
+                       one is out of bounds. Evidence details: JSON values, keys ids,
+                       strings free text, at most :data:`MAX_DETAIL_ITEMS` entries per
+                       level and :data:`MAX_DETAIL_DEPTH` levels.
 single-line text       (URLs, labels) up to :data:`MAX_TEXT_CHARS`, no control characters.
 free text              (titles, reasons, evidence) up to :data:`MAX_TEXT_CHARS`; line
                        breaks and tabs allowed, NUL and lone surrogates never (PostgreSQL
@@ -31,10 +36,14 @@ decide whether a time is acceptable at all; they protect the store, not the poli
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from opsledger.domain.errors import InvalidInput, NaiveDatetime
 
@@ -54,6 +63,8 @@ __all__ = [
     "LineTooLong",
     "OutOfBounds",
     "TimeBounds",
+    "bounded",
+    "check_details",
     "check_id",
     "check_int",
     "check_label",
@@ -72,6 +83,8 @@ MAX_TEXT_CHARS = 4096
 #: 128 KiB: more than twice the longest line the field bounds allow (every string field at
 #: its maximum with each character written as a 12-byte escaped surrogate pair).
 MAX_LINE_BYTES = 128 * 1024
+MAX_DETAIL_ITEMS = 256
+MAX_DETAIL_DEPTH = 8
 #: How much of a refused value an error message quotes.
 QUOTE_CHARS = 40
 OUTER_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -195,3 +208,85 @@ def check_text(field: str, value: Any) -> str:
     if found:
         raise OutOfBounds(field, value, f"character {found.group()!r} not allowed in text")
     return str(value)
+
+
+def check_details(field: str, value: Any, depth: int = 0) -> Any:
+    """Evidence details: JSON values only, bounded in size, depth and every leaf."""
+    if depth > MAX_DETAIL_DEPTH:
+        raise OutOfBounds(field, "…", f"nested deeper than {MAX_DETAIL_DEPTH} levels")
+    if isinstance(value, dict):
+        if len(value) > MAX_DETAIL_ITEMS:
+            raise OutOfBounds(field, value, f"more than {MAX_DETAIL_ITEMS} entries")
+        for key, item in value.items():
+            check_details(f"{field}.{check_id(field + ' key', key)}", item, depth + 1)
+    elif isinstance(value, list | tuple):
+        if len(value) > MAX_DETAIL_ITEMS:
+            raise OutOfBounds(field, value, f"more than {MAX_DETAIL_ITEMS} items")
+        for index, item in enumerate(value):
+            check_details(f"{field}[{index}]", item, depth + 1)
+    elif isinstance(value, str):
+        check_text(field, value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int):
+        check_int(field, value, -INT64_MAX - 1)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise OutOfBounds(field, value, "not a finite number")
+    else:
+        raise OutOfBounds(field, value, f"not a JSON value ({type(value).__name__})")
+    return value
+
+
+def _check_ref(field: str, value: Any) -> Any:
+    return check_id(field, value) if isinstance(value, str) else value
+
+
+def _check_ids(field: str, value: Any) -> Any:
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise OutOfBounds(field, value, "must be a list of ids")
+    if len(value) > MAX_DETAIL_ITEMS:
+        raise OutOfBounds(field, value, f"more than {MAX_DETAIL_ITEMS} ids")
+    for item in value:
+        check_id(field, item)
+    return value
+
+
+def _check_time(field: str, value: Any) -> Any:
+    return DEFAULT_TIME_BOUNDS.check(value, field)
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "id": check_id, "ref": _check_ref, "ids": _check_ids, "label": check_label,
+    "text": check_text, "details": check_details, "time": _check_time,
+}
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def bounded(**kinds: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Check a command's arguments at its entry: ``@bounded(tenant_id="id", title="text")``.
+
+    Kinds: ``id``, ``ref`` (an id when given as text), ``ids`` (a list of ids),
+    ``label``, ``text``, ``details`` (evidence), ``time`` (an explicit business time,
+    within the default time bounds). Arguments left out or ``None`` are not checked.
+    """
+    unknown = set(kinds.values()) - _CHECKS.keys()
+    if unknown:
+        raise ValueError(f"unknown bound kinds {sorted(unknown)}")
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            arguments = signature.bind_partial(*args, **kwargs).arguments
+            for name, kind in kinds.items():
+                value = arguments.get(name)
+                if value is not None:
+                    _CHECKS[kind](name, value)
+            return func(*args, **kwargs)
+
+        return checked
+
+    return decorate

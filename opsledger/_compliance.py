@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError
 
 from opsledger import alerting
 from opsledger._recording import EventCache
+from opsledger.domain.bounds import bounded
 from opsledger.domain.erasure import Erasure
 from opsledger.domain.tenant import Tenant
 from opsledger.domain.time import iso_utc
@@ -80,6 +81,7 @@ class ComplianceCommands:
     def _cops(self) -> Operations:
         return self  # type: ignore[return-value]
 
+    @bounded(by="id", tenant_id="id", at="time")
     def apply_retention(
         self, *, by: str, dry_run: bool = False, tenant_id: str | None = None,
         at: datetime | None = None,
@@ -116,6 +118,7 @@ class ComplianceCommands:
             ops.catch_up()
         return reports
 
+    @bounded(tenant_id="id", by="id", reason="text", at="time")
     def forget_tenant(self, tenant_id: str, *, by: str, reason: str,
                       at: datetime | None = None) -> ForgetReport:
         """Crypto-shred ``tenant_id`` (see the module docstring). Running it again after an
