@@ -81,7 +81,7 @@ class ComplianceCommands:
     def _cops(self) -> Operations:
         return self  # type: ignore[return-value]
 
-    @bounded(by="id", tenant_id="id", at="time")
+    @bounded(by="id", at="time")  # tenant_id unchecked: legacy ids must stay cleanable
     def apply_retention(
         self, *, by: str, dry_run: bool = False, tenant_id: str | None = None,
         at: datetime | None = None,
@@ -118,7 +118,7 @@ class ComplianceCommands:
             ops.catch_up()
         return reports
 
-    @bounded(tenant_id="id", by="id", reason="text", at="time")
+    @bounded(by="id", reason="text", at="time")  # a legacy id can still be forgotten
     def forget_tenant(self, tenant_id: str, *, by: str, reason: str,
                       at: datetime | None = None) -> ForgetReport:
         """Crypto-shred ``tenant_id`` (see the module docstring). Running it again after an
