@@ -1,8 +1,12 @@
 """The Alert aggregate and the policy's alert rules (policy §4).
 
 An alert is one firing of one rule for one tenant: ``Triggered`` (rule, level, window,
-observed value, threshold, ``triggered_at``) and later ``Resolved``. Its id is a uuid5 of
-tenant, rule and trigger time, so evaluating the same facts twice — a second process, a
+observed value, threshold, ``triggered_at``) and later ``Resolved``. An alert found by
+re-evaluating facts that arrived late is *backfilled*: its ``Triggered`` carries
+``details["backfilled"]`` and ``details["found_at"]`` (the event time it was found). When
+late facts show a recorded alert ended at another time, or never held, it is ``Revised``
+(its new ``resolved_at``, or ``withdrawn``) — history is amended, never deleted. Its id is
+a uuid5 of tenant, rule and trigger time, so evaluating the same facts twice — a second process, a
 rebuild — can never create a second alert: the store rejects the duplicate stream.
 """
 
@@ -70,6 +74,7 @@ class Alert(Aggregate):
         self.repository_id = repository_id
         self.triggered_at = occurred_at
         self.resolved_at: datetime | None = None
+        self.withdrawn = False
 
     def resolve(self, at: datetime, reason: str) -> None:
         """Close the alert; refused if it is already resolved."""
@@ -80,3 +85,18 @@ class Alert(Aggregate):
     @event("Resolved", topic="opsledger.Alert.Resolved")
     def _resolve(self, tenant_id: str, rule: str, occurred_at: datetime, reason: str) -> None:
         self.resolved_at = occurred_at
+
+    def revise(self, resolved_at: datetime | None, withdrawn: bool, reason: str,
+               found_at: datetime) -> None:
+        """Amend the alert after late facts were evaluated: its end (None: still open) and
+        whether it held at all; ``found_at`` is the event time the revision was found."""
+        if resolved_at == self.resolved_at and withdrawn == self.withdrawn:
+            raise IllegalTransition(f"alert {self.id}", "revise", "unchanged")
+        self._revise(tenant_id=self.tenant_id, rule=self.rule, resolved_at=resolved_at,
+                     withdrawn=withdrawn, reason=reason, found_at=found_at)
+
+    @event("Revised", topic="opsledger.Alert.Revised")
+    def _revise(self, tenant_id: str, rule: str, resolved_at: datetime | None,
+                withdrawn: bool, reason: str, found_at: datetime) -> None:
+        self.resolved_at = resolved_at
+        self.withdrawn = withdrawn

@@ -1,29 +1,44 @@
-"""The alert rules (policy §4) as a pure engine over business time.
+"""The alert rules (policy §4) as a pure engine over business time, per tenant.
 
-Facts go in through :meth:`RuleEngine.ingest`; :meth:`RuleEngine.advance` evaluates, in
-``occurred_at`` order, every fact up to the watermark (the newest ``occurred_at`` seen minus
-the policy's allowed lateness) and fires the deadlines due on the way. Facts of one instant
-are taken together, then the rules are evaluated at that instant over sliding windows
-``(t - W, t]``, so an alert carries the earliest moment its condition held. A fact older
-than the watermark when it arrives is *late*: it is not evaluated (the views still count it).
+Facts go in through :meth:`RuleEngine.ingest`; :meth:`RuleEngine.advance` evaluates each
+tenant on its **own** event time: in ``occurred_at`` order, every fact of that tenant up
+to its watermark (its newest ``occurred_at`` minus the policy's allowed lateness, or the
+clock's ``now`` minus it when given), firing that tenant's deadlines on the way. Facts of
+one instant are taken together, then the rules are evaluated at that instant over sliding
+windows ``(t - W, t]``, so an alert carries the earliest moment its condition held.
 
-The state is plain JSON (times in integer microseconds since the epoch) so the process
-that runs the engine stores it beside its tracking position and resumes after a crash.
+A fact older than its tenant's watermark when it arrives is *late*: ``ingest`` returns
+False and marks the tenant for re-evaluation; the caller then gives the tenant's stored
+facts to :meth:`RuleEngine.rerun`, which evaluates the tenant again from zero to the same
+watermarks and returns its whole alert history, so any arrival order ends in the same
+alerts (the caller records the difference as backfilled / revised / withdrawn alerts).
+
+The state is plain JSON (times in integer microseconds since the epoch; shape in
+:mod:`opsledger.domain.rule_state`) so the process that runs the engine stores it beside
+its tracking position and resumes after a crash.
 """
 
 from __future__ import annotations
 
+import copy
 import heapq
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from opsledger.domain.alert import alert_uuid
 from opsledger.domain.burn_rule import burn_conditions, note_minute
 from opsledger.domain.freshness_rule import finalize_windows, note_accepted, note_visible
-from opsledger.domain.policy import AlertRules, OperationsPolicy
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.rule_state import (
+    Change,
+    deadlines,
+    fact_order,
+    migrate,
+    new_tenant,
+    observe,
+    windowed,
+)
 from opsledger.domain.time import MINUTE_US, from_us, to_us
 
 __all__ = ["Change", "RuleEngine", "from_us", "to_us"]
@@ -32,58 +47,13 @@ MINUTE = MINUTE_US
 BURN_RULES = ("availability_burn_page", "availability_burn_ticket")
 
 
-@dataclass(frozen=True)
-class Change:
-    """An alert triggered or resolved at ``at`` (microseconds)."""
-
-    kind: str  # "triggered" | "resolved"
-    tenant: str
-    rule: str
-    at: int
-    triggered_at: int
-    repository: str | None = None
-    observed: float | None = None
-    threshold: float | None = None
-    window_start: int | None = None
-    window_end: int | None = None
-    reason: str | None = None
-
-
-def _windowed(a: AlertRules) -> list[tuple[str, int, float]]:
-    return [
-        ("publish_error_rate", a.error_rate_window_minutes, a.error_rate_threshold),
-        ("auth_scope_failures", a.auth_failures_window_minutes, a.auth_failures_threshold),
-        ("idempotency_collision_rate", a.collision_rate_window_minutes,
-         a.collision_rate_threshold),
-        ("publish_latency_p95", a.latency_p95_window_minutes, a.latency_p95_threshold_ms),
-    ]
-
-
-def _observe(rule: str, facts: list[list[Any]], threshold: float) -> tuple[float, bool]:
-    """The rule's observed value over a window's facts, and whether it exceeds the threshold.
-
-    A fact is ``[at, ok, latency_ms, error_code, collision, repository]``.
-    """
-    n = len(facts)
-    if rule == "publish_error_rate":
-        value = sum(1 for f in facts if not f[1]) / n
-    elif rule == "auth_scope_failures":
-        value = float(sum(1 for f in facts if f[3] == "AUTH_POLICY_VIOLATION"))
-    elif rule == "idempotency_collision_rate":
-        value = sum(1 for f in facts if f[4]) / n
-    else:  # nearest-rank p95, as Pumuki computes it
-        latencies = sorted(f[2] for f in facts)
-        value = float(latencies[max(1, math.ceil(0.95 * n)) - 1])
-    return value, value > threshold
-
-
 class RuleEngine:
-    """Evaluates the rules for every tenant; ``state`` is JSON-ready."""
+    """Evaluates the rules for every tenant, each on its own time; ``state`` is JSON-ready
+    (any earlier stored shape is migrated on load)."""
 
     def __init__(self, state: dict[str, Any] | None,
                  policy_at: Callable[[datetime], OperationsPolicy]) -> None:
-        self.state = state or {"buffer": [], "max_publish": None, "max_visible": None,
-                               "publish_wm": None, "visible_wm": None, "tenants": {}}
+        self.state = migrate(state)
         self.policy_at = policy_at
         self.changes: list[Change] = []
 
@@ -92,117 +62,180 @@ class RuleEngine:
         return self.policy_at(from_us(at)).alerts.allowed_lateness_seconds * 1_000_000
 
     def ingest(self, fact: dict[str, Any]) -> bool:
-        """Queue one fact (``kind`` publish | visible | violation); False if it is late."""
+        """Queue one fact (``kind`` publish | visible | violation | incident_resolved);
+        False if it is late for its tenant (the tenant is then marked for a re-run)."""
+        t = self._tenant(fact["tenant"])
         at, stream = fact["at"], "visible" if fact["kind"] == "visible" else "publish"
-        watermark = self.state[f"{stream}_wm"]
+        newest = t[f"max_{stream}"]
+        t[f"max_{stream}"] = at if newest is None else max(newest, at)
+        watermark = t[f"{stream}_wm"]
         if watermark is not None and at <= watermark:
+            self._mark_rerun(t, stream, at)
             return False
-        newest = self.state[f"max_{stream}"]
-        self.state[f"max_{stream}"] = at if newest is None else max(newest, at)
-        if stream == "visible":
-            note_visible(self._tenant(fact["tenant"]), fact)
-            return True
-        heapq.heappush(self.state["buffer"], [at, fact["tiebreak"], fact])
+        if not t["rerun"]:  # else the re-run reads it from the stored facts
+            self._queue(t, fact)
         return True
 
-    def reclassify(self, operation_id: str, collision: bool) -> None:
-        """A late-arriving earlier operation moved a batch's original: fix a queued fact."""
-        for _, _, fact in self.state["buffer"]:
-            if fact.get("tiebreak") == operation_id:
-                fact["collision"] = collision
+    @staticmethod
+    def _queue(t: dict[str, Any], fact: dict[str, Any]) -> None:
+        if fact["kind"] == "visible":
+            note_visible(t, fact)
+        else:
+            heapq.heappush(t["buffer"], fact_order(fact))
+
+    def reclassify(self, tenant: str, operation_id: str, collision: bool) -> None:
+        """A late-arriving earlier operation moved a batch's original: fix the queued fact,
+        or re-run the tenant if that fact was evaluated already."""
+        t = self._tenant(tenant)
+        if t["rerun"]:
+            return
+        for entry in t["buffer"]:
+            if entry[3].get("tiebreak") == operation_id:
+                entry[3]["collision"] = collision
+                return
+        self._mark_rerun(t)
+
+    @staticmethod
+    def _mark_rerun(t: dict[str, Any], stream: str | None = None, at: int = 0) -> None:
+        """Note the earliest late fact per stream (None: re-run from zero)."""
+        if not t["rerun"]:
+            t["rerun"], t["rerun_wm"] = True, t["publish_wm"]
+            t["rerun_from"] = {"publish": None, "visible": None, "zero": False}
+        since = t["rerun_from"]
+        if stream is None:
+            since["zero"] = True
+        elif since[stream] is None or at < since[stream]:
+            since[stream] = at
 
     def forget_tenant(self, tenant: str) -> None:
-        """Drop everything held about a forgotten tenant: its windows and queued facts."""
+        """Drop everything held about a forgotten tenant: its time, windows and queue."""
         self.state["tenants"].pop(tenant, None)
-        buffer = [entry for entry in self.state["buffer"] if entry[2].get("tenant") != tenant]
-        heapq.heapify(buffer)
-        self.state["buffer"] = buffer
+
+    def pending_reruns(self) -> list[str]:
+        """Tenants with facts behind their watermark, waiting for :meth:`rerun`."""
+        return sorted(n for n, t in self.state["tenants"].items() if t["rerun"])
+
+    def missed_until(self, tenant: str) -> int | None:
+        """For a tenant waiting for a re-run: how far it had been evaluated when its first
+        late fact came (a re-run's alert triggered by then was missed: it is backfilled)."""
+        found: int | None = self._tenant(tenant).get("rerun_wm")
+        return found
+
+    def rerun_from(self, tenant: str) -> dict[str, Any]:
+        """For a tenant waiting for a re-run: its earliest late fact per stream
+        (``publish``, ``visible``; None if none) and ``zero``: no checkpoint may serve."""
+        found: dict[str, Any] = self._tenant(tenant).get("rerun_from") or {
+            "publish": None, "visible": None, "zero": True}
+        return found
+
+    def checkpoint(self, tenant: str) -> dict[str, Any] | None:
+        """A copy of a tenant's state to re-run from later (None while it awaits a re-run)."""
+        t = self._tenant(tenant)
+        return None if t["rerun"] else copy.deepcopy(t)
 
     def _tenant(self, tenant: str) -> dict[str, Any]:
         tenants: dict[str, dict[str, Any]] = self.state["tenants"]
-        return tenants.setdefault(tenant, {
-            "window": [], "ref": None, "failures": [], "last_success": None, "open": {},
-            "last_fact": None, "fresh": {"windows": {}, "pending": {}, "visible": {},
-                                         "last_under": None},
-        })
+        return tenants.setdefault(tenant, new_tenant())
 
     # ---- evaluation -------------------------------------------------------------------
     def advance(self, now: int | None = None) -> list[Change]:
-        """Evaluate up to the watermarks (moved to ``now - lateness`` when ``now`` is given,
-        as the live clock does); returns the alert changes, in time order."""
-        for stream in ("publish", "visible"):
-            newest = self.state[f"max_{stream}"]
-            candidates = [t - self._lateness(t) for t in (newest, now) if t is not None]
-            if candidates:
-                current = self.state[f"{stream}_wm"]
-                self.state[f"{stream}_wm"] = max(candidates + ([current] if current else []))
-        watermark = self.state["publish_wm"]
-        buffer = self.state["buffer"]
-        fired: tuple[int, str, str] | None = None
+        """Evaluate each tenant up to its own watermarks (moved to ``now - lateness`` when
+        ``now`` is given, as the live clock does); returns the alert changes, in time
+        order. Tenants waiting for a re-run only move their watermarks."""
+        for name, t in sorted(self.state["tenants"].items()):
+            for stream in ("publish", "visible"):
+                candidates = [x - self._lateness(x) for x in (t[f"max_{stream}"], now)
+                              if x is not None]
+                current = t[f"{stream}_wm"]
+                if current is not None:
+                    candidates.append(current)
+                if candidates:
+                    t[f"{stream}_wm"] = max(candidates)
+            if not t["rerun"]:
+                self._run(name, t)
+        changes, self.changes = self.changes, []
+        return sorted(changes, key=lambda c: (c.at, c.tenant, c.rule, c.kind))
+
+    def rerun(self, tenant: str, facts: Iterable[dict[str, Any]],
+              base: dict[str, Any] | None = None) -> list[Change]:
+        """Evaluate ``tenant`` again from ``base`` (a :meth:`checkpoint` older than every
+        late fact; None: from zero) over every ``facts`` that came after it (any order),
+        to the watermarks it has reached; returns the alert changes from ``base`` on, and
+        leaves its state as if the facts had arrived in time order."""
+        old = self._tenant(tenant)
+        t = copy.deepcopy(base) if base is not None else new_tenant()
+        for key in ("max_publish", "max_visible", "publish_wm", "visible_wm"):
+            t[key] = old[key]
+        t["rerun"], t["rerun_wm"], t["rerun_from"] = False, None, None
+        for fact in sorted(facts, key=lambda f: fact_order(f)[:3]):
+            self._queue(t, fact)
+        self.state["tenants"][tenant] = t
+        saved, self.changes = self.changes, []
+        self._run(tenant, t)
+        history, self.changes = self.changes, saved
+        return sorted(history, key=lambda c: (c.at, c.rule, c.kind))
+
+    def _run(self, tenant: str, t: dict[str, Any]) -> None:
+        watermark = t["publish_wm"]
+        buffer = t["buffer"]
+        fired: tuple[int, str] | None = None
         while watermark is not None:
             next_fact = buffer[0][0] if buffer and buffer[0][0] <= watermark else None
-            deadline = self._next_deadline()
+            deadline = self._next_deadline(t)
             if deadline and deadline[0] <= watermark and (
                     next_fact is None or deadline[0] < next_fact):
                 if deadline == fired:  # a deadline must change the state it was due for
                     raise RuntimeError(f"deadline {deadline} did not advance the rule state")
                 fired = deadline
-                self._fire(*deadline)
+                self._fire(tenant, *deadline)
                 continue
             if next_fact is None:
                 break
-            touched: set[str] = set()
             while buffer and buffer[0][0] == next_fact:
-                fact = heapq.heappop(buffer)[2]
-                touched.add(fact["tenant"])
-                self._apply(fact)
-            for tenant in sorted(touched):
-                self._evaluate(tenant, next_fact)
-        for tenant in sorted(self.state["tenants"]):
-            self._freshness(tenant)
-        changes, self.changes = self.changes, []
-        return sorted(changes, key=lambda c: (c.at, c.tenant, c.rule, c.kind))
+                self._apply(tenant, heapq.heappop(buffer)[3])
+            self._evaluate(tenant, next_fact)
+        self._freshness(tenant)
 
-    def _apply(self, fact: dict[str, Any]) -> None:
-        t = self._tenant(fact["tenant"])
+    def _apply(self, tenant: str, fact: dict[str, Any]) -> None:
+        t = self._tenant(tenant)
         at = fact["at"]
         if fact["kind"] == "incident_resolved":
             opened = t["open"].get("tenant_boundary_violation")
             if opened is not None and str(alert_uuid(
-                    fact["tenant"], "tenant_boundary_violation",
+                    tenant, "tenant_boundary_violation",
                     from_us(opened["triggered_at"]))) in fact["alert_ids"]:
-                self._resolve(fact["tenant"], "tenant_boundary_violation", at,
+                self._resolve(tenant, "tenant_boundary_violation", at,
                               "its incident was resolved")
             return
         if fact["kind"] == "violation":
             if "tenant_boundary_violation" not in t["open"]:
-                self._trigger(fact["tenant"], "tenant_boundary_violation", at, None, None,
+                self._trigger(tenant, "tenant_boundary_violation", at, None, None,
                               at, at, fact.get("repository"))
             return
         if fact.get("local_only"):
             return
         t["last_fact"] = at
-        if self.policy_at(from_us(at)).alerts.burn_rate_alerts:
+        policy = self.policy_at(from_us(at))
+        if policy.alerts.burn_rate_alerts:
             note_minute(t, at, fact["ok"])
         t["window"].append([at, fact["ok"], fact["latency_ms"], fact.get("error_code"),
                             fact.get("collision", False), fact["repository"]])
         if fact["ok"]:
             if "no_successful_ingestion" in t["open"]:
-                self._resolve(fact["tenant"], "no_successful_ingestion", at,
-                              "a publish succeeded")
+                self._resolve(tenant, "no_successful_ingestion", at, "a publish succeeded")
             t["ref"], t["failures"], t["last_success"] = at, [], at
             if fact.get("accepted"):
-                note_accepted(t, fact, self.policy_at(from_us(at)))
+                note_accepted(t, fact, policy)
         else:
             if t["ref"] is None:
                 t["ref"] = at
-            if len(t["failures"]) < self.policy_at(from_us(at)).alerts.min_failed_attempts:
+            if len(t["failures"]) < policy.alerts.min_failed_attempts:
                 t["failures"].append(at)
 
     def _evaluate(self, tenant: str, at: int, only: str | None = None) -> None:
         t = self._tenant(tenant)
         alerts = self.policy_at(from_us(at)).alerts
-        rules = _windowed(alerts)
+        rules = windowed(alerts)
         widest = max(w for _, w, _ in rules) * MINUTE
         t["window"] = [f for f in t["window"] if f[0] > at - widest]
         for rule, minutes, threshold in rules:
@@ -212,7 +245,7 @@ class RuleEngine:
             if len(facts) < max(1, alerts.min_operations):
                 holds, value = False, None
             else:
-                value, holds = _observe(rule, facts, threshold)
+                value, holds = observe(rule, facts, threshold)
             repos = {f[5] for f in facts}
             self._update(tenant, rule, at, holds, value, threshold, minutes,
                          repos.pop() if len(repos) == 1 else None)
@@ -237,34 +270,11 @@ class RuleEngine:
             opened["clear_since"] = at
 
     # ---- deadlines --------------------------------------------------------------------
-    def _next_deadline(self) -> tuple[int, str, str] | None:
-        best: tuple[int, str, str] | None = None
-        for tenant, t in self.state["tenants"].items():
-            for due, what in self._deadlines(t):
-                if best is None or (due, tenant, what) < best:
-                    best = (due, tenant, what)
-        return best
+    def _next_deadline(self, t: dict[str, Any]) -> tuple[int, str] | None:
+        found = deadlines(t, self.policy_at)
+        return min(found) if found else None
 
-    def _deadlines(self, t: dict[str, Any]) -> list[tuple[int, str]]:
-        found: list[tuple[int, str]] = []
-        if t["failures"] and t["ref"] is not None and "no_successful_ingestion" not in t["open"]:
-            alerts = self.policy_at(from_us(t["failures"][-1])).alerts
-            if len(t["failures"]) >= alerts.min_failed_attempts:
-                due = max(t["ref"] + alerts.no_success_minutes * MINUTE, t["failures"][-1])
-                found.append((due, "no_successful_ingestion"))
-        if t["last_fact"] is None:
-            return found
-        for rule, opened in sorted(t["open"].items()):
-            minutes = opened.get("window")  # windowed and burn-rate rules
-            if minutes is None:
-                continue
-            if opened["clear_since"] is None:  # the window empties: evaluate once more then
-                found.append((t["last_fact"] + minutes * MINUTE, f"empty:{rule}"))
-            else:
-                found.append((opened["clear_since"] + minutes * MINUTE, f"resolve:{rule}"))
-        return found
-
-    def _fire(self, at: int, tenant: str, what: str) -> None:
+    def _fire(self, tenant: str, at: int, what: str) -> None:
         t = self._tenant(tenant)
         if what == "no_successful_ingestion":
             last = t["last_success"]
@@ -277,11 +287,9 @@ class RuleEngine:
             self._resolve(tenant, what.removeprefix("resolve:"), at)
 
     def _freshness(self, tenant: str) -> None:
-        policy_at = self.policy_at
+        t = self._tenant(tenant)
         for w_start, w_end, final_at, value, under, target in finalize_windows(
-                self._tenant(tenant), self.state["publish_wm"], self.state["visible_wm"],
-                policy_at):
-            t = self._tenant(tenant)
+                t, t["publish_wm"], t["visible_wm"], self.policy_at):
             fresh = t["fresh"]
             opened = t["open"].get("freshness_under_target")
             if under and fresh["last_under"] and opened is None:

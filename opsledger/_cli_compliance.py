@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, parse_time, run_command
+from opsledger._cli_common import (
+    console,
+    db_option,
+    emit_json,
+    open_ops,
+    parse_time,
+    run_command,
+    safe,
+)
 
 __all__ = ["register"]
 
@@ -36,7 +44,7 @@ def retention_apply(db: str | None, tenant: str | None, by: str, at: str | None,
                   title="retention (dry run)" if dry_run else "retention")
     for r in reports:
         detail = ", ".join(f"{k} {v}" for k, v in r.removed.items() if v) or "nothing"
-        table.add_row(r.tenant_id, r.audit_before, r.metrics_before, detail,
+        table.add_row(safe(r.tenant_id), safe(r.audit_before), safe(r.metrics_before), detail,
                       "yes" if r.recorded else "no")
     console.print(table)
 
@@ -60,7 +68,7 @@ def tenant_forget(tenant_id: str, db: str | None, yes: bool, by: str, reason: st
     if as_json:
         emit_json(report.to_dict())
         return
-    console.print(f"tenant {tenant_id} forgotten at {report.forgotten_at}: key "
+    console.print(f"tenant {safe(tenant_id)} forgotten at {safe(report.forgotten_at)}: key "
                   f"{'deleted' if report.key_deleted else 'already gone'}, "
                   f"{sum(report.purged.values())} view rows purged")
 

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from opsledger._cli_common import (
     console,
     db_option,
     emit_json,
+    emit_json_stream,
     err_console,
     open_ops,
     parse_time,
     run_command,
+    safe,
+    table,
 )
 from opsledger._lines import count_lines
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
 from opsledger.projections import AuditQuery
 
-__all__ = ["audit", "import_group", "print_import", "projections", "simulate_cmd", "table"]
+__all__ = ["audit", "import_group", "print_import", "simulate_cmd", "table"]
 
 
 def _progress() -> Progress:
@@ -55,9 +58,12 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         f"retries {d['retries']}  collisions {d['collisions']}  key missing {d['key_missing']}  "
         f"rejected {len(d['rejected'])}"
     )
+    for tenant, n in d.get("late_facts", {}).items():
+        console.print(f"  late: {n} facts of {safe(tenant)} arrived behind its event time; "
+                      "re-evaluated, alerts found so are flagged backfilled")
     for item in d["rejected"][:20]:
-        console.print(f"  {item['file']}: line {item['line']}: {item['error']}", markup=False,
-                      highlight=False)
+        console.print(f"  {safe(item['file'])}: line {item['line']}: "
+                      f"{safe(item['error'])}")
     if len(d["rejected"]) > 20:
         console.print(f"  … {len(d['rejected']) - 20} more (use --json for all)")
 
@@ -93,8 +99,12 @@ def import_pumuki(files: tuple[str, ...], db: str | None, strict: bool, register
                   as_json: bool) -> None:
     """Import Pumuki's saas-ingestion-audit.ndjson (FILE may be - for stdin)."""
     with open_ops(db) as ops:
+        before = ops.late_alert_facts()
         summary = _import_files(ops, list(files), strict, register_unknown)
         ops.advance_by_event_time()
+        summary.late_facts = {t: c["late"] - before.get(t, {}).get("late", 0)
+                              for t, c in ops.late_alert_facts().items()
+                              if c["late"] > before.get(t, {}).get("late", 0)}
     print_import(summary, as_json)
 
 
@@ -127,13 +137,6 @@ def _query(kw: dict[str, Any]) -> AuditQuery:
     )
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console.print(table)
-
-
 @click.group()
 def audit() -> None:
     """The audit trail: publish attempts and outcomes, refusals, operator actions."""
@@ -145,12 +148,12 @@ def audit() -> None:
 def audit_list(**kw: Any) -> None:
     """Publish operations in scope, in business-time order."""
     with open_ops(kw["db"]) as ops:
-        rows = ops.audit(_query(kw))
-    if kw["as_json"]:
-        emit_json(rows)
-    else:
-        table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key", "outcome",
-                      "error_code", "attempts", "latency_ms", "collision"])
+        rows = ops.audit_stream(_query(kw))  # read as printed: memory flat in the rows
+        if kw["as_json"]:
+            emit_json_stream(rows)
+        else:
+            table(rows, ["occurred_at", "tenant_id", "repository_id", "idempotency_key",
+                         "outcome", "error_code", "attempts", "latency_ms", "collision"])
 
 
 @audit.command("summary")
@@ -191,12 +194,23 @@ def audit_refusals(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
-    from opsledger.export import export_rows, render
+    from opsledger._files import open_private
+    from opsledger.export import iter_export, render_chunks
+
+    count = 0
+
+    def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
 
     with open_ops(db) as ops:
-        rows = export_rows(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
-    out.write_bytes(render(rows, fmt))
-    console.print(f"{len(rows)} rows written to {out}")
+        rows = iter_export(ops, tenant, parse_time(since, "--from"), parse_time(until, "--to"))
+        with open_private(out) as handle:  # written as read: memory flat in the rows
+            for chunk in render_chunks(counted(rows), fmt):
+                handle.write(chunk)
+    console.print(f"{count} rows written to {safe(out)}")
 
 
 @audit.command("actions")
@@ -239,69 +253,6 @@ def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: st
         audit_out = stack.enter_context(open(out, "wb"))
         snap_out = stack.enter_context(open(snapshots, "wb")) if snapshots else None
         summary = simulate(config, audit_out, snap_out)
-    console.print(f"wrote {summary.lines} audit lines to {out}"
-                  + (f" and {summary.snapshots} snapshots to {snapshots}" if snapshots else ""))
-
-
-@click.group()
-def projections() -> None:
-    """The read models: status, catch-up, rebuild from zero."""
-
-
-@projections.command("status")
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-@run_command
-def projections_status(db: str | None, as_json: bool) -> None:
-    """Each view's position against the newest event."""
-    with open_ops(db) as ops:
-        head = ops.views.head()
-        rows = [{"view": v.name, "position": ops.views.position(v), "head": head}
-                for v in ops.views.views]
-    if as_json:
-        emit_json(rows)
-    else:
-        table(rows, ["view", "position", "head"])
-
-
-@projections.command("catch-up")
-@db_option
-@run_command
-def projections_catch_up(db: str | None) -> None:
-    """Apply every new event to the views."""
-    with open_ops(db) as ops, _progress() as bar:
-        task = bar.add_task("catching up", total=ops.views.head())
-        applied = ops.catch_up(progress=lambda pos, head: bar.update(task, completed=pos))
-    console.print(f"applied {applied} events")
-
-
-@projections.command("verify")
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-def projections_verify(db: str | None, as_json: bool) -> None:
-    """Rebuild every view from the events in a scratch store and compare: exit 0 when
-    identical, 1 with the first differing view table and row."""
-    from opsledger.verify import verify_views
-
-    with open_ops(db) as ops:
-        result = verify_views(ops)
-    if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        console.print(f"views identical to a rebuild from {result.events_checked} events")
-    else:
-        console.print(f"[red]{result.table} differs[/red]\n  live:    {result.live_row}\n"
-                      f"  rebuilt: {result.rebuilt_row}")
-    if not result.ok:
-        raise SystemExit(1)
-
-
-@projections.command("rebuild")
-@db_option
-@run_command
-def projections_rebuild(db: str | None) -> None:
-    """Clear every view and apply the whole history again."""
-    with open_ops(db) as ops, _progress() as bar:
-        task = bar.add_task("rebuilding", total=ops.views.head())
-        applied = ops.rebuild_views(progress=lambda pos, head: bar.update(task, completed=pos))
-    console.print(f"applied {applied} events")
+    console.print(f"wrote {summary.lines} audit lines to {safe(out)}"
+                  + (f" and {summary.snapshots} snapshots to {safe(snapshots)}"
+                     if snapshots else ""))

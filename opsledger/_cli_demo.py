@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command
+from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command, safe
 from opsledger._cli_data import print_import, table
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
@@ -98,6 +98,6 @@ def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample:
         print_alerts(result["alerts"])
         return
     print_slo_rows(result["slo"])
-    console.print(f"alerts per rule: {result['alerts_per_rule']}")
-    console.print(f"monthly review written to {result['review']} "
+    console.print(f"alerts per rule: {safe(result['alerts_per_rule'])}")
+    console.print(f"monthly review written to {safe(result['review'])} "
                   f"({time.monotonic() - started:.0f} s)")

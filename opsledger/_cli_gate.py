@@ -15,6 +15,7 @@ from opsledger._cli_common import (
     open_ops,
     parse_time,
     run_command,
+    safe,
 )
 from opsledger.domain.gate import CHECKS, CONSTRAINTS, ActivationRefused
 
@@ -34,18 +35,20 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(status)
         return
-    console.print(f"[bold]{status['environment']}[/bold] mode={status['mode']} "
-                  f"version={status['version'] or '-'} owners={status['owners']}")
+    console.print(f"[bold]{safe(status['environment'])}[/bold] mode={safe(status['mode'])} "
+                  f"version={safe(status['version'] or '-')} owners={safe(status['owners'])}")
     table = Table("check", "state", "why")
     for c in status["checks"]:
         colour = {"passed": "green", "waived": "yellow"}.get(c["state"], "red")
-        table.add_row(c["check"], f"[{colour}]{c['state']}[/{colour}]", c["why"])
+        table.add_row(safe(c["check"]), f"[{colour}]{safe(c['state'])}[/{colour}]",
+                      safe(c["why"]))
     console.print(table)
     for c in status["constraints"]:
-        console.print(f"constraint {c['kind']} since {c['declared_at']}: {c['reason']}")
+        console.print(f"constraint {safe(c['kind'])} since {safe(c['declared_at'])}: "
+                      f"{safe(c['reason'])}")
     for g in status["grace"]:
-        console.print(f"grace for {g['kind']}: due {g['due_at']} ({g['status']}); "
-                      f"waived {', '.join(g['waived']) or 'nothing'}")
+        console.print(f"grace for {safe(g['kind'])}: due {safe(g['due_at'])} "
+                      f"({safe(g['status'])}); waived {safe(', '.join(g['waived']) or 'nothing')}")
 
 
 @click.group("gate")
@@ -93,12 +96,12 @@ def gate_activate(db: str | None, environment: str, by: str, at: str | None, ver
             if as_json:
                 emit_json({"activated": False, "refusals": refused.refusals})
             else:
-                err_console.print(f"[red]refused[/red] {refused}")
+                err_console.print(f"[red]refused[/red] {safe(refused)}")
             raise SystemExit(1) from None
     if as_json:
         emit_json({"activated": True, "refusals": []})
     else:
-        console.print(f"{environment}: SaaS mode active for {version}")
+        console.print(f"{safe(environment)}: SaaS mode active for {safe(version)}")
 
 
 @gate_group.command("rollback")

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 from rich.table import Table
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, parse_time, run_command
+from opsledger._cli_common import (
+    console,
+    db_option,
+    emit_json,
+    emit_json_stream,
+    open_ops,
+    parse_time,
+    run_command,
+    safe,
+)
 from opsledger.application import Operations
 from opsledger.domain.incident import CAUSES
 
@@ -20,14 +29,16 @@ def _show(incident: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(incident)
         return
-    console.print(f"[bold]{incident['id']}[/bold] {incident['severity']} {incident['state']} "
-                  f"tenant={incident['tenant'] or '(platform)'} cause={incident['cause']}")
-    console.print(f"  {incident['title']}")
+    console.print(f"[bold]{safe(incident['id'])}[/bold] {safe(incident['severity'])} "
+                  f"{safe(incident['state'])} tenant={safe(incident['tenant'] or '(platform)')} "
+                  f"cause={safe(incident['cause'])}")
+    console.print(f"  {safe(incident['title'])}")
     table = Table("deadline", "due", "status", "met/missed at")
     for d in incident["deadlines"]:
         colour = {"met": "green", "missed": "red"}.get(d["status"], "yellow")
-        table.add_row(d["kind"], d["due_at"] or "(sprint flow)",
-                      f"[{colour}]{d['status']}[/{colour}]", d["met_at"] or d["missed_at"] or "")
+        table.add_row(safe(d["kind"]), safe(d["due_at"] or "(sprint flow)"),
+                      f"[{colour}]{safe(d['status'])}[/{colour}]",
+                      safe(d["met_at"] or d["missed_at"] or ""))
     console.print(table)
 
 
@@ -142,8 +153,8 @@ def incident_list(db: str | None, tenant: str | None, all_tenants: bool, state: 
     table = Table("opened_at", "id", "severity", "state", "tenant", "cause", "missed")
     for r in rows:
         missed = sum(1 for d in r["deadlines"] if d["status"] == "missed")
-        table.add_row(r["opened_at"], r["id"], r["severity"], r["state"], r.get("tenant") or "",
-                      r["cause"], str(missed))
+        table.add_row(*(safe(v) for v in (r["opened_at"], r["id"], r["severity"], r["state"],
+                                           r.get("tenant") or "", r["cause"])), str(missed))
     console.print(table)
 
 
@@ -176,7 +187,8 @@ def sla_cmd(db: str | None, tenant: str | None, all_tenants: bool, month: str | 
     for r in rows:
         met = ", ".join(f"{k} {v['met']}/{v['met'] + v['missed']}"
                         for k, v in r["deadlines"].items())
-        table.add_row(r["severity"], str(r["incidents"]), met, _minutes(r["mtta_minutes"]),
+        table.add_row(safe(r["severity"]), str(r["incidents"]), safe(met),
+                      _minutes(r["mtta_minutes"]),
                       _minutes(r["time_to_mitigation_minutes"]), _minutes(r["mttr_minutes"]),
                       {None: "-", True: "kept", False: "broken"}[r["status_cadence_kept"]])
     console.print(table)
@@ -196,7 +208,7 @@ def scheduler_run(db: str | None, once: bool, now: str | None, as_json: bool) ->
             if as_json:
                 emit_json(recorded)
             else:
-                console.print(", ".join(f"{k}: {v}" for k, v in recorded.items()))
+                console.print(safe(", ".join(f"{k}: {v}" for k, v in recorded.items())))
             return
         if now:
             raise click.UsageError("--now only goes with --once")
@@ -218,8 +230,7 @@ def replay_cmd(db: str | None, tenant: str, since: str, until: str, as_json: boo
     start, end = parse_time(since, "--from"), parse_time(until, "--to")
     assert start is not None and end is not None
     with open_ops(db) as ops:
-        entries = ops.replay(tenant, start, end)
-    _print_entries(entries, as_json)
+        _print_entries(ops.replay_stream(tenant, start, end), as_json)  # printed as read
 
 
 def register(main: click.Group, scheduler: click.Group) -> None:
@@ -230,11 +241,12 @@ def register(main: click.Group, scheduler: click.Group) -> None:
     scheduler.add_command(scheduler_run, "run")
 
 
-def _print_entries(entries: list[dict[str, Any]], as_json: bool) -> None:
-    """A timeline (an incident's or a tenant's replay): JSON, or one line per entry."""
+def _print_entries(entries: Iterable[dict[str, Any]], as_json: bool) -> None:
+    """A timeline (an incident's or a tenant's replay): JSON, or one line per entry;
+    printed entry by entry."""
     if as_json:
-        emit_json(entries)
+        emit_json_stream(entries)
         return
     for entry in entries:
         rest = {k: v for k, v in entry.items() if k not in ("at", "kind")}
-        console.print(f"{entry['at']}  [bold]{entry['kind']}[/bold]  {rest}")
+        console.print(f"{safe(entry['at'])}  [bold]{safe(entry['kind'])}[/bold]  {safe(rest)}")

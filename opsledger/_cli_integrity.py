@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command
+from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command, safe
+from opsledger._files import write_private
 from opsledger.chain import (
     ChainReport,
     Checkpoint,
@@ -72,7 +73,7 @@ def verify(db: str | None, from_position: int | None, checkpoint_file: Path | No
         console.print(f"chain holds: {report.events_checked} events checked{against}")
     else:
         at = f" at position {report.first_bad_position}" if report.first_bad_position else ""
-        console.print(f"[red]chain broken{at}[/red]: {report.reason} "
+        console.print(f"[red]chain broken{at}[/red]: {safe(report.reason)} "
                       f"({report.events_checked} events checked before)")
     if not report.ok:
         raise SystemExit(1)
@@ -90,8 +91,8 @@ def checkpoint(db: str | None, out: Path, key_file: Path | None, as_json: bool) 
     key = _key(key_file)
     with open_ops(db) as ops:
         point = ops.checkpoint(key)
-    out.write_bytes(point.to_json() + b"\n")
+    write_private(out, point.to_json() + b"\n")
     if as_json:
         emit_json({"n": point.n, "hash": point.hash.hex(), "out": str(out)})
     else:
-        console.print(f"checkpoint at {point.n} ({point.hash.hex()[:16]}…) written to {out}")
+        console.print(f"checkpoint at {point.n} ({point.hash.hex()[:16]}…) written to {safe(out)}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command
+from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command, safe
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.slo import Period
 
@@ -22,7 +22,7 @@ def _emit(review: dict[str, Any], fmt: str, out: Path | None) -> None:
     from opsledger._review_render import write_review
 
     path = write_review(review, fmt, out or Path("review"))
-    console.print(f"wrote {path}")
+    console.print(f"wrote {safe(path)}")
 
 
 @click.group("review")

@@ -11,7 +11,15 @@ import click
 from rich.table import Table
 
 from opsledger import freshness
-from opsledger._cli_common import console, db_option, emit_json, open_ops, parse_time, run_command
+from opsledger._cli_common import (
+    console,
+    db_option,
+    emit_json,
+    open_ops,
+    parse_time,
+    run_command,
+    safe,
+)
 from opsledger.slo import Period
 
 __all__ = ["print_slo_rows", "register"]
@@ -58,7 +66,8 @@ def print_slo_rows(rows: list[dict[str, Any]]) -> None:
                   "freshness", "", "isolation", "budget left")
     for r in rows:
         table.add_row(
-            r["tenant"] or "(all)", r["repository"] or "(total)", str(r["operations"]),
+            safe(r["tenant"] or "(all)"), safe(r["repository"] or "(total)"),
+            str(r["operations"]),
             _fmt(r["availability"], 6), _met(r["availability_met"]), _fmt(r["latency_p95_ms"]),
             _met(r["latency_met"]), _fmt(r["freshness"]), _met(r["freshness_met"]),
             str(r["unresolved_critical_isolation_incidents"]), _fmt(r["error_budget_remaining"]),
@@ -124,8 +133,8 @@ def import_snapshots_cmd(files: tuple[str, ...], db: str | None, strict: bool,
                       f"{summary['duplicates']}  stale (deadline missed) {summary['missed']}  "
                       f"rejected {len(summary['rejected'])}")
         for item in summary["rejected"][:20]:
-            console.print(f"  {item['file']}: line {item['line']}: {item['error']}",
-                          markup=False, highlight=False)
+            console.print(f"  {safe(item['file'])}: line {item['line']}: "
+                          f"{safe(item['error'])}")
 
 
 @click.command("visibility")

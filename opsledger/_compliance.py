@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError
 
-from opsledger import alerting
+from opsledger import alerting, chain
 from opsledger._recording import EventCache
 from opsledger.domain.bounds import bounded
 from opsledger.domain.erasure import Erasure
@@ -35,11 +36,14 @@ from opsledger.projections.retention import (
     purge_tenant,
     retention_candidates,
 )
+from opsledger.storage import pg_connect
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
 __all__ = ["ComplianceCommands", "ForgetReport", "RetentionReport"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,18 +65,20 @@ class RetentionReport:
 
 @dataclass(frozen=True)
 class ForgetReport:
-    """What forgetting a tenant did."""
+    """What forgetting a tenant did; ``rewritten`` names what was rewritten on disk (the
+    PostgreSQL tables, or the SQLite database file)."""
 
     tenant_id: str
     forgotten_at: str
     key_deleted: bool
     purged: dict[str, int]
+    rewritten: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"tenant": self.tenant_id, "forgotten_at": self.forgotten_at,
                 "key_deleted": self.key_deleted, "purged": dict(self.purged),
-                "purged_total": sum(self.purged.values())}
+                "purged_total": sum(self.purged.values()), "rewritten": list(self.rewritten)}
 
 
 class ComplianceCommands:
@@ -142,9 +148,34 @@ class ComplianceCommands:
         ops.catch_up()  # the erasure event purges the views
         with ops.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
             purge_tenant(ops.sql, cursor, tenant_id)
-        ops.sql.compact()
+        rewritten = _rewrite_postgres(ops) if ops.sql.is_postgres else ()
+        if ops.store.kind == "sqlite":
+            ops.sql.compact()
+            rewritten = (str(ops.store.path),)
         forgotten_at = ops.sql.fetch(
             f"SELECT occurred_at FROM {ops.sql.table('audit_action')} WHERE tenant_id = ? "
             "AND action = 'Erasure.TenantForgotten'", (tenant_id,))
         return ForgetReport(tenant_id, forgotten_at[0]["occurred_at"] if forgotten_at
-                            else iso_utc(now), key_deleted, counts)
+                            else iso_utc(now), key_deleted, counts, rewritten)
+
+
+def _rewrite_postgres(ops: Operations) -> tuple[str, ...]:
+    """``VACUUM (FULL, ANALYZE)`` of every table of the store's schema that can hold a
+    tenant's data in clear, then ``CHECKPOINT`` (see the module docstring); the tables."""
+    import psycopg
+
+    kept = {ops.sql.events_table, chain.CHAIN_TABLE}
+    with pg_connect(ops.store, autocommit=True) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'm') ORDER BY c.relname",
+            (ops.store.schema,)).fetchall()]
+        tables = tuple(name for name in names if name not in kept)
+        for name in tables:
+            conn.execute(f"VACUUM (FULL, ANALYZE) {ops.sql.table(name)}")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            log.warning("tenant forget: no right to CHECKPOINT (superuser or pg_checkpoint); "
+                        "the rewritten tables reach the disk at the server's next checkpoint")
+    return tables

@@ -249,6 +249,20 @@ class IncidentCommands:
         return sum(self._record_overdue(incident_id, now)
                    for incident_id in dict.fromkeys(d.key[0] for d in due))
 
+    def record_due_incident_deadlines_per_tenant(self, marks: dict[str, datetime]) -> int:
+        """Record incident deadlines as missed on each tenant's own event time ``marks``
+        (one tenant's facts never make another's deadline pass); an incident of no
+        tenant goes by the newest of them."""
+        if not marks:
+            return 0
+        newest = max(marks.values())
+        recorded = 0
+        for incident_id in dict.fromkeys(d.key[0] for d in self.incident_deadlines().due(newest)):
+            tenant = self._incident(incident_id).tenant_id
+            if tenant is None or tenant in marks:
+                recorded += self._record_overdue(incident_id, marks.get(tenant or "", newest))
+        return recorded
+
     def _record_overdue(self, incident_id: str, now: datetime) -> int:
         owner, policy = self._escalation(now)
 

@@ -1,21 +1,35 @@
 """Reviews rendered for people: markdown (PNG charts beside it), HTML (charts embedded
-and beside it), JSON. Charts are drawn headless with matplotlib (Agg)."""
+and beside it), JSON. Charts are drawn headless with matplotlib (Agg).
+
+Values from data (tenant ids above all) are untrusted: the pages are rendered from Jinja2
+templates with autoescape (HTML) or a markdown-escaping filter, chart files are named by
+:func:`~opsledger._outputs.safe_file_name` and written only inside ``out``."""
 
 from __future__ import annotations
 
 import base64
-import html
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from opsledger._outputs import confined, markdown_text, safe_file_name, visible_controls
 
 __all__ = ["write_review"]
 
 
 def _t(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A chart title's share of an id (the page names it in full), controls visible."""
+    text = visible_controls(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
@@ -43,12 +57,12 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
             values = [d[key] if d[key] is not None else float("nan") for d in daily]
             ax.plot(days, values, marker="o", label=key)
             ax.axhline(target, color="red", linestyle="--", label="target")
-            ax.set_title(f"{name}: {title}")
+            ax.set_title(f"{_short(name)}: {title}", parse_math=False)
             ax.tick_params(axis="x", labelrotation=90, labelsize=7)
             ax.legend(loc="best", fontsize=7)
-            file = f"{name}-{key}.png"
+            file = safe_file_name(name, f"{key}.png")
             fig.tight_layout()
-            fig.savefig(out / file, dpi=90)
+            fig.savefig(confined(out, file), dpi=90)
             plt.close(fig)
             charts.append((f"{name}: {title}", file))
     alerts = review.get("alerts", [])
@@ -64,7 +78,7 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         ax.set_yticks(range(len(rules)), rules, fontsize=7)
         ax.set_title("alert timeline")
         fig.tight_layout()
-        fig.savefig(out / "alert-timeline.png", dpi=90)
+        fig.savefig(confined(out, "alert-timeline.png"), dpi=90)
         plt.close(fig)
         charts.append(("alert timeline", "alert-timeline.png"))
     return charts
@@ -101,6 +115,11 @@ def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     tables.append(("Incidents", ["opened", "tenant", "severity", "state", "cause"],
                    [[i["opened_at"], i["tenant"], i["severity"], i["state"], i["cause"]]
                     for i in review["incidents"]]))
+    what_if = review.get("what_if")
+    if what_if:
+        tables.append(("What-if: candidate thresholds", ["rule", "fired", "would fire", "same"],
+                       [[rule, r["fired"], r["would_fire"], r["same"]]
+                        for rule, r in what_if["rules"].items()]))
     return tables
 
 
@@ -110,42 +129,45 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+@cache
+def _environment() -> Environment:
+    """The review templates (package data): HTML autoescaped, markdown through ``md``."""
+    env = Environment(
+        loader=PackageLoader("opsledger", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",),
+                                     disabled_extensions=("md.j2",), default=True,
+                                     default_for_string=True),
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = markdown_text
+    return env
+
+
+def render_page(review: dict[str, Any], fmt: str, charts: list[dict[str, str]]) -> str:
+    """The review page (``fmt`` ``html`` or ``md``) with ``charts`` (caption, file, href
+    and, for HTML, the PNG as base64 ``data``)."""
+    title = (f"{review['kind'].title()} review {review['period_start'][:10]} to "
+             f"{review['period_end'][:10]}")
+    tables = [{"name": name, "header": header, "rows": [[_cell(v) for v in row] for row in rows]}
+              for name, header, rows in _tables(review)]
+    template = _environment().get_template(f"review.{fmt}.j2")
+    return template.render(title=title, tables=tables, charts=charts)
+
+
 def write_review(review: dict[str, Any], fmt: str, out: Path) -> Path:
-    """Write ``index.md``/``index.html``/``review.json`` (and charts) into ``out``."""
+    """Write ``index.md``/``index.html``/``review.json`` (and charts) into ``out``; returns
+    the page's path as given (each file written is checked to lie inside ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
-        path = out / "review.json"
-        path.write_bytes(orjson.dumps(review, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        return path
-    charts = _charts(review, out)
-    title = f"{review['kind'].title()} review {review['period_start'][:10]} to " \
-            f"{review['period_end'][:10]}"
-    if fmt == "md":
-        lines = [f"# {title}", ""]
-        for name, header, rows in _tables(review):
-            lines += [f"## {name}", "", "| " + " | ".join(header) + " |",
-                      "|" + " --- |" * len(header)]
-            lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-            lines.append("")
-        lines += [f"![{caption}]({file})" for caption, file in charts]
-        path = out / "index.md"
-        path.write_text("\n".join(lines) + "\n")
-        return path
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             "</title></head><body>", f"<h1>{html.escape(title)}</h1>"]
-    for name, header, rows in _tables(review):
-        parts.append(f"<h2>{html.escape(name)}</h2><table border='1'><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
-                  + "</tr>" for row in rows]
-        parts.append("</table>")
-    for caption, file in charts:
-        data = base64.b64encode((out / file).read_bytes()).decode()
-        parts.append(f"<figure><img alt='{html.escape(caption)}' "
-                     f"src='data:image/png;base64,{data}'><figcaption>"
-                     f"{html.escape(caption)} (<a href='{file}'>{file}</a>)</figcaption>"
-                     "</figure>")
-    parts.append("</body></html>")
-    path = out / "index.html"
-    path.write_text("\n".join(parts))
-    return path
+        confined(out, "review.json").write_bytes(
+            orjson.dumps(review, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        return out / "review.json"
+    charts = []
+    for caption, file in _charts(review, out):
+        chart = {"caption": caption, "file": file, "href": quote(file)}
+        if fmt == "html":
+            chart["data"] = base64.b64encode(confined(out, file).read_bytes()).decode()
+        charts.append(chart)
+    confined(out, f"index.{fmt}").write_text(render_page(review, fmt, charts), encoding="utf-8")
+    return out / f"index.{fmt}"

@@ -3,7 +3,8 @@ writes Alert events — with its position and its engine state — in one transa
 each fact is evaluated exactly once and a crash resumes where the last commit left off.
 
 Imports, replays and live recording all go through :func:`evaluate`; only the watermark
-source differs (the facts' own time, or the clock passed as ``now``).
+source differs (each tenant's facts' own time, or the clock passed as ``now``). Each
+tenant has its own watermark; facts behind it are re-evaluated (``_alert_backfill``).
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from opsledger import _alert_backfill as backfill
+from opsledger._alert_migrate import migrate_store
 from opsledger._recording import load_many
 from opsledger.domain.alert import RULES, Alert, alert_uuid
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.rule_state import migrate
 from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
 from opsledger.projections._facts import moment
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
-__all__ = ["Subscriber", "evaluate", "facts_of"]
+__all__ = ["Subscriber", "evaluate", "facts_of", "late_facts", "position",
+           "publish_watermarks"]
 
 log = logging.getLogger("opsledger.alerts")
 STATE = "alert_process"
@@ -34,7 +39,8 @@ _PUBLISH = ("opsledger.PublishBatch.Started", "opsledger.PublishBatch.OperationR
 
 
 def create_tables(sql: Any, cursor: Any) -> None:
-    """The process's own state: position and engine state; and the late facts it saw."""
+    """The process's own state: position and engine state; its fact log and alert index
+    (``alert_late_facts`` is the first shape's record of skipped facts, read to migrate)."""
     sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(STATE)} (name TEXT PRIMARY KEY, "
                         "position BIGINT NOT NULL, state TEXT NOT NULL)")
     sql.execute(cursor, f"INSERT INTO {sql.table(STATE)} VALUES ('rules', 0, 'null') "
@@ -42,6 +48,7 @@ def create_tables(sql: Any, cursor: Any) -> None:
     sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alert_late_facts')} "
                         "(operation_id TEXT PRIMARY KEY, tenant_id TEXT, occurred_at TEXT, "
                         "position BIGINT)")
+    backfill.create_tables(sql, cursor)
 
 
 def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,29 +105,37 @@ def _incident_for(change: Change, alert_id: Any, policy: OperationsPolicy) -> In
                          alert_ids=[str(alert_id)])
 
 
+def _new_alert(change: Change, details: dict[str, Any],
+               policy_at: Callable[[datetime], OperationsPolicy]) -> list[Any]:
+    """A triggered alert (and the incident it opens), not yet collected."""
+    triggered_at = from_us(change.triggered_at)
+    alert_id = alert_uuid(change.tenant, change.rule, triggered_at)
+    incident = _incident_for(change, alert_id, policy_at(triggered_at))
+    alert = Alert(
+        tenant_id=change.tenant, rule=change.rule, level=RULES[change.rule][0],
+        repository_id=change.repository, occurred_at=triggered_at,
+        window_start=from_us(change.window_start or change.at),
+        window_end=from_us(change.window_end or change.at),
+        observed=change.observed, threshold=change.threshold,
+        details={"incident_id": str(incident.id) if incident else None, **details})
+    return [alert] if incident is None else [alert, incident]
+
+
 def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
-                policy_at: Callable[[datetime], OperationsPolicy]) -> list[Any]:
+                policy_at: Callable[[datetime], OperationsPolicy], seq: int) -> list[Any]:
     """Alert (and auto-incident) events for the engine's changes; resolutions load their
     alert inside the transaction."""
     created: dict[Any, Any] = {}
     for change in changes:
-        triggered_at = from_us(change.triggered_at)
-        alert_id = alert_uuid(change.tenant, change.rule, triggered_at)
+        alert_id = alert_uuid(change.tenant, change.rule, from_us(change.triggered_at))
         if change.kind == "triggered":
-            incident = _incident_for(change, alert_id, policy_at(triggered_at))
-            created[alert_id] = Alert(
-                tenant_id=change.tenant, rule=change.rule, level=RULES[change.rule][0],
-                repository_id=change.repository, occurred_at=triggered_at,
-                window_start=from_us(change.window_start or change.at),
-                window_end=from_us(change.window_end or change.at),
-                observed=change.observed, threshold=change.threshold,
-                details={"incident_id": str(incident.id) if incident else None})
-            if incident is not None:
-                created[incident.id] = incident
+            for aggregate in _new_alert(change, {}, policy_at):
+                created[aggregate.id] = aggregate
             continue
         alert = created.get(alert_id) or load_many(ops.app, ops.sql, cursor, [alert_id])[alert_id]
         created[alert_id] = alert
         alert.resolve(from_us(change.at), change.reason or "condition cleared")
+    backfill.index_changes(ops, cursor, changes, seq)
     return [e for alert in created.values() for e in alert.collect_events()]
 
 
@@ -128,13 +143,18 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
              subscribers: Sequence[tuple[Subscriber, frozenset[str]]] = ()) -> int:
     """Run the process to the end of the log (and to ``now - lateness`` if given).
 
-    Returns the number of alert changes recorded.
+    Each tenant is evaluated on its own event time. Facts that arrive behind their
+    tenant's watermark are kept and counted as late; once the log is read, each such
+    tenant is evaluated again from its stored facts and the difference recorded
+    (backfilled, resolved, revised or withdrawn alerts). Returns the number of alert
+    changes recorded.
     """
     total = 0
     ledger = ops._ledger()
     default = OperationsPolicy()
     policy_at = ledger.timeline() if ledger else (lambda _at: default)
     head = ops.views.head()
+    migrate_store(ops, head, STATE, facts_of)
     while True:
         seen = _position(ops)
         notifications = ops.app.recorder.select_notifications(
@@ -148,38 +168,59 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             if position != seen:  # another process evaluated these facts meanwhile
                 continue
             engine = RuleEngine(orjson.loads(row["state"]), policy_at)
-            late: list[tuple[Any, ...]] = []
-            for n in notifications:
-                opened = ops.decode_state(n.state)
-                if opened is None:  # a forgotten tenant's event
-                    continue
-                state = opened
-                for change in state.get("reclassified", ()):
-                    engine.reclassify(change["operation_id"], bool(change["collision"]))
-                for fact in facts_of(n.topic, str(n.originator_id), state):
-                    if not engine.ingest(fact):
-                        late.append((fact["tiebreak"], fact["tenant"],
-                                     from_us(fact["at"]).isoformat(), n.id))
+            _ingest(ops, cursor, engine, notifications)
             last = notifications[-1].id if notifications else position
             done = last >= head
             changes = engine.advance(to_us(now) if now is not None and done else None)
-            events = _events_for(ops, cursor, changes, policy_at)
+            events = _events_for(ops, cursor, changes, policy_at, last)
+            recorded = len(changes)
+            for tenant in engine.pending_reruns() if done else ():
+                more, _ = backfill.rerun(ops, cursor, engine, tenant,
+                                         lambda c, d: _new_alert(c, d, policy_at), last)
+                events += more
+                recorded += sum(1 for e in more if type(e).__qualname__.startswith("Alert."))
+            backfill.save_checkpoints(ops, cursor, engine, last)
             ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
                                                   for e in events])
-            ops.sql.executemany(cursor, f"INSERT INTO {ops.sql.table('alert_late_facts')} "
-                                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", late)
             ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET position = ?, state = ? "
                                     "WHERE name = 'rules'",
                             (last, orjson.dumps(engine.state).decode()))
-        total += len(changes)
+        total += recorded
         _deliver(events, subscribers)
         if done:
             return total
 
 
+def _ingest(ops: Operations, cursor: Any, engine: RuleEngine, notifications: Sequence[Any]
+            ) -> None:
+    """Give the engine every fact of ``notifications`` and keep them (late ones flagged)
+    in the process's fact log."""
+    rows: list[list[Any]] = []
+    by_op: dict[tuple[str, str], list[Any]] = {}
+    for n in notifications:
+        opened = ops.decode_state(n.state)
+        if opened is None:  # a forgotten tenant's event
+            continue
+        state = opened
+        for change in state.get("reclassified", ()):
+            tenant, op_id = state["tenant_id"], change["operation_id"]
+            engine.reclassify(tenant, op_id, bool(change["collision"]))
+            backfill.reclassify_stored(ops, cursor, tenant, op_id, bool(change["collision"]))
+            for kept in by_op.get((tenant, op_id), ()):
+                kept[6]["collision"] = bool(change["collision"])
+        for idx, fact in enumerate(facts_of(n.topic, str(n.originator_id), state)):
+            late = not engine.ingest(fact)
+            row = [fact["tenant"], n.id, idx, fact["at"], str(fact["tiebreak"]), int(late),
+                   backfill.lean(fact)]
+            rows.append(row)
+            by_op.setdefault((fact["tenant"], str(fact["tiebreak"])), []).append(row)
+    backfill.store_facts(ops, cursor, (
+        (*r[:6], orjson.dumps(r[6]).decode()) for r in rows))
+
+
 def forget_tenant(ops: Operations, tenant_id: str) -> int:
-    """Drop a forgotten tenant from the process's state (windows, queued facts, late facts);
-    returns how many late facts went."""
+    """Drop a forgotten tenant from the process's state (time, windows, queued facts), its
+    fact log and alert index; returns how many of its facts went."""
     with ops.sql.transaction(commit=True) as cursor:
         lock = " FOR UPDATE" if ops.sql.is_postgres else ""
         ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} "
@@ -190,17 +231,44 @@ def forget_tenant(ops: Operations, tenant_id: str) -> int:
             engine.forget_tenant(tenant_id)
             ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET state = ? "
                                     "WHERE name = 'rules'", (orjson.dumps(engine.state).decode(),))
-        ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table('alert_late_facts')} "
-                                "WHERE tenant_id = ?", (tenant_id,))
-        return ops.sql.rowcount(cursor)
+        removed = 0
+        for table in ("alert_late_facts", backfill.FACTS, backfill.INDEX, backfill.CHECKPOINTS):
+            ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(table)} WHERE tenant_id = ?",
+                            (tenant_id,))
+            if table in ("alert_late_facts", backfill.FACTS):
+                removed += ops.sql.rowcount(cursor)
+        return removed
 
 
-def publish_watermark(ops: Operations) -> datetime | None:
-    """How far the facts' own time has carried the rules (None before any fact)."""
+def publish_watermarks(ops: Operations) -> dict[str, datetime]:
+    """How far each tenant's own time has carried its rules (tenants with no time yet are
+    absent)."""
     with ops.sql.transaction(commit=False) as cursor:
         ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} WHERE name = 'rules'")
-        state = orjson.loads(cursor.fetchone()["state"])
-    return None if not state or state["publish_wm"] is None else from_us(state["publish_wm"])
+        state = migrate(orjson.loads(cursor.fetchone()["state"]))
+    return {name: from_us(t["publish_wm"]) for name, t in sorted(state["tenants"].items())
+            if t["publish_wm"] is not None}
+
+
+def late_facts(ops: Operations) -> dict[str, dict[str, int]]:
+    """Per tenant: facts that arrived behind its watermark (``late``) and how many of them
+    are still waiting for re-evaluation (``pending``; the next evaluation takes them)."""
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT tenant_id, late, COUNT(*) AS n FROM "
+                                f"{ops.sql.table(backfill.FACTS)} WHERE late > 0 "
+                                "GROUP BY tenant_id, late")
+        found: dict[str, dict[str, int]] = {}
+        for r in cursor.fetchall():
+            counts = found.setdefault(r["tenant_id"], {"late": 0, "pending": 0})
+            counts["late"] += int(r["n"])
+            if int(r["late"]) == 1:
+                counts["pending"] += int(r["n"])
+    return dict(sorted(found.items()))
+
+
+def position(ops: Operations) -> int:
+    """The last log position the process has evaluated."""
+    return _position(ops)
 
 
 def _position(ops: Operations) -> int:

@@ -51,7 +51,9 @@ __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
 A = TypeVar("A", bound=Aggregate)
 SCHEMA_TABLE = "opsledger_schema"
-SCHEMA_VERSION = 3  # 2: the hash chain (opsledger_chain); 3: tenant keys, retention
+#: 2: the hash chain (opsledger_chain); 3: tenant keys, retention; 4: the alert fact log
+#: and alert index (per-tenant event time)
+SCHEMA_VERSION = 4
 R = TypeVar("R")
 
 

@@ -14,11 +14,13 @@ from opsledger._cli_common import (
     open_ops,
     parse_time,
     run_command,
+    safe,
 )
 from opsledger._cli_compliance import register as register_compliance
-from opsledger._cli_data import audit, import_group, projections, simulate_cmd
+from opsledger._cli_data import audit, import_group, simulate_cmd
 from opsledger._cli_demo import demo
 from opsledger._cli_integrity import checkpoint, verify
+from opsledger._cli_projections import doctor, projections
 from opsledger._cli_slo import register as register_slo
 from opsledger.application import TenantState
 from opsledger.domain.governance import Governance, PrivacySettings, RetentionPolicy
@@ -42,6 +44,7 @@ main.add_command(demo)
 main.add_command(projections)
 main.add_command(verify)
 main.add_command(checkpoint)
+main.add_command(doctor)
 
 
 # ---- policy ---------------------------------------------------------------------------
@@ -71,7 +74,7 @@ def policy_show(db: str | None, at: str | None, as_json: bool) -> None:
 def policy_validate(file: Path) -> None:
     """Check a policy TOML file; names the key, the value and why on failure."""
     OperationsPolicy.from_toml(file)
-    console.print(f"{file}: valid")
+    console.print(f"{safe(file)}: valid")
 
 
 @policy.command("adopt")
@@ -107,10 +110,10 @@ def _print_tenant(state: TenantState, as_json: bool) -> None:
         return
     gov = state.governance
     console.print(
-        f"[bold]{state.tenant_id}[/bold] mode={state.mode} "
-        f"repositories={', '.join(state.repositories) or '-'}\n"
-        f"  retention: {gov.retention.model_dump() if gov else 'MISSING (records refused)'}\n"
-        f"  privacy:   {gov.privacy.model_dump() if gov else '-'}\n"
+        f"[bold]{safe(state.tenant_id)}[/bold] mode={safe(state.mode)} "
+        f"repositories={safe(', '.join(state.repositories) or '-')}\n"
+        f"  retention: {safe(gov.retention.model_dump()) if gov else 'MISSING (records refused)'}"
+        f"\n  privacy:   {safe(gov.privacy.model_dump()) if gov else '-'}\n"
         f"  registered {state.registered_at.isoformat()}"
         f"{' (observed in imported history)' if state.observed_in_import else ''}"
     )
@@ -188,7 +191,7 @@ def tenant_list(db: str | None, as_json: bool) -> None:
         return
     table = Table("tenant", "mode", "repositories", "retention")
     for s in states:
-        table.add_row(s.tenant_id, s.mode, ", ".join(s.repositories),
+        table.add_row(safe(s.tenant_id), safe(s.mode), safe(", ".join(s.repositories)),
                       "set" if s.governance else "[red]missing[/red]")
     console.print(table)
 
@@ -268,7 +271,7 @@ def tenant_confirm_violation(tenant_id: str, db: str | None, evidence: str, repo
     with open_ops(db) as ops:
         violation = ops.confirm_boundary_violation(
             tenant_id, evidence=evidence, by=by, repository_id=repo, at=parse_time(at))
-    console.print(violation)
+    console.print(safe(violation))
 
 
 # ---- record ---------------------------------------------------------------------------
@@ -310,7 +313,7 @@ def record_publish(
         emit_json(result.__dict__)
     else:
         kind = "collision" if result.collision else "retry" if result.retry else "first"
-        console.print(f"{result.status} {result.operation_id} ({kind})")
+        console.print(f"{safe(result.status)} {safe(result.operation_id)} ({kind})")
 
 
 register_slo(main, import_group, record)

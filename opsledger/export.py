@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,12 @@ import orjson
 from opsledger.domain.time import iso_utc
 from opsledger.projections import AuditQuery
 from opsledger.projections import audit as audit_queries
+from opsledger.projections._stream import merge_ordered, ordered_within
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
 
-__all__ = ["COLUMNS", "export_rows", "render"]
+__all__ = ["COLUMNS", "export_rows", "iter_export", "render", "render_chunks"]
 
 COLUMNS = ("at", "kind", "tenant", "repository", "actor", "subject", "outcome", "details")
 REDACTED = "[redacted]"
@@ -32,64 +34,87 @@ def _digest(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
+def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return row["at"], row["kind"], str(row["subject"])
+
+
 def export_rows(ops: Operations, tenant_id: str, since: datetime | None,
                 until: datetime | None) -> list[dict[str, Any]]:
     """Rows in ``[since, until)`` for one tenant, privacy applied, in time order."""
+    return list(iter_export(ops, tenant_id, since, until))
+
+
+def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
+                until: datetime | None) -> Iterator[dict[str, Any]]:
+    """:func:`export_rows` produced as they are read: publish rows and refusals (the many)
+    stream from the views in bounded batches and merge, in order, with the tenant's few
+    actions, alerts and incident actions — memory flat in the number of rows. The tenant
+    and the scope are checked before the first row."""
     tenant = ops.tenant(tenant_id)
     query = AuditQuery(tenant_id=tenant_id, since=since, until=until)
     start = iso_utc(since) if since else ""
     end = iso_utc(until) if until else "9999"
-    rows: list[dict[str, Any]] = []
-    for r in ops.audit(query):
-        rows.append({"at": r["occurred_at"], "kind": "publish", "tenant": tenant_id,
-                     "repository": r["repository_id"], "actor": r["source"],
-                     "subject": r["operation_id"], "outcome": r["outcome"],
-                     "details": {k: r[k] for k in ("idempotency_key", "payload_hash",
-                                                   "attempts", "latency_ms", "error_code",
-                                                   "status", "collision", "tenant_mode")}})
-    for r in ops.audit_refusals(query):
-        rows.append({"at": r["occurred_at"], "kind": "refused", "tenant": tenant_id,
-                     "repository": r["repository_id"], "actor": None,
-                     "subject": r["subject_id"], "outcome": r["reason"],
-                     "details": {"message": r["message"]}})
+    publish = ({"at": r["occurred_at"], "kind": "publish", "tenant": tenant_id,
+                "repository": r["repository_id"], "actor": r["source"],
+                "subject": r["operation_id"], "outcome": r["outcome"],
+                "details": {k: r[k] for k in ("idempotency_key", "payload_hash", "attempts",
+                                              "latency_ms", "error_code", "status",
+                                              "collision", "tenant_mode")}}
+               for r in ops.audit_stream(query))
+    refused = ({"at": r["occurred_at"], "kind": "refused", "tenant": tenant_id,
+                "repository": r["repository_id"], "actor": None, "subject": r["subject_id"],
+                "outcome": r["reason"], "details": {"message": r["message"]}}
+               for r in ops.audit_refusals_stream(query))
+    few: list[dict[str, Any]] = []
     actions = ops.audit_actions(query) + [
         a for a in audit_queries.action_rows(ops.sql, AuditQuery(all_tenants=True, since=since,
                                                                  until=until))
         if a["action"].startswith(_OPERATOR_ACTIONS)]
     for r in actions:
-        rows.append({"at": r["occurred_at"], "kind": r["action"], "tenant": r["tenant_id"],
-                     "repository": None, "actor": r["actor"], "subject": r["stream_id"],
-                     "outcome": None, "details": orjson.loads(r["details"])})
+        few.append({"at": r["occurred_at"], "kind": r["action"], "tenant": r["tenant_id"],
+                    "repository": None, "actor": r["actor"], "subject": r["stream_id"],
+                    "outcome": None, "details": orjson.loads(r["details"])})
     for a in ops.alerts(tenant_id=tenant_id):
         for at, kind in ((a["triggered_at"], "alert_triggered"),
                          (a["resolved_at"], "alert_resolved")):
             if at and start <= at < end:
-                rows.append({"at": at, "kind": kind, "tenant": tenant_id,
-                             "repository": a["repository"], "actor": "opsledger",
-                             "subject": a["id"], "outcome": a["rule"],
-                             "details": {"observed": a["observed"],
-                                         "threshold": a["threshold"]}})
+                few.append({"at": at, "kind": kind, "tenant": tenant_id,
+                            "repository": a["repository"], "actor": "opsledger",
+                            "subject": a["id"], "outcome": a["rule"],
+                            "details": {"observed": a["observed"],
+                                        "threshold": a["threshold"]}})
     for incident in ops.incidents(tenant_id=tenant_id):
         for entry in ops.incident_timeline(incident["id"]):
             if entry["kind"].startswith("Incident.") and start <= entry["at"] < end:
                 details = {k: v for k, v in entry.items() if k not in ("at", "kind", "by")}
-                rows.append({"at": entry["at"], "kind": entry["kind"], "tenant": tenant_id,
-                             "repository": None, "actor": entry.get("by"),
-                             "subject": incident["id"], "outcome": incident["severity"],
-                             "details": orjson.loads(orjson.dumps(details, default=str))})
+                few.append({"at": entry["at"], "kind": entry["kind"], "tenant": tenant_id,
+                            "repository": None, "actor": entry.get("by"),
+                            "subject": incident["id"], "outcome": incident["severity"],
+                            "details": orjson.loads(orjson.dumps(details, default=str))})
     privacy = tenant.governance.privacy if tenant.governance else None
+    names: list[str] = []
     if privacy is not None:
         names = [tenant_id] if privacy.redact_tenant_id else []
         if privacy.redact_repository_id:
             names += list(tenant.repositories)
         names.sort(key=len, reverse=True)  # a repository id may contain the tenant id
-        rows = [_scrub(row, names, privacy.hash_payload_hashes) for row in rows]
+
+    def private(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for row in rows:
+            if privacy is None:
+                yield row
+                continue
+            row = _scrub(row, names, privacy.hash_payload_hashes)
             if privacy.redact_tenant_id and row["tenant"] is not None:
                 row["tenant"] = REDACTED
             if privacy.redact_repository_id and row["repository"] is not None:
                 row["repository"] = REDACTED
-    return sorted(rows, key=lambda r: (r["at"], r["kind"], str(r["subject"])))
+            yield row
+
+    # the order is that of the rows as exported (after redaction), as a sort of all would give
+    streams = [ordered_within(private(rows), at=lambda r: r["at"], key=_key)
+               for rows in (publish, refused)]
+    return merge_ordered([*streams, sorted(private(few), key=_key)], key=_key)
 
 
 def _scrub(value: Any, names: list[str], hash_payloads: bool, key: str = "") -> Any:
@@ -106,16 +131,34 @@ def _scrub(value: Any, names: list[str], hash_payloads: bool, key: str = "") -> 
     return value
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
+def render(rows: Iterable[dict[str, Any]], fmt: str) -> bytes:
     """csv (details as JSON text), json (a list) or ndjson (one object a line)."""
+    return b"".join(render_chunks(rows, fmt))
+
+
+def render_chunks(rows: Iterable[dict[str, Any]], fmt: str) -> Iterator[bytes]:
+    """:func:`render`'s bytes a row at a time (an export of any length in flat memory)."""
     if fmt == "json":
-        return orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        first = True
+        for r in rows:
+            body = orjson.dumps(r, option=option).replace(b"\n", b"\n  ")
+            yield (b"[\n  " if first else b",\n  ") + body
+            first = False
+        yield b"[]" if first else b"\n]"
+        return
     if fmt == "ndjson":
-        return b"".join(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n" for r in rows)
+        for r in rows:
+            yield orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
+        return
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS)
     writer.writeheader()
     for r in rows:
         writer.writerow({**r, "details": orjson.dumps(r["details"],
                                                       option=orjson.OPT_SORT_KEYS).decode()})
-    return text.getvalue().encode()
+        if text.tell() > 65536:
+            yield text.getvalue().encode()
+            text.seek(0)
+            text.truncate()
+    yield text.getvalue().encode()

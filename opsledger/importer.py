@@ -40,6 +40,9 @@ class ImportSummary:
     collisions: int = 0
     key_missing: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: per tenant, facts that arrived behind that tenant's own event time and were
+    #: re-evaluated (filled once the alert rules have run: the CLI's import does)
+    late_facts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of ``opsledger import pumuki-audit --json``."""
@@ -47,6 +50,7 @@ class ImportSummary:
             "lines": self.lines, "imported": self.imported, "duplicates": self.duplicates,
             "retries": self.retries, "collisions": self.collisions,
             "key_missing": self.key_missing, "rejected": self.rejected,
+            "late_facts": self.late_facts,
         }
 
 

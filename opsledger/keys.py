@@ -17,10 +17,15 @@ Keys live apart from the events: beside a SQLite store in its own file ``<db>.ke
 PostgreSQL in the table ``opsledger_tenant_keys`` of the store's schema (rewritten with
 ``VACUUM FULL`` after a deletion); for ``memory://`` in memory. The key ring caches keys in
 the process; a miss re-reads the store, so keys made by another process are found.
+
+The key file is created ``0600`` (:mod:`opsledger._files`). Opening a store whose key file
+group or others can read or write logs a warning (it is not refused: the owner may have
+reasons); :func:`key_file_exposure` gives the same finding to ``opsledger doctor``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -31,11 +36,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from opsledger._files import create_private, exposure
 from opsledger.domain.errors import OpsledgerError, TenantForgotten
 from opsledger.domain.time import iso_utc
-from opsledger.storage import StoreUrl, pg_connect
+from opsledger.storage import StoreUrl, pg_connect, quote_identifier
 
-__all__ = ["MAGIC", "KeyRing", "KeyStoreMissing"]
+__all__ = ["MAGIC", "KeyRing", "KeyStoreMissing", "key_file_exposure", "key_file_path"]
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"\x00OLE1"
 _ID, _NONCE = 16, 12
@@ -53,6 +61,22 @@ class KeyStoreMissing(OpsledgerError):
     code = "key_store_missing"
 
 
+def key_file_path(store: StoreUrl) -> str | None:
+    """The key file of a SQLite store (``<db>.keys``); None for other stores."""
+    return f"{store.path}.keys" if store.kind == "sqlite" and store.path else None
+
+
+def key_file_exposure(path: str | os.PathLike[str]) -> str | None:
+    """A one-line warning when group or others can read or write the key file at ``path``
+    (its AES keys open every tenant's events), with the fix; None when only the owner can,
+    or there is no such file."""
+    found = exposure(path)
+    if found is None:
+        return None
+    return (f"the key file {os.fspath(path)} is {found}: anyone who can read it can decrypt "
+            f"every tenant's events; run: chmod 600 {os.fspath(path)}")
+
+
 class _Backend:
     """Where keys are kept: a SQLite file / in-memory database, or PostgreSQL."""
 
@@ -63,17 +87,18 @@ class _Backend:
         if store.kind == "memory":
             self._memory = sqlite3.connect(":memory:", check_same_thread=False)
         self.mark = "%s" if self.postgres else "?"
-        prefix = f'"{store.schema}".' if self.postgres else ""
+        prefix = f"{quote_identifier(store.schema)}." if self.postgres else ""
         self.keys, self.forgotten = f"{prefix}{KEYS}", f"{prefix}{FORGOTTEN}"
 
     @property
     def path(self) -> str | None:
         """The key file beside a SQLite store."""
-        return f"{self.store.path}.keys" if self.store.kind == "sqlite" and self.store.path \
-            else None
+        return key_file_path(self.store)
 
     def _connect(self, mode: str) -> sqlite3.Connection:
-        """The key file: ``rwc`` creates it (with the schema), ``rw`` requires it."""
+        """The key file: ``rwc`` creates it (``0600``, with the schema), ``rw`` requires it."""
+        if mode == "rwc" and self.path:
+            create_private(self.path)
         try:
             return sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, timeout=30)
         except sqlite3.OperationalError:
@@ -129,6 +154,10 @@ class KeyRing:
         self._forgotten_tenants: set[str] = set()
         if store.kind == "memory":
             self._backend.create()
+        elif self._backend.path:
+            warning = key_file_exposure(self._backend.path)
+            if warning:
+                log.warning("%s", warning)
 
     def create_tables(self) -> None:
         """Create the key store (with the event store's schema)."""

@@ -34,18 +34,21 @@ _POSITIONS = ("notification_id", "position")
 
 @dataclass(frozen=True)
 class Verification:
-    """The outcome: ``ok``, or the first view/table and row that differ."""
+    """The outcome: ``ok``, or the first view/table and row that differ, or the views that
+    stopped (a stopped view is not verified: it is known not to be current)."""
 
     ok: bool
     events_checked: int
     table: str | None = None
     live_row: dict[str, Any] | None = None
     rebuilt_row: dict[str, Any] | None = None
+    stopped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"ok": self.ok, "events_checked": self.events_checked, "table": self.table,
-                "live_row": self.live_row, "rebuilt_row": self.rebuilt_row}
+                "live_row": self.live_row, "rebuilt_row": self.rebuilt_row,
+                "stopped": list(self.stopped)}
 
 
 def _rows(ops: Operations, table: str, order: str) -> list[dict[str, Any]]:
@@ -83,6 +86,9 @@ def verify_views(ops: Operations, batch: int = 1000) -> Verification:
     from opsledger.application import Operations as Ops
 
     ops.catch_up()
+    stopped = tuple(sorted(ops.views.stops()))
+    if stopped:
+        return Verification(False, ops.views.head(), stopped=stopped)
     with Ops.open("memory://") as scratch:
         copied = copy_events(ops, scratch, batch=batch)
         scratch.catch_up()

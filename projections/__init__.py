@@ -2,6 +2,7 @@
 
 from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore
+from opsledger.projections._status import ViewStatus
 from opsledger.projections.alerts import AlertsView, alert_rows
 from opsledger.projections.audit import (
     AuditQuery,
@@ -13,7 +14,7 @@ from opsledger.projections.audit import (
 )
 from opsledger.projections.incidents import IncidentsView
 from opsledger.projections.retention import RetentionView
-from opsledger.projections.runner import TrackingConflict, View, ViewRunner
+from opsledger.projections.runner import TrackingConflict, UnknownView, View, ViewRunner
 from opsledger.projections.slo import SloView
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "SloView",
     "SqlStore",
     "TrackingConflict",
+    "UnknownView",
     "View",
     "ViewRunner",
+    "ViewStatus",
     "action_rows",
     "alert_rows",
     "publish_rows",

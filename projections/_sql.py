@@ -27,8 +27,11 @@ class SqlStore:
         self._uuid_ids = getattr(self.datastore, "originator_id_type", "uuid") == "uuid"
 
     def table(self, name: str) -> str:
-        """A table name, schema-qualified on PostgreSQL."""
-        return f'"{self.schema}"."{name}"' if self.is_postgres else name
+        """A table name, schema-qualified on PostgreSQL (both quoted: the schema comes from
+        the store URL, validated there, and any ``"`` is doubled here all the same)."""
+        if not self.is_postgres:
+            return name
+        return ".".join('"' + part.replace('"', '""') + '"' for part in (self.schema, name))
 
     def sql(self, statement: str) -> str:
         """Adapt ``?`` placeholders to the driver."""

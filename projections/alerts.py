@@ -1,7 +1,9 @@
 """The alert history view: every alert ever triggered, open or resolved (policy §4).
 
 Alertmanager keeps no history; here every trigger and resolution is an event, and this
-view makes them queryable by tenant, rule, state and time.
+view makes them queryable by tenant, rule, state and time. An alert found by re-evaluating
+late facts is flagged ``backfilled`` with ``found_at``; one that late facts showed never
+held is kept, flagged ``withdrawn`` (left out of queries unless asked for).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ __all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
 
 TRIGGERED = "opsledger.Alert.Triggered"
 RESOLVED = "opsledger.Alert.Resolved"
+REVISED = "opsledger.Alert.Revised"
 ALERT_COLUMNS = (
     "id", "tenant", "rule", "level", "repository", "triggered_at", "resolved_at", "observed",
-    "threshold", "window_start", "window_end", "resolution",
+    "threshold", "window_start", "window_end", "resolution", "backfilled", "found_at",
+    "withdrawn",
 )
+_FLAGS = ("backfilled", "withdrawn")
 
 
 class AlertsView:
@@ -33,10 +38,23 @@ class AlertsView:
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the table if missing."""
-        types = {"observed": "DOUBLE PRECISION", "threshold": "DOUBLE PRECISION"}
+        types = {"observed": "DOUBLE PRECISION", "threshold": "DOUBLE PRECISION",
+                 "backfilled": "INTEGER NOT NULL DEFAULT 0",
+                 "withdrawn": "INTEGER NOT NULL DEFAULT 0"}
         cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in ALERT_COLUMNS)
         sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alerts')} ({cols}, "
                             "PRIMARY KEY (id))")
+        if sql.is_postgres:
+            sql.execute(cursor, "SELECT column_name AS name FROM information_schema.columns "
+                                "WHERE table_schema = ? AND table_name = 'alerts'",
+                        (sql.schema,))
+        else:
+            sql.execute(cursor, "SELECT name FROM pragma_table_info('alerts')")
+        present = {r["name"] for r in cursor.fetchall()}
+        for column in ALERT_COLUMNS:  # a store from before the flags: add them
+            if column not in present:
+                sql.execute(cursor, f"ALTER TABLE {sql.table('alerts')} ADD COLUMN "
+                                    f"{column} {types.get(column, 'TEXT')}")
         for index in self.indexes:
             sql.execute(cursor, create_index(sql, *index))
 
@@ -48,19 +66,30 @@ class AlertsView:
         """Insert triggered alerts, then mark resolutions."""
         rows: list[tuple[Any, ...]] = []
         resolved: list[tuple[Any, ...]] = []
+        revised: list[tuple[Any, ...]] = []
         for fact in facts:
             s = fact.state
             if fact.topic == TRIGGERED:
+                details = s.get("details") or {}
+                found = details.get("found_at")
                 rows.append((fact.stream_id, s["tenant_id"], s["rule"], s["level"],
                              s["repository_id"], iso(s["occurred_at"]), None, s["observed"],
                              s["threshold"], iso(s["window_start"]), iso(s["window_end"]),
-                             None))
+                             None, int(bool(details.get("backfilled"))),
+                             iso(found) if found else None, 0))
             elif fact.topic == RESOLVED:
                 resolved.append((iso(s["occurred_at"]), s["reason"], fact.stream_id))
+            elif fact.topic == REVISED:
+                revised.append((iso(s["resolved_at"]) if s["resolved_at"] else None,
+                                s["reason"], int(s["withdrawn"]), iso(s["found_at"]),
+                                fact.stream_id))
         sql.executemany(cursor, f"INSERT INTO {sql.table('alerts')} VALUES "
                                 f"({', '.join('?' * len(ALERT_COLUMNS))})", rows)
         sql.executemany(cursor, f"UPDATE {sql.table('alerts')} SET resolved_at = ?, "
                                 "resolution = ? WHERE id = ?", resolved)
+        sql.executemany(cursor, f"UPDATE {sql.table('alerts')} SET resolved_at = ?, "
+                                "resolution = ?, withdrawn = ?, found_at = ? WHERE id = ?",
+                        revised)
 
 
 def alert_rows(
@@ -70,9 +99,13 @@ def alert_rows(
     open_only: bool = False,
     since: datetime | None = None,
     until: datetime | None = None,
+    include_withdrawn: bool = False,
 ) -> list[dict[str, Any]]:
-    """Alerts in scope (``tenant_id`` None = every tenant), by trigger time."""
+    """Alerts in scope (``tenant_id`` None = every tenant), by trigger time; ``backfilled``
+    and ``withdrawn`` as booleans. Withdrawn alerts only with ``include_withdrawn``."""
     clauses, params = equals(tenant=tenant_id, rule=rule)
+    if not include_withdrawn:
+        clauses.append("withdrawn = 0")
     if open_only:
         clauses.append("resolved_at IS NULL")
     if since is not None:
@@ -85,4 +118,8 @@ def alert_rows(
     with sql.transaction(commit=False) as cursor:
         sql.execute(cursor, f"SELECT * FROM {sql.table('alerts')}{where} "
                             "ORDER BY triggered_at, tenant, rule", params)
-        return [dict(r) for r in cursor.fetchall()]
+        rows = [dict(r) for r in cursor.fetchall()]
+    for row in rows:
+        for flag in _FLAGS:
+            row[flag] = bool(row[flag])
+    return rows

@@ -105,6 +105,8 @@ class RetentionView:
     and every row of a forgotten tenant."""
 
     name = "retention"
+    #: it removes rows from these views' tables, so it never runs past one of them
+    depends_on = ("audit", "slo", "alerts", "incidents")
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the horizon table."""

@@ -4,6 +4,18 @@ Each view keeps its position in ``opsledger_tracking``. A batch (default 1,000 e
 applied in one transaction that first advances the position with a guard (``WHERE
 notification_id = <expected>``), so two processes catching up at once cannot apply the
 same event twice: the loser's guard matches nothing and its transaction rolls back.
+
+A view that fails stops alone. Each view's share of a batch runs inside its own savepoint;
+when ``apply`` raises (anything but a lost connection or lock, which abort the whole batch
+as before), that view's rows and position roll back to where the batch found them, the
+batch is applied again event by event to find the event it cannot apply, and the view
+stops just before it: a row in ``opsledger_view_status`` (:mod:`._status`) names the view,
+the event position, the error type and a short message. The other views and every write go
+on; catch-up skips a stopped view until ``catch_up(retry=True)`` or ``rebuild(views=…)``.
+A view that writes into other views' tables (``depends_on``) never runs past one of them:
+it waits, stopped too, while one it depends on is stopped. A stored state that cannot be
+decoded at all (altered in the database) stops every view behind it at that event; a typed
+store error while decoding (a missing key store) stays loud and stops nothing.
 """
 
 from __future__ import annotations
@@ -14,24 +26,34 @@ from functools import partial
 from typing import Any, Protocol
 
 import orjson
+from opsledger.projections import _status
 from opsledger.projections._facts import Fact
-from opsledger.projections._sql import SqlStore, create_index
+from opsledger.projections._isolation import (
+    TRACKING,
+    TrackingConflict,
+    Undecodable,
+    UnknownView,
+    decode_until_bad,
+    depends_on,
+    hold_dependents,
+    present_indexes,
+    run_view,
+    start_load,
+    stop_view,
+    with_dependents,
+)
+from opsledger.projections._sql import SqlStore
+from opsledger.projections._status import Stop, ViewStatus
 
-__all__ = ["TrackingConflict", "View", "ViewRunner", "view_transaction"]
+__all__ = ["TrackingConflict", "UnknownView", "View", "ViewRunner", "view_transaction"]
 
-TRACKING = "opsledger_tracking"
 #: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
 #: its deferrable indexes are dropped and its rows appended in log order (to its own
 #: tables, or to load tables where rows of one key must be merged); with the batch that
 #: reaches the head, the load tables are folded in and the indexes built, each in one pass.
 BULK_FROM = 20_000
 
-
 _new_fact = partial(tuple.__new__, Fact)  # Fact._make without its Python frame
-
-
-class TrackingConflict(RuntimeError):
-    """Another process advanced the view first; the batch was rolled back."""
 
 
 class View(Protocol):
@@ -42,7 +64,8 @@ class View(Protocol):
     that only queries, or a uniqueness checked once at the end of a load, rely on; and
     have ``start_load(sql, cursor)`` / ``finish_load(sql, cursor)`` to stage rows while it
     is loaded from zero (``finish_load`` must do nothing when no load is open, and
-    ``clear`` must discard an open one)."""
+    ``clear`` must discard an open one). A view that writes into the tables of earlier
+    views names them in ``depends_on``."""
 
     name: str
 
@@ -71,15 +94,22 @@ class ViewRunner:
         self.sql = sql
         self.views = list(views)
         self.bulk_from = BULK_FROM
+        self._status_ready = False
+        seen: set[str] = set()
+        for view in self.views:
+            if not set(depends_on(view)) <= seen:
+                raise ValueError(f"view {view.name!r} must come after the views it depends on")
+            seen.add(view.name)
 
     def create_tables(self) -> None:
-        """Create the tracking table and every view's tables."""
+        """Create the tracking and status tables and every view's tables."""
         with self.sql.transaction(commit=True) as cursor:
             self.sql.execute(
                 cursor,
                 f"CREATE TABLE IF NOT EXISTS {self.sql.table(TRACKING)} "
                 "(view_name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
             )
+            _status.create_table(self.sql, cursor)
             for view in self.views:
                 view.create_tables(self.sql, cursor)
                 self.sql.execute(
@@ -88,6 +118,25 @@ class ViewRunner:
                     "ON CONFLICT (view_name) DO NOTHING",
                     (view.name,),
                 )
+        self._status_ready = True
+
+    def _ensure_status(self) -> None:
+        """A store created before views could stop gets its status table on first write
+        (looked for in a read first; created under a lock that orders concurrent openers)."""
+        if self._status_ready or self._status_exists():
+            self._status_ready = True
+            return
+        with self.sql.transaction(commit=True) as cursor:
+            if self.sql.is_postgres:
+                self.sql.execute(cursor, f"LOCK TABLE {self.sql.table(TRACKING)} "
+                                         "IN SHARE ROW EXCLUSIVE MODE")
+            if not self.sql.table_exists(cursor, _status.STATUS):
+                _status.create_table(self.sql, cursor)
+        self._status_ready = True
+
+    def _status_exists(self) -> bool:
+        with self.sql.transaction(commit=False) as cursor:
+            return self.sql.table_exists(cursor, _status.STATUS)
 
     def position(self, view: View) -> int:
         """The last notification id applied to ``view``."""
@@ -104,6 +153,24 @@ class ViewRunner:
         """The newest notification id in the store (0 when empty)."""
         return int(self.recorder.max_notification_id() or 0)
 
+    def stops(self) -> dict[str, Stop]:
+        """The stopped views, by name, with where and why each stopped (read-only)."""
+        if not (self._status_ready or self._status_exists()):
+            return {}
+        with self.sql.transaction(commit=False) as cursor:
+            return _status.stops(self.sql, cursor)
+
+    def status(self) -> list[ViewStatus]:
+        """Every view's position against the head, and whether (where, why) it stopped."""
+        head, stops = self.head(), self.stops()
+        rows = []
+        for view in self.views:
+            stop = stops.get(view.name)
+            rows.append(ViewStatus(view.name, self.position(view), head) if stop is None else
+                        ViewStatus(view.name, self.position(view), head, True, stop.failed_at,
+                                   stop.error_type, stop.message))
+        return rows
+
     def read_facts(
         self, cursor: Any, after: int, stop: int, limit: int
     ) -> tuple[list[Fact], int | None]:
@@ -112,14 +179,17 @@ class ViewRunner:
 
         One plain query for the columns the views use, no per-event objects in between;
         every state goes through :attr:`decode`; one it cannot open (a forgotten tenant's
-        event) is skipped."""
+        event) is skipped. A state that :attr:`decode` fails on ends the batch just before
+        it; when it is the first, :class:`Undecodable` names its position."""
         sql = self.sql
         column = "notification_id" if sql.is_postgres else "rowid"
+        # On SQLite a state rewritten as TEXT (tampering) must still read as bytes.
+        state = "state" if sql.is_postgres else "CAST(state AS BLOB)"
         with closing(sql.tuple_cursor(cursor)) as raw:
             sql.execute(
                 raw,
                 f"SELECT {column} AS id, {sql.uuid_text('originator_id')} AS stream_id, "
-                f"topic, state FROM {sql.table(sql.events_table)} WHERE {column} > ? AND "
+                f"topic, {state} FROM {sql.table(sql.events_table)} WHERE {column} > ? AND "
                 f"{column} <= ? ORDER BY {column} LIMIT ?",
                 (after, stop, limit),
             )
@@ -127,96 +197,90 @@ class ViewRunner:
         if not rows:
             return [], None
         ids, streams, topics, stored = zip(*rows, strict=True)
-        states = list(map(self.decode, stored))
+        try:
+            states = list(map(self.decode, stored))
+        except Exception:  # located and reported below, event by event
+            states = decode_until_bad(self.decode, ids, stored)
+            ids, streams, topics = ids[:len(states)], streams[:len(states)], topics[:len(states)]
         facts = list(map(_new_fact, zip(ids, streams, topics, states, strict=True)))
         if None in states:  # forgotten tenants' events
             facts = [fact for fact in facts if fact.state is not None]
         return facts, int(ids[-1])
 
     def catch_up(
-        self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
+        self, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None,
+        *, retry: bool = False,
     ) -> int:
-        """Apply everything new to every view; returns how many events were applied.
+        """Apply everything new to every running view; returns how many events were applied.
 
         Each batch of the log is read and decoded once and applied, in one transaction, to
         every view still behind it — each view's rows and its tracking position together,
-        each position advanced under its own guard.
+        each position advanced under its own guard, each view in its own savepoint (a view
+        that fails stops alone; see the module docstring). Stopped views are skipped; with
+        ``retry`` they are let run again first (after the cause was fixed).
         """
+        self._ensure_status()
+        if retry:
+            with self.sql.transaction(commit=True) as cursor:
+                _status.clear(self.sql, cursor, [v.name for v in self.views])
         applied = 0
         head = self.head()
-        positions = {view.name: self.position(view) for view in self.views}
-        bulk = [v for v in self.views if positions[v.name] == 0 and head >= self.bulk_from]
+        stopped = self.stops()
+        if any(set(depends_on(v)) & set(stopped) for v in self.views if v.name not in stopped):
+            with view_transaction(self.sql) as cursor:
+                hold_dependents(self.sql, cursor, self.views, stopped)
+        active = [v for v in self.views if v.name not in stopped]
+        positions = {view.name: self.position(view) for view in active}
+        bulk = [v for v in active if positions[v.name] == 0 and head >= self.bulk_from]
         if bulk:
-            self._start_load(bulk)
+            with view_transaction(self.sql) as cursor:
+                start_load(self.sql, cursor, bulk)
         while (low := min(positions.values(), default=head)) < head:
             with view_transaction(self.sql) as cursor:
-                facts, last = self.read_facts(cursor, low, head, batch_size)
+                try:
+                    facts, last = self.read_facts(cursor, low, head, batch_size)
+                except Undecodable as bad:
+                    facts, last = [], bad.position - 1
+                    for view in active:
+                        if positions[view.name] < bad.position:
+                            stopped[view.name] = stop_view(
+                                self.sql, cursor, view, Stop(positions[view.name], bad.position,
+                                                   *_status.describe(bad)))
                 if last is None:
                     break
-                for view in self.views:
+                present = present_indexes(self.sql, cursor) if last == head else set()
+                for view in active:
+                    if view.name in stopped or hold_dependents(self.sql, cursor, [view], stopped):
+                        continue
                     position = positions[view.name]
-                    if position >= last:
+                    if position >= last and last != head:
                         continue
                     news = facts if position <= low else [
                         f for f in facts if f.position > position]
-                    self.sql.execute(
-                        cursor,
-                        f"UPDATE {self.sql.table(TRACKING)} SET notification_id = ? "
-                        "WHERE view_name = ? AND notification_id = ? RETURNING notification_id",
-                        (last, view.name, position),
-                    )
-                    if cursor.fetchone() is None:
-                        raise TrackingConflict(view.name)
-                    if news:  # (a batch of only forgotten events still moves the position)
-                        view.apply(self.sql, cursor, news)
+                    stop = run_view(self.sql, cursor, view, position, max(position, last),
+                                    news, present if last == head else None)
+                    if stop is not None:
+                        stopped[view.name] = stop_view(self.sql, cursor, view, stop)
+                    elif position < last:
                         applied += len(news)
-                if last == head:  # with the batch that reaches the head, atomically
-                    self._finish_loads(cursor)
-            for view in self.views:
-                positions[view.name] = max(positions[view.name], last)
+            active = [v for v in active if v.name not in stopped]
+            positions = {v.name: max(positions[v.name], last) for v in active}
             if progress:
                 progress(last, head)
         return applied
 
-    def _start_load(self, views: Sequence[View]) -> None:
-        """Views loaded from zero: drop their secondary indexes, open their load tables."""
-        with view_transaction(self.sql) as cursor:
-            for view in views:
-                for name, *_ in getattr(view, "indexes", ()):
-                    self.sql.execute(cursor, f"DROP INDEX IF EXISTS {self.sql.table(name)}")
-                start = getattr(view, "start_load", None)
-                if start is not None:
-                    start(self.sql, cursor)
-
-    def _finish_loads(self, cursor: Any) -> None:
-        """At the head: close every open load and create every missing view index.
-
-        Runs inside the transaction of the batch that reaches the head, whoever's load it
-        was: a load that a crash (or another process) interrupted is finished by the next
-        catch-up that gets there, and no view is at the head with a load still open."""
-        sql = self.sql
-        for view in self.views:
-            finish = getattr(view, "finish_load", None)
-            if finish is not None:
-                finish(sql, cursor)
-        if sql.is_postgres:
-            sql.execute(cursor, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
-                        (sql.schema,))
-        else:
-            sql.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
-        present = {row["name"] for row in cursor.fetchall()}
-        for view in self.views:
-            for index in getattr(view, "indexes", ()):
-                if index[0] not in present:
-                    sql.execute(cursor, create_index(sql, *index))
-
     def rebuild(
-        self, progress: Callable[[int, int], None] | None = None, batch_size: int = 1000
+        self, progress: Callable[[int, int], None] | None = None, batch_size: int = 1000,
+        views: Sequence[str] | None = None,
     ) -> int:
-        """Clear every view and apply the whole log again (a load from zero when the log
-        holds at least :attr:`bulk_from` events; see :data:`BULK_FROM`)."""
+        """Clear the views (every one, or those named in ``views`` and the views that
+        depend on them) and apply the whole log again (a load from zero when the log holds
+        at least :attr:`bulk_from` events; see :data:`BULK_FROM`). A rebuilt view that had
+        stopped runs again; other stopped views stay stopped."""
+        chosen = with_dependents(self.views, views)
+        self._ensure_status()
         with self.sql.transaction(commit=True) as cursor:
-            for view in self.views:
+            for view in chosen:
                 view.clear(self.sql, cursor)
                 self.sql.execute(
                     cursor,
@@ -224,8 +288,8 @@ class ViewRunner:
                     "WHERE view_name = ?",
                     (view.name,),
                 )
+            _status.clear(self.sql, cursor, [v.name for v in chosen])
         return self.catch_up(batch_size, progress=progress)
-
 
 @contextmanager
 def view_transaction(sql: SqlStore) -> Iterator[Any]:

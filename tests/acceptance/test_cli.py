@@ -85,7 +85,7 @@ def test_import_from_stdin_with_json_summary_and_reported_bad_lines(
     assert (result["lines"], result["imported"]) == (51, 50)
     assert result["rejected"][0]["line"] == 11
     assert set(result) == {"lines", "imported", "duplicates", "retries", "collisions",
-                           "key_missing", "rejected"}
+                           "key_missing", "rejected", "late_facts"}
     strict = cli("import", "pumuki-audit", "-", "--strict", "--json", db=db,
                  stdin=b"".join(lines), check=False)
     assert strict.returncode == 2 and "line 11" in strict.stderr

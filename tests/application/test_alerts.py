@@ -114,18 +114,27 @@ def test_subscribers_hear_each_alert_event_after_it_is_stored(
         assert len(ops.alerts(tenant_id="acme")) == 1  # the failure lost nothing
 
 
-def test_a_fact_beyond_the_allowed_lateness_is_flagged_not_evaluated() -> None:
+@pytest.mark.policy("4.critical.no_successful_ingestion")
+def test_a_fact_beyond_the_allowed_lateness_is_counted_and_evaluated_after_all() -> None:
+    # Before per-tenant event time a fact behind the watermark was skipped (only listed
+    # in alert_late_facts); now it is counted as late and its tenant evaluated again.
     with Operations.open("memory://") as ops:
         setup(ops)
         burst(ops, errors=0)
         ops.evaluate_alerts()  # watermark: last fact (09:03) minus 5 min
-        ops.record_publish(tenant_id="acme", repository_id="web", idempotency_key="late",
-                           payload_hash="e" * 64, outcome="error", error_code="NETWORK",
-                           attempts=1, latency_ms=5, occurred_at=T0 - timedelta(minutes=30))
+        for n in range(3):
+            ops.record_publish(tenant_id="acme", repository_id="web",
+                               idempotency_key=f"late{n}", payload_hash=f"{n:064x}",
+                               outcome="error", error_code="NETWORK", attempts=1,
+                               latency_ms=5, occurred_at=T0 - timedelta(minutes=45 - n))
         ops.evaluate_alerts()
-        with ops.sql.transaction(commit=False) as cursor:
-            ops.sql.execute(cursor, "SELECT tenant_id FROM alert_late_facts")
-            assert [r[0] for r in cursor.fetchall()] == ["acme"]
+        assert ops.late_alert_facts() == {"acme": {"late": 3, "pending": 0}}
+        found = {a["rule"]: a for a in ops.alerts(tenant_id="acme")}
+        rate = found["publish_error_rate"]
+        assert rate["triggered_at"] == "2026-11-03T08:15:00.000000Z"
+        assert rate["backfilled"] is True
+        assert rate["found_at"] == "2026-11-03T08:58:00.000000Z"  # acme's own event time
+        assert ops.alerts(tenant_id="globex") == []
 
 
 def test_two_processes_evaluating_one_postgresql_store_record_each_alert_once(
@@ -161,3 +170,29 @@ def test_alerts_cli_lists_as_json(tmp_path: Path, sample_audit: Path) -> None:
     assert (alert["triggered_at"], alert["observed"]) == ("2026-11-03T11:06:20.000000Z", 6.0)
     unscoped = subprocess.run([*run, "alerts", "--db", db], capture_output=True, text=True)
     assert unscoped.returncode != 0 and "--all-tenants" in unscoped.stderr
+
+
+@pytest.mark.policy("5.retention_privacy")
+def test_forgetting_a_tenant_purges_its_fact_log_index_and_checkpoints(store_url: str) -> None:
+    with Operations.open(store_url) as ops:
+        setup(ops)
+        burst(ops, "acme")
+        burst(ops, "globex")
+        ops.advance(T0 + timedelta(hours=2))
+        tables = ("alert_facts", "alert_process_alerts", "alert_checkpoints")
+
+        def rows(tenant: str) -> list[int]:
+            with ops.sql.transaction(commit=False) as cursor:
+                counts = []
+                for table in tables:
+                    ops.sql.execute(cursor, f"SELECT COUNT(*) AS n FROM "
+                                            f"{ops.sql.table(table)} WHERE tenant_id = ?",
+                                    (tenant,))
+                    counts.append(int(cursor.fetchone()["n"]))
+                return counts
+
+        assert all(rows("acme")) and all(rows("globex"))
+        ops.forget_tenant("acme", by="dpo", reason="contract ended")
+        assert rows("acme") == [0, 0, 0]
+        assert all(rows("globex"))
+        assert len(ops.alerts(tenant_id="globex")) == 1

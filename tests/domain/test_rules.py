@@ -150,12 +150,15 @@ def test_freshness_two_consecutive_final_windows_under_target() -> None:
     assert triggered(run(facts), "freshness_under_target") == []
 
 
-def test_a_fact_older_than_the_watermark_is_late_and_not_evaluated() -> None:
+def test_a_fact_older_than_the_watermark_is_late_and_marks_its_tenant_for_a_rerun() -> None:
+    # Was: "late and not evaluated". Late facts are now re-evaluated by a re-run of the
+    # tenant (see test_rules_per_tenant.py); ingest still says which ones were late.
     engine = RuleEngine(None, lambda _at: OperationsPolicy())
     assert engine.ingest(fact(600, n=1))
     engine.advance()
     assert not engine.ingest(fact(299, ok=False, code="HTTP_STATUS", n=2))  # wm = 300 s
     assert engine.ingest(fact(301, ok=False, code="HTTP_STATUS", n=3))
+    assert engine.pending_reruns() == ["acme"]
 
 
 @settings(max_examples=40, deadline=None)
