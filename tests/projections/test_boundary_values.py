@@ -126,7 +126,7 @@ def reads(db: str, incident: str, out: Path) -> dict[str, Any]:
                   str(out / "export.ndjson")],
                  ["review", "weekly", "--week", "2099-W53", "--format", "json", "--out",
                   str(out / "weekly")],
-                 ["review", "monthly", "--month", "2099-12", "--format", "json", "--out",
+                 ["review", "monthly", "--month", "2099-12", "--format", "html", "--out",
                   str(out / "monthly")]):
         run(*args, db=db)
     return answers
