@@ -1,6 +1,6 @@
 """``python -m bench``: opsledger's recording path against the eventsourcing library's own.
 
-Three commands:
+Four commands:
 
 * ``python -m bench [--lines N] [--single M] [--repeat K] [--seed S] [--dir D] [--json]``
   (the default, quick): the recording path, described below.
@@ -18,6 +18,11 @@ Three commands:
   built once through the chained insert path and reused) against the library's raw read
   of the same notifications (target: 1,000,000 events in under 5 s). See
   :mod:`bench._verify`.
+* ``python -m bench import-memory [--small N] [--large M] [--sides S] [--dir D] [--json]``:
+  the peak memory (VmHWM of a fresh child) of importing M simulated audit lines against N
+  (default 200,000 vs 20,000; target ratio <= 1.2), for the importer, ``--strict``,
+  strict from an unrewindable source, the whole import command, and the library's
+  streamed batched save as the baseline. See :mod:`bench._import_memory`.
 
 The default command makes two comparisons, both in the same process and run, each into a
 fresh SQLite file (WAL):
@@ -53,7 +58,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import _rebuild, _verify
+from bench import _import_memory, _rebuild, _verify
 from bench._baseline import library_batched, library_single
 from bench._input import (
     library_rows_from_lines,
@@ -177,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _rebuild.main(arguments[1:])
     if arguments[:1] == ["verify"]:
         return _verify.main(arguments[1:])
+    if arguments[:1] == ["import-memory"]:
+        return _import_memory.main(arguments[1:])
     args = parse_args(arguments)
     report = run(args)
     print(render_json(report) if args.json else render_text(report))

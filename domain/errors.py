@@ -6,6 +6,8 @@ Hierarchy (every error a caller can provoke derives from ``OpsledgerError``)::
     ├── InvalidInput                     bad value in a command (never stored)
     │   ├── NaiveDatetime                a datetime without a time zone
     │   ├── MissingIdempotencyKey        publish without an idempotency key (policy §5)
+    │   ├── OutOfBounds                  outside the bounds of domain/bounds.py; names the field
+    │   ├── LineTooLong                  an import line over the line-size limit, never parsed
     │   └── InvalidPolicy                a policy file/value that does not validate
     ├── ScopeViolation                   policy §5 scoping: refused, audited as a refusal
     │   ├── UnknownTenant

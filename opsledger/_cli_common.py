@@ -120,6 +120,9 @@ def parse_time(value: str | None, field: str = "--at") -> datetime | None:
         return utc(parsed, field)
     except NaiveDatetime as exc:
         raise click.BadParameter(str(exc), param_hint=field) from None
+    except OverflowError:  # an offset that carries it past year 1 or 9999
+        raise click.BadParameter(f"{value[:40]!r} is out of range in UTC",
+                                 param_hint=field) from None
 
 
 def emit_json(data: Any) -> None:

@@ -23,6 +23,7 @@ from opsledger._cli_common import (
     safe,
     table,
 )
+from opsledger._lines import count_lines
 from opsledger.application import Operations
 from opsledger.importer import ImportSummary, import_pumuki_audit
 from opsledger.projections import AuditQuery
@@ -40,11 +41,11 @@ def _progress() -> Progress:
 def _count_lines(paths: list[str]) -> int | None:
     if "-" in paths:
         return None
-    total = 0
-    for p in paths:
-        with open(p, "rb") as handle:
-            total += sum(1 for _ in handle)
-    return total
+    return sum(count_lines(p) for p in paths)
+
+
+def _input_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
 
 
 def print_import(summary: ImportSummary, as_json: bool) -> None:
@@ -61,7 +62,8 @@ def print_import(summary: ImportSummary, as_json: bool) -> None:
         console.print(f"  late: {n} facts of {safe(tenant)} arrived behind its event time; "
                       "re-evaluated, alerts found so are flagged backfilled")
     for item in d["rejected"][:20]:
-        console.print(f"  line {item['line']}: {safe(item['error'])}")
+        console.print(f"  {safe(item['file'])}: line {item['line']}: "
+                      f"{safe(item['error'])}")
     if len(d["rejected"]) > 20:
         console.print(f"  … {len(d['rejected']) - 20} more (use --json for all)")
 
@@ -76,7 +78,7 @@ def _import_files(
         task = bar.add_task("importing", total=_count_lines(paths))
         return import_pumuki_audit(
             ops, sources, strict=strict, register_unknown=register_unknown,
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda n: bar.advance(task, n), names=[_input_name(p) for p in paths],
         )
 
 

@@ -124,7 +124,8 @@ def import_snapshots_cmd(files: tuple[str, ...], db: str | None, strict: bool,
         sources: list[IO[bytes]] = [
             sys.stdin.buffer if p == "-" else stack.enter_context(open(p, "rb")) for p in files
         ]
-        summary = freshness.import_snapshots(ops, sources, strict=strict)
+        summary = freshness.import_snapshots(
+            ops, sources, strict=strict, names=["<stdin>" if p == "-" else p for p in files])
     if as_json:
         emit_json(summary)
     else:
@@ -132,7 +133,8 @@ def import_snapshots_cmd(files: tuple[str, ...], db: str | None, strict: bool,
                       f"{summary['duplicates']}  stale (deadline missed) {summary['missed']}  "
                       f"rejected {len(summary['rejected'])}")
         for item in summary["rejected"][:20]:
-            console.print(f"  line {item['line']}: {safe(item['error'])}")
+            console.print(f"  {safe(item['file'])}: line {item['line']}: "
+                          f"{safe(item['error'])}")
 
 
 @click.command("visibility")

@@ -27,6 +27,7 @@ from eventsourcing.persistence import IntegrityError
 from opsledger import _identity as identity
 from opsledger import alerting, chain
 from opsledger._recording import EventCache
+from opsledger.domain.bounds import bounded
 from opsledger.domain.erasure import Erasure
 from opsledger.domain.tenant import Tenant
 from opsledger.domain.time import iso_utc
@@ -87,6 +88,7 @@ class ComplianceCommands:
     def _cops(self) -> Operations:
         return self  # type: ignore[return-value]
 
+    @bounded(by="id", at="time")  # tenant_id unchecked: legacy ids must stay cleanable
     def apply_retention(
         self, *, by: str, dry_run: bool = False, tenant_id: str | None = None,
         at: datetime | None = None,
@@ -123,6 +125,7 @@ class ComplianceCommands:
             ops.catch_up()
         return reports
 
+    @bounded(by="id", reason="text", at="time")  # a legacy id can still be forgotten
     def forget_tenant(self, tenant_id: str, *, by: str, reason: str,
                       at: datetime | None = None) -> ForgetReport:
         """Crypto-shred ``tenant_id`` (see the module docstring). Running it again after an

@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from opsledger._asof import as_of as as_of_state
+from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import Conflict
 from opsledger.domain.gate import ActivationRefused, GoLiveGate, check_states, gate_uuid
 from opsledger.domain.tenant import Mode, Tenant
@@ -55,6 +56,7 @@ class GateCommands:
     def _change_gate(self, environment: str, change: Any) -> Any:
         return self._gops()._update(lambda: self._gate(environment), change)
 
+    @bounded(check="label", result="label", by="id", details="details", at="time", environment="id")
     def record_gate_evidence(self, check: str, *, result: str, by: str,
                              details: dict[str, Any] | None = None, at: datetime | None = None,
                              environment: str = DEFAULT_ENV) -> dict[str, Any]:
@@ -64,6 +66,7 @@ class GateCommands:
             check, result, details or {}, by, moment))
         return self.gate_status(environment, at=moment)
 
+    @bounded(version="id", by="id", at="time", environment="id")
     def activate_saas(self, version: str, *, by: str, at: datetime | None = None,
                       environment: str = DEFAULT_ENV) -> dict[str, Any]:
         """Enable SaaS mode if every check passes; else record the refusal and raise
@@ -76,6 +79,7 @@ class GateCommands:
             raise ActivationRefused(version, refusals)
         return self.gate_status(environment, at=moment)
 
+    @bounded(reason="text", by="id", at="time", environment="id")
     def rollback_to_local(self, *, reason: str, by: str, at: datetime | None = None,
                           environment: str = DEFAULT_ENV) -> dict[str, Any]:
         """Back to local-only: the environment and every SaaS tenant (policy §1)."""
@@ -95,6 +99,7 @@ class GateCommands:
                 continue
         return self.gate_status(environment, at=moment)
 
+    @bounded(kind="label", reason="text", by="id", at="time", environment="id")
     def declare_constraint(self, kind: str, *, reason: str, by: str,
                            at: datetime | None = None,
                            environment: str = DEFAULT_ENV) -> dict[str, Any]:
@@ -103,6 +108,7 @@ class GateCommands:
         self._change_gate(environment, lambda g: g.declare_constraint(kind, reason, by, moment))
         return self.gate_status(environment, at=moment)
 
+    @bounded(kind="label", reason="text", by="id", at="time", environment="id")
     def lift_constraint(self, kind: str, *, reason: str, by: str, at: datetime | None = None,
                         environment: str = DEFAULT_ENV) -> dict[str, Any]:
         """The constraint is over; the grace period (policy, default 72 h) starts."""
@@ -112,6 +118,7 @@ class GateCommands:
             kind, reason, by, moment, ops.policy_at(moment)))
         return self.gate_status(environment, at=moment)
 
+    @bounded(primary="id", secondary="id", by="id", at="time", environment="id")
     def assign_owners(self, *, primary: str, secondary: str, by: str,
                       at: datetime | None = None, environment: str = DEFAULT_ENV) -> None:
         """Policy §7: the gate's owners; incidents escalate to the secondary."""

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from opsledger._asof import as_of, evaluated_by
+from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
@@ -57,6 +58,7 @@ class IncidentCommands:
                                lambda i: (change(i, moment), i)[1])
         return incident_view.describe(incident)
 
+    @bounded(title="text", cause="label", by="id", tenant_id="id", alert_ids="ids", at="time")
     def open_incident(self, *, severity: Severity | str, title: str, cause: str, by: str,
                       tenant_id: str | None = None, alert_ids: list[str] | None = None,
                       at: datetime | None = None) -> dict[str, Any]:
@@ -71,18 +73,21 @@ class IncidentCommands:
         ops.app.save(incident)
         return incident_view.describe(incident)
 
+    @bounded(incident_id="ref", by="id", at="time")
     def acknowledge(self, incident_id: str | UUID, *, by: str,
                     at: datetime | None = None) -> dict[str, Any]:
         """Acknowledge (policy §3)."""
         return self._change_incident(incident_id, at, lambda i, t: i.acknowledge(
             by, t, *self._escalation(t)))
 
+    @bounded(incident_id="ref", by="id", at="time")
     def start_mitigation(self, incident_id: str | UUID, *, by: str,
                          at: datetime | None = None) -> dict[str, Any]:
         """Mitigation started (policy §3)."""
         return self._change_incident(incident_id, at, lambda i, t: i.start_mitigation(
             by, t, *self._escalation(t)))
 
+    @bounded(incident_id="ref", message="text", by="id", at="time")
     def post_status_update(self, incident_id: str | UUID, *, message: str, by: str,
                            customer_facing: bool = True,
                            at: datetime | None = None) -> dict[str, Any]:
@@ -93,6 +98,7 @@ class IncidentCommands:
 
         return self._change_incident(incident_id, at, post)
 
+    @bounded(incident_id="ref", reason="text", by="id", at="time")
     def change_severity(self, incident_id: str | UUID, *, severity: Severity | str,
                         reason: str, by: str, at: datetime | None = None) -> dict[str, Any]:
         """Re-grade; open deadlines are recomputed from the opening time."""
@@ -102,6 +108,7 @@ class IncidentCommands:
 
         return self._change_incident(incident_id, at, change)
 
+    @bounded(incident_id="ref", summary="text", by="id", at="time")
     def resolve_incident(self, incident_id: str | UUID, *, summary: str, by: str,
                          at: datetime | None = None) -> dict[str, Any]:
         """Resolved; the RCA clock starts (business days)."""
@@ -111,18 +118,21 @@ class IncidentCommands:
 
         return self._change_incident(incident_id, at, resolve)
 
+    @bounded(incident_id="ref", link="label", by="id", at="time")
     def publish_rca(self, incident_id: str | UUID, *, link: str, by: str,
                     at: datetime | None = None) -> dict[str, Any]:
         """The RCA is published."""
         return self._change_incident(incident_id, at, lambda i, t: i.publish_rca(
             link, by, t, *self._escalation(t)))
 
+    @bounded(incident_id="ref", sprint="label", by="id", at="time")
     def schedule_fix(self, incident_id: str | UUID, *, sprint: str, by: str,
                      at: datetime | None = None) -> dict[str, Any]:
         """SEV3: fix scheduled in the sprint flow."""
         return self._change_incident(incident_id, at, lambda i, t: i.schedule_fix(
             sprint, by, t))
 
+    @bounded(incident_id="ref", by="id", at="time")
     def close_incident(self, incident_id: str | UUID, *, by: str,
                        at: datetime | None = None) -> dict[str, Any]:
         """Closed."""

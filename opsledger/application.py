@@ -26,6 +26,7 @@ from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
 from opsledger._recording import ChunkWriter, EventCache, ItemResult
 from opsledger._transcoder import OrjsonTranscoder
+from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import TenantAlreadyRegistered, UnknownTenant
 from opsledger.domain.governance import Governance, RetentionPolicy
 from opsledger.domain.ledger import BEGINNING, PolicyLedger, policy_ledger_uuid
@@ -263,6 +264,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         elif ledger.policy_at(self.clock.now()) != policy:
             self.adopt_policy(policy, by="host", reason="policy passed when opening the store")
 
+    @bounded(by="id", reason="text", at="time")
     def adopt_policy(
         self,
         policy: OperationsPolicy,
@@ -309,6 +311,8 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
             raise UnknownTenant(tenant_id) from None
         return tenant
 
+    @bounded(tenant_id="id", repositories="ids", by="id", name="label",
+             token_rotation_owner="id", at="time")
     def register_tenant(
         self,
         tenant_id: str,
@@ -351,6 +355,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
 
         return self._update(lambda: self._tenant(tenant_id), apply)
 
+    @bounded(tenant_id="id", repository_id="id", by="id", at="time")
     def add_repository(
         self, tenant_id: str, repository_id: str, *, by: str, at: datetime | None = None
     ) -> TenantState:
@@ -358,6 +363,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         now = self._now(at)
         return self._change_tenant(tenant_id, lambda t: t.add_repository(repository_id, by, now))
 
+    @bounded(tenant_id="id", repository_id="id", by="id", at="time")
     def remove_repository(
         self, tenant_id: str, repository_id: str, *, by: str, at: datetime | None = None
     ) -> TenantState:
@@ -367,6 +373,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
             tenant_id, lambda t: t.remove_repository(repository_id, by, now)
         )
 
+    @bounded(tenant_id="id", by="id", at="time")
     def set_governance(
         self, tenant_id: str, governance: Governance, *, by: str, at: datetime | None = None
     ) -> TenantState:
@@ -374,6 +381,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         now = self._now(at)
         return self._change_tenant(tenant_id, lambda t: t.set_governance(governance, by, now))
 
+    @bounded(tenant_id="id", reason="text", by="id", at="time")
     def set_tenant_mode(
         self, tenant_id: str, mode: Mode, *, reason: str, by: str, at: datetime | None = None
     ) -> TenantState:
@@ -387,6 +395,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
 
         return self._change_tenant(tenant_id, change)
 
+    @bounded(tenant_id="id", owner="id", by="id", at="time")
     def assign_token_rotation_owner(self, tenant_id: str, owner: str, *, by: str,
                                     at: datetime | None = None) -> TenantState:
         """Name who rotates the tenant's ingestion tokens (policy §6)."""
@@ -394,6 +403,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
         return self._change_tenant(
             tenant_id, lambda t: t.assign_token_rotation_owner(owner, by, now))
 
+    @bounded(tenant_id="id", evidence="text", by="id", repository_id="id", at="time")
     def confirm_boundary_violation(
         self,
         tenant_id: str,
@@ -442,6 +452,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
                            register_unknown=register_unknown, default_governance=governance,
                            tenant_cache=self._tenant_cache)
 
+    @bounded(by="id")
     def record_publish(
         self, record: PublishRecord | None = None, /, *, by: str = "api", **fields: Any
     ) -> PublishResult:

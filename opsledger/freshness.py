@@ -10,14 +10,15 @@ deadline queue and are recorded once (the stream's version check stops a second 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from eventsourcing.application import AggregateNotFoundError
 
+from opsledger._lines import TwoPass, numbered_lines, parse_line, rejection, source_name
 from opsledger._recording import _CONFLICTS, load_many
+from opsledger.domain.bounds import TimeBounds
 from opsledger.domain.errors import (
     InvalidInput,
     OpsledgerError,
@@ -28,7 +29,7 @@ from opsledger.domain.time import iso_utc, utc
 from opsledger.domain.visibility import Visibility, visibility_uuid
 from opsledger.projections import slo_query
 from opsledger.projections._facts import moment
-from opsledger.records import ImportRefused
+from opsledger.records import ImportRefused, SnapshotRecord
 from opsledger.scheduler import Deadline, DeadlineQueue
 
 if TYPE_CHECKING:
@@ -41,10 +42,6 @@ __all__ = [
     "record_visibility",
     "visibility_watermark",
 ]
-
-SNAPSHOT_FIELDS = ("tenant_id", "repository_id", "payload_hash", "idempotency_key",
-                   "visible_at")
-
 
 def _load_or_track(ops: Operations, tenant_id: str, repository_id: str, key: str,
                    payload_hash: str) -> Visibility:
@@ -59,16 +56,25 @@ def _load_or_track(ops: Operations, tenant_id: str, repository_id: str, key: str
 
 def record_visibility(ops: Operations, tenant_id: str, repository_id: str,
                       idempotency_key: str, payload_hash: str, visible_at: datetime) -> bool:
-    """Record when a payload became visible downstream; False if already known."""
-    at = utc(visible_at, "visible_at")
+    """Record when a payload became visible downstream; False if already known.
+
+    Bounded like an imported snapshot line (:class:`~opsledger.records.SnapshotRecord`)."""
+    utc(visible_at, "visible_at")
     if not idempotency_key:
         raise InvalidInput("a visibility record needs the publish's idempotency key")
+    checked = SnapshotRecord.create({
+        "tenant_id": tenant_id, "repository_id": repository_id,
+        "idempotency_key": idempotency_key, "payload_hash": payload_hash,
+        "visible_at": visible_at})
     if repository_id not in ops.tenant(tenant_id).repositories:  # UnknownTenant if unknown
         raise RepositoryOutOfScope(tenant_id, repository_id)
-    record = {"tenant_id": tenant_id, "repository_id": repository_id,
-              "idempotency_key": idempotency_key, "payload_hash": payload_hash,
-              "visible_at": at}
-    return _observe_chunk(ops, [record]) == 1
+    return _observe_chunk(ops, [_as_dict(checked)]) == 1
+
+
+def _as_dict(record: SnapshotRecord) -> dict[str, Any]:
+    return {"tenant_id": record.tenant_id, "repository_id": record.repository_id,
+            "idempotency_key": record.idempotency_key, "payload_hash": record.payload_hash,
+            "visible_at": record.visible_at.astimezone(UTC)}
 
 
 def freshness_deadlines(ops: Operations) -> DeadlineQueue:
@@ -140,54 +146,83 @@ def _observe_chunk(ops: Operations, records: list[dict[str, Any]]) -> int:
     raise AssertionError("unreachable")
 
 
+def _parse_snapshot(raw: bytes | None, time_bounds: TimeBounds | None) -> dict[str, Any]:
+    return _as_dict(SnapshotRecord.create(parse_line(raw), time_bounds))
+
+
 def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
-                     strict: bool = False) -> dict[str, Any]:
-    """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time."""
-    parsed: list[tuple[int, dict[str, Any] | None, str | None]] = []
-    for source in sources:
-        for number, raw in enumerate(source, start=1):
-            try:
-                data = orjson.loads(raw)
-                if not isinstance(data, dict):
-                    raise InvalidInput("not a JSON object")
-                missing = [f for f in SNAPSHOT_FIELDS if not data.get(f)]
-                if missing:
-                    raise InvalidInput(f"missing {', '.join(missing)}")
-                data["visible_at"] = utc(datetime.fromisoformat(
-                    str(data["visible_at"]).replace("Z", "+00:00")), "visible_at")
-                parsed.append((number, data, None))
-            except (orjson.JSONDecodeError, ValueError, OpsledgerError) as exc:
-                code = getattr(exc, "code", "invalid_input")
-                if strict:
-                    raise ImportRefused(number, f"{code}: {exc}") from None
-                parsed.append((number, None, f"{code}: {exc}"))
-    summary: dict[str, Any] = {"lines": len(parsed), "recorded": 0, "duplicates": 0,
-                               "rejected": [], "missed": 0}
-    scopes: dict[str, frozenset[str] | None] = {}
-    valid: list[dict[str, Any]] = []
-    for number, data, error in parsed:
-        if data is None:
-            summary["rejected"].append({"line": number, "error": error})
-            continue
-        tenant_id = data["tenant_id"]
-        if tenant_id not in scopes:
-            try:
-                scopes[tenant_id] = frozenset(ops.tenant(tenant_id).repositories)
-            except OpsledgerError:
-                scopes[tenant_id] = None
-        scope = scopes[tenant_id]
-        if scope is None or data["repository_id"] not in scope:
-            problem = (UnknownTenant(tenant_id) if scope is None
-                       else RepositoryOutOfScope(tenant_id, data["repository_id"]))
-            summary["rejected"].append({"line": number, "error": f"{problem.code}: {problem}"})
-            continue
-        valid.append(data)
-    for start in range(0, len(valid), 1000):
-        new = _observe_chunk(ops, valid[start:start + 1000])
-        summary["recorded"] += new
-        summary["duplicates"] += len(valid[start:start + 1000]) - new
+                     strict: bool = False, names: Sequence[str] | None = None,
+                     time_bounds: TimeBounds | None = None) -> dict[str, Any]:
+    """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time.
+
+    Lines are bounded and reported like the audit import's (file, line, field); the input
+    is streamed in chunks of 1,000 (``strict``: a first pass validates everything)."""
+    inputs = list(sources)
+    labels = list(names) if names is not None else [
+        source_name(s, i) for i, s in enumerate(inputs)]
+    passes = [TwoPass(s) for s in inputs] if strict else []
+    try:
+        for reader, name in zip(passes, labels, strict=False):  # no passes unless strict
+            for number, raw in reader.first():
+                try:
+                    _parse_snapshot(raw, time_bounds)
+                except OpsledgerError as error:
+                    found = rejection(name, number, error)
+                    raise ImportRefused(number, found["error"], file=name,
+                                        field=found["field"]) from None
+        if strict:
+            inputs = [reader.second() for reader in passes]
+        summary = _import_lines(ops, inputs, labels, time_bounds)
+    finally:
+        for reader in passes:
+            reader.close()
     watermark = visibility_watermark(ops)
     if watermark is not None:
         summary["missed"] = advance_freshness(ops, watermark)
         summary["watermark"] = iso_utc(watermark)
     return summary
+
+
+def _import_lines(ops: Operations, inputs: list[Iterable[bytes]], labels: list[str],
+                  time_bounds: TimeBounds | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"lines": 0, "recorded": 0, "duplicates": 0,
+                               "rejected": [], "missed": 0}
+    scopes: dict[str, frozenset[str] | None] = {}
+    for source, name in zip(inputs, labels, strict=True):
+        valid: list[dict[str, Any]] = []
+        for number, raw in numbered_lines(source):
+            summary["lines"] += 1
+            try:
+                data = _parse_snapshot(raw, time_bounds)
+                _check_scope(ops, scopes, data)
+            except OpsledgerError as error:
+                summary["rejected"].append(rejection(name, number, error))
+                continue
+            valid.append(data)
+            if len(valid) >= 1000:
+                _record(ops, valid, summary)
+        _record(ops, valid, summary)
+    return summary
+
+
+def _check_scope(ops: Operations, scopes: dict[str, frozenset[str] | None],
+                 data: dict[str, Any]) -> None:
+    tenant_id = data["tenant_id"]
+    if tenant_id not in scopes:
+        try:
+            scopes[tenant_id] = frozenset(ops.tenant(tenant_id).repositories)
+        except UnknownTenant:
+            scopes[tenant_id] = None
+    scope = scopes[tenant_id]
+    if scope is None:
+        raise UnknownTenant(tenant_id)
+    if data["repository_id"] not in scope:
+        raise RepositoryOutOfScope(tenant_id, data["repository_id"])
+
+
+def _record(ops: Operations, valid: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    if valid:
+        new = _observe_chunk(ops, valid)
+        summary["recorded"] += new
+        summary["duplicates"] += len(valid) - new
+        valid.clear()

@@ -1,22 +1,26 @@
 """Import Pumuki's SaaS-ingestion audit NDJSON as it is (see pumuki-audit-format.md).
 
-Lines are validated one by one; a malformed line is counted and reported with its line
-number, never dropped silently. ``strict`` validates the whole input first and writes
-nothing if any line is bad. Valid lines go through the same recording path as
+Lines are validated one by one against the record bounds (:mod:`opsledger.domain.bounds`);
+a malformed or out-of-bounds line is counted and reported with its file, line number and
+field, never dropped silently and never echoed whole. A line over the line-size limit is
+refused before it is parsed; a BOM before the first line is accepted. ``strict``
+validates every input in a first streaming pass and writes nothing if any line is bad
+(:class:`~opsledger._lines.TwoPass`: memory stays flat, stdin is spooled to a private
+temporary file). Valid lines go through the same recording path as
 ``Operations.record_publish`` in chunks of one transaction each, so an import killed at
 any point and run again ends in the same store (recorded operations are duplicates).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from opsledger._lines import TwoPass, numbered_lines, parse_line, rejection, source_name
 from opsledger.application import Operations
-from opsledger.domain.errors import InvalidInput, OpsledgerError
+from opsledger.domain.bounds import TimeBounds
+from opsledger.domain.errors import OpsledgerError
 from opsledger.records import ImportRefused, PublishRecord
 
 __all__ = ["ImportRefused", "ImportSummary", "import_pumuki_audit"]
@@ -26,7 +30,8 @@ CHUNK = 1000
 
 @dataclass
 class ImportSummary:
-    """Counts of one import; ``rejected`` lists each refused or malformed line."""
+    """Counts of one import; ``rejected`` lists each refused or malformed line with its
+    ``file``, ``line``, ``field`` (None when the line as a whole is bad) and ``error``."""
 
     lines: int = 0
     imported: int = 0
@@ -49,23 +54,20 @@ class ImportSummary:
         }
 
 
-def _parse(raw: bytes) -> PublishRecord:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("not a JSON object")
-    return PublishRecord.from_pumuki(data)
+def _parse(raw: bytes | None, time_bounds: TimeBounds | None) -> PublishRecord:
+    return PublishRecord.from_pumuki(parse_line(raw), time_bounds)
 
 
-def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(lines, start=1):
-        yield number, raw.rstrip(b"\r\n")
-
-
-def _error_text(error: OpsledgerError) -> str:
-    return f"{error.code}: {error}"
+def _strict_pass(passes: Sequence[TwoPass], names: Sequence[str],
+                 time_bounds: TimeBounds | None) -> None:
+    for reader, name in zip(passes, names, strict=True):
+        for number, raw in reader.first():
+            try:
+                _parse(raw, time_bounds)
+            except OpsledgerError as error:
+                found = rejection(name, number, error)
+                raise ImportRefused(number, found["error"], file=name,
+                                    field=found["field"]) from None
 
 
 def import_pumuki_audit(
@@ -76,30 +78,49 @@ def import_pumuki_audit(
     register_unknown: bool = False,
     by: str = "import",
     progress: Callable[[int], None] | None = None,
+    names: Sequence[str] | None = None,
+    time_bounds: TimeBounds | None = None,
 ) -> ImportSummary:
-    """Import every line of every source (each an iterable of raw lines)."""
-    materialised = [list(source) for source in sources] if strict else list(sources)
-    if strict:
-        for source in materialised:
-            for number, raw in _numbered(source):
-                try:
-                    _parse(raw)
-                except OpsledgerError as error:
-                    raise ImportRefused(number, _error_text(error)) from None
+    """Import every line of every source (each an iterable of raw lines or a binary file).
+
+    ``names`` name the sources in rejections (default: each file's name, else
+    ``<input N>``); ``time_bounds`` the accepted business times (default 2000..2100 UTC).
+    """
+    inputs = list(sources)
+    labels = list(names) if names is not None else [
+        source_name(s, i) for i, s in enumerate(inputs)]
+    passes = [TwoPass(s) for s in inputs] if strict else []
+    try:
+        if strict:
+            _strict_pass(passes, labels, time_bounds)
+            inputs = [p.second() for p in passes]
+        return _write(ops, inputs, labels, register_unknown, by, progress, time_bounds)
+    finally:
+        for reader in passes:
+            reader.close()
+
+
+def _write(ops: Operations, inputs: list[Iterable[bytes]], labels: list[str],
+           register_unknown: bool, by: str, progress: Callable[[int], None] | None,
+           time_bounds: TimeBounds | None) -> ImportSummary:
     writer = ops.writer(source="pumuki-import", by=by, register_unknown=register_unknown)
     summary = ImportSummary()
-    for source in materialised:
+    ordered: list[tuple[int, int, dict[str, Any]]] = []
+    for index, (source, name) in enumerate(zip(inputs, labels, strict=True)):
         chunk: list[tuple[int, PublishRecord]] = []
-        for number, raw in _numbered(source):
+        for number, raw in numbered_lines(source):
             summary.lines += 1
             try:
-                chunk.append((number, _parse(raw)))
+                chunk.append((number, _parse(raw, time_bounds)))
             except OpsledgerError as error:
-                summary.rejected.append({"line": number, "error": _error_text(error)})
+                ordered.append((index, number, rejection(name, number, error)))
+                if progress:
+                    progress(1)
             if len(chunk) >= CHUNK:
-                _flush(writer, chunk, summary, progress)
-        _flush(writer, chunk, summary, progress)
-    summary.rejected.sort(key=lambda r: int(r["line"]))
+                _flush(writer, chunk, summary, progress, index, name, ordered)
+        _flush(writer, chunk, summary, progress, index, name, ordered)
+    ordered.sort(key=lambda item: (item[0], item[1]))
+    summary.rejected = [item[2] for item in ordered]
     return summary
 
 
@@ -108,6 +129,9 @@ def _flush(
     chunk: list[tuple[int, PublishRecord]],
     summary: ImportSummary,
     progress: Callable[[int], None] | None,
+    index: int,
+    name: str,
+    ordered: list[tuple[int, int, dict[str, Any]]],
 ) -> None:
     if not chunk:
         return
@@ -117,7 +141,7 @@ def _flush(
             summary.duplicates += 1
         elif item.status == "refused":
             assert item.error is not None
-            summary.rejected.append({"line": number, "error": _error_text(item.error)})
+            ordered.append((index, number, rejection(name, number, item.error)))
         else:
             summary.imported += 1
             summary.retries += int(item.retry)
