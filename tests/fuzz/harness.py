@@ -10,9 +10,9 @@ run lists every finding.
 from __future__ import annotations
 
 import subprocess
-from collections import Counter
 import sys
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,8 +92,12 @@ class Fuzz:
         done = self.run(args, subprocess_=subprocess_)
         first = next(iter(files))
         if done.crash:
-            self.note(f"{label}: import of {len(files)} file(s) crashed:\n{done.crash}"
-                      f"\n  first line of {first.name}: {files[first][0].raw[:120]!r}")
+            hostile = [f"{path.name}:{n} {line.why}" for path, lines in files.items()
+                       for n, line in enumerate(lines, start=1) if line.why != "valid"]
+            self.note(f"{label}: import of {len(files)} file(s) crashed (first of "
+                      f"{len(hostile)} non-plain lines: {hostile[:3]}; "
+                      f"first line of {first.name}: {files[first][0].raw[:80]!r}):\n"
+                      f"{done.crash}")
             return
         if done.code != 0:
             self.note(f"{label}: import exit {done.code}: {_head(done.stderr, 4)}")
