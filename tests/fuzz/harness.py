@@ -9,10 +9,13 @@ run lists every finding.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import traceback
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,28 @@ CLI: list[str] = [str(_EXE)] if _EXE.exists() else [sys.executable, "-m", "opsle
 REPLAY_FROM, REPLAY_TO, WEEK, MONTH = "2026-11-01T00:00:00Z", "2026-11-06T00:00:00Z", \
     "2026-W45", "2026-11"
 MAX_REJECTION_CHARS = 1000  # a refusal quotes little: never the whole record
+# A command that runs away (a line inside the bounds that makes the engine loop for
+# minutes) is a finding, not a reason to hang the suite: it is stopped, reported, and the
+# profile ends there (``Fuzz.hung``). Generous for 2 shared cores; the profiles size them.
+IMPORT_SECONDS, READ_SECONDS = 150, 90
+
+
+class Hang(Exception):
+    """An in-process command ran past its time limit."""
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    def _raise(signum: int, frame: Any) -> None:
+        raise Hang(seconds)
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -50,21 +75,33 @@ class Fuzz:
     out: Path
     problems: list[str] = field(default_factory=list)
     lines_imported: int = 0
+    import_seconds: int = IMPORT_SECONDS
+    read_seconds: int = READ_SECONDS
+    hung: bool = False
 
     def run(self, args: list[str], *, subprocess_: bool) -> Outcome:
         """Run ``opsledger ARGS --db DB`` one way or the other."""
         argv = [*args, "--db", self.db]
+        limit = self.import_seconds if args[0] == "import" else self.read_seconds
         if subprocess_:
-            done = subprocess.run([*CLI, *argv], capture_output=True, timeout=600)
+            try:
+                done = subprocess.run([*CLI, *argv], capture_output=True, timeout=limit)
+            except subprocess.TimeoutExpired:
+                self.hung = True
+                return Outcome(-1, "", "", f"no answer within {limit} s (killed)")
             out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
             crash = None
             if "Traceback (most recent call last)" in err or done.returncode not in (0, 1, 2):
                 crash = _head(err)
             return Outcome(done.returncode, out, err, crash)
-        result = CliRunner().invoke(main, argv, catch_exceptions=True)
+        with _deadline(limit):
+            result = CliRunner().invoke(main, argv, catch_exceptions=True)
         crash = None
         exc = result.exception
-        if exc is not None and not isinstance(exc, SystemExit):
+        if isinstance(exc, Hang):
+            self.hung = True
+            crash = f"no answer within {limit} s (interrupted)"
+        elif exc is not None and not isinstance(exc, SystemExit):
             crash = _head("".join(traceback.format_exception(exc)))
         elif result.exit_code not in (0, 1, 2):
             crash = f"exit code {result.exit_code}"
@@ -160,6 +197,8 @@ class Fuzz:
                 ["review", "weekly", "--tenant", tenant, "--week", WEEK, "--format", "json"],
             ]
         for args in commands:
+            if self.hung:
+                return
             self.must_pass(args, subprocess_=subprocess_, label=label)
 
     def report(self, limit: int = 40) -> str:

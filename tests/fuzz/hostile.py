@@ -273,7 +273,7 @@ class HostileAudit:
     def k_long_id(self) -> Line:
         name = self.rng.choice(ID_FIELDS)
         size = self._huge(self.rng.choice((257, 300, 4096, 70_000, self.huge_bytes)), 257)
-        record = {**self.valid(), name: "i" * size}
+        record = {**self.valid(), name: (self._hex(12) + "i" * size)[:size]}
         return Line(dump_record(record), "bad", f"{name} of {size} chars")
 
     def k_huge_text(self) -> Line:

@@ -23,6 +23,8 @@ _SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
 
 
 def _one_value(fuzz: Any, tmp: Path, counter: Any, field: str, value: Any, expect: str) -> None:
+    if fuzz.hung:  # a runaway command is reported once; the store is not worth more
+        return
     generator = H.HostileAudit(next(counter), extra_tenants=0)
     record = generator.valid()
     if field == "event_id" and expect == "good":
@@ -43,7 +45,7 @@ def test_a_hostile_value_in_any_field_is_refused_or_imported_never_a_crash(
     tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
     db = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
-    fuzz = F.Fuzz(db, tmp_path)
+    fuzz = F.Fuzz(db, tmp_path, import_seconds=30, read_seconds=30)
     fuzz.must_pass(["tenant", "add", "fz-alpha", "--repo", "repo-a1", "--repo", "repo-a2",
                     "--default-retention"], subprocess_=False, label="setup")
     counter = itertools.count(1)

@@ -36,7 +36,7 @@ def triage(kind: str, backend: str, tmp: Path) -> list[str]:
         db = f"{PG}?schema=triage_{uuid.uuid4().hex[:10]}"
     else:
         db = f"sqlite:///{tmp / (kind + '.db')}"
-    fuzz = F.Fuzz(db, tmp)
+    fuzz = F.Fuzz(db, tmp, import_seconds=40, read_seconds=40)
     generator = H.HostileAudit(7, huge_bytes=1_500_000, huge_lines=2)
     lines = list(generator.lines(30, hostile=0.0))
     lines += [getattr(generator, kind)() for _ in range(8)]
