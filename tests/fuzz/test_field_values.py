@@ -17,7 +17,7 @@ H = sys.modules["opsledger_fuzz_hostile"]
 S = sys.modules["opsledger_fuzz_strategies"]
 F = sys.modules["opsledger_fuzz_harness"]
 
-_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                      suppress_health_check=[HealthCheck.function_scoped_fixture,
                                             HealthCheck.too_slow, HealthCheck.data_too_large])
 

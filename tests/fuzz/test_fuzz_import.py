@@ -19,10 +19,13 @@ H = sys.modules["opsledger_fuzz_hostile"]
 F = sys.modules["opsledger_fuzz_harness"]
 
 REGISTERED = {"fz-alpha": H.GOOD_TENANTS["fz-alpha"], "fz-beta": H.GOOD_TENANTS["fz-beta"]}
+# Per-tenant reads: one tenant registered by the CLI, one by --register-unknown.
+READ_TENANTS = ["fz-alpha", "fz-gamma"]
 
 
 def run_profile(db: str, tmp: Path, *, seed: int, batches: list[list[int]], huge_bytes: int,
-                huge_lines: int, subprocess_every: int, import_seconds: int) -> F.Fuzz:
+                huge_lines: int, subprocess_every: int, import_seconds: int,
+                hostile: float = 0.35) -> F.Fuzz:
     """Register tenants, import the batches, check after each; return the collector.
     A command that runs away ends the profile (reported as such)."""
     fuzz = F.Fuzz(db, tmp, import_seconds=import_seconds, read_seconds=import_seconds)
@@ -34,11 +37,11 @@ def run_profile(db: str, tmp: Path, *, seed: int, batches: list[list[int]], huge
     for number, sizes in enumerate(batches):
         files: dict[Path, list[H.Line]] = {}
         for index, size in enumerate(sizes):
-            lines = generator.file_lines(size)
+            lines = generator.file_lines(size, hostile)
             files[H.write_file(tmp / f"b{number:03d}-f{index}.ndjson", lines)] = lines
         label = f"batch {number} ({'+'.join(map(str, sizes))} lines)"
         fuzz.import_batch(files, subprocess_=number % subprocess_every == 0, label=label)
-        fuzz.reads(list(H.GOOD_TENANTS), subprocess_=number == len(batches) - 1,
+        fuzz.reads(READ_TENANTS, subprocess_=number % subprocess_every == 0,
                    label=f"after {label}")
         for path in files:
             path.unlink()
