@@ -109,7 +109,7 @@ MAX_KILLS_PER_HISTORY = 25
 
 
 def _forked_kills(tmp_path: Path, seed: int, kills: int, snapshot: Any) -> tuple[int, int]:
-    config = SimulationConfig(days=1, tenants=2, seed=seed, operations_per_day=1000)
+    config = SimulationConfig(days=1, tenants=2, seed=seed, operations_per_day=600)
     config = SimulationConfig(**{**config.__dict__, "episodes": default_episodes(config)})
     audit = tmp_path / "audit.ndjson"
     with audit.open("wb") as out:
@@ -127,7 +127,7 @@ def _forked_kills(tmp_path: Path, seed: int, kills: int, snapshot: Any) -> tuple
     assert code == 0
     with Operations.open(f"sqlite:///{reference}") as ops:
         expected = snapshot(ops)
-    assert len(expected["events"]) > 2000
+    assert len(expected["events"]) > 1200  # >= 2 import chunks of 1,000 lines
     rng = random.Random(seed)
     done = histories = 0
     while done < kills:
