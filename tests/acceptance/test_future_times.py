@@ -27,14 +27,6 @@ def run(*args: str, db: str) -> Result:
     return CliRunner().invoke(main, [*args, "--db", db], catch_exceptions=False)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 def event_count(db: str) -> int:
     with Operations.open(db) as ops:
         return ops.views.head()

@@ -133,15 +133,6 @@ def reads(db: str, incident: str, out: Path) -> dict[str, Any]:
     return answers
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A SQLite file store or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 @pytest.fixture(autouse=True)
 def clock_at_the_end_of_the_range(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's clock reads the last instant of the range: the store accepts business
