@@ -10,7 +10,11 @@ integers               64-bit signed at most (:data:`INT64_MAX`), and tighter pe
                        ``latency_ms`` 0..:data:`MAX_LATENCY_MS` (one day), ``attempts``
                        0..:data:`MAX_ATTEMPTS`, HTTP ``status`` 100..599.
 business times         within :class:`TimeBounds` after normalising to UTC: by default
-                       2000-01-01T00:00Z (inclusive) to 2100-01-01T00:00Z (exclusive).
+                       2000-01-01T00:00Z (inclusive) to 2100-01-01T00:00Z (exclusive),
+                       and, once the store's clock is known (:meth:`TimeBounds.at_clock`),
+                       at most :data:`MAX_AHEAD` (a day) ahead of it: a fact from the
+                       future would carry its tenant's event time (and every deadline
+                       swept by it) years ahead.
                        A host may pass other bounds, within :data:`OUTER_EARLIEST` ..
                        :data:`OUTER_LATEST` (deadlines and windows computed from a
                        time must still be representable).
@@ -41,8 +45,8 @@ import inspect
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from opsledger.domain.errors import InvalidInput, NaiveDatetime
@@ -50,6 +54,7 @@ from opsledger.domain.errors import InvalidInput, NaiveDatetime
 __all__ = [
     "DEFAULT_TIME_BOUNDS",
     "INT64_MAX",
+    "MAX_AHEAD",
     "MAX_ATTEMPTS",
     "MAX_ID_CHARS",
     "MAX_LATENCY_MS",
@@ -87,6 +92,10 @@ MAX_DETAIL_ITEMS = 256
 MAX_DETAIL_DEPTH = 8
 #: How much of a refused value an error message quotes.
 QUOTE_CHARS = 40
+#: How far ahead of the store's clock a business time may lie: producers' clocks drift and
+#: a local time written with the wrong offset is off by up to 14 hours, but a fact from
+#: further ahead would move its tenant's event time (and every deadline swept by it) there.
+MAX_AHEAD = timedelta(days=1)
 OUTER_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 OUTER_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -131,6 +140,9 @@ class TimeBounds:
 
     earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     latest: datetime = datetime(2100, 1, 1, tzinfo=UTC)
+    #: With :meth:`at_clock`: the clock's time; times after ``now + ahead`` are refused.
+    now: datetime | None = None
+    ahead: timedelta = MAX_AHEAD
 
     def __post_init__(self) -> None:
         for name in ("earliest", "latest"):
@@ -155,7 +167,16 @@ class TimeBounds:
             normalised = None
         if normalised is None or not self.earliest <= normalised < self.latest:
             raise OutOfBounds(field, value.isoformat(), f"outside {self.describe()}")
+        if self.now is not None and normalised > self.now + self.ahead:
+            raise OutOfBounds(field, value.isoformat(),
+                              f"more than {self.ahead.total_seconds() / 3600:g} h ahead of "
+                              "the clock "
+                              f"({self.now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})")
         return normalised
+
+    def at_clock(self, now: datetime) -> TimeBounds:
+        """These bounds, refusing also times more than :attr:`ahead` after ``now``."""
+        return replace(self, now=now)
 
     def describe(self) -> str:
         """``[2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z)``."""

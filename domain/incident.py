@@ -251,7 +251,8 @@ class Incident(Aggregate):
         self._require("resolve", State.ACKNOWLEDGED, State.MITIGATING)
         self._catch_up(at, escalate_to, policy)
         deadlines = self._settled("mitigation", at)  # resolving mitigates
-        if deadlines.get("status_update", {}).get("status") == "pending":
+        cadence = deadlines.get("status_update", {})
+        if cadence.get("status") == "pending" or cadence.get("lapsed"):
             del deadlines["status_update"]  # the status cadence stops at resolution
         days = {Severity.SEV1: policy.response.sev1_rca_business_days,
                 Severity.SEV2: policy.response.sev2_rca_business_days}.get(self.severity)
@@ -320,7 +321,11 @@ class Incident(Aggregate):
         """Record a missed deadline at its due time (False if already settled or moved).
 
         A missed acknowledgement escalates to the secondary owner (policy §7). A missed
-        status update arms the next slot 30 minutes later.
+        status update arms the next slot 30 minutes later, until
+        ``sev1_status_update_max_missed`` slots were missed in a row: then the cadence
+        lapses (the deadline stays missed, flagged ``lapsed``) until the next
+        customer-facing update re-arms it, so a long silence costs a bounded number of
+        events whatever the sweep's time.
         """
         d = self.deadlines.get(kind)
         if d is None or d["status"] != "pending" or d["due_at"] != due_at:
@@ -328,8 +333,13 @@ class Incident(Aggregate):
         deadlines = copy.deepcopy(self.deadlines)
         deadlines[kind].update(status="missed", missed_at=due_at)
         if kind == "status_update":  # every further 30 minutes without an update is a miss
-            cadence = timedelta(minutes=policy.response.sev1_status_update_minutes)
-            deadlines[kind] = pending(due_at + cadence)
+            response = policy.response
+            in_row = int(d.get("missed_in_row", 0)) + 1
+            if in_row < response.sev1_status_update_max_missed:
+                cadence = timedelta(minutes=response.sev1_status_update_minutes)
+                deadlines[kind] = dict(pending(due_at + cadence), missed_in_row=in_row)
+            else:
+                deadlines[kind]["lapsed"] = True
         self._miss(kind=kind, due_at=due_at, occurred_at=due_at, state=self.state.value,
                    deadlines=deadlines, missed=dict(d, status="missed", missed_at=due_at),
                    escalated_to=escalate_to if kind == "acknowledge" else None)

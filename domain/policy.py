@@ -50,6 +50,11 @@ class ResponseTargets(BaseModel):
     sev1_ack_minutes: int = Field(15, gt=0)
     sev1_mitigation_minutes: int = Field(60, gt=0)
     sev1_status_update_minutes: int = Field(30, gt=0)
+    #: Missed status slots recorded in a row before the cadence *lapses* (one day of
+    #: silence by default): the last miss says so, and the next customer-facing update
+    #: re-arms it. Without it, an incident opened long ago (old history imported, a
+    #: backdated violation) would record one miss per 30 minutes up to now.
+    sev1_status_update_max_missed: int = Field(48, gt=0)
     sev1_rca_business_days: int = Field(5, gt=0)
     sev2_ack_minutes: int = Field(60, gt=0)
     sev2_mitigation_minutes: int = Field(240, gt=0)

@@ -130,7 +130,7 @@ class GateCommands:
         """Mode, version, each check's state with its evidence, constraints and graces;
         with ``as_of``, as the gate stood then (evidence age judged at that time)."""
         ops = self._gops()
-        moment = ops._now(as_of if as_of is not None else at)
+        moment = ops._now(as_of if as_of is not None else at, command=False)
         gate = self._gate(environment)
         if as_of is not None:
             gate = as_of_state(ops.app, gate.id, moment) or GoLiveGate(

@@ -125,7 +125,7 @@ class ReadModels:
             if not tenant_id:
                 raise NotFound("an SLO query needs a tenant, or all_tenants=True")
             self._ops()._tenant(tenant_id)
-        moment = self._ops()._now(now, "now")
+        moment = self._ops()._now(now, "now", command=False)
         self.catch_up()
         as_of = min(period.end, max(period.start, moment))
         policy = self._ops().policy_at(as_of - timedelta(microseconds=1))
@@ -156,7 +156,7 @@ class ReadModels:
     def advance(self, now: datetime | None = None) -> dict[str, int]:
         """Record every deadline due by ``now`` (default: the clock) at its due time, and
         evaluate the alert rules up to ``now`` minus the allowed lateness."""
-        moment = self._ops()._now(now, "now")
+        moment = self._ops()._now(now, "now", command=False)
         changes = self.evaluate_alerts(moment)
         missed = freshness.advance_freshness(self._ops(), moment)
         return {"freshness_missed": missed, "alert_changes": changes,

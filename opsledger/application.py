@@ -26,7 +26,7 @@ from opsledger._incidents import IncidentCommands
 from opsledger._reads import ReadModels
 from opsledger._recording import ChunkWriter, EventCache, ItemResult
 from opsledger._transcoder import OrjsonTranscoder
-from opsledger.domain.bounds import bounded
+from opsledger.domain.bounds import DEFAULT_TIME_BOUNDS, TimeBounds, bounded
 from opsledger.domain.errors import TenantAlreadyRegistered, UnknownTenant
 from opsledger.domain.governance import Governance, RetentionPolicy
 from opsledger.domain.ledger import BEGINNING, PolicyLedger, policy_ledger_uuid
@@ -229,8 +229,21 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _now(self, at: datetime | None, name: str = "at") -> datetime:
-        return utc(at, name) if at is not None else utc(self.clock.now(), "clock.now()")
+    def _now(self, at: datetime | None, name: str = "at", *, command: bool = True) -> datetime:
+        """A business time: ``at``, else the clock's time. A command's ``at`` may not lie
+        more than a day ahead of the clock (:meth:`time_bounds`); a read's moment, or an
+        explicit sweep's ``now`` (``command=False``), may."""
+        if at is None:
+            return utc(self.clock.now(), "clock.now()")
+        moment = utc(at, name)
+        if command:
+            self.time_bounds().check(moment, name)
+        return moment
+
+    def time_bounds(self, bounds: TimeBounds | None = None) -> TimeBounds:
+        """The business times this store accepts now: ``bounds`` (default 2000..2100 UTC)
+        and at most :data:`~opsledger.domain.bounds.MAX_AHEAD` ahead of the clock."""
+        return (bounds or DEFAULT_TIME_BOUNDS).at_clock(utc(self.clock.now(), "clock.now()"))
 
     # ---- tamper evidence ------------------------------------------------------------
     def verify_chain(
@@ -300,7 +313,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
     def policy_at(self, at: datetime | None = None) -> OperationsPolicy:
         """The policy in force at business time ``at`` (default: now)."""
         ledger = self._ledger()
-        moment = self._now(at)
+        moment = self._now(at, command=False)
         return ledger.policy_at(moment) if ledger else OperationsPolicy()
 
     # ---- tenants ------------------------------------------------------------------
@@ -460,7 +473,11 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
 
         Raises the scope error after auditing the refusal; validation errors store nothing.
         """
-        rec = record if record is not None else PublishRecord.create(**fields)
+        bounds = self.time_bounds()
+        if record is not None:
+            bounds.check(record.occurred_at)
+        rec = record if record is not None else PublishRecord.create(time_bounds=bounds,
+                                                                     **fields)
         (item,) = self.writer(source="api", by=by).write([rec])
         if item.error is not None:
             raise item.error

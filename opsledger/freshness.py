@@ -65,7 +65,7 @@ def record_visibility(ops: Operations, tenant_id: str, repository_id: str,
     checked = SnapshotRecord.create({
         "tenant_id": tenant_id, "repository_id": repository_id,
         "idempotency_key": idempotency_key, "payload_hash": payload_hash,
-        "visible_at": visible_at})
+        "visible_at": visible_at}, ops.time_bounds())
     if repository_id not in ops.tenant(tenant_id).repositories:  # UnknownTenant if unknown
         raise RepositoryOutOfScope(tenant_id, repository_id)
     return _observe_chunk(ops, [_as_dict(checked)]) == 1
@@ -157,6 +157,7 @@ def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
 
     Lines are bounded and reported like the audit import's (file, line, field); the input
     is streamed in chunks of 1,000 (``strict``: a first pass validates everything)."""
+    time_bounds = ops.time_bounds(time_bounds)
     inputs = list(sources)
     labels = list(names) if names is not None else [
         source_name(s, i) for i, s in enumerate(inputs)]

@@ -84,8 +84,10 @@ def import_pumuki_audit(
     """Import every line of every source (each an iterable of raw lines or a binary file).
 
     ``names`` name the sources in rejections (default: each file's name, else
-    ``<input N>``); ``time_bounds`` the accepted business times (default 2000..2100 UTC).
+    ``<input N>``); ``time_bounds`` the accepted business times (default 2000..2100 UTC;
+    never more than a day ahead of the store's clock: :meth:`Operations.time_bounds`).
     """
+    time_bounds = ops.time_bounds(time_bounds)
     inputs = list(sources)
     labels = list(names) if names is not None else [
         source_name(s, i) for i, s in enumerate(inputs)]

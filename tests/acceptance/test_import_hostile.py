@@ -27,15 +27,6 @@ def run(*args: str, db: str, stdin: bytes | None = None) -> Result:
     return CliRunner().invoke(main, [*args, "--db", db], input=stdin, catch_exceptions=False)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A SQLite file store or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 def flat(text: str) -> str:
     """Output with the console's line wrapping undone."""
     return " ".join(text.split())

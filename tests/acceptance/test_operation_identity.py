@@ -8,7 +8,6 @@ keys are refused one by one (``operation_id_reused``), audited, and change nothi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,6 @@ SOLO, TWO = "tenant-solo", "tenant-two"
 #: Columns that name the tenant, its streams or log positions: equal modulo tenant means
 #: equal in every other column.
 _TENANTED = ("tenant_id", "batch_id", "notification_id", "tenant")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store that outlives one command: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
 
 
 def run(db: str, *args: str, code: int = 0) -> str:

@@ -105,7 +105,8 @@ def test_rollback_returns_tenants_to_local_only_and_their_records_leave_slos_and
 
 @pytest.mark.policy("8.current_constraint")
 def test_a_lifted_constraint_without_remote_evidence_is_a_breach_recorded_once() -> None:
-    with Operations.open("memory://", clock=FrozenClock(T0)) as ops:
+    clock = FrozenClock(T0)
+    with Operations.open("memory://", clock=clock) as ops:
         ops.declare_constraint("remote_ci_unavailable", reason="runners down", by="release")
         local = {"source": "local"}
         evidence(ops, saas_ingestion_tests=local, typecheck=local)
@@ -113,10 +114,12 @@ def test_a_lifted_constraint_without_remote_evidence_is_a_breach_recorded_once()
         waived = {c["check"] for c in status["checks"] if c["state"] == "waived"}
         assert waived == {"saas_ingestion_tests", "typecheck"}
         lifted_at = T0 + timedelta(days=2)
+        clock.set(lifted_at)  # the commands below happen as time passes
         ops.lift_constraint("remote_ci_unavailable", reason="runners back", by="release",
                             at=lifted_at)
         due = lifted_at + timedelta(hours=72)
         # Remote evidence replaces one of the two waived checks within the grace.
+        clock.set(due - timedelta(hours=1))
         ops.record_gate_evidence("typecheck", result="pass", by="ci", at=due - timedelta(hours=1),
                                  details=EVIDENCE["typecheck"])
         assert ops.advance(due - timedelta(seconds=1))["gate_deadlines_settled"] == 0

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from opsledger.domain.bounds import MAX_ID_CHARS
 from opsledger.domain.publish import batch_uuid
 from opsledger.domain.refusal import legacy_refusal_uuid, refusal_uuid
 from opsledger_test_support import saas_tenant
@@ -79,7 +80,7 @@ def test_a_reused_operation_id_is_refused_audited_once_and_changes_nothing_else(
 
 
 def test_a_long_reused_id_is_quoted_cut_short(ops: Operations) -> None:
-    long_id = "x" * 5000
+    long_id = "x" * MAX_ID_CHARS  # the longest id the boundary accepts
     ops.record_publish(**publish(operation_id=long_id))
     with pytest.raises(OperationIdReused) as refused:
         ops.record_publish(**publish(operation_id=long_id, idempotency_key="k2"))

@@ -69,6 +69,31 @@ def test_sev1_customer_updates_every_30_minutes_and_each_update_rearms() -> None
     assert due(incident, "status_update") == T0 + timedelta(minutes=150)
 
 
+@pytest.mark.policy("3.SEV1.status_updates")
+def test_a_silent_sev1_records_a_day_of_missed_updates_then_its_cadence_lapses() -> None:
+    """An incident left without updates for years (old history imported, a backdated
+    violation) records its first 48 missed slots, then the cadence lapses until the next
+    customer-facing update re-arms it: bounded events, the same whenever it is swept."""
+    incident = opened(Severity.SEV1)
+    incident.acknowledge("bob", T0 + timedelta(minutes=1), SECONDARY, P)
+    incident.start_mitigation("bob", T0 + timedelta(minutes=2), SECONDARY, P)
+    years = T0 + timedelta(days=3 * 365)
+    assert incident.record_overdue(years, SECONDARY, P) == 48
+    lapsed = incident.deadlines["status_update"]
+    assert (lapsed["status"], lapsed["lapsed"]) == ("missed", True)
+    assert lapsed["due_at"] == T0 + timedelta(minutes=30 * 48)
+    assert incident.record_overdue(years + timedelta(days=1), SECONDARY, P) == 0
+    stepwise = opened(Severity.SEV1)  # swept every 30 minutes instead: the same misses
+    stepwise.acknowledge("bob", T0 + timedelta(minutes=1), SECONDARY, P)
+    stepwise.start_mitigation("bob", T0 + timedelta(minutes=2), SECONDARY, P)
+    recorded = sum(stepwise.record_overdue(T0 + timedelta(minutes=30 * n + 1), SECONDARY, P)
+                   for n in range(1, 200))
+    assert recorded == 48 and stepwise.deadlines == incident.deadlines
+    incident.post_status_update("back on it", True, "bob", years, P, SECONDARY)
+    assert due(incident, "status_update") == years + timedelta(minutes=30)
+    assert incident.record_overdue(years + timedelta(minutes=61), SECONDARY, P) == 2
+
+
 @pytest.mark.policy("3.SEV1.rca")
 def test_sev1_rca_is_due_5_business_days_after_resolution() -> None:
     incident = opened(Severity.SEV1)

@@ -5,25 +5,14 @@ tenant's operation twice (recorded in two batches by the code before)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from opsledger import Operations, import_pumuki_audit
 from opsledger.verify import verify_views
 
 LEGACY_INDEX, INDEX, TABLE = "audit_publish_operation", "audit_publish_identity", \
     "publish_identity"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
 
 
 def _lines(sample: Path, **changes: str) -> list[bytes]:

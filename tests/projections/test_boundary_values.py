@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from opsledger.domain.bounds import MAX_ATTEMPTS, MAX_ID_CHARS, MAX_LATENCY_MS, MAX_TEXT_CHARS
+from opsledger.domain.time import SystemClock
 
 from opsledger import Operations
 from opsledger.cli import main
@@ -132,13 +133,13 @@ def reads(db: str, incident: str, out: Path) -> dict[str, Any]:
     return answers
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A SQLite file store or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+@pytest.fixture(autouse=True)
+def clock_at_the_end_of_the_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's clock reads the last instant of the range: the store accepts business
+    times up to a day ahead of its clock, so 2099 facts need a clock in 2099 (a fake
+    system clock, as an embedding host would inject its own)."""
+    end = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    monkeypatch.setattr(SystemClock, "now", lambda self: end)
 
 
 @pytest.mark.policy("5.audit_trail")
