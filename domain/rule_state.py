@@ -8,7 +8,9 @@ yet evaluated (``buffer``), its windows, and ``rerun``: facts arrived behind its
 so it must be evaluated again from its stored facts (``rerun_wm``: how far it had been
 evaluated then — alerts of a re-run up to there were missed, later ones were not yet due;
 ``rerun_from``: its earliest late fact per stream). No field is shared between tenants,
-so no fact of one tenant can move the time of another.
+so no fact of one tenant can move the time of another. ``fresh`` holds the freshness
+rule's pending acceptances, visibilities and open windows, or — in the alert process,
+which keeps those in tables — only ``last_under`` and ``external: true``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ alerts (the caller records the difference as backfilled / revised / withdrawn al
 
 The state is plain JSON (times in integer microseconds since the epoch; shape in
 :mod:`opsledger.domain.rule_state`) so the process that runs the engine stores it beside
-its tracking position and resumes after a crash.
+its tracking position and resumes after a crash. What the freshness rule holds until its
+windows are final grows with history while a stream has no watermark; given ``fresh``
+(tenant -> :class:`FreshTables`), the engine keeps it there instead of in the state.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import copy
 import heapq
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from opsledger.domain.alert import alert_uuid
 from opsledger.domain.burn_rule import burn_conditions, note_minute
-from opsledger.domain.freshness_rule import finalize_windows, note_accepted, note_visible
+from opsledger.domain.freshness_rule import (
+    DictFresh,
+    FreshStore,
+    finalize_windows,
+    note_accepted,
+    note_visible,
+)
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.rule_state import (
     Change,
@@ -47,15 +55,38 @@ MINUTE = MINUTE_US
 BURN_RULES = ("availability_burn_page", "availability_burn_ticket")
 
 
+class FreshTables(FreshStore, Protocol):
+    """A tenant's freshness bookkeeping kept outside the JSON state."""
+
+    def clear(self) -> None:
+        """Forget everything held for the tenant (a re-run rebuilds it)."""
+
+    def load(self, fresh: dict[str, Any]) -> None:
+        """Take over a state's in-JSON bookkeeping (``windows``/``pending``/``visible``)."""
+
+
 class RuleEngine:
     """Evaluates the rules for every tenant, each on its own time; ``state`` is JSON-ready
-    (any earlier stored shape is migrated on load)."""
+    (any earlier stored shape is migrated on load). With ``fresh``, each tenant's
+    freshness bookkeeping lives in ``fresh(tenant)`` (its JSON keeps ``external``)."""
 
     def __init__(self, state: dict[str, Any] | None,
-                 policy_at: Callable[[datetime], OperationsPolicy]) -> None:
+                 policy_at: Callable[[datetime], OperationsPolicy],
+                 fresh: Callable[[str], FreshTables] | None = None) -> None:
         self.state = migrate(state)
         self.policy_at = policy_at
+        self.fresh = fresh
         self.changes: list[Change] = []
+
+    def _store(self, name: str, t: dict[str, Any]) -> FreshStore:
+        """The tenant's freshness store; a tenant still keeping it in JSON moves it out."""
+        if self.fresh is None:
+            return DictFresh(t["fresh"])
+        tables = self.fresh(name)
+        if not t["fresh"].get("external"):
+            tables.load(t["fresh"])
+            t["fresh"] = {"last_under": t["fresh"]["last_under"], "external": True}
+        return tables
 
     # ---- input ------------------------------------------------------------------------
     def _lateness(self, at: int) -> int:
@@ -73,13 +104,12 @@ class RuleEngine:
             self._mark_rerun(t, stream, at)
             return False
         if not t["rerun"]:  # else the re-run reads it from the stored facts
-            self._queue(t, fact)
+            self._queue(fact["tenant"], t, fact)
         return True
 
-    @staticmethod
-    def _queue(t: dict[str, Any], fact: dict[str, Any]) -> None:
+    def _queue(self, name: str, t: dict[str, Any], fact: dict[str, Any]) -> None:
         if fact["kind"] == "visible":
-            note_visible(t, fact)
+            note_visible(self._store(name, t), fact)
         else:
             heapq.heappush(t["buffer"], fact_order(fact))
 
@@ -129,7 +159,9 @@ class RuleEngine:
         return found
 
     def checkpoint(self, tenant: str) -> dict[str, Any] | None:
-        """A copy of a tenant's state to re-run from later (None while it awaits a re-run)."""
+        """A copy of a tenant's state to re-run from later (None while it awaits a re-run).
+        A freshness bookkeeping kept outside the state is not in it (``external``): the
+        caller adds it before it can serve as a re-run's base."""
         t = self._tenant(tenant)
         return None if t["rerun"] else copy.deepcopy(t)
 
@@ -167,8 +199,12 @@ class RuleEngine:
         for key in ("max_publish", "max_visible", "publish_wm", "visible_wm"):
             t[key] = old[key]
         t["rerun"], t["rerun_wm"], t["rerun_from"] = False, None, None
+        if self.fresh is not None:
+            if t["fresh"].get("external"):  # the tables hold today's, not the base's
+                raise ValueError("a re-run base must carry its freshness bookkeeping")
+            self.fresh(tenant).clear()
         for fact in sorted(facts, key=lambda f: fact_order(f)[:3]):
-            self._queue(t, fact)
+            self._queue(tenant, t, fact)
         self.state["tenants"][tenant] = t
         saved, self.changes = self.changes, []
         self._run(tenant, t)
@@ -225,7 +261,7 @@ class RuleEngine:
                 self._resolve(tenant, "no_successful_ingestion", at, "a publish succeeded")
             t["ref"], t["failures"], t["last_success"] = at, [], at
             if fact.get("accepted"):
-                note_accepted(t, fact, policy)
+                note_accepted(self._store(tenant, t), fact, policy)
         else:
             if t["ref"] is None:
                 t["ref"] = at
@@ -289,7 +325,7 @@ class RuleEngine:
     def _freshness(self, tenant: str) -> None:
         t = self._tenant(tenant)
         for w_start, w_end, final_at, value, under, target in finalize_windows(
-                t, t["publish_wm"], t["visible_wm"], self.policy_at):
+                self._store(tenant, t), t["publish_wm"], t["visible_wm"], self.policy_at):
             fresh = t["fresh"]
             opened = t["open"].get("freshness_under_target")
             if under and fresh["last_under"] and opened is None:

@@ -27,6 +27,7 @@ from uuid import UUID
 
 import orjson
 
+from opsledger._alert_fresh import FreshRows
 from opsledger._recording import load_many
 from opsledger.domain.alert import alert_uuid
 from opsledger.domain.rules import Change, RuleEngine, from_us
@@ -42,6 +43,10 @@ INDEX = "alert_process_alerts"
 CHECKPOINTS = "alert_checkpoints"
 CHECKPOINT_EVERY = 3_600_000_000  # an hour of the tenant's event time (microseconds)
 CHECKPOINT_KEEP = 7 * 24 * CHECKPOINT_EVERY
+#: a checkpoint copies the freshness rows it must restore; while more than this are held
+#: (a stream without a watermark: an audit imported before its snapshots) none is taken,
+#: so a checkpoint stays small and taking one costs the same whatever the history
+CHECKPOINT_FRESH_ROWS = 2_000
 
 
 def create_tables(sql: Any, cursor: Any) -> None:
@@ -121,8 +126,10 @@ def _checkpoint_before(ops: Operations, cursor: Any, tenant: str, since: dict[st
 
 def save_checkpoints(ops: Operations, cursor: Any, engine: RuleEngine, position: int) -> None:
     """Keep a checkpoint of each clean tenant at ``position`` once its time has moved an
-    hour past its last one, and forget those more than a week behind it: a re-run starts
-    from the newest checkpoint older than its late facts (from zero beyond a week)."""
+    hour past its last one (its freshness rows included, unless more than
+    ``CHECKPOINT_FRESH_ROWS`` are held), and forget those more than a week behind it: a
+    re-run starts from the newest checkpoint older than its late facts (from zero beyond a
+    week)."""
     for tenant, t in sorted(engine.state["tenants"].items()):
         wm, last = t["publish_wm"], t.get("checkpoint_wm")
         if wm is None or (last is not None and wm - last < CHECKPOINT_EVERY):
@@ -130,9 +137,15 @@ def save_checkpoints(ops: Operations, cursor: Any, engine: RuleEngine, position:
         state = engine.checkpoint(tenant)
         if state is None:
             continue
-        ops.sql.execute(cursor, f"INSERT INTO {ops.sql.table(CHECKPOINTS)} VALUES "
-                                "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (tenant, position, wm, t["visible_wm"], orjson.dumps(state).decode()))
+        if state["fresh"].get("external"):
+            held = FreshRows(ops.sql, cursor, tenant).snapshot(CHECKPOINT_FRESH_ROWS)
+            state["fresh"] = None if held is None else {
+                **held, "last_under": state["fresh"]["last_under"]}
+        if state["fresh"] is not None:  # else too much held: an older one serves, or zero
+            ops.sql.execute(cursor, f"INSERT INTO {ops.sql.table(CHECKPOINTS)} VALUES "
+                                    "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            (tenant, position, wm, t["visible_wm"],
+                             orjson.dumps(state).decode()))
         ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
                                 "AND publish_wm < ?", (tenant, wm - CHECKPOINT_KEEP))
         t["checkpoint_wm"] = wm

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from opsledger import _alert_backfill as backfill
+from opsledger import _alert_fresh as fresh_rows
 from opsledger._alert_migrate import migrate_store
 from opsledger._recording import load_many
 from opsledger.domain.alert import RULES, Alert, alert_uuid
@@ -49,6 +50,7 @@ def create_tables(sql: Any, cursor: Any) -> None:
                         "(operation_id TEXT PRIMARY KEY, tenant_id TEXT, occurred_at TEXT, "
                         "position BIGINT)")
     backfill.create_tables(sql, cursor)
+    fresh_rows.create_tables(sql, cursor)
 
 
 def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -167,7 +169,8 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             position = int(row["position"])
             if position != seen:  # another process evaluated these facts meanwhile
                 continue
-            engine = RuleEngine(orjson.loads(row["state"]), policy_at)
+            engine = RuleEngine(orjson.loads(row["state"]), policy_at,
+                                lambda tenant: fresh_rows.FreshRows(ops.sql, cursor, tenant))
             _ingest(ops, cursor, engine, notifications)
             last = notifications[-1].id if notifications else position
             done = last >= head
@@ -220,7 +223,7 @@ def _ingest(ops: Operations, cursor: Any, engine: RuleEngine, notifications: Seq
 
 def forget_tenant(ops: Operations, tenant_id: str) -> int:
     """Drop a forgotten tenant from the process's state (time, windows, queued facts), its
-    fact log and alert index; returns how many of its facts went."""
+    fact log, alert index and freshness rows; returns how many of its facts went."""
     with ops.sql.transaction(commit=True) as cursor:
         lock = " FOR UPDATE" if ops.sql.is_postgres else ""
         ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} "
@@ -237,6 +240,7 @@ def forget_tenant(ops: Operations, tenant_id: str) -> int:
                             (tenant_id,))
             if table in ("alert_late_facts", backfill.FACTS):
                 removed += ops.sql.rowcount(cursor)
+        fresh_rows.forget(ops.sql, cursor, tenant_id)
         return removed
 
 

@@ -54,8 +54,9 @@ A = TypeVar("A", bound=Aggregate)
 SCHEMA_TABLE = "opsledger_schema"
 #: 2: the hash chain (opsledger_chain); 3: tenant keys, retention; 4: the alert fact log
 #: and alert index (per-tenant event time); 5: an operation's identity is (tenant, operation
-#: id): publish_identity, the audit view's unique index on the pair
-SCHEMA_VERSION = 5
+#: id): publish_identity, the audit view's unique index on the pair; 6: the freshness rule's
+#: bookkeeping in tables (alert_fresh_*), moved out of the alert state on its next run
+SCHEMA_VERSION = 6
 R = TypeVar("R")
 
 
