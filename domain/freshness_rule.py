@@ -18,6 +18,7 @@ in its transaction (:mod:`opsledger._alert_fresh`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,7 +26,8 @@ from typing import Any, Protocol
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import MINUTE_US, from_us
 
-__all__ = ["DictFresh", "FreshStore", "finalize_windows", "note_accepted", "note_visible"]
+__all__ = ["DictFresh", "FreshStore", "finalize_windows", "fresh_digest", "note_accepted",
+           "note_visible"]
 
 MINUTE = MINUTE_US
 _KEEP_UNMATCHED = 120 * MINUTE  # a visibility whose publish never shows up is dropped
@@ -118,32 +120,59 @@ class DictFresh:
             del fresh["visible"][key]
 
 
+def fresh_digest(idempotency_key: str, payload_hash: str) -> str:
+    """What the freshness rule knows of a payload: a digest of its key and hash (the
+    process's fact log keeps only this; see ``lean`` in the alert process)."""
+    return hashlib.sha256(f"{idempotency_key}/{payload_hash}".encode()).hexdigest()[:32]
+
+
 def _key(fact: dict[str, Any]) -> str:
-    return f"{fact['repository']}/{fact['idempotency_key']}/{fact['payload_hash']}"
+    """One key for a live fact and for the lean one a re-run reads back (whose
+    ``idempotency_key`` already is the digest and ``payload_hash`` empty), so a re-run
+    from a checkpoint matches the acceptances and visibilities the checkpoint holds."""
+    digest = fact["idempotency_key"] if fact["payload_hash"] == "" else fresh_digest(
+        fact["idempotency_key"], fact["payload_hash"])
+    return f"{fact['repository']}//{digest}"
+
+
+def _keys(fact: dict[str, Any]) -> tuple[str, ...]:
+    """The fact's key, then (live facts only) the key state written before the digest
+    keys may still hold it under."""
+    if fact["payload_hash"] == "":
+        return (_key(fact),)
+    return _key(fact), f"{fact['repository']}/{fact['idempotency_key']}/{fact['payload_hash']}"
+
+
+def _found(keys: tuple[str, ...], lookup: Callable[[str], Any]) -> tuple[str, Any]:
+    for key in keys:
+        value = lookup(key)
+        if value is not None:
+            return key, value
+    return keys[0], None
 
 
 def note_accepted(store: FreshStore, fact: dict[str, Any], policy: OperationsPolicy) -> None:
     """An accepted publish (first success of its payload) at ``fact['at']``."""
-    key = _key(fact)
-    if store.pending(key) is not None:
+    keys = _keys(fact)
+    if _found(keys, store.pending)[1] is not None:
         return  # an earlier success of the same payload was accepted already
     at = fact["at"]
     width = policy.alerts.freshness_window_minutes * MINUTE
     window = str(at - at % width)
     due = at + policy.slo.freshness_bound_minutes * MINUTE
-    visible = store.visible(key)
+    visible = _found(keys, store.visible)[1]
     on_time = visible is not None and visible <= due
-    store.add_pending(key, [at, window, on_time, due, width])
+    store.add_pending(keys[0], [at, window, on_time, due, width])
 
 
 def note_visible(store: FreshStore, fact: dict[str, Any]) -> None:
     """A payload seen downstream at ``fact['at']`` (any arrival order)."""
-    key = _key(fact)
+    keys = _keys(fact)
     at = fact["at"]
-    known = store.visible(key)
+    key, known = _found(keys, store.visible)
     if known is None or at < known:
         store.set_visible(key, at)
-    pending = store.pending(key)
+    key, pending = _found(keys, store.pending)
     if pending is not None and not pending[2] and at <= pending[3]:
         store.mark_on_time(key, pending[1])
 

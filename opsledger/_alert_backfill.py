@@ -19,7 +19,6 @@ Everything here runs inside the process's transaction, so it commits with its po
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ import orjson
 from opsledger._alert_fresh import FreshRows
 from opsledger._recording import load_many
 from opsledger.domain.alert import alert_uuid
+from opsledger.domain.freshness_rule import fresh_digest
 from opsledger.domain.rules import Change, RuleEngine, from_us
 
 if TYPE_CHECKING:
@@ -70,8 +70,9 @@ def lean(fact: dict[str, Any]) -> dict[str, Any]:
     """The fact as stored for re-runs: the freshness key as a digest."""
     if "idempotency_key" not in fact:
         return fact
-    digest = hashlib.sha256(f"{fact['idempotency_key']}/{fact['payload_hash']}".encode())
-    return {**fact, "idempotency_key": digest.hexdigest()[:32], "payload_hash": ""}
+    return {**fact, "idempotency_key": fresh_digest(fact["idempotency_key"],
+                                                    fact["payload_hash"]),
+            "payload_hash": ""}
 
 
 def store_facts(ops: Operations, cursor: Any, rows: Iterable[tuple[Any, ...]]) -> None:
