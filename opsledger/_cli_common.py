@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -106,6 +107,15 @@ def _warn_stopped_views(ops: Operations) -> None:
             f"warning: view {name} is stopped at event {stop.failed_at} ({stop.error_type}: "
             f"{stop.message}); it answers as of event {stop.position}; see `opsledger doctor`"
         ), style="yellow", soft_wrap=True)
+
+
+def existing_folder(ctx: click.Context, param: click.Parameter, value: Path | None
+                    ) -> Path | None:
+    """An ``--out`` file whose folder must exist: a clear usage error (exit 2) naming the
+    option, not a traceback about a temporary file."""
+    if value is not None and not value.expanduser().absolute().parent.is_dir():
+        raise click.BadParameter(f"the folder {safe(value.parent)} does not exist")
+    return value
 
 
 def parse_time(value: str | None, field: str = "--at") -> datetime | None:

@@ -17,6 +17,7 @@ from opsledger._cli_common import (
     emit_json,
     emit_json_stream,
     err_console,
+    existing_folder,
     open_ops,
     parse_time,
     run_command,
@@ -88,7 +89,8 @@ def import_group() -> None:
 
 
 @import_group.command("pumuki-audit")
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @db_option
 @click.option("--strict", is_flag=True, help="refuse the whole input on the first bad line")
 @click.option("--register-unknown", is_flag=True,
@@ -189,7 +191,8 @@ def audit_refusals(**kw: Any) -> None:
 @click.option("--from", "since")
 @click.option("--to", "until")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "ndjson"]), default="csv")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              callback=existing_folder)
 @run_command
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
@@ -234,8 +237,10 @@ def audit_actions(**kw: Any) -> None:
               help="publish operations per tenant per day (average)")
 @click.option("--start", default="2026-11-02T00:00:00Z", show_default=True)
 @click.option("--episodes/--no-episodes", default=True, show_default=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              callback=existing_folder)
 @click.option("--snapshots", type=click.Path(dir_okay=False, path_type=Path),
+              callback=existing_folder,
               help="also write downstream-snapshot records here")
 @run_command
 def simulate_cmd(days: int, tenants: int, seed: int, ops_per_day: int, start: str,

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from opsledger._cli_common import console, db_option, emit_json, open_ops, run_command, safe
+from opsledger._cli_common import (
+    console,
+    db_option,
+    emit_json,
+    existing_folder,
+    open_ops,
+    run_command,
+    safe,
+)
 from opsledger._files import write_private
 from opsledger.chain import (
     ChainReport,
@@ -81,7 +89,8 @@ def verify(db: str | None, from_position: int | None, checkpoint_file: Path | No
 
 @click.command("checkpoint")
 @db_option
-@click.option("--out", "out", type=_file, required=True, help="where to write the checkpoint")
+@click.option("--out", "out", type=_file, required=True, callback=existing_folder,
+              help="where to write the checkpoint")
 @_key_option
 @click.option("--json", "as_json", is_flag=True)
 @run_command

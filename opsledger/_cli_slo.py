@@ -110,7 +110,8 @@ def slo_cmd(db: str | None, tenant: str | None, all_tenants: bool, repo: str | N
 
 
 @click.command("snapshots")
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @db_option
 @click.option("--strict", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
