@@ -79,6 +79,8 @@ class Line:
 @dataclass
 class _History:
     good: list[dict[str, Any]] = field(default_factory=list)
+    #: (tenant, event_id) of every good line: an id is an operation's only within its tenant
+    ids: set[tuple[Any, Any]] = field(default_factory=set)
 
 
 class HostileAudit:
@@ -135,6 +137,7 @@ class HostileAudit:
 
     def _good(self, record: dict[str, Any], why: str) -> Line:
         self.history.good.append(record)
+        self.history.ids.add((record.get("tenant_id"), record.get("event_id")))
         return Line(dump_record(record), "good", why)
 
     def _huge(self, size: int, fallback: int) -> int:
@@ -194,7 +197,10 @@ class HostileAudit:
         if prev is None or "event_id" not in prev:
             return self.k_unknown_key()
         record = self.valid()
-        others = [t for t in self.tenants if t != prev["tenant_id"]]
+        # A tenant that has not used the id yet (under one that has, it is a reuse: refused).
+        others = [t for t in self.tenants if (t, prev["event_id"]) not in self.history.ids]
+        if not others:
+            return self.k_unknown_key()
         tenant = self.rng.choice(others)
         record.update(tenant_id=tenant, repository_id=self.rng.choice(self.tenants[tenant]),
                       event_id=prev.get("event_id"))

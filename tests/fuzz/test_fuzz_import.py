@@ -60,6 +60,7 @@ def test_small_hostile_profile_on_sqlite(tmp_path: Path, sqlite_url: str) -> Non
     assert not fuzz.problems, fuzz.report()
 
 
+@pytest.mark.slow  # the default tier keeps the SQLite profile and the per-field PostgreSQL test
 def test_small_hostile_profile_on_postgres(tmp_path: Path, pg_url: str) -> None:
     fuzz = run_profile(pg_url, tmp_path, seed=14, batches=SMALL, huge_bytes=1_500_000,
                        huge_lines=3, subprocess_every=2, import_seconds=45)
