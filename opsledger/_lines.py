@@ -12,13 +12,14 @@ temporary file during the first pass.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 import orjson
 
 from opsledger.domain.bounds import MAX_LINE_BYTES, LineTooLong
 from opsledger.domain.errors import InvalidInput, OpsledgerError
+from opsledger.records import ImportRefused
 
 __all__ = [
     "BOM", "TwoPass", "count_lines", "numbered_lines", "parse_line", "rejection", "source_name",
@@ -130,3 +131,17 @@ class TwoPass:
         """Drop the spool (if any)."""
         if self._spool is not None:
             self._spool.close()
+
+
+def validate_first(passes: Sequence[TwoPass], names: Sequence[str],
+                   parse: Callable[[bytes | None], object]) -> None:
+    """``--strict``'s first pass: parse every line of every input, streaming; the first bad
+    one raises :class:`ImportRefused` naming its file, line and field (nothing written)."""
+    for reader, name in zip(passes, names, strict=True):
+        for number, raw in reader.first():
+            try:
+                parse(raw)
+            except OpsledgerError as error:
+                found = rejection(name, number, error)
+                raise ImportRefused(number, found["error"], file=name,
+                                    field=found["field"]) from None

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from opsledger._lines import TwoPass, numbered_lines, parse_line, rejection, source_name
+from opsledger._lines import (
+    TwoPass,
+    numbered_lines,
+    parse_line,
+    rejection,
+    source_name,
+    validate_first,
+)
 from opsledger._recording import _CONFLICTS, load_many
 from opsledger.domain.bounds import TimeBounds
 from opsledger.domain.errors import (
@@ -29,7 +36,7 @@ from opsledger.domain.time import iso_utc, utc
 from opsledger.domain.visibility import Visibility, visibility_uuid
 from opsledger.projections import slo_query
 from opsledger.projections._facts import moment
-from opsledger.records import ImportRefused, SnapshotRecord
+from opsledger.records import SnapshotRecord
 from opsledger.scheduler import Deadline, DeadlineQueue
 
 if TYPE_CHECKING:
@@ -163,15 +170,8 @@ def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
         source_name(s, i) for i, s in enumerate(inputs)]
     passes = [TwoPass(s) for s in inputs] if strict else []
     try:
-        for reader, name in zip(passes, labels, strict=False):  # no passes unless strict
-            for number, raw in reader.first():
-                try:
-                    _parse_snapshot(raw, time_bounds)
-                except OpsledgerError as error:
-                    found = rejection(name, number, error)
-                    raise ImportRefused(number, found["error"], file=name,
-                                        field=found["field"]) from None
         if strict:
+            validate_first(passes, labels, lambda raw: _parse_snapshot(raw, time_bounds))
             inputs = [reader.second() for reader in passes]
         summary = _import_lines(ops, inputs, labels, time_bounds)
     finally:

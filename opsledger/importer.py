@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opsledger._lines import TwoPass, numbered_lines, parse_line, rejection, source_name
+from opsledger._lines import (
+    TwoPass,
+    numbered_lines,
+    parse_line,
+    rejection,
+    source_name,
+    validate_first,
+)
 from opsledger.application import Operations
 from opsledger.domain.bounds import TimeBounds
 from opsledger.domain.errors import OpsledgerError
@@ -58,18 +65,6 @@ def _parse(raw: bytes | None, time_bounds: TimeBounds | None) -> PublishRecord:
     return PublishRecord.from_pumuki(parse_line(raw), time_bounds)
 
 
-def _strict_pass(passes: Sequence[TwoPass], names: Sequence[str],
-                 time_bounds: TimeBounds | None) -> None:
-    for reader, name in zip(passes, names, strict=True):
-        for number, raw in reader.first():
-            try:
-                _parse(raw, time_bounds)
-            except OpsledgerError as error:
-                found = rejection(name, number, error)
-                raise ImportRefused(number, found["error"], file=name,
-                                    field=found["field"]) from None
-
-
 def import_pumuki_audit(
     ops: Operations,
     sources: Iterable[Iterable[bytes]],
@@ -94,7 +89,7 @@ def import_pumuki_audit(
     passes = [TwoPass(s) for s in inputs] if strict else []
     try:
         if strict:
-            _strict_pass(passes, labels, time_bounds)
+            validate_first(passes, labels, lambda raw: _parse(raw, time_bounds))
             inputs = [p.second() for p in passes]
         return _write(ops, inputs, labels, register_unknown, by, progress, time_bounds)
     finally:
