@@ -38,7 +38,7 @@ def _opsledger(side: str, audit: Path, store: Path) -> int:
     from opsledger import Operations, import_pumuki_audit
 
     if side == "command":
-        from opsledger.cli import main as cli
+        from opsledger.cli.main import main as cli
 
         cli(["import", "pumuki-audit", str(audit), "--register-unknown", "--db",
              f"sqlite:///{store}"], standalone_mode=False)

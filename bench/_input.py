@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 from opsledger.domain.publish import UNKNOWN_KEY
 
-from opsledger.records import PublishRecord
-from opsledger.simulate import SimulationConfig, simulate
+from opsledger.services.records import PublishRecord
+from opsledger.sim.simulate import SimulationConfig, simulate
 
 __all__ = [
     "PublishArgs",

@@ -29,8 +29,8 @@ from eventsourcing.persistence import Mapper
 
 from bench._rebuild_store import library_env
 from opsledger import Operations  # also registers the stable topics the library resolves
-from opsledger.keys import KeyRing
-from opsledger.storage import parse_store_url
+from opsledger.store.keys import KeyRing
+from opsledger.store.url import parse_store_url
 
 __all__ = [
     "BATCH",

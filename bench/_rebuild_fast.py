@@ -5,7 +5,7 @@ first loads, from the store, every tenant and batch aggregate the chunk touches.
 what a live import must do (other writers may have changed them); its cost grows with the
 store. The bench store has one writer, so :func:`fast_import` keeps the aggregates in
 memory instead and commits many chunks per transaction; every decision is still the
-recording path's own (:class:`opsledger._recording.ChunkWriter`'s ``_register`` and
+recording path's own (:class:`opsledger.services.recording.ChunkWriter`'s ``_register`` and
 ``_apply``: the same ``Tenant`` and ``PublishBatch`` commands, events, mapper and
 stored-event insert), chunk by chunk in the same order, so the log holds the same events
 in the same order as an import of the same lines (tested in
@@ -34,10 +34,10 @@ from opsledger.domain.publish import batch_uuid
 from opsledger.domain.tenant import Tenant
 
 from opsledger import Operations
-from opsledger import _identity as identity
-from opsledger._recording import load_many
-from opsledger.importer import CHUNK, ImportSummary
-from opsledger.records import PublishRecord
+from opsledger.services.importer import CHUNK, ImportSummary
+from opsledger.services.recording import load_many
+from opsledger.services.records import PublishRecord
+from opsledger.store import identity
 
 __all__ = ["fast_import"]
 

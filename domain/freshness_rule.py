@@ -13,7 +13,7 @@ per visibility not yet matched, the open windows' counts) grows with history whi
 stream has no watermark (an audit imported before its snapshots), so it lives behind
 :class:`FreshStore`: :class:`DictFresh` keeps it in the tenant's JSON state (pure use,
 re-runs in memory); the alert process keeps it in tables, read and written row by row
-in its transaction (:mod:`opsledger._alert_fresh`).
+in its transaction (:mod:`opsledger.services.alert_fresh`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,7 @@
     from opsledger import Operations, OperationsPolicy, FrozenClock
 """
 
-from opsledger._compliance import ForgetReport, RetentionReport
 from opsledger.application import Operations, OpsledgerApp, PublishResult, TenantState
-from opsledger.chain import ChainReport, Checkpoint
 from opsledger.domain import (
     BusinessCalendar,
     Clock,
@@ -32,10 +30,12 @@ from opsledger.domain import (
     TenantForgotten,
     UnknownTenant,
 )
-from opsledger.importer import ImportRefused, ImportSummary, import_pumuki_audit
-from opsledger.keys import KeyStoreMissing
 from opsledger.projections import AuditQuery
-from opsledger.records import InvalidRecord, PublishRecord
+from opsledger.services.compliance import ForgetReport, RetentionReport
+from opsledger.services.importer import ImportRefused, ImportSummary, import_pumuki_audit
+from opsledger.services.records import InvalidRecord, PublishRecord
+from opsledger.store.chain import ChainReport, Checkpoint
+from opsledger.store.keys import KeyStoreMissing
 
 __all__ = [
     "AuditQuery",

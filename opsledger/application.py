@@ -14,18 +14,6 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Transcoder
 from eventsourcing.utils import Environment, EnvType
 
-from opsledger import _identity as identity
-from opsledger import alerting, chain
-from opsledger._asof import as_of as tenant_as_of
-from opsledger._chain_recorders import RECORDER_TOPICS
-from opsledger._chain_verify import verify_chain as _verify_chain
-from opsledger._cipher import TenantCipherMapper
-from opsledger._compliance import ComplianceCommands
-from opsledger._gate import GateCommands, TenantNotReady
-from opsledger._incidents import IncidentCommands
-from opsledger._reads import ReadModels
-from opsledger._recording import ChunkWriter, EventCache, ItemResult
-from opsledger._transcoder import OrjsonTranscoder
 from opsledger.domain.bounds import DEFAULT_TIME_BOUNDS, TimeBounds, bounded
 from opsledger.domain.errors import TenantAlreadyRegistered, UnknownTenant
 from opsledger.domain.governance import Governance, RetentionPolicy
@@ -33,7 +21,6 @@ from opsledger.domain.ledger import BEGINNING, PolicyLedger, policy_ledger_uuid
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.domain.time import Clock, SystemClock, utc
-from opsledger.keys import KeyRing
 from opsledger.projections import (
     AlertsView,
     AuditView,
@@ -45,8 +32,21 @@ from opsledger.projections import (
     ViewRunner,
 )
 from opsledger.projections import audit as audit_queries
-from opsledger.records import PublishRecord
-from opsledger.storage import DEFAULT_URL, StoreUrl, parse_store_url, schema_lock
+from opsledger.services import alerting
+from opsledger.services.compliance import ComplianceCommands
+from opsledger.services.gate import GateCommands, TenantNotReady
+from opsledger.services.incidents import IncidentCommands
+from opsledger.services.reads import ReadModels
+from opsledger.services.recording import ChunkWriter, EventCache, ItemResult
+from opsledger.services.records import PublishRecord
+from opsledger.store import chain, identity
+from opsledger.store.asof import as_of as tenant_as_of
+from opsledger.store.chain_verify import verify_chain as _verify_chain
+from opsledger.store.cipher import TenantCipherMapper
+from opsledger.store.keys import KeyRing
+from opsledger.store.recorders import RECORDER_TOPICS
+from opsledger.store.transcoder import OrjsonTranscoder
+from opsledger.store.url import DEFAULT_URL, StoreUrl, parse_store_url, schema_lock
 
 __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
 
@@ -77,7 +77,7 @@ class OpsledgerApp(Application[UUID]):
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the settings the host passes: the library never reads ``os.environ`` here;
-        the recorders are the chained ones (tamper evidence: :mod:`opsledger.chain`)."""
+        the recorders are the chained ones (tamper evidence: :mod:`opsledger.store.chain`)."""
         values = dict(env or {})
         topic = RECORDER_TOPICS.get(values.get("PERSISTENCE_MODULE", ""))
         if topic:

@@ -118,7 +118,7 @@ VIEW_TABLES = {
 
 def store_snapshot(ops: Any) -> dict[str, Any]:
     """Every stored event (minus recording timestamps) and every view row: for equality checks."""
-    from opsledger._transcoder import OrjsonTranscoder
+    from opsledger.store.transcoder import OrjsonTranscoder
 
     transcoder = OrjsonTranscoder()
     sql = ops.sql

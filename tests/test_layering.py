@@ -15,10 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {
     "domain": ("opsledger.projections", "opsledger.scheduler", "opsledger.cli",
-               "opsledger.application", "opsledger.storage", "opsledger.importer",
-               "opsledger._recording", "opsledger._cli", "apscheduler", "psycopg", "sqlite3",
-               "click", "rich"),
-    "projections": ("opsledger.scheduler", "opsledger.cli", "opsledger._cli",
+               "opsledger.application", "opsledger.store", "opsledger.services",
+               "apscheduler", "psycopg", "sqlite3", "click", "rich"),
+    "projections": ("opsledger.scheduler", "opsledger.cli", "opsledger.services",
                     "opsledger.application", "apscheduler"),
 }
 BARE = ("domain", "projections", "scheduler")

@@ -8,7 +8,7 @@ from typing import Any
 from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Operations
-from opsledger.slo import Period
+from opsledger.services.slo import Period
 
 START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 DAY = Period.day("2026-11-03")

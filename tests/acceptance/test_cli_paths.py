@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 
 def test_a_missing_input_file_is_a_usage_error_and_opens_no_store(tmp_path: Path) -> None:

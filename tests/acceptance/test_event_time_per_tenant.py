@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 SOLO = "tenant-solo"
 

@@ -17,8 +17,8 @@ from opsledger.domain.bounds import MAX_AHEAD, OutOfBounds
 from opsledger.domain.time import FrozenClock
 
 from opsledger import Governance, Operations
-from opsledger.cli import main
-from opsledger.records import InvalidRecord
+from opsledger.cli.main import main
+from opsledger.services.records import InvalidRecord
 
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 

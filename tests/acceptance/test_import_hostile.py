@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from opsledger.domain.bounds import MAX_ATTEMPTS, MAX_LATENCY_MS, MAX_LINE_BYTES
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 BIG = 10 * 1024 * 1024
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 AT = "2026-11-03T12:00:00Z"
 

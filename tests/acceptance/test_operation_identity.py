@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from opsledger import Operations
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 SOLO, TWO = "tenant-solo", "tenant-two"
 #: Columns that name the tenant, its streams or log positions: equal modulo tenant means

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from opsledger import FrozenClock, Governance, Operations
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 HOSTILE = [
     "../../x",
@@ -140,7 +140,7 @@ def test_control_characters_in_free_text_and_errors_print_escaped(url: str) -> N
 
 
 def test_paths_outside_out_are_refused_with_a_typed_error(tmp_path: Path) -> None:
-    from opsledger._outputs import UnsafeOutputPath, confined
+    from opsledger.reports.outputs import UnsafeOutputPath, confined
 
     out = tmp_path / "out"
     out.mkdir()

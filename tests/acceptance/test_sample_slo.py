@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.freshness import import_snapshots
+from opsledger.services.freshness import import_snapshots
 
 
 def cli(*args: str) -> Any:

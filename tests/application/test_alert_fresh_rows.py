@@ -14,9 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from opsledger import Operations, alerting, import_pumuki_audit
-from opsledger._alert_fresh import TABLES, FreshRows
-from opsledger.freshness import import_snapshots
+from opsledger import Operations, import_pumuki_audit
+from opsledger.services import alerting
+from opsledger.services.alert_fresh import TABLES, FreshRows
+from opsledger.services.freshness import import_snapshots
 
 #: Every alert of the sample, either order, as the process recorded them before the move:
 #: (rule, triggered_at, resolved_at, observed, window_start, window_end).

@@ -21,7 +21,7 @@ from opsledger import (
     Mode,
     Operations,
 )
-from opsledger.slo import Period
+from opsledger.services.slo import Period
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 

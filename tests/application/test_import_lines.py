@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from opsledger import ImportRefused, Operations, import_pumuki_audit
-from opsledger._lines import TwoPass, count_lines, numbered_lines
+from opsledger.services.lines import TwoPass, count_lines, numbered_lines
 
 
 @pytest.mark.parametrize("as_file", [True, False])

@@ -21,7 +21,7 @@ from opsledger import (
     OperationsPolicy,
     import_pumuki_audit,
 )
-from opsledger.slo import Period
+from opsledger.services.slo import Period
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 

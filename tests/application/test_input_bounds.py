@@ -15,7 +15,7 @@ from opsledger.domain.errors import InvalidInput
 from opsledger_test_support import go_live
 
 from opsledger import Governance, InvalidRecord, Operations, import_pumuki_audit
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 HASH = "a" * 64

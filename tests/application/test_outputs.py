@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from opsledger import FrozenClock, Governance, Operations
-from opsledger._cli_common import console, safe
-from opsledger._outputs import markdown_text, safe_file_name
-from opsledger._review_render import write_review
-from opsledger.review import monthly_review
-from opsledger.slo import Period
+from opsledger.cli.common import console, safe
+from opsledger.reports.outputs import markdown_text, safe_file_name
+from opsledger.reports.render import write_review
+from opsledger.reports.review import monthly_review
+from opsledger.services.slo import Period
 
 ESCAPES = "a\x1b[31mred\x1b]0;title\x07\x00\x7f\x85\x9b\u202eevil\u2066\u200f\u2028b"
 LONG = "é" * 150 + "\x1b" + "x" * 149  # 300 characters, a control character inside
@@ -37,9 +37,9 @@ def test_safe_keeps_markup_and_emoji_codes_literal_on_the_console() -> None:
 
 
 def test_every_printer_filters_data() -> None:
-    from opsledger._cli_alerts import print_alerts
-    from opsledger._cli_data import table
-    from opsledger._cli_slo import print_slo_rows
+    from opsledger.cli.alerts import print_alerts
+    from opsledger.cli.data import table
+    from opsledger.cli.slo import print_slo_rows
 
     alert = {"triggered_at": "2026-11-03T00:00:00Z", "tenant": ESCAPES, "rule": "[red]r",
              "level": "high", "observed": 1.0, "threshold": 0.5, "resolved_at": None}

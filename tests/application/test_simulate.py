@@ -1,4 +1,4 @@
-"""Tests of the deterministic Pumuki audit-log simulator (opsledger.simulate)."""
+"""Tests of the deterministic Pumuki audit-log simulator (opsledger.sim.simulate)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opsledger.simulate import (
+from opsledger.sim.simulate import (
     Episode,
     SimulationConfig,
     SimulationSummary,

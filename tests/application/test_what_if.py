@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from opsledger import Operations, OperationsPolicy, import_pumuki_audit
-from opsledger.whatif import what_if
+from opsledger.reports.whatif import what_if
 
 DAY = (datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC))
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from click.testing import CliRunner
 
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 HOSTILE = sys.modules["opsledger_fuzz_hostile"]
 Line = HOSTILE.Line

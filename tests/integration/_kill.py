@@ -2,7 +2,7 @@
 
 A forked child of the test process already has opsledger imported, so one kill point costs
 the work it interrupts, not an interpreter start-up (~0.5 s here); it runs the real CLI
-entry point (``opsledger.cli.main``) with stdout/stderr sent to /dev/null, and the test
+entry point (``opsledger.cli.main.main``) with stdout/stderr sent to /dev/null, and the test
 sends it SIGKILL at a random moment of its run.
 """
 
@@ -28,7 +28,7 @@ def fork_cli(argv: list[str]) -> int:
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        from opsledger.cli import main
+        from opsledger.cli.main import main
 
         try:
             main(argv, standalone_mode=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench._rebuild_fast import fast_import
 from opsledger import Operations, import_pumuki_audit
-from opsledger.simulate import SimulationConfig, default_episodes, simulate
+from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
 
 def _log(path: Path) -> list[tuple[Any, ...]]:

@@ -12,7 +12,7 @@ import pytest
 from opsledger_test_support import saas_tenant
 
 from opsledger import Operations, TenantAlreadyRegistered, import_pumuki_audit
-from opsledger.chain import (
+from opsledger.store.chain import (
     CHAIN_TABLE,
     Checkpoint,
     CheckpointKeyMissing,

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.chain import Checkpoint
-from opsledger.freshness import import_snapshots
-from opsledger.verify import VIEW_TABLES, verify_views
+from opsledger.services.freshness import import_snapshots
+from opsledger.services.verify import VIEW_TABLES, verify_views
+from opsledger.store.chain import Checkpoint
 
 KEY = b"mutation-test-key"
 CHAIN_TAMPERINGS = 1200

@@ -13,8 +13,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.cli import main
-from opsledger.doctor import CHAIN_TAIL, diagnose
+from opsledger.cli.main import main
+from opsledger.services.doctor import CHAIN_TAIL, diagnose
 
 
 def _doctor(url: str, *extra: str) -> tuple[int, dict[str, Any]]:

@@ -20,11 +20,11 @@ from opsledger.projections import AuditQuery
 from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Operations
-from opsledger._cipher import Forgotten
-from opsledger.export import export_rows, render
-from opsledger.keys import KeyStoreMissing
-from opsledger.slo import Period
-from opsledger.verify import verify_views
+from opsledger.services.export import export_rows, render
+from opsledger.services.slo import Period
+from opsledger.services.verify import verify_views
+from opsledger.store.cipher import Forgotten
+from opsledger.store.keys import KeyStoreMissing
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 CANARY = "zqcanary7f3a"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from opsledger import Operations
-from opsledger.storage import parse_store_url, pg_connect
+from opsledger.store.url import parse_store_url, pg_connect
 
 CANARY = "zqcanary5e1d"
 SAMPLE = Path(__file__).resolve().parents[2] / "opsledger" / "samples"

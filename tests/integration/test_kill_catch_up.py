@@ -25,7 +25,7 @@ import pytest
 from opsledger_test_support import tracking_position
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.simulate import SimulationConfig, default_episodes, simulate
+from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
 
 def _store(tmp_path: Path, name: str, audit: Path) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from opsledger import Operations
-from opsledger.simulate import SimulationConfig, default_episodes, simulate
+from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
 LINES_DAYS = 2
 

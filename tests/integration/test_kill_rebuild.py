@@ -18,7 +18,7 @@ from opsledger.projections.runner import BULK_FROM
 from opsledger_test_support import tracking_position
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.simulate import SimulationConfig, simulate
+from opsledger.sim.simulate import SimulationConfig, simulate
 
 
 def _catalog(db: Path) -> set[str]:

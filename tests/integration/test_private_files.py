@@ -1,7 +1,7 @@
 """Files private to the user (issue 13, point 7): through the CLI a user runs, the database
 (with its ``-wal``/``-shm``), the key file, checkpoints and exports are created ``0600``
 whatever the umask allows; a key file that group or others can read is reported on open
-(a warning, not a refusal) and by :func:`~opsledger.keys.key_file_exposure`."""
+(a warning, not a refusal) and by :func:`~opsledger.store.keys.key_file_exposure`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from opsledger import Operations
-from opsledger._files import create_private, exposure, open_private, write_private
-from opsledger.keys import key_file_exposure
+from opsledger.store.files import create_private, exposure, open_private, write_private
+from opsledger.store.keys import key_file_exposure
 
 SAMPLE = Path(__file__).resolve().parents[2] / "opsledger" / "samples"
 

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from opsledger import Operations
-from opsledger.cli import main
-from opsledger.storage import (
+from opsledger.cli.main import main
+from opsledger.store.url import (
     InvalidStoreIdentifier,
     InvalidStoreUrl,
     StoreUnavailable,

@@ -18,9 +18,9 @@ from opsledger.projections import AuditQuery
 from opsledger.projections.timeline import iter_timeline
 
 from opsledger import FrozenClock, Governance, Operations, PrivacySettings
-from opsledger._cli_common import json_array_chunks
-from opsledger.cli import main
-from opsledger.export import COLUMNS, export_rows, render
+from opsledger.cli.common import json_array_chunks
+from opsledger.cli.main import main
+from opsledger.services.export import COLUMNS, export_rows, render
 
 START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 #: Operation ids a locale collation orders differently from code points.

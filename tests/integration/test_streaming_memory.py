@@ -26,7 +26,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 #: resident set (kB): the largest any of them needed.
 PEAK = """
 import json, sys
-from opsledger.cli import main
+from opsledger.cli.main import main
 for args in json.loads(sys.argv[1]):
     main(args, standalone_mode=False)
 for line in open("/proc/self/status"):
@@ -129,7 +129,7 @@ def test_peak_memory_is_flat_on_postgres_for_each_command(tmp_path: Path, pg_url
 @pytest.mark.slow
 def test_peak_memory_is_flat_after_a_real_import(tmp_path: Path) -> None:
     """5,000 against 50,000 simulated Pumuki lines imported for real (SQLite)."""
-    from opsledger.simulate import SimulationConfig, simulate
+    from opsledger.sim.simulate import SimulationConfig, simulate
 
     urls = []
     for name, days in (("small", 4), ("large", 40)):

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 AT = 100  # the tampered event's position
 TAMPERINGS = {

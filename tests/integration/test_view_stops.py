@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from opsledger.projections import AuditView, Fact, SqlStore
 
 from opsledger import Operations
-from opsledger.cli import main
-from opsledger.verify import verify_views
+from opsledger.cli.main import main
+from opsledger.services.verify import verify_views
 
 
 class InjectedFault(RuntimeError):

@@ -20,7 +20,7 @@ from opsledger.domain.bounds import MAX_ATTEMPTS, MAX_ID_CHARS, MAX_LATENCY_MS, 
 from opsledger.domain.time import SystemClock
 
 from opsledger import Operations
-from opsledger.cli import main
+from opsledger.cli.main import main
 
 TENANT = ("ténant-😀-" * 40)[:MAX_ID_CHARS]
 REPO = ("ŕēpø/\U0001d518-" * 60)[:MAX_ID_CHARS]  # an astral letter

@@ -10,7 +10,7 @@ import pytest
 from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Governance, InvalidInput, Mode, Operations, OperationsPolicy
-from opsledger.slo import Period
+from opsledger.services.slo import Period
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 DAY = Period.day("2026-11-03")

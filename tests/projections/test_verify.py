@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.freshness import import_snapshots
-from opsledger.verify import verify_views
+from opsledger.services.freshness import import_snapshots
+from opsledger.services.verify import verify_views
 
 
 def _populated(url: str, sample_dir: Path) -> Operations:

@@ -1,0 +1,1 @@
+"""Reviews, their rendering (Markdown, HTML, charts) and what-if replays."""

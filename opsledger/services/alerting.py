@@ -1,0 +1,304 @@
+"""The alert process: follows the event log, evaluates the rules on business time and
+writes Alert events — with its position and its engine state — in one transaction, so
+each fact is evaluated exactly once and a crash resumes where the last commit left off.
+
+Imports, replays and live recording all go through :func:`evaluate`; only the watermark
+source differs (each tenant's facts' own time, or the clock passed as ``now``). Each
+tenant has its own watermark; facts behind it are re-evaluated (``_alert_backfill``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from opsledger.domain.alert import RULES, Alert, alert_uuid
+from opsledger.domain.incident import Incident, Severity
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.rule_state import migrate
+from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
+from opsledger.projections._facts import moment
+from opsledger.services import alert_backfill as backfill
+from opsledger.services import alert_fresh as fresh_rows
+from opsledger.services.alert_migrate import migrate_store
+from opsledger.services.recording import load_many
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = ["Subscriber", "evaluate", "facts_of", "late_facts", "position",
+           "publish_watermarks"]
+
+log = logging.getLogger("opsledger.alerts")
+STATE = "alert_process"
+Subscriber = Callable[[dict[str, Any]], None]
+_PUBLISH = ("opsledger.PublishBatch.Started", "opsledger.PublishBatch.OperationRecorded")
+
+
+def create_tables(sql: Any, cursor: Any) -> None:
+    """The process's own state: position and engine state; its fact log and alert index
+    (``alert_late_facts`` is the first shape's record of skipped facts, read to migrate)."""
+    sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(STATE)} (name TEXT PRIMARY KEY, "
+                        "position BIGINT NOT NULL, state TEXT NOT NULL)")
+    sql.execute(cursor, f"INSERT INTO {sql.table(STATE)} VALUES ('rules', 0, 'null') "
+                        "ON CONFLICT (name) DO NOTHING")
+    sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alert_late_facts')} "
+                        "(operation_id TEXT PRIMARY KEY, tenant_id TEXT, occurred_at TEXT, "
+                        "position BIGINT)")
+    backfill.create_tables(sql, cursor)
+    fresh_rows.create_tables(sql, cursor)
+
+
+def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rule facts in one stored event (lean: reads the JSON state)."""
+    if topic in _PUBLISH:
+        op = state["operation"]
+        recorded = topic.endswith("OperationRecorded")
+        return [{
+            "kind": "publish", "at": to_us(moment(state["occurred_at"])),
+            "tiebreak": op["operation_id"], "tenant": state["tenant_id"],
+            "repository": state["repository_id"], "idempotency_key": state["idempotency_key"],
+            "payload_hash": op["payload_hash"], "ok": op["outcome"] == "success",
+            "latency_ms": op["latency_ms"], "error_code": op.get("error_code"),
+            "collision": bool(state["collision"]) if recorded else False,
+            "accepted": bool(state["accepted"]) if recorded else op["outcome"] == "success",
+            "local_only": op.get("tenant_mode") == "local_only",
+        }]
+    if topic == "opsledger.Visibility.Observed":
+        return [{"kind": "visible", "at": to_us(moment(state["occurred_at"])),
+                 "tiebreak": stream_id, "tenant": state["tenant_id"],
+                 "repository": state["repository_id"],
+                 "idempotency_key": state["idempotency_key"],
+                 "payload_hash": state["payload_hash"]}]
+    if topic == "opsledger.Incident.Resolved" and state["alert_ids"] and state["tenant_id"]:
+        return [{"kind": "incident_resolved", "at": to_us(moment(state["occurred_at"])),
+                 "tiebreak": stream_id, "tenant": state["tenant_id"],
+                 "alert_ids": state["alert_ids"]}]
+    if topic == "opsledger.Tenant.BoundaryViolationConfirmed":
+        return [{"kind": "violation", "at": to_us(moment(state["occurred_at"])),
+                 "tiebreak": state["violation_id"], "tenant": state["tenant_id"],
+                 "repository": state["repository_id"]}]
+    return []
+
+
+#: rule -> (severity, cause) of the incident its alert opens (policy §3/§4).
+AUTO_INCIDENTS = {
+    "tenant_boundary_violation": ("SEV1", "tenant_isolation_breach"),
+    "no_successful_ingestion": ("SEV1", "ingestion_outage"),
+    "publish_error_rate": ("SEV2", "partial_publish_failures"),
+    "auth_scope_failures": ("SEV2", "degraded_ingestion"),
+    "idempotency_collision_rate": ("SEV2", "degraded_ingestion"),
+}
+
+
+def _incident_for(change: Change, alert_id: Any, policy: OperationsPolicy) -> Incident | None:
+    """The incident an alert opens, linked both ways (high alerts: a policy switch)."""
+    plan = AUTO_INCIDENTS.get(change.rule)
+    if plan is None or (plan[0] == "SEV2" and not policy.alerts.high_alerts_open_sev2):
+        return None
+    at = from_us(change.at)
+    return Incident.open(key=f"alert/{alert_id}", severity=Severity(plan[0]),
+                         tenant_id=change.tenant, title=f"{change.rule} for {change.tenant}",
+                         cause=plan[1], by="opsledger", at=at, policy=policy,
+                         alert_ids=[str(alert_id)])
+
+
+def _new_alert(change: Change, details: dict[str, Any],
+               policy_at: Callable[[datetime], OperationsPolicy]) -> list[Any]:
+    """A triggered alert (and the incident it opens), not yet collected."""
+    triggered_at = from_us(change.triggered_at)
+    alert_id = alert_uuid(change.tenant, change.rule, triggered_at)
+    incident = _incident_for(change, alert_id, policy_at(triggered_at))
+    alert = Alert(
+        tenant_id=change.tenant, rule=change.rule, level=RULES[change.rule][0],
+        repository_id=change.repository, occurred_at=triggered_at,
+        window_start=from_us(change.window_start or change.at),
+        window_end=from_us(change.window_end or change.at),
+        observed=change.observed, threshold=change.threshold,
+        details={"incident_id": str(incident.id) if incident else None, **details})
+    return [alert] if incident is None else [alert, incident]
+
+
+def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
+                policy_at: Callable[[datetime], OperationsPolicy], seq: int) -> list[Any]:
+    """Alert (and auto-incident) events for the engine's changes; resolutions load their
+    alert inside the transaction."""
+    created: dict[Any, Any] = {}
+    for change in changes:
+        alert_id = alert_uuid(change.tenant, change.rule, from_us(change.triggered_at))
+        if change.kind == "triggered":
+            for aggregate in _new_alert(change, {}, policy_at):
+                created[aggregate.id] = aggregate
+            continue
+        alert = created.get(alert_id) or load_many(ops.app, ops.sql, cursor, [alert_id])[alert_id]
+        created[alert_id] = alert
+        alert.resolve(from_us(change.at), change.reason or "condition cleared")
+    backfill.index_changes(ops, cursor, changes, seq)
+    return [e for alert in created.values() for e in alert.collect_events()]
+
+
+def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
+             subscribers: Sequence[tuple[Subscriber, frozenset[str]]] = ()) -> int:
+    """Run the process to the end of the log (and to ``now - lateness`` if given).
+
+    Each tenant is evaluated on its own event time. Facts that arrive behind their
+    tenant's watermark are kept and counted as late; once the log is read, each such
+    tenant is evaluated again from its stored facts and the difference recorded
+    (backfilled, resolved, revised or withdrawn alerts). Returns the number of alert
+    changes recorded.
+    """
+    total = 0
+    ledger = ops._ledger()
+    default = OperationsPolicy()
+    policy_at = ledger.timeline() if ledger else (lambda _at: default)
+    head = ops.views.head()
+    migrate_store(ops, head, STATE, facts_of)
+    while True:
+        seen = _position(ops)
+        notifications = ops.app.recorder.select_notifications(
+            start=seen + 1, limit=batch, stop=head) if seen < head else []
+        with ops.sql.transaction(commit=True) as cursor:
+            lock = " FOR UPDATE" if ops.sql.is_postgres else ""  # SQLite: BEGIN IMMEDIATE
+            ops.sql.execute(cursor, f"SELECT position, state FROM {ops.sql.table(STATE)} "
+                                    f"WHERE name = 'rules'{lock}")
+            row = cursor.fetchone()
+            position = int(row["position"])
+            if position != seen:  # another process evaluated these facts meanwhile
+                continue
+            engine = RuleEngine(orjson.loads(row["state"]), policy_at,
+                                lambda tenant: fresh_rows.FreshRows(ops.sql, cursor, tenant))
+            _ingest(ops, cursor, engine, notifications)
+            last = notifications[-1].id if notifications else position
+            done = last >= head
+            changes = engine.advance(to_us(now) if now is not None and done else None)
+            events = _events_for(ops, cursor, changes, policy_at, last)
+            recorded = len(changes)
+            for tenant in engine.pending_reruns() if done else ():
+                more, _ = backfill.rerun(ops, cursor, engine, tenant,
+                                         lambda c, d: _new_alert(c, d, policy_at), last)
+                events += more
+                recorded += sum(1 for e in more if type(e).__qualname__.startswith("Alert."))
+            backfill.save_checkpoints(ops, cursor, engine, last)
+            ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
+                                                  for e in events])
+            ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET position = ?, state = ? "
+                                    "WHERE name = 'rules'",
+                            (last, orjson.dumps(engine.state).decode()))
+        total += recorded
+        _deliver(events, subscribers)
+        if done:
+            return total
+
+
+def _ingest(ops: Operations, cursor: Any, engine: RuleEngine, notifications: Sequence[Any]
+            ) -> None:
+    """Give the engine every fact of ``notifications`` and keep them (late ones flagged)
+    in the process's fact log."""
+    rows: list[list[Any]] = []
+    by_op: dict[tuple[str, str], list[Any]] = {}
+    for n in notifications:
+        opened = ops.decode_state(n.state)
+        if opened is None:  # a forgotten tenant's event
+            continue
+        state = opened
+        for change in state.get("reclassified", ()):
+            tenant, op_id = state["tenant_id"], change["operation_id"]
+            engine.reclassify(tenant, op_id, bool(change["collision"]))
+            backfill.reclassify_stored(ops, cursor, tenant, op_id, bool(change["collision"]))
+            for kept in by_op.get((tenant, op_id), ()):
+                kept[6]["collision"] = bool(change["collision"])
+        for idx, fact in enumerate(facts_of(n.topic, str(n.originator_id), state)):
+            late = not engine.ingest(fact)
+            row = [fact["tenant"], n.id, idx, fact["at"], str(fact["tiebreak"]), int(late),
+                   backfill.lean(fact)]
+            rows.append(row)
+            by_op.setdefault((fact["tenant"], str(fact["tiebreak"])), []).append(row)
+    backfill.store_facts(ops, cursor, (
+        (*r[:6], orjson.dumps(r[6]).decode()) for r in rows))
+
+
+def forget_tenant(ops: Operations, tenant_id: str) -> int:
+    """Drop a forgotten tenant from the process's state (time, windows, queued facts), its
+    fact log, alert index and freshness rows; returns how many of its facts went."""
+    with ops.sql.transaction(commit=True) as cursor:
+        lock = " FOR UPDATE" if ops.sql.is_postgres else ""
+        ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} "
+                                f"WHERE name = 'rules'{lock}")
+        state = orjson.loads(cursor.fetchone()["state"])
+        if state:
+            engine = RuleEngine(state, lambda _at: OperationsPolicy())
+            engine.forget_tenant(tenant_id)
+            ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET state = ? "
+                                    "WHERE name = 'rules'", (orjson.dumps(engine.state).decode(),))
+        removed = 0
+        for table in ("alert_late_facts", backfill.FACTS, backfill.INDEX, backfill.CHECKPOINTS):
+            ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(table)} WHERE tenant_id = ?",
+                            (tenant_id,))
+            if table in ("alert_late_facts", backfill.FACTS):
+                removed += ops.sql.rowcount(cursor)
+        fresh_rows.forget(ops.sql, cursor, tenant_id)
+        return removed
+
+
+def publish_watermarks(ops: Operations) -> dict[str, datetime]:
+    """How far each tenant's own time has carried its rules (tenants with no time yet are
+    absent)."""
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} WHERE name = 'rules'")
+        state = migrate(orjson.loads(cursor.fetchone()["state"]))
+    return {name: from_us(t["publish_wm"]) for name, t in sorted(state["tenants"].items())
+            if t["publish_wm"] is not None}
+
+
+def late_facts(ops: Operations) -> dict[str, dict[str, int]]:
+    """Per tenant: facts that arrived behind its watermark (``late``) and how many of them
+    are still waiting for re-evaluation (``pending``; the next evaluation takes them)."""
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT tenant_id, late, COUNT(*) AS n FROM "
+                                f"{ops.sql.table(backfill.FACTS)} WHERE late > 0 "
+                                "GROUP BY tenant_id, late")
+        found: dict[str, dict[str, int]] = {}
+        for r in cursor.fetchall():
+            counts = found.setdefault(r["tenant_id"], {"late": 0, "pending": 0})
+            counts["late"] += int(r["n"])
+            if int(r["late"]) == 1:
+                counts["pending"] += int(r["n"])
+    return dict(sorted(found.items()))
+
+
+def position(ops: Operations) -> int:
+    """The last log position the process has evaluated."""
+    return _position(ops)
+
+
+def _position(ops: Operations) -> int:
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT position FROM {ops.sql.table(STATE)} "
+                                "WHERE name = 'rules'")
+        return int(cursor.fetchone()["position"])
+
+
+def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, frozenset[str]]]
+             ) -> None:
+    """Call each subscriber after the events are stored; a failure is retried, then logged,
+    and never undoes or blocks the events."""
+    for e in events:
+        kind = type(e).__qualname__
+        if not kind.startswith("Alert."):
+            continue
+        payload = {"kind": kind, "alert_id": str(e.originator_id),
+                   **{k: v for k, v in vars(e).items() if k not in ("originator_id",)}}
+        for callback, kinds in subscribers:
+            if kinds and kind not in kinds:
+                continue
+            for attempt in range(3):
+                try:
+                    callback(payload)
+                    break
+                except Exception:
+                    log.exception("alert subscriber %r failed (attempt %d of 3)", callback,
+                                  attempt + 1)

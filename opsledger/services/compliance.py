@@ -1,0 +1,183 @@
+"""Retention and erasure (policy §5) as commands of ``Operations``.
+
+``apply_retention`` computes each tenant's horizons from its own retention policy and the
+clock (audit rows: ``audit_days``; SLO facts: ``metrics_days``), counts what they remove
+from the views and, unless it is a dry run, records ``Tenant.RetentionApplied`` — an
+audited event that the retention view applies (now and on every rebuild).
+
+``forget_tenant`` crypto-shreds a tenant: it records ``Erasure.TenantForgotten`` (plain:
+the proof), deletes the tenant's key (:mod:`opsledger.store.keys`), drops the tenant from the
+alert process, lets the views purge its rows, and on SQLite rewrites the database file
+(``VACUUM``) and empties its WAL, so no byte of the purged rows survives on disk. The
+events stay where they are, sealed with a key that no longer exists: the hash chain over
+them still verifies, and every other tenant replays exactly as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import IntegrityError
+
+from opsledger.domain.bounds import bounded
+from opsledger.domain.erasure import Erasure
+from opsledger.domain.tenant import Tenant
+from opsledger.domain.time import iso_utc
+from opsledger.projections.retention import (
+    PURGED,
+    horizons,
+    purge_tenant,
+    retention_candidates,
+)
+from opsledger.services import alerting
+from opsledger.services.recording import EventCache
+from opsledger.store import chain, identity
+from opsledger.store.url import pg_connect
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = ["ComplianceCommands", "ForgetReport", "RetentionReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What retention removed (or, in a dry run, would remove) for one tenant."""
+
+    tenant_id: str
+    audit_before: str
+    metrics_before: str
+    removed: dict[str, int]
+    recorded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"tenant": self.tenant_id, "audit_before": self.audit_before,
+                "metrics_before": self.metrics_before, "removed": dict(self.removed),
+                "removed_total": sum(self.removed.values()), "recorded": self.recorded}
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What forgetting a tenant did; ``rewritten`` names what was rewritten on disk (the
+    PostgreSQL tables, or the SQLite database file)."""
+
+    tenant_id: str
+    forgotten_at: str
+    key_deleted: bool
+    purged: dict[str, int]
+    rewritten: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"tenant": self.tenant_id, "forgotten_at": self.forgotten_at,
+                "key_deleted": self.key_deleted, "purged": dict(self.purged),
+                "purged_total": sum(self.purged.values()), "rewritten": list(self.rewritten)}
+
+
+class ComplianceCommands:
+    """Mixed into :class:`~opsledger.Operations`."""
+
+    def _cops(self) -> Operations:
+        return self  # type: ignore[return-value]
+
+    @bounded(by="id", at="time")  # tenant_id unchecked: legacy ids must stay cleanable
+    def apply_retention(
+        self, *, by: str, dry_run: bool = False, tenant_id: str | None = None,
+        at: datetime | None = None,
+    ) -> list[RetentionReport]:
+        """Remove from the views (and so from exports) every tenant's rows past its
+        retention horizons; one report per tenant. A tenant whose horizons have not moved
+        since the last run records nothing."""
+        ops = self._cops()
+        now = ops._now(at)
+        tenants = [ops.tenant(tenant_id)] if tenant_id is not None else ops.tenants()
+        ops.catch_up()
+        reports: list[RetentionReport] = []
+        for state in tenants:
+            if state.governance is None:  # nothing was ever recorded for it
+                continue
+            keep = state.governance.retention
+            audit_before = now - timedelta(days=keep.audit_days)
+            metrics_before = now - timedelta(days=keep.metrics_days)
+            a, m = iso_utc(audit_before), iso_utc(metrics_before)
+            with ops.sql.transaction(commit=False) as cursor:
+                current = horizons(ops.sql, cursor).get(state.tenant_id, ("", ""))
+                removed = retention_candidates(ops.sql, cursor, state.tenant_id, a, m)
+            moved = a > current[0] or m > current[1]
+            recorded = moved and not dry_run
+            if recorded:
+                def record(tenant: Tenant, removed: dict[str, int] = removed,
+                           audit_before: datetime = audit_before,
+                           metrics_before: datetime = metrics_before) -> None:
+                    tenant.record_retention(audit_before, metrics_before, removed, by, now)
+
+                ops._update(functools.partial(ops._tenant, state.tenant_id), record)
+            reports.append(RetentionReport(state.tenant_id, a, m, removed, recorded))
+        if not dry_run:
+            ops.catch_up()
+        return reports
+
+    @bounded(by="id", reason="text", at="time")  # a legacy id can still be forgotten
+    def forget_tenant(self, tenant_id: str, *, by: str, reason: str,
+                      at: datetime | None = None) -> ForgetReport:
+        """Crypto-shred ``tenant_id`` (see the module docstring). Running it again after an
+        interruption finishes the job; on a tenant already forgotten it changes nothing."""
+        ops = self._cops()
+        now = ops._now(at)
+        ops.catch_up()  # so the counts below are of everything the views hold
+        if not ops.keyring.is_forgotten(tenant_id):
+            ops.tenant(tenant_id)  # UnknownTenant if it was never registered
+            with contextlib.suppress(IntegrityError):  # recorded by an interrupted run
+                ops.app.save(Erasure(tenant_id=tenant_id, by=by, reason=reason,
+                                     occurred_at=now))
+        key_deleted = ops.keyring.forget(tenant_id, now)
+        ops._tenant_cache = EventCache()
+        with ops.sql.transaction(commit=False) as cursor:
+            counts = {table: int(ops.sql.fetch_one(cursor, f"SELECT COUNT(*) AS n FROM "
+                                                   f"{ops.sql.table(table)} WHERE {column} = ?"
+                                                   f"{extra}", (tenant_id,))["n"])
+                      for table, column, extra in PURGED}
+        counts["alert_late_facts"] = alerting.forget_tenant(ops, tenant_id)
+        ops.catch_up()  # the erasure event purges the views
+        with ops.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
+            purge_tenant(ops.sql, cursor, tenant_id)
+            counts[identity.TABLE] = identity.forget(ops.sql, cursor, tenant_id)
+        rewritten = _rewrite_postgres(ops) if ops.sql.is_postgres else ()
+        if ops.store.kind == "sqlite":
+            ops.sql.compact()
+            rewritten = (str(ops.store.path),)
+        forgotten_at = ops.sql.fetch(
+            f"SELECT occurred_at FROM {ops.sql.table('audit_action')} WHERE tenant_id = ? "
+            "AND action = 'Erasure.TenantForgotten'", (tenant_id,))
+        return ForgetReport(tenant_id, forgotten_at[0]["occurred_at"] if forgotten_at
+                            else iso_utc(now), key_deleted, counts, rewritten)
+
+
+def _rewrite_postgres(ops: Operations) -> tuple[str, ...]:
+    """``VACUUM (FULL, ANALYZE)`` of every table of the store's schema that can hold a
+    tenant's data in clear, then ``CHECKPOINT`` (see the module docstring); the tables."""
+    import psycopg
+
+    kept = {ops.sql.events_table, chain.CHAIN_TABLE}
+    with pg_connect(ops.store, autocommit=True) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'm') ORDER BY c.relname",
+            (ops.store.schema,)).fetchall()]
+        tables = tuple(name for name in names if name not in kept)
+        for name in tables:
+            conn.execute(f"VACUUM (FULL, ANALYZE) {ops.sql.table(name)}")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            log.warning("tenant forget: no right to CHECKPOINT (superuser or pg_checkpoint); "
+                        "the rewritten tables reach the disk at the server's next checkpoint")
+    return tables

@@ -1,0 +1,272 @@
+"""Incident commands of ``Operations`` (policy §3): open, acknowledge, mitigate, update,
+change severity, resolve, publish the RCA, schedule a SEV3 fix, close; and the sweep
+that records missed deadlines at their due times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+
+from opsledger.domain.bounds import bounded
+from opsledger.domain.errors import NotFound
+from opsledger.domain.incident import Incident, Severity
+from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.time import iso_utc, utc
+from opsledger.projections import incidents as incident_view
+from opsledger.projections.sla import sla_summary
+from opsledger.projections.timeline import timeline
+from opsledger.scheduler import Deadline, DeadlineQueue
+from opsledger.store.asof import as_of, evaluated_by
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
+
+__all__ = ["IncidentCommands"]
+
+
+class IncidentCommands:
+    """Mixed into :class:`~opsledger.Operations`."""
+
+    def _self(self) -> Operations:
+        return self  # type: ignore[return-value]
+
+    def _incident(self, incident_id: str | UUID) -> Incident:
+        ops = self._self()
+        try:
+            found: Incident = ops.app.repository.get(UUID(str(incident_id)))
+        except (AggregateNotFoundError, ValueError):
+            raise NotFound(f"no incident {incident_id}") from None
+        if not isinstance(found, Incident):
+            raise NotFound(f"no incident {incident_id}")
+        return found
+
+    def _escalation(self, at: datetime) -> tuple[str, OperationsPolicy]:
+        """The secondary owner (the gate's, else the policy's) and the policy in force."""
+        ops = self._self()
+        policy = ops.policy_at(at)
+        return ops.secondary_owner() or policy.ownership.secondary_owner, policy
+
+    def _change_incident(self, incident_id: str | UUID, at: datetime | None,
+                         change: Callable[[Incident, datetime], object]) -> dict[str, Any]:
+        ops = self._self()
+        moment = ops._now(at)
+        incident = ops._update(lambda: self._incident(incident_id),
+                               lambda i: (change(i, moment), i)[1])
+        return incident_view.describe(incident)
+
+    @bounded(title="text", cause="label", by="id", tenant_id="id", alert_ids="ids", at="time")
+    def open_incident(self, *, severity: Severity | str, title: str, cause: str, by: str,
+                      tenant_id: str | None = None, alert_ids: list[str] | None = None,
+                      at: datetime | None = None) -> dict[str, Any]:
+        """Open an incident (platform-wide when no tenant); returns it as ``show`` does."""
+        ops = self._self()
+        moment = ops._now(at)
+        if tenant_id is not None:
+            ops.tenant(tenant_id)  # UnknownTenant if not registered
+        incident = Incident.open(key=uuid4().hex, severity=Severity(severity),
+                                 tenant_id=tenant_id, title=title, cause=cause, by=by,
+                                 at=moment, policy=ops.policy_at(moment), alert_ids=alert_ids)
+        ops.app.save(incident)
+        return incident_view.describe(incident)
+
+    @bounded(incident_id="ref", by="id", at="time")
+    def acknowledge(self, incident_id: str | UUID, *, by: str,
+                    at: datetime | None = None) -> dict[str, Any]:
+        """Acknowledge (policy §3)."""
+        return self._change_incident(incident_id, at, lambda i, t: i.acknowledge(
+            by, t, *self._escalation(t)))
+
+    @bounded(incident_id="ref", by="id", at="time")
+    def start_mitigation(self, incident_id: str | UUID, *, by: str,
+                         at: datetime | None = None) -> dict[str, Any]:
+        """Mitigation started (policy §3)."""
+        return self._change_incident(incident_id, at, lambda i, t: i.start_mitigation(
+            by, t, *self._escalation(t)))
+
+    @bounded(incident_id="ref", message="text", by="id", at="time")
+    def post_status_update(self, incident_id: str | UUID, *, message: str, by: str,
+                           customer_facing: bool = True,
+                           at: datetime | None = None) -> dict[str, Any]:
+        """A status update (customer-facing ones keep the SEV1 30-minute cadence)."""
+        def post(i: Incident, t: datetime) -> None:
+            owner, policy = self._escalation(t)
+            i.post_status_update(message, customer_facing, by, t, policy, owner)
+
+        return self._change_incident(incident_id, at, post)
+
+    @bounded(incident_id="ref", reason="text", by="id", at="time")
+    def change_severity(self, incident_id: str | UUID, *, severity: Severity | str,
+                        reason: str, by: str, at: datetime | None = None) -> dict[str, Any]:
+        """Re-grade; open deadlines are recomputed from the opening time."""
+        def change(i: Incident, t: datetime) -> None:
+            owner, policy = self._escalation(t)
+            i.change_severity(Severity(severity), reason, by, t, policy, owner)
+
+        return self._change_incident(incident_id, at, change)
+
+    @bounded(incident_id="ref", summary="text", by="id", at="time")
+    def resolve_incident(self, incident_id: str | UUID, *, summary: str, by: str,
+                         at: datetime | None = None) -> dict[str, Any]:
+        """Resolved; the RCA clock starts (business days)."""
+        def resolve(i: Incident, t: datetime) -> None:
+            owner, policy = self._escalation(t)
+            i.resolve(summary, by, t, policy, owner)
+
+        return self._change_incident(incident_id, at, resolve)
+
+    @bounded(incident_id="ref", link="label", by="id", at="time")
+    def publish_rca(self, incident_id: str | UUID, *, link: str, by: str,
+                    at: datetime | None = None) -> dict[str, Any]:
+        """The RCA is published."""
+        return self._change_incident(incident_id, at, lambda i, t: i.publish_rca(
+            link, by, t, *self._escalation(t)))
+
+    @bounded(incident_id="ref", sprint="label", by="id", at="time")
+    def schedule_fix(self, incident_id: str | UUID, *, sprint: str, by: str,
+                     at: datetime | None = None) -> dict[str, Any]:
+        """SEV3: fix scheduled in the sprint flow."""
+        return self._change_incident(incident_id, at, lambda i, t: i.schedule_fix(
+            sprint, by, t))
+
+    @bounded(incident_id="ref", by="id", at="time")
+    def close_incident(self, incident_id: str | UUID, *, by: str,
+                       at: datetime | None = None) -> dict[str, Any]:
+        """Closed."""
+        return self._change_incident(incident_id, at, lambda i, t: i.close(by, t))
+
+    def incident(self, incident_id: str | UUID, *,
+                 as_of: datetime | None = None) -> dict[str, Any]:
+        """One incident with its deadlines (``id``, ``severity``, ``state``, ``deadlines``);
+        with ``as_of``, as it stood then."""
+        incident = self._incident(incident_id)
+        if as_of is not None:
+            incident = self._incident_as_of(incident.id, utc(as_of, "as_of"))
+        return incident_view.describe(incident)
+
+    def _incident_as_of(self, incident_id: UUID, moment: datetime) -> Incident:
+        ops = self._self()
+        found: Incident | None = as_of(ops.app, incident_id, moment)
+        if found is None or (found.alert_ids and found.opened_at > evaluated_by(
+                moment, ops.policy_at(moment).alerts.allowed_lateness_seconds)):
+            raise NotFound(f"incident {incident_id} did not exist at {moment.isoformat()}")
+        return found
+
+    def incident_timeline(self, incident_id: str | UUID) -> list[dict[str, Any]]:
+        """The incident's events, its linked alerts' triggers and resolutions, and its
+        tenant's per-minute publish statistics from 30 minutes before it opened to 30
+        minutes after it was resolved, in business-time order (deterministic)."""
+        ops = self._self()
+        incident = self._incident(incident_id)
+        entries: list[dict[str, Any]] = []
+        for e in ops.app.events.get(incident.id):
+            data = {k: v for k, v in vars(e).items()
+                    if k not in ("originator_id", "originator_version", "timestamp",
+                                 "originator_topic", "deadlines", "occurred_at")}
+            if "kind" in data:  # a missed deadline's kind
+                data["deadline"] = data.pop("kind")
+            entries.append({"at": iso_utc(vars(e)["occurred_at"]),
+                            "kind": type(e).__qualname__, **data})
+        for alert_id in incident.alert_ids:
+            for e in ops.app.events.get(UUID(alert_id)):
+                entries.append({"at": iso_utc(vars(e)["occurred_at"]),
+                                "kind": type(e).__qualname__, "alert_id": alert_id,
+                                "rule": vars(e)["rule"]})
+        if incident.tenant_id is not None:
+            ops.catch_up()
+            around = timedelta(minutes=30)
+            end = incident.times.get("resolved", max(e_at for e_at in incident.times.values()))
+            entries += [e for e in timeline(ops.sql, incident.tenant_id,
+                                            iso_utc(incident.opened_at - around),
+                                            iso_utc(end + around))
+                        if e["kind"] == "publish_minute"]
+        return sorted(entries, key=lambda entry: entry["at"])
+
+    def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
+                  state: str | None = None,
+                  as_of: datetime | None = None) -> list[dict[str, Any]]:
+        """Incidents in scope (platform-wide ones belong to the operator scope); with
+        ``as_of``, those that existed then, each as it stood (``show``'s shape)."""
+        ops = self._self()
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an incident query needs a tenant, or all_tenants=True")
+            ops.tenant(tenant_id)
+        ops.catch_up()
+        rows = incident_view.incident_rows(ops.sql, None if all_tenants else tenant_id, None)
+        if as_of is None:
+            return [r for r in rows if state is None or r["state"] == state]
+        shown = []
+        for row in rows:
+            try:
+                then = self._incident_as_of(UUID(row["id"]), utc(as_of, "as_of"))
+            except NotFound:
+                continue
+            if state is None or then.state.value == state:
+                shown.append(incident_view.describe(then))
+        return shown
+
+    def incident_deadlines(self) -> DeadlineQueue:
+        """Every pending incident deadline with a due time, from the store."""
+        ops = self._self()
+        ops.catch_up()
+        return DeadlineQueue(
+            Deadline(due, "incident", (row["incident_id"], row["kind"]))
+            for row in incident_view.pending_deadlines(ops.sql)
+            for due in [utc(row["due"], "due_at")]
+        )
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next incident or freshness deadline falls due (for the driver)."""
+        from opsledger.services.freshness import freshness_deadlines
+
+        dues = [q.next_due() for q in (self.incident_deadlines(),
+                                        freshness_deadlines(self._self()))]
+        known = [d for d in dues if d is not None]
+        return min(known) if known else None
+
+    def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
+            all_tenants: bool = False) -> list[dict[str, Any]]:
+        """SLA compliance per severity for incidents opened in ``[start, end)``."""
+        ops = self._self()
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an SLA query needs a tenant, or all_tenants=True")
+            ops.tenant(tenant_id)
+        ops.catch_up()
+        return sla_summary(ops.sql, start, end, None if all_tenants else tenant_id)
+
+    def record_due_incident_deadlines(self, now: datetime) -> int:
+        """Record every incident deadline due by ``now`` as missed, at its due time.
+
+        Two sweepers racing on one store: the second's save conflicts on the incident's
+        version, it reloads, finds the deadline recorded and moves on.
+        """
+        due = self.incident_deadlines().due(now)
+        return sum(self._record_overdue(incident_id, now)
+                   for incident_id in dict.fromkeys(d.key[0] for d in due))
+
+    def record_due_incident_deadlines_per_tenant(self, marks: dict[str, datetime]) -> int:
+        """Record incident deadlines as missed on each tenant's own event time ``marks``
+        (one tenant's facts never make another's deadline pass); an incident of no
+        tenant goes by the newest of them."""
+        if not marks:
+            return 0
+        newest = max(marks.values())
+        recorded = 0
+        for incident_id in dict.fromkeys(d.key[0] for d in self.incident_deadlines().due(newest)):
+            tenant = self._incident(incident_id).tenant_id
+            if tenant is None or tenant in marks:
+                recorded += self._record_overdue(incident_id, marks.get(tenant or "", newest))
+        return recorded
+
+    def _record_overdue(self, incident_id: str, now: datetime) -> int:
+        owner, policy = self._escalation(now)
+
+        def miss(incident: Incident) -> int:
+            return incident.record_overdue(now, owner, policy)
+
+        return self._self()._update(lambda: self._incident(incident_id), miss)

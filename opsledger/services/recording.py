@@ -1,0 +1,269 @@
+"""The one recording path for publish operations, used by ``record_publish`` and imports.
+
+A chunk of records is applied against the aggregates it touches, loaded with one query,
+and saved in one transaction. If another writer created or extended one of those streams
+meanwhile, the save conflicts on the aggregate version; the chunk is then re-evaluated
+against the fresh state (a racing first writer turns our "first" into a retry or a
+collision, exactly as if the two had arrived in order).
+
+An operation's identity is (tenant, operation id): the same id under one tenant in another
+batch, or with other facts, is refused (:class:`OperationIdReused`) and audited, checked
+against ``publish_identity`` (see :mod:`opsledger.store.identity`), which the same transaction
+extends — so a racing writer of the same id conflicts and decides again, as above.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+from psycopg.errors import UniqueViolation
+
+from opsledger.domain.errors import (
+    OperationIdReused,
+    OpsledgerError,
+    ScopeViolation,
+    TenantForgotten,
+    UnknownTenant,
+)
+from opsledger.domain.governance import Governance
+from opsledger.domain.publish import UNKNOWN_KEY, PublishBatch, batch_uuid
+from opsledger.domain.refusal import RefusedCommand, legacy_refusal_uuid, refusal_uuid
+from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
+from opsledger.projections._sql import SqlStore
+from opsledger.services.records import PublishRecord
+from opsledger.store import identity
+from opsledger.store.loading import EventCache, load_many
+
+__all__ = ["ChunkWriter", "EventCache", "ItemResult", "load_many"]
+
+Status = Literal["recorded", "duplicate", "refused"]
+_CONFLICTS = (IntegrityError, sqlite3.IntegrityError, UniqueViolation)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What happened to one record."""
+
+    status: Status
+    operation_id: str
+    batch_id: UUID | None = None
+    retry: bool = False
+    collision: bool = False
+    key_missing: bool = False
+    error: OpsledgerError | None = None
+
+
+class ChunkWriter:
+    """Applies records to tenants, batches and refusals, then saves them atomically."""
+
+    def __init__(
+        self,
+        app: Application[UUID],
+        sql: SqlStore,
+        *,
+        source: str,
+        by: str,
+        register_unknown: bool = False,
+        default_governance: Governance | None = None,
+        tenant_cache: EventCache | None = None,
+    ) -> None:
+        self.app = app
+        self.sql = sql
+        self.source = source
+        self.by = by
+        self.register_unknown = register_unknown
+        self.default_governance = default_governance or Governance()
+        self.tenant_cache = tenant_cache
+
+    def write(self, records: Sequence[PublishRecord], attempts: int = 8) -> list[ItemResult]:
+        """Record ``records`` in one transaction, re-evaluating on a concurrent conflict.
+
+        Reading the touched streams, deciding and appending happen in one transaction:
+        on SQLite it holds the write lock from the start (no conflict is possible); on
+        PostgreSQL a concurrent append to the same stream fails the unique (id, version)
+        constraint, and the chunk is decided again against the fresh state.
+        """
+        op_ids = [r.effective_operation_id() for r in records]
+        keyring = getattr(self.app, "keyring", None)
+        forgotten = {t for t in {r.tenant_id for r in records}
+                     if keyring is not None and keyring.is_forgotten(t)}
+        for attempt in range(attempts):
+            try:
+                with self.sql.transaction(commit=True) as cursor:
+                    results, changed, known = self._decide(cursor, records, op_ids,
+                                                           forgotten)
+                    events = [e for agg in changed.values() for e in agg.collect_events()]
+                    stored = [self.app.mapper.to_stored_event(e) for e in events]
+                    self.sql.insert_stored_events(cursor, stored)
+                    identity.insert(self.sql, cursor, known)
+                if self.tenant_cache is not None:
+                    for e in events:
+                        if isinstance(changed[e.originator_id], Tenant):
+                            self.tenant_cache.extend(e.originator_id, [e])
+                return results
+            except _CONFLICTS:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _decide(
+        self, cursor: Any, records: Sequence[PublishRecord], op_ids: list[str],
+        forgotten: set[str],
+    ) -> tuple[list[ItemResult], dict[UUID, Any], list[tuple[str, str, str, str | None]]]:
+        batch_ids = [
+            batch_uuid(r.tenant_id, r.repository_id, r.key, op)
+            for r, op in zip(records, op_ids, strict=True)
+        ]
+        tenant_ids = {r.tenant_id: tenant_uuid(r.tenant_id) for r in records
+                      if r.tenant_id not in forgotten}
+        readable = [b for r, b in zip(records, batch_ids, strict=True)
+                    if r.tenant_id not in forgotten]
+        # Tenants are only read here, unless --register-unknown may change them.
+        loaded = load_many(self.app, self.sql, cursor, [*tenant_ids.values(), *readable],
+                           self.tenant_cache, tenant_ids.values(),
+                           read_only=not self.register_unknown)
+        tenants: dict[str, Tenant | None] = {t: loaded.get(u) for t, u in tenant_ids.items()}
+        known = identity.lookup(self.sql, cursor, [
+            (r.tenant_id, op) for r, op in zip(records, op_ids, strict=True)
+            if r.tenant_id not in forgotten])
+        new_known: list[tuple[str, str, str, str | None]] = []
+        changed: dict[UUID, Any] = {}
+        results: list[ItemResult] = []
+        refused: list[tuple[PublishRecord, str, OpsledgerError]] = []
+        for record, op_id, batch_id in zip(records, op_ids, batch_ids, strict=True):
+            if record.tenant_id in forgotten:  # refused, and nothing of it is kept
+                results.append(ItemResult("refused", op_id,
+                                          error=TenantForgotten(record.tenant_id)))
+                continue
+            digest = identity.facts_digest(record)
+            prior = known.get((record.tenant_id, op_id))
+            reused = None if prior is None else _reuse(prior, record, op_id, batch_id, digest)
+            if reused is not None:  # before anything else: nothing of the store changes
+                refused.append((record, op_id, reused))
+                results.append(ItemResult("refused", op_id, error=reused))
+                continue
+            tenant = tenants[record.tenant_id]
+            if self.register_unknown:
+                tenant = self._register(record, tenant, changed)
+                tenants[record.tenant_id] = tenant
+            try:
+                if tenant is None:
+                    raise UnknownTenant(record.tenant_id)
+                tenant.check_scope(record.repository_id)
+            except ScopeViolation as violation:
+                refused.append((record, op_id, violation))
+                results.append(ItemResult("refused", op_id, error=violation))
+                continue
+            result = self._apply(record, op_id, batch_id, tenant, loaded, changed)
+            if (record.tenant_id, op_id) not in known:  # recorded (or an older duplicate)
+                facts = digest if result.status == "recorded" else None
+                batch = str(batch_id)
+                known[(record.tenant_id, op_id)] = identity.Known(batch, facts)
+                new_known.append((record.tenant_id, op_id, batch, facts))
+            results.append(result)
+        self._refuse(cursor, refused, changed)
+        return results, changed, new_known
+
+    def _refuse(
+        self, cursor: Any, refused: list[tuple[PublishRecord, str, OpsledgerError]],
+        changed: dict[UUID, Any],
+    ) -> None:
+        """Audit each refused operation once: a stream per (tenant, operation, kind of
+        refusal); a refusal stored before refusals were scoped by tenant counts too."""
+        if not refused:
+            return
+        refusal_ids = [refusal_uuid("record_publish", op_id, record.tenant_id, reason.code)
+                       for record, op_id, reason in refused]
+        legacy_ids = [legacy_refusal_uuid("record_publish", op_id) for _, op_id, _ in refused]
+        existing = load_many(self.app, self.sql, cursor, [*refusal_ids, *legacy_ids])
+        for (record, op_id, reason), rid, lid in zip(refused, refusal_ids, legacy_ids,
+                                                     strict=True):
+            legacy = existing.get(lid)
+            if rid in existing or rid in changed or (
+                    legacy is not None and legacy.tenant_id == record.tenant_id
+                    and reason.code != OperationIdReused.code):
+                continue
+            changed[rid] = RefusedCommand(
+                command="record_publish",
+                subject_id=op_id,
+                tenant_id=record.tenant_id,
+                repository_id=record.repository_id,
+                reason=reason.code,
+                message=str(reason),
+                occurred_at=record.occurred_at_utc,
+                details=record.model_dump(mode="json"),
+            )
+
+    def _apply(
+        self,
+        record: PublishRecord,
+        op_id: str,
+        batch_id: UUID,
+        tenant: Tenant,
+        loaded: dict[UUID, Any],
+        changed: dict[UUID, Any],
+    ) -> ItemResult:
+        key_missing = record.key == UNKNOWN_KEY
+        batch: PublishBatch | None = loaded.get(batch_id)
+        if batch is not None and batch.has_operation(op_id):
+            return ItemResult("duplicate", op_id, batch_id, key_missing=key_missing)
+        operation = record.operation(op_id, self.source, tenant.mode.value)
+        if batch is None:
+            batch = PublishBatch(
+                tenant_id=record.tenant_id,
+                repository_id=record.repository_id,
+                idempotency_key=record.key,
+                key_missing=key_missing,
+                occurred_at=record.occurred_at_utc,
+                operation=operation,
+            )
+            loaded[batch_id] = batch
+            changed[batch_id] = batch
+            return ItemResult("recorded", op_id, batch_id, key_missing=key_missing)
+        relation = batch.record(record.occurred_at_utc, operation)
+        changed[batch_id] = batch
+        return ItemResult(
+            "recorded", op_id, batch_id, retry=relation == "retry",
+            collision=relation == "collision", key_missing=key_missing,
+        )
+
+    def _register(
+        self, record: PublishRecord, tenant: Tenant | None, changed: dict[UUID, Any]
+    ) -> Tenant:
+        """``--register-unknown``: an unseen tenant or repository, observed in SaaS mode."""
+        at: datetime = record.occurred_at_utc
+        if tenant is None:
+            tenant = Tenant(
+                tenant_id=record.tenant_id,
+                name=record.tenant_id,
+                repositories=[record.repository_id],
+                governance=self.default_governance.model_dump(),
+                mode=Mode.SAAS.value,
+                by=self.by,
+                occurred_at=at,
+                observed_in_import=True,
+            )
+            changed[tenant.id] = tenant
+        elif tenant.add_repository(record.repository_id, by=self.by, at=at):
+            changed[tenant.id] = tenant
+        return tenant
+
+
+def _reuse(
+    known: identity.Known, record: PublishRecord, op_id: str, batch_id: UUID, digest: str,
+) -> OperationIdReused | None:
+    """The refusal of a (tenant, operation id) already recorded in another batch or with
+    other facts; ``None`` for an exact duplicate."""
+    if known.batch_id != str(batch_id):
+        return OperationIdReused(record.tenant_id, op_id,
+                                 "in another batch (other repository or idempotency key)")
+    if known.facts is not None and known.facts != digest:
+        return OperationIdReused(record.tenant_id, op_id, "in this batch with other facts")
+    return None

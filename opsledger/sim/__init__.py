@@ -1,0 +1,1 @@
+"""The simulator of a Pumuki month and its episodes (the demo's input)."""

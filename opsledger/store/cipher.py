@@ -1,0 +1,89 @@
+"""The mapper that stores each tenant's events encrypted with that tenant's key
+(:mod:`opsledger.store.keys`), and reads a forgotten tenant's events back as :class:`Forgotten`.
+
+The tenant of an event is its ``tenant_id`` field; the events of a tenant's own stream that
+do not repeat it (``Tenant.RepositoryAdded`` …) take it from the stream, which this mapper
+remembers from the stream's first event (every stream is read, or created, from its start
+before it is appended to). Erasure records stay plain: they are the proof of forgetting.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+
+from opsledger.domain.errors import TenantForgotten
+from opsledger.store.keys import MAGIC, KeyRing
+
+__all__ = ["Forgotten", "TenantCipherMapper"]
+
+_PLAIN = ("opsledger.Erasure.",)
+_MUST_HAVE_TENANT = ("opsledger.Tenant.", "opsledger.PublishBatch.", "opsledger.Visibility.",
+                     "opsledger.RefusedCommand.")
+_REMEMBER = ("opsledger.Tenant.", "opsledger.Incident.", "opsledger.Alert.")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Forgotten(DomainEvent):
+    """A stored event of a forgotten tenant: position and topic are known, content is not."""
+
+    tenant_id: str
+    forgotten_topic: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        """A forgotten tenant's aggregates cannot be rebuilt."""
+        raise TenantForgotten(self.tenant_id)
+
+
+class TenantCipherMapper(Mapper[UUID]):
+    """Encrypts the state of every tenant-owned event with the tenant's key."""
+
+    def __init__(self, transcoder: Transcoder, keyring: KeyRing) -> None:
+        super().__init__(transcoder)
+        self.keyring = keyring
+        self._stream_tenant: dict[UUID | str, str] = {}
+
+    def _tenant_of(self, topic: str, originator_id: UUID | str, state: dict[str, Any],
+                   strict: bool = True) -> str | None:
+        if topic.startswith(_PLAIN):
+            return None
+        tenant = state.get("tenant_id") or self._stream_tenant.get(originator_id)
+        if tenant is None and strict and topic.startswith(_MUST_HAVE_TENANT):
+            raise RuntimeError(f"cannot tell the tenant of {topic} on stream {originator_id}: "
+                               "its stream was not read from the start in this process")
+        if tenant is not None and topic.startswith(_REMEMBER):
+            self._stream_tenant[originator_id] = str(tenant)
+        return None if tenant is None else str(tenant)
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        """Plain for the policy ledger, the gate and global incidents; sealed otherwise."""
+        stored = super().to_stored_event(domain_event)
+        tenant = self._tenant_of(stored.topic, stored.originator_id, vars(domain_event))
+        if tenant is None:
+            return stored
+        return StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                           self.keyring.seal(tenant, stored.state))
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """Open a sealed state; a forgotten tenant's event comes back as ``Forgotten``."""
+        state = stored_event.state
+        if not state.startswith(MAGIC):
+            return super().to_domain_event(stored_event)
+        plain = self.keyring.open(state)
+        if plain is None:
+            forgotten = object.__new__(Forgotten)
+            object.__setattr__(forgotten, "__dict__", {
+                "originator_id": stored_event.originator_id,
+                "originator_version": stored_event.originator_version,
+                "timestamp": _EPOCH, "forgotten_topic": stored_event.topic,
+                "tenant_id": self.keyring.forgotten_tenant(state) or "?"})
+            return forgotten
+        event = super().to_domain_event(StoredEvent(
+            stored_event.originator_id, stored_event.originator_version, stored_event.topic,
+            plain))
+        self._tenant_of(stored_event.topic, stored_event.originator_id, vars(event), False)
+        return event
