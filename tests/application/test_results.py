@@ -1,0 +1,280 @@
+"""Typed results (``opsledger.results``): each type is built from what today's method
+returns on the imported sample, gives that dict back, is frozen and reads by today's keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opsledger_test_support import go_live
+
+from opsledger import AuditQuery, FrozenClock, Operations, RepositoryOutOfScope, import_pumuki_audit
+from opsledger.results import (
+    AdvanceReport,
+    Alert,
+    AlertEvent,
+    AlertProcessStatus,
+    AlertResolved,
+    AlertTriggered,
+    AuditAction,
+    AuditRow,
+    AuditSummary,
+    BoundaryViolation,
+    DeadlineDecided,
+    FreshnessMissed,
+    GateStatus,
+    Incident,
+    IncidentEvent,
+    IncidentTransition,
+    LateAlertFacts,
+    OperatorAction,
+    PublishMinute,
+    RefusalRow,
+    Rejection,
+    Result,
+    SlaFigures,
+    SloReport,
+    TimelineEntry,
+)
+from opsledger.services.freshness import import_snapshots
+from opsledger.services.slo import Period
+
+T = datetime(2026, 11, 3, 20, 0, tzinfo=UTC)
+TENANT = "tenant-solo"
+NOVEMBER = Period.month("2026-11")
+
+
+class Scenario:
+    """The sample imported, then a go-live, a constraint lifted, one incident taken through
+    its life, a refusal, a late fact and a boundary violation: every shape has values."""
+
+    def __init__(self, ops: Operations) -> None:
+        self.ops = ops
+        self.incident_id = ""
+        #: what the commands returned, by name
+        self.results: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    samples = Path(__file__).resolve().parents[2] / "opsledger" / "samples"
+    db = tmp_path_factory.mktemp("results") / "store.db"
+    ops = Operations.open(f"sqlite:///{db}", clock=FrozenClock(datetime(2026, 11, 4, tzinfo=UTC)))
+    summary = import_pumuki_audit(
+        ops, [(samples / "saas-ingestion-audit.ndjson").read_bytes().splitlines(),
+              [b'{"not": "a pumuki line"}']], register_unknown=True)
+    import_snapshots(ops, [(samples / "downstream-snapshots.ndjson").read_bytes().splitlines()])
+    s = Scenario(ops)
+    s.results["import_rejected"] = summary.rejected
+    s.results["advance_by_event_time"] = ops.advance_by_event_time()
+    go_live(ops, at=T)
+    ops.declare_constraint("remote_ci_unavailable", reason="ci down", by="op", at=T)
+    s.results["gate_with_constraint"] = ops.gate_status(at=T)
+    ops.lift_constraint("remote_ci_unavailable", reason="ci back", by="op",
+                        at=T + timedelta(minutes=1))
+    s.incident_id = ops.incidents(tenant_id=TENANT)[0]["id"]
+    s.results["listed_before_ack"] = ops.incidents(tenant_id=TENANT)
+    s.results["acknowledge"] = ops.acknowledge(s.incident_id, by="alice", at=T)
+    ops.start_mitigation(s.incident_id, by="alice", at=T)
+    ops.post_status_update(s.incident_id, message="working", by="alice", at=T)
+    ops.change_severity(s.incident_id, severity="SEV1", reason="worse", by="alice", at=T)
+    ops.resolve_incident(s.incident_id, summary="fixed", by="alice", at=T)
+    s.results["publish_rca"] = ops.publish_rca(s.incident_id, link="https://rca", by="alice",
+                                               at=T + timedelta(minutes=2))
+    with pytest.raises(RepositoryOutOfScope):
+        ops.record_publish(tenant_id=TENANT, repository_id="repo-other", idempotency_key="k1",
+                           payload_hash="a" * 64, occurred_at=T, outcome="success", attempts=1,
+                           latency_ms=10, status=202)
+    ops.record_publish(tenant_id=TENANT, repository_id="repo-solo-api", idempotency_key="late",
+                       payload_hash="b" * 64, occurred_at=datetime(2026, 11, 3, 9, tzinfo=UTC),
+                       outcome="error", error_code="TIMEOUT", attempts=1, latency_ms=10)
+    ops.evaluate_alerts()
+    ops.confirm_boundary_violation(TENANT, evidence="seen in a log", by="op", at=T)
+    s.results["advance"] = ops.advance()
+    yield s
+    ops.close()
+
+
+def _round_trip(cls: type[Result], row: Mapping[str, Any]) -> Result:
+    """``cls.of(row).to_dict() == row``, frozen, and every key of ``row`` reads the field."""
+    obj = cls.of(row)
+    assert obj.to_dict() == row
+    first = dataclasses.fields(obj)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(obj, first, None)
+    assert not hasattr(obj, "__dict__")  # slotted
+    for key in row:
+        assert obj[key] == obj.to_dict()[key] or obj[key] == getattr(
+            obj, {"id": first, "tenant": "tenant_id", "repository": "repository_id"}.get(key, key))
+    return obj
+
+
+def _times_are_aware(obj: Result) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, datetime):
+            assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+        if isinstance(value, Result):
+            _times_are_aware(value)
+        if isinstance(value, tuple):
+            for v in value:
+                if isinstance(v, Result):
+                    _times_are_aware(v)
+
+
+def test_slo_report_with_its_error_budget(scenario: Scenario) -> None:
+    rows = scenario.ops.slo(NOVEMBER, tenant_id=TENANT)
+    reports = [_round_trip(SloReport, r) for r in rows]
+    total = reports[0]
+    assert isinstance(total, SloReport)
+    assert (total.tenant_id, total.repository_id, total["tenant"]) == (TENANT, None, TENANT)
+    assert total.errors_by_code.isolation_violation == rows[0]["errors_by_code"][
+        "ISOLATION_VIOLATION"] > 0
+    assert total.error_budget.failures == total.errors
+    assert total.error_budget.projected_exhaustion_at == total.as_of == datetime(2026, 11, 4,
+                                                                                 tzinfo=UTC)
+    assert total.period_start == NOVEMBER.start and total.as_of.tzinfo is not None
+    _times_are_aware(total)
+
+
+def test_alerts_including_backfilled_ones(scenario: Scenario) -> None:
+    rows = scenario.ops.alerts(all_tenants=True, include_withdrawn=True)
+    alerts = [_round_trip(Alert, r) for r in rows]
+    assert all(isinstance(a, Alert) and a.alert_id == r["id"]
+               for a, r in zip(alerts, rows, strict=True))
+    assert any(a["backfilled"] and a["found_at"] is not None for a in alerts)
+    assert any(a["resolved_at"] is None for a in alerts)
+    assert any(a["resolved_at"] is not None for a in alerts)
+
+
+def test_incident_from_a_command_with_its_deadlines(scenario: Scenario) -> None:
+    row = scenario.results["publish_rca"]
+    incident = _round_trip(Incident, row)
+    assert isinstance(incident, Incident)
+    assert incident.rca_link == "https://rca" and incident.rca_published_at is not None
+    assert incident.closed_at is None and "closed_at" not in incident.to_dict()
+    assert [d.kind for d in incident.deadlines] == [d["kind"] for d in row["deadlines"]]
+    assert any(d.met_at is not None and d.early_by_s for d in incident.deadlines)
+    _round_trip(Incident, scenario.results["acknowledge"])
+    _round_trip(Incident, scenario.ops.incident(scenario.incident_id))
+    _times_are_aware(incident)
+
+
+def test_listed_incidents_read_as_the_same_type_as_shown_ones(scenario: Scenario) -> None:
+    """The list rows have every stamp (``None`` when unset) and no ``rca_link``/
+    ``fix_sprint``: they convert to the shown incident, not back to themselves."""
+    ops = scenario.ops
+    for row in scenario.results["listed_before_ack"][:3] + ops.incidents(tenant_id=TENANT)[1:4]:
+        listed = Incident.of(row)
+        assert listed.to_dict() == {k: v for k, v in row.items() if v is not None or k not in (
+            "acknowledged_at", "mitigation_started_at", "resolved_at", "closed_at")} | {
+            "rca_link": None, "fix_sprint": None}
+    for row in ops.incidents(tenant_id=TENANT)[1:4]:
+        assert Incident.of(row) == Incident.of(ops.incident(row["id"]))
+
+
+def test_incident_timeline_entries(scenario: Scenario) -> None:
+    rows = scenario.ops.incident_timeline(scenario.incident_id)
+    entries = [_round_trip(TimelineEntry, r) for r in rows]
+    kinds = {type(e) for e in entries}
+    assert kinds == {PublishMinute, IncidentEvent, AlertEvent}
+    missed = next(e for e in entries if e.kind == "Incident.DeadlineMissed")
+    assert isinstance(missed, IncidentEvent) and missed["deadline"] and missed.by is None
+    acked = next(e for e in entries if e.kind == "Incident.Acknowledged")
+    assert isinstance(acked, IncidentEvent) and (acked.by, acked.state) == ("alice",
+                                                                            "acknowledged")
+
+
+def test_replay_entries_are_typed_by_kind(scenario: Scenario) -> None:
+    rows = scenario.ops.replay(TENANT, NOVEMBER.start, NOVEMBER.end)
+    entries = [_round_trip(TimelineEntry, r) for r in rows]
+    assert {type(e) for e in entries} == {
+        PublishMinute, OperatorAction, AlertTriggered, AlertResolved, IncidentTransition,
+        DeadlineDecided, FreshnessMissed}
+    assert all(e.at.tzinfo is not None for e in entries)
+    assert [e.at for e in entries] == sorted(e.at for e in entries)
+    streamed = [TimelineEntry.of(r) for r in scenario.ops.replay_stream(TENANT, NOVEMBER.start,
+                                                                        NOVEMBER.end)]
+    assert streamed == entries
+
+
+def test_sla_figures_keep_deadlines_by_kind(scenario: Scenario) -> None:
+    rows = scenario.ops.sla(NOVEMBER.start, NOVEMBER.end, all_tenants=True)
+    figures = [_round_trip(SlaFigures, r) for r in rows]
+    sev1 = next(f for f in figures if f["severity"] == "SEV1")
+    assert isinstance(sev1, SlaFigures)
+    assert {d.kind for d in sev1.deadlines} == set(rows[0]["deadlines"])
+    assert sev1.mtta_minutes is not None
+
+
+def test_audit_rows_refusals_actions_and_summary(scenario: Scenario) -> None:
+    ops = scenario.ops
+    rows = ops.audit(AuditQuery(tenant_id=TENANT))
+    audit = [_round_trip(AuditRow, r) for r in rows]
+    assert any(r.collision for r in audit if isinstance(r, AuditRow))
+    assert all(isinstance(r["key_missing"], bool) for r in audit)
+    assert [AuditRow.of(r) for r in ops.audit_stream(AuditQuery(tenant_id=TENANT))] == audit
+    refusals = [_round_trip(RefusalRow, r) for r in ops.audit_refusals(AuditQuery(
+        all_tenants=True))]
+    assert [r["reason"] for r in refusals] == ["repository_out_of_scope"]
+    assert [RefusalRow.of(r) for r in ops.audit_refusals_stream(AuditQuery(
+        all_tenants=True))] == refusals
+    actions = [_round_trip(AuditAction, r) for r in ops.audit_actions(AuditQuery(
+        all_tenants=True))]
+    registered = next(a for a in actions if a["action"] == "Tenant.Registered")
+    assert isinstance(registered, AuditAction) and registered.details["tenant_id"] == TENANT
+    summary = [_round_trip(AuditSummary, r) for r in ops.audit_summary(AuditQuery(
+        all_tenants=True))]
+    assert any(s["outcome"] == "refused" for s in summary)
+
+
+def test_gate_status_with_evidence_constraints_and_grace(scenario: Scenario) -> None:
+    declared = _round_trip(GateStatus, scenario.results["gate_with_constraint"])
+    assert isinstance(declared, GateStatus) and declared.constraints[0].kind == \
+        "remote_ci_unavailable"
+    now = _round_trip(GateStatus, scenario.ops.gate_status(at=T + timedelta(hours=1)))
+    assert isinstance(now, GateStatus)
+    assert now.mode == "saas" and now.grace[0].due_at > T and not now.constraints
+    evidence = now.checks[0].evidence
+    assert evidence is not None and evidence.at == T and evidence.details["source"] == \
+        "remote_ci"
+    assert _round_trip(GateStatus, scenario.ops.gate_status(as_of=T - timedelta(days=1)))[
+        "mode"] == "local_only"
+
+
+def test_advance_reports_late_facts_and_alert_process(scenario: Scenario) -> None:
+    assert _round_trip(AdvanceReport, scenario.results["advance"])["gate_deadlines_settled"] \
+        == 0
+    by_event_time = _round_trip(AdvanceReport, scenario.results["advance_by_event_time"])
+    assert isinstance(by_event_time, AdvanceReport)
+    assert by_event_time.gate_deadlines_settled is None
+    assert "gate_deadlines_settled" not in by_event_time.to_dict()
+    late = scenario.ops.late_alert_facts()
+    facts = LateAlertFacts.of(late)
+    assert facts.to_dict() == late and facts[TENANT].late == late[TENANT]["late"] == 1
+    status = scenario.ops.alert_process_status()
+    process = AlertProcessStatus.of(status)
+    assert process.to_dict() == status and process["position"] == process.position > 0
+    assert process.late_facts == facts
+
+
+def test_boundary_violations_and_rejections(scenario: Scenario) -> None:
+    (violation,) = scenario.ops.tenant(TENANT).boundary_violations
+    typed = BoundaryViolation.of(violation)
+    assert typed.to_dict() == {**violation, "occurred_at": "2026-11-03T20:00:00.000000Z"}
+    assert typed.occurred_at == violation["occurred_at"] == T
+    (rejected,) = scenario.results["import_rejected"]
+    _round_trip(Rejection, rejected)
+
+
+def test_an_unknown_key_and_a_naive_time_are_refused(scenario: Scenario) -> None:
+    alert = Alert.of(scenario.ops.alerts(all_tenants=True)[0])
+    with pytest.raises(KeyError):
+        alert["no such key"]
+    row = {**scenario.ops.alerts(all_tenants=True)[0], "triggered_at": "2026-11-03T07:30:02"}
+    with pytest.raises(ValueError):
+        Alert.of(row)
