@@ -51,6 +51,11 @@ Method -> result type -> converter (what the services return once the lead appli
     Operations.alert_process_status   -> AlertProcessStatus        -> AlertProcessStatus.of(row)
     TenantState.boundary_violations   -> tuple[BoundaryViolation, ...] -> BoundaryViolation.of(v)
     ImportSummary.rejected            -> tuple[Rejection, ...]     -> Rejection.of(row)
+    reports.review.weekly_review      -> WeeklyReview              -> WeeklyReview.of(row)
+    reports.review.monthly_review     -> MonthlyReview             -> MonthlyReview.of(row)
+    reports.whatif.what_if            -> WhatIfReport              -> WhatIfReport.of(row)
+    services.export.export_rows       -> tuple[ExportRow, ...]     -> ExportRow.of(row)
+    services.export.iter_export       -> Iterator[ExportRow]       -> ExportRow.of(row)
 
 Already typed (no change): ``verify_chain`` (``ChainReport``), ``view_status``
 (``ViewStatus``), ``checkpoint``, ``tenant``/``tenants`` (``TenantState``),
@@ -62,20 +67,60 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from types import MappingProxyType, NoneType, UnionType
 from typing import Any, ClassVar, Self, Union, cast, get_args, get_origin, get_type_hints
 
 from opsledger.domain.time import iso_utc, utc
 
 __all__ = [
-    "AdvanceReport", "Alert", "AlertEvent", "AlertProcessStatus", "AlertResolved",
-    "AlertTriggered", "AuditAction", "AuditRow", "AuditSummary", "BoundaryViolation",
-    "Deadline", "DeadlineCompliance", "DeadlineDecided", "ErrorBudget", "ErrorsByCode",
-    "FreshnessMissed", "GateCheck", "GateConstraint", "GateEvidence", "GateOwners",
-    "GateStatus", "GraceDeadline", "Incident", "IncidentEvent", "IncidentTransition",
-    "LateAlertFacts", "OperatorAction", "PublishMinute", "RefusalRow", "Rejection", "Result",
-    "SlaFigures", "SloReport", "TenantLateFacts", "TimelineEntry",
+    "AdvanceReport",
+    "Alert",
+    "AlertEvent",
+    "AlertProcessStatus",
+    "AlertResolved",
+    "AlertTriggered",
+    "AuditAction",
+    "AuditRow",
+    "AuditSummary",
+    "BoundaryViolation",
+    "DailyFigures",
+    "Deadline",
+    "DeadlineCompliance",
+    "DeadlineDecided",
+    "Detection",
+    "ErrorBudget",
+    "ErrorsByCode",
+    "ExportRow",
+    "FreshnessMissed",
+    "GateCheck",
+    "GateConstraint",
+    "GateEvidence",
+    "GateOwners",
+    "GateStatus",
+    "GraceDeadline",
+    "Incident",
+    "IncidentBrief",
+    "IncidentEvent",
+    "IncidentTransition",
+    "LateAlertFacts",
+    "MonthlyReview",
+    "MonthlyTenant",
+    "OperatorAction",
+    "PolicyAdoption",
+    "PublishMinute",
+    "RefusalRow",
+    "Rejection",
+    "Result",
+    "RuleComparison",
+    "SlaFigures",
+    "SloReport",
+    "TenantLateFacts",
+    "TimelineEntry",
+    "WeekNumbers",
+    "WeeklyReview",
+    "WeeklyTenant",
+    "WhatIfReport",
 ]
 
 def _key(name: str) -> Mapping[str, Any]:
@@ -86,6 +131,10 @@ def _key(name: str) -> Mapping[str, Any]:
 #: Metadata of a field today's dict has only when set (absent: ``None``; left out by
 #: ``to_dict``).
 OMIT_NONE: Mapping[str, Any] = MappingProxyType({"omit_none": True})
+
+
+#: Metadata of a mapping that today's dict holds as JSON text (compact, sorted keys).
+JSON_TEXT: Mapping[str, Any] = MappingProxyType({"json": True})
 
 
 def _keyed(name: str) -> Mapping[str, Any]:
@@ -122,12 +171,17 @@ def _from(hint: Any, value: Any) -> Any:
     if hint is datetime:
         return utc(value if isinstance(value, datetime) else datetime.fromisoformat(value),
                    "time")
+    if hint is date:
+        return value if isinstance(value, date) else date.fromisoformat(value)
     if isinstance(hint, type) and issubclass(hint, Result):
         return hint.of(value)
     if hint is bool:
         return bool(value)
     if get_origin(hint) is tuple:
-        return tuple(_from(get_args(hint)[0], v) for v in value)
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from(args[0], v) for v in value)
+        return tuple(_from(a, v) for a, v in zip(args, value, strict=True))
     if get_origin(hint) is Mapping:
         return MappingProxyType(dict(value))
     return value
@@ -136,6 +190,8 @@ def _from(hint: Any, value: Any) -> Any:
 def _to(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Result):
         return value.to_dict()
     if isinstance(value, tuple):
@@ -171,6 +227,8 @@ class Result:
             if "keyed" in meta:
                 item = get_args(hint)[0]
                 value = tuple(item.of({meta["keyed"]: k, **v}) for k, v in value.items())
+            elif "json" in meta and isinstance(value, str):
+                value = json.loads(value)
             values[attribute] = _from(hint, value)
         return cls(**values)
 
@@ -199,6 +257,9 @@ def _fields_to_dict(result: Result) -> dict[str, Any]:
             name = meta["keyed"]
             out[key] = {getattr(v, name): {k: x for k, x in v.to_dict().items() if k != name}
                         for v in value}
+        elif "json" in meta:
+            out[key] = json.dumps(_to(value), separators=(",", ":"), sort_keys=True,
+                                  ensure_ascii=False)
         else:
             out[key] = _to(value)
     return out
@@ -609,20 +670,7 @@ class AuditAction(Result):
     action: str
     actor: str
     occurred_at: datetime
-    details: Mapping[str, Any]
-
-    @classmethod
-    def _normalized(cls, row: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The view row's ``details`` is JSON text (a mapping is taken as is)."""
-        details = row["details"]
-        return {**row, "details": json.loads(details) if isinstance(details, str) else details}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The view row (``details`` as compact JSON with sorted keys)."""
-        out = _fields_to_dict(self)
-        out["details"] = json.dumps(out["details"], separators=(",", ":"), sort_keys=True,
-                                    ensure_ascii=False)
-        return out
+    details: Mapping[str, Any] = field(metadata=JSON_TEXT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -720,3 +768,144 @@ class Rejection(Result):
     line: int
     field: str | None
     error: str
+
+
+# ---- reports (opsledger.reports) and exports (opsledger.services.export) -----------------
+@dataclass(frozen=True, slots=True)
+class WeekNumbers(Result):
+    """One tenant's figures for one week (weekly review)."""
+
+    operations: int
+    error_rate: float | None
+    latency_p95_ms: int | None
+    freshness: float | None
+    isolation_blocked: int
+    confirmed_violations: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyTenant(Result):
+    """A tenant's week against the week before."""
+
+    tenant_id: str = field(metadata=_key("tenant"))
+    this_week: WeekNumbers
+    last_week: WeekNumbers
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyReview(Result):
+    """§7 weekly review (``weekly_review``)."""
+
+    kind: str
+    period_start: datetime
+    period_end: datetime
+    tenants: tuple[WeeklyTenant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DailyFigures(Result):
+    """One day of a monthly review; ``budget_remaining``: failures left in the month so far."""
+
+    day: date
+    operations: int
+    availability: float | None
+    latency_p95_ms: int | None
+    freshness: float | None
+    budget_remaining: float
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyTenant(Result):
+    """A tenant's month: its SLO report and its days."""
+
+    tenant_id: str = field(metadata=_key("tenant"))
+    slo: SloReport
+    daily: tuple[DailyFigures, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentBrief(Result):
+    """An incident as the monthly review lists it."""
+
+    incident_id: str = field(metadata=_key("id"))
+    tenant_id: str | None = field(metadata=_key("tenant"))
+    severity: str
+    state: str
+    cause: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAdoption(Result):
+    """A policy adopted in the month (threshold tuning)."""
+
+    at: datetime
+    by: str
+    details: Mapping[str, Any] = field(metadata=JSON_TEXT)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyReview(Result):
+    """§7 monthly review (``monthly_review``)."""
+
+    kind: str
+    period_start: datetime
+    period_end: datetime
+    tenants: tuple[MonthlyTenant, ...]
+    sla: tuple[SlaFigures, ...]
+    alerts_per_rule: Mapping[str, int]
+    alerts: tuple[Alert, ...]
+    incidents: tuple[IncidentBrief, ...]
+    threshold_tuning: tuple[PolicyAdoption, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleComparison(Result):
+    """How often a rule fired, would fire under the candidate policy, and both."""
+
+    rule: str
+    fired: int
+    would_fire: int
+    same: int
+
+
+@dataclass(frozen=True, slots=True)
+class Detection(Result):
+    """A recorded alert and when the candidate policy would have raised it."""
+
+    tenant_id: str = field(metadata=_key("tenant"))
+    rule: str
+    triggered_at: datetime
+    would_trigger_at: datetime | None
+    earlier_by_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfReport(Result):
+    """Recorded alerts against a candidate policy's (``what_if``); an alert is named by
+    ``(tenant, rule, triggered_at)``."""
+
+    period_start: datetime
+    period_end: datetime
+    rules: tuple[RuleComparison, ...] = field(metadata=_keyed("rule"))
+    identical: bool
+    detections: tuple[Detection, ...]
+    only_recorded: tuple[tuple[str, str, datetime], ...]
+    only_candidate: tuple[tuple[str, str, datetime], ...]
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow(Result):
+    """One row of a tenant's audit export (``export_rows``, ``iter_export``), privacy
+    applied: ``tenant_id``/``repository_id`` may read ``[redacted]``."""
+
+    at: datetime
+    kind: str
+    tenant_id: str | None = field(metadata=_key("tenant"))
+    repository_id: str | None = field(metadata=_key("repository"))
+    actor: str | None
+    subject: str
+    outcome: str | None
+    details: Mapping[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,16 @@ from opsledger.results import (
     AuditSummary,
     BoundaryViolation,
     DeadlineDecided,
+    ExportRow,
     FreshnessMissed,
     GateStatus,
     Incident,
     IncidentEvent,
     IncidentTransition,
     LateAlertFacts,
+    MonthlyReview,
     OperatorAction,
+    PolicyAdoption,
     PublishMinute,
     RefusalRow,
     Rejection,
@@ -39,6 +42,8 @@ from opsledger.results import (
     SlaFigures,
     SloReport,
     TimelineEntry,
+    WeeklyReview,
+    WhatIfReport,
 )
 from opsledger.services.freshness import import_snapshots
 from opsledger.services.slo import Period
@@ -99,17 +104,25 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     ops.close()
 
 
+RENAMED = {"id": ("alert_id", "incident_id"), "tenant": ("tenant_id",),
+           "repository": ("repository_id",)}
+
+
 def _round_trip(cls: type[Result], row: Mapping[str, Any]) -> Result:
-    """``cls.of(row).to_dict() == row``, frozen, and every key of ``row`` reads the field."""
+    """``cls.of(row).to_dict() == row``, frozen, slotted, and ``obj[key]`` is the field
+    today's ``key`` names (or, for an incident event, the event field in ``details``)."""
     obj = cls.of(row)
     assert obj.to_dict() == row
-    first = dataclasses.fields(obj)[0].name
+    names = [f.name for f in dataclasses.fields(obj)]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(obj, first, None)
-    assert not hasattr(obj, "__dict__")  # slotted
+        setattr(obj, names[0], None)
+    assert not hasattr(obj, "__dict__")
     for key in row:
-        assert obj[key] == obj.to_dict()[key] or obj[key] == getattr(
-            obj, {"id": first, "tenant": "tenant_id", "repository": "repository_id"}.get(key, key))
+        attribute = next((n for n in (key, *RENAMED.get(key, ())) if n in names), None)
+        if attribute is None:
+            assert isinstance(obj, IncidentEvent) and obj[key] is obj.details[key]
+        else:
+            assert obj[key] is getattr(obj, attribute)
     return obj
 
 
@@ -278,3 +291,49 @@ def test_an_unknown_key_and_a_naive_time_are_refused(scenario: Scenario) -> None
     row = {**scenario.ops.alerts(all_tenants=True)[0], "triggered_at": "2026-11-03T07:30:02"}
     with pytest.raises(ValueError):
         Alert.of(row)
+
+
+def test_weekly_and_monthly_reviews(scenario: Scenario) -> None:
+    from opsledger.reports.review import monthly_review, weekly_review
+
+    weekly = _round_trip(WeeklyReview, weekly_review(scenario.ops, Period.week("2026-W45")))
+    assert isinstance(weekly, WeeklyReview)
+    (tenant,) = weekly.tenants
+    assert tenant.tenant_id == TENANT and tenant.this_week.operations > 0
+    assert tenant.last_week.error_rate is None
+    row = monthly_review(scenario.ops, NOVEMBER)
+    monthly = _round_trip(MonthlyReview, row)
+    assert isinstance(monthly, MonthlyReview)
+    assert monthly.tenants[0].slo == SloReport.of(row["tenants"][0]["slo"])
+    assert monthly.tenants[0].daily[2].day == date(2026, 11, 3)
+    assert monthly.alerts_per_rule["publish_error_rate"] == sum(
+        1 for a in monthly.alerts if a.rule == "publish_error_rate")
+    assert any(i.resolved_at is not None for i in monthly.incidents)
+    assert monthly.threshold_tuning == ()  # no policy adopted in the month
+    tuned = PolicyAdoption.of({"at": "2026-11-03T20:00:00.000000Z", "by": "op",
+                               "details": '{"policy":{"alerts":{"min_operations":5}}}'})
+    assert tuned.details["policy"] == {"alerts": {"min_operations": 5}}
+    assert tuned.to_dict()["details"] == '{"policy":{"alerts":{"min_operations":5}}}'
+
+
+def test_what_if_report(scenario: Scenario) -> None:
+    from opsledger.reports.whatif import what_if
+
+    row = what_if(scenario.ops, scenario.ops.policy_at(), NOVEMBER.start, NOVEMBER.end)
+    report = _round_trip(WhatIfReport, row)
+    assert isinstance(report, WhatIfReport)
+    assert {r.rule for r in report.rules} == set(row["rules"])
+    assert all(isinstance(key[2], datetime) for key in report.only_recorded)
+    assert report.only_recorded  # the boundary violation is not a fact the copy re-reads
+    assert report.detections[0].triggered_at.tzinfo is not None
+
+
+def test_export_rows(scenario: Scenario) -> None:
+    from opsledger.services.export import export_rows
+
+    rows = export_rows(scenario.ops, TENANT, None, None)
+    exported = [_round_trip(ExportRow, r) for r in rows]
+    kinds = {e["kind"] for e in exported}
+    assert {"publish", "refused", "alert_triggered", "Tenant.Registered",
+            "Incident.Acknowledged"} <= kinds
+    assert all(isinstance(e, ExportRow) and e.at.tzinfo is not None for e in exported)
