@@ -10,8 +10,10 @@ embedders and tests that index dicts). What ``of`` converts, and so what a round
   comes back in this one; a naive time is refused with ``NaiveDatetime``);
 - the audit rows' 0/1 flags (``key_missing``, ``collision``, ``retryable``) become ``bool``
   (``True == 1`` in Python, so the round trip compares equal; JSON would print ``true``);
-- an audit action's ``details`` (JSON text in the view) becomes a mapping, written back as
-  compact JSON with sorted keys (as stored);
+- ``details`` held as JSON text (an audit action's, a policy adoption's) becomes a mapping,
+  written back as compact JSON with sorted keys (as the views store it); free-form
+  ``details`` (evidence, operator actions, incident events, export rows) stay mappings,
+  read-only at the top level (so a result holding one cannot be hashed);
 - lists become tuples, nested dicts typed objects; a dict keyed by a name (SLA deadlines
   by kind, late facts by tenant) becomes a tuple of objects carrying the name;
 - renamed fields: ``id`` -> ``alert_id`` / ``incident_id``, ``tenant`` -> ``tenant_id``,
@@ -59,7 +61,9 @@ Method -> result type -> converter (what the services return once the lead appli
 
 Already typed (no change): ``verify_chain`` (``ChainReport``), ``view_status``
 (``ViewStatus``), ``checkpoint``, ``tenant``/``tenants`` (``TenantState``),
-``record_publish`` (``PublishResult``), ``apply_retention``/``forget_tenant``.
+``record_publish`` (``PublishResult``), ``import_pumuki_audit`` (``ImportSummary``),
+``apply_retention``/``forget_tenant`` (``RetentionReport``/``ForgetReport``: their times are
+still text and their counts dicts).
 """
 
 from __future__ import annotations
@@ -123,6 +127,7 @@ __all__ = [
     "WhatIfReport",
 ]
 
+
 def _key(name: str) -> Mapping[str, Any]:
     """Metadata of a field that today's dict names ``name``."""
     return MappingProxyType({"key": name})
@@ -174,7 +179,7 @@ def _from(hint: Any, value: Any) -> Any:
     if hint is date:
         return value if isinstance(value, date) else date.fromisoformat(value)
     if isinstance(hint, type) and issubclass(hint, Result):
-        return hint.of(value)
+        return value if isinstance(value, hint) else hint.of(value)
     if hint is bool:
         return bool(value)
     if get_origin(hint) is tuple:
@@ -244,25 +249,21 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """Today's dict shape (times as fixed-width UTC text)."""
-        return _fields_to_dict(self)
-
-
-def _fields_to_dict(result: Result) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for attribute, key, _, meta in _plan(type(result)):
-        value = getattr(result, attribute)
-        if value is None and meta.get("omit_none"):
-            continue
-        if "keyed" in meta:
-            name = meta["keyed"]
-            out[key] = {getattr(v, name): {k: x for k, x in v.to_dict().items() if k != name}
-                        for v in value}
-        elif "json" in meta:
-            out[key] = json.dumps(_to(value), separators=(",", ":"), sort_keys=True,
-                                  ensure_ascii=False)
-        else:
-            out[key] = _to(value)
-    return out
+        out: dict[str, Any] = {}
+        for attribute, key, _, meta in _plan(type(self)):
+            value = getattr(self, attribute)
+            if value is None and meta.get("omit_none"):
+                continue
+            if "keyed" in meta:
+                name = meta["keyed"]
+                out[key] = {getattr(v, name): {k: x for k, x in v.to_dict().items() if k != name}
+                            for v in value}
+            elif "json" in meta:
+                out[key] = json.dumps(_to(value), separators=(",", ":"), sort_keys=True,
+                                      ensure_ascii=False)
+            else:
+                out[key] = _to(value)
+        return out
 
 
 # ---- SLOs (Operations.slo) --------------------------------------------------------------
