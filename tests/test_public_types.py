@@ -20,6 +20,7 @@ import pytest
 
 import opsledger
 import opsledger.application
+import opsledger.results
 import opsledger.services
 
 EXEMPT = frozenset({"to_dict"})
@@ -52,9 +53,11 @@ def _public_methods(cls: type) -> Iterator[tuple[str, Callable[..., Any]]]:
 
 def _return_hint(function: Callable[..., Any]) -> Any:
     """The resolved return annotation; names imported only for type checking (the mixins'
-    ``Operations``) resolve in :mod:`opsledger.application`."""
+    ``Operations``, a result type) resolve in :mod:`opsledger.application` and
+    :mod:`opsledger.results`."""
     target = inspect.unwrap(function)
-    hints = typing.get_type_hints(target, localns=vars(opsledger.application))
+    names = {**vars(opsledger.results), **vars(opsledger.application)}
+    hints = typing.get_type_hints(target, localns=names)
     return hints.get("return", inspect.Signature.empty)
 
 
