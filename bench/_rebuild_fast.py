@@ -34,10 +34,10 @@ from opsledger.domain.publish import batch_uuid
 from opsledger.domain.tenant import Tenant
 
 from opsledger import Operations
+from opsledger.services import identity
 from opsledger.services.importer import CHUNK, ImportSummary
 from opsledger.services.recording import load_many
 from opsledger.services.records import PublishRecord
-from opsledger.store import identity
 
 __all__ = ["fast_import"]
 

@@ -42,6 +42,7 @@ __all__ = [
     "ScopeViolation",
     "TenantAlreadyRegistered",
     "TenantForgotten",
+    "TenantNotReady",
     "UnknownTenant",
 ]
 
@@ -154,6 +155,17 @@ class Conflict(OpsledgerError):
 
     code = "conflict"
 
+
+
+class TenantNotReady(Conflict):
+    """A tenant cannot be switched to SaaS mode yet; says what is missing."""
+
+    code = "tenant_not_ready"
+
+    def __init__(self, tenant_id: str, missing: list[str]) -> None:
+        self.tenant_id = tenant_id
+        self.missing = missing
+        super().__init__(f"tenant {tenant_id!r} cannot enter SaaS mode: {'; '.join(missing)}")
 
 class TenantAlreadyRegistered(Conflict):
     """A tenant with this id exists already."""

@@ -32,8 +32,9 @@ from opsledger.domain import (
 )
 from opsledger.projections import AuditQuery
 from opsledger.services.compliance import ForgetReport, RetentionReport
-from opsledger.services.importer import ImportRefused, ImportSummary, import_pumuki_audit
-from opsledger.services.records import InvalidRecord, PublishRecord
+from opsledger.services.importer import ImportSummary
+from opsledger.services.records import ImportRefused, InvalidRecord, PublishRecord
+from opsledger.services.slo import Period
 from opsledger.store.chain import ChainReport, Checkpoint
 from opsledger.store.keys import KeyStoreMissing
 
@@ -63,6 +64,7 @@ __all__ = [
     "OperationsPolicy",
     "OpsledgerApp",
     "OpsledgerError",
+    "Period",
     "PrivacySettings",
     "PublishRecord",
     "PublishResult",
@@ -77,4 +79,11 @@ __all__ = [
     "TenantState",
     "UnknownTenant",
     "import_pumuki_audit",
+    "import_snapshots",
 ]
+
+
+#: The importers as functions of the store (the 0.1 embedding API):
+#: ``import_pumuki_audit(ops, sources, ...)`` is ``ops.import_pumuki_audit(sources, ...)``.
+import_pumuki_audit = Operations.import_pumuki_audit
+import_snapshots = Operations.import_snapshots

@@ -1,192 +1,80 @@
-"""A small SQL layer over the event store's own connection pool, shared by the views."""
+"""What the views need of the SQL layer (a protocol), and two helpers for their SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 from uuid import UUID
 
 __all__ = ["SqlStore", "create_index", "equals"]
 
 
-class SqlStore:
-    """Transactions and dialect details over the event store's own connection pool.
+class SqlStore(Protocol):
+    """The SQL layer the views are given (the concrete one, and the one home of the
+    SQLite/PostgreSQL differences, is :class:`opsledger.store.sql.SqlStore`; the views see
+    only this protocol, so :mod:`opsledger.projections` imports nothing above the domain).
 
-    Views and bulk reads write SQL once with ``?`` placeholders and ``{t}``-style table
-    names; this class adapts them to SQLite or PostgreSQL (psycopg, schema-qualified).
+    Views write SQL once with ``?`` placeholders; the layer adapts them to the driver.
     """
 
-    def __init__(self, recorder: Any, kind: str, schema: str = "public") -> None:
-        self.recorder = recorder
-        self.datastore = recorder.datastore
-        self.events_table: str = recorder.events_table_name
-        self.kind = kind
-        self.schema = schema
-        self.is_postgres = kind == "postgresql"
-        self._uuid_ids = getattr(self.datastore, "originator_id_type", "uuid") == "uuid"
+    recorder: Any
+    datastore: Any
+    events_table: str
+    kind: str
+    schema: str
+    is_postgres: bool
 
     def table(self, name: str) -> str:
-        """A table name, schema-qualified on PostgreSQL (both quoted: the schema comes from
-        the store URL, validated there, and any ``"`` is doubled here all the same)."""
-        if not self.is_postgres:
-            return name
-        return ".".join('"' + part.replace('"', '""') + '"' for part in (self.schema, name))
+        """A table name, schema-qualified on PostgreSQL."""
 
     def sql(self, statement: str) -> str:
         """Adapt ``?`` placeholders to the driver."""
-        return statement.replace("?", "%s") if self.is_postgres else statement
 
-    @contextmanager
-    def transaction(self, *, commit: bool, durable: bool = True) -> Iterator[Any]:
-        """A cursor in one transaction (committed on success when ``commit``; without
-        ``durable``, the commit does not wait for the disk — for derived rows only, see
-        :func:`~opsledger.projections.runner.view_transaction`).
-
-        On SQLite a writing transaction starts with ``BEGIN IMMEDIATE``: a deferred one that
-        reads first cannot upgrade to a writer once another process has committed (WAL
-        snapshot), and fails at once instead of waiting for the lock.
-        """
-        if self.is_postgres or not commit:
-            with self.datastore.transaction(commit=commit) as cursor:
-                if not durable and self.is_postgres:
-                    cursor.execute("SET LOCAL synchronous_commit = off")
-                yield cursor
-            return
-        with self.datastore.get_connection(commit=True) as connection:
-            cursor = connection.cursor()
-            if not durable:
-                cursor.execute("PRAGMA synchronous")
-                before = int(cursor.fetchone()[0])
-                cursor.execute("PRAGMA synchronous = NORMAL")
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    yield cursor
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-                cursor.execute("COMMIT")
-            finally:
-                if not durable:
-                    cursor.execute(f"PRAGMA synchronous = {before}")
+    def transaction(self, *, commit: bool, durable: bool = True
+                    ) -> AbstractContextManager[Any]:
+        """A cursor in one transaction (committed on success when ``commit``)."""
 
     def tuple_cursor(self, cursor: Any) -> Any:
-        """A driver cursor in ``cursor``'s transaction (on the same connection) whose rows
-        are plain tuples, cheaper than the pool's dict-like rows; ``cursor`` itself keeps
-        its rows. Close it when done (``contextlib.closing``)."""
-        if self.is_postgres:
-            from psycopg.rows import tuple_row
-
-            return cursor.connection.cursor(row_factory=tuple_row)
-        raw = cursor.sqlite_cursor.connection.cursor()
-        raw.row_factory = None
-        return raw
+        """A driver cursor in ``cursor``'s transaction whose rows are plain tuples."""
 
     def uuid_text(self, column: str) -> str:
-        """SQL text of an aggregate id ``column`` as the canonical UUID text (SQLite keeps
-        UUIDs as 32 hex digits; a text id stays as it is)."""
-        if self.is_postgres:
-            return f"CAST({column} AS TEXT)"
-        parts = " || '-' || ".join(f"substr({column}, {start}, {length})" for start, length
-                                   in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
-        return f"CASE WHEN length({column}) = 32 THEN {parts} ELSE {column} END"
+        """SQL text of an aggregate id ``column`` as the canonical UUID text."""
 
     def zero_padded(self, expression: str, width: int) -> str:
-        """SQL text of a non-negative integer ``expression`` as ``width`` zero-padded
-        digits (so text order is number order)."""
-        if self.is_postgres:
-            return f"lpad(CAST({expression} AS TEXT), {width}, '0')"
-        return f"printf('%0{width}d', {expression})"
+        """SQL text of a non-negative integer as ``width`` zero-padded digits."""
 
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of one read-only query, as dicts."""
-        with self.transaction(commit=False) as cursor:
-            self.execute(cursor, statement, params)
-            return [dict(row) for row in cursor.fetchall()]
 
     def fetch_one(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> Any:
         """The first row of one query in the caller's transaction (None if none)."""
-        self.execute(cursor, statement, params)
-        return cursor.fetchone()
 
-    @staticmethod
-    def rowcount(cursor: Any) -> int:
-        """Rows changed by the cursor's last statement (the library's SQLite cursor wraps
-        the driver's)."""
-        return max(int(getattr(cursor, "sqlite_cursor", cursor).rowcount), 0)
+    def rowcount(self, cursor: Any) -> int:
+        """Rows changed by the cursor's last statement."""
 
     def compact(self) -> None:
-        """SQLite: rewrite the database file and empty the WAL, so deleted rows leave no
-        bytes on disk (after an erasure). Elsewhere nothing: PostgreSQL reclaims dead rows
-        with its own VACUUM."""
-        if self.is_postgres or self.kind == "memory":
-            return
-        with self.datastore.get_connection(commit=True) as connection:  # the pool's writer
-            raw = connection._sqlite_conn  # VACUUM runs outside any transaction
-            raw.execute("VACUUM")
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Reclaim the bytes of deleted rows on disk (SQLite)."""
 
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         """Run one statement with dialect-adapted placeholders."""
-        cursor.execute(self.sql(statement), tuple(params))
 
     def executemany(self, cursor: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for many rows."""
-        if rows:
-            cursor.executemany(self.sql(statement), [tuple(r) for r in rows])
 
     def table_exists(self, cursor: Any, name: str) -> bool:
-        """True if the table ``name`` exists (in the store's schema on PostgreSQL)."""
-        if self.is_postgres:
-            self.execute(cursor, "SELECT to_regclass(?) IS NOT NULL AS found", (self.table(name),))
-        else:
-            self.execute(cursor, "SELECT COUNT(*) > 0 AS found FROM sqlite_master "
-                                 "WHERE type = 'table' AND name = ?", (name,))
-        return bool(cursor.fetchone()["found"])
+        """True if the table ``name`` exists."""
 
     def id_param(self, originator_id: UUID) -> Any:
         """An aggregate id as the events table stores it."""
-        if self.is_postgres:
-            return originator_id
-        return originator_id.hex if self._uuid_ids else str(originator_id)
 
     def select_stored_events(
         self, cursor: Any, ids: Sequence[UUID], newer_than: dict[UUID, int] | None = None
     ) -> list[Any]:
-        """Stored events of the given aggregates (only those after ``newer_than[id]`` for
-        streams the caller already holds), ordered by stream and version."""
-        newer = sorted((newer_than or {}).items())
-        rows: list[Any] = []
-        for start in range(0, max(len(ids), 1), 500):
-            chunk = [self.id_param(i) for i in ids[start : start + 500]]
-            clauses = [f"originator_id IN ({','.join('?' * len(chunk))})"] if chunk else []
-            params: list[Any] = list(chunk)
-            if start == 0:
-                for oid, version in newer:
-                    clauses.append("(originator_id = ? AND originator_version > ?)")
-                    params += [self.id_param(oid), version]
-            if not clauses:
-                break
-            statement = (
-                f"SELECT originator_id, originator_version, topic, state "
-                f"FROM {self.table(self.events_table)} WHERE {' OR '.join(clauses)} "
-                f"ORDER BY originator_id, originator_version"
-            )
-            self.execute(cursor, statement, params)
-            rows.extend(cursor.fetchall())
-        return rows
+        """Stored events of the given aggregates, ordered by stream and version."""
 
     def insert_stored_events(self, cursor: Any, stored_events: Sequence[Any]) -> None:
-        """Append stored events inside the caller's transaction (the recorder's own insert:
-        on PostgreSQL it takes the table lock that keeps notification ids in commit order).
-        """
-        if not stored_events:
-            return
-        if self.is_postgres:
-            self.recorder._insert_stored_events(cursor, stored_events)
-        else:
-            self.recorder._insert_events(cursor, stored_events)
+        """Append stored events inside the caller's transaction."""
 
 
 def equals(**filters: Any) -> tuple[list[str], list[Any]]:

@@ -11,6 +11,7 @@ from typing import IO, Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from opsledger import ImportSummary, import_pumuki_audit
 from opsledger.application import Operations
 from opsledger.cli.common import (
     console,
@@ -26,7 +27,6 @@ from opsledger.cli.common import (
     table,
 )
 from opsledger.projections import AuditQuery
-from opsledger.services.importer import ImportSummary, import_pumuki_audit
 from opsledger.services.lines import count_lines
 
 __all__ = ["audit", "import_group", "print_import", "simulate_cmd", "table"]
@@ -197,7 +197,7 @@ def audit_refusals(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
-    from opsledger.services.export import iter_export, render_chunks
+    from opsledger.reports.export import iter_export, render_chunks
     from opsledger.store.files import open_private
 
     count = 0

@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 
+from opsledger import ImportSummary, import_pumuki_audit, import_snapshots
 from opsledger.application import Operations
 from opsledger.cli.common import console, db_option, emit_json, open_ops, run_command, safe
 from opsledger.cli.data import print_import, table
 from opsledger.projections import AuditQuery
-from opsledger.services.importer import ImportSummary, import_pumuki_audit
 
 __all__ = ["demo"]
 
@@ -30,7 +30,6 @@ def _sample_lines(name: str = "saas-ingestion-audit.ndjson") -> Iterator[bytes]:
 
 
 def _sample(ops: Operations) -> dict[str, Any]:
-    from opsledger.services.freshness import import_snapshots
     from opsledger.services.slo import Period
 
     summary = import_pumuki_audit(ops, [_sample_lines()], register_unknown=True)
@@ -46,7 +45,6 @@ def _sample(ops: Operations) -> dict[str, Any]:
 def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> dict[str, Any]:
     from opsledger.reports.render import write_review
     from opsledger.reports.review import monthly_review
-    from opsledger.services.freshness import import_snapshots
     from opsledger.services.slo import Period
     from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 

@@ -14,7 +14,7 @@ from opsledger.cli.common import (
     run_command,
     safe,
 )
-from opsledger.services.doctor import diagnose
+from opsledger.reports.doctor import diagnose
 
 __all__ = ["doctor", "projections"]
 
@@ -38,7 +38,7 @@ def projections() -> None:
 def projections_status(db: str | None, as_json: bool) -> None:
     """Each view's position, lag behind the newest event and, if it stopped, where (the
     event position) and why; the alert process's position too."""
-    from opsledger.services.doctor import alert_process_status
+    from opsledger.reports.doctor import alert_process_status
 
     with open_ops(db) as ops:
         rows = [s.to_dict() for s in ops.view_status()]
@@ -82,7 +82,7 @@ def projections_catch_up(db: str | None, retry: bool) -> None:
 def projections_verify(db: str | None, as_json: bool) -> None:
     """Rebuild every view from the events in a scratch store and compare: exit 0 when
     identical, 1 with the first differing view table and row (or a stopped view)."""
-    from opsledger.services.verify import verify_views
+    from opsledger.reports.verify import verify_views
 
     with open_ops(db) as ops:
         result = verify_views(ops)

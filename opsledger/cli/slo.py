@@ -19,7 +19,6 @@ from opsledger.cli.common import (
     run_command,
     safe,
 )
-from opsledger.services import freshness
 from opsledger.services.slo import Period
 
 __all__ = ["print_slo_rows", "register"]
@@ -125,8 +124,8 @@ def import_snapshots_cmd(files: tuple[str, ...], db: str | None, strict: bool,
         sources: list[IO[bytes]] = [
             sys.stdin.buffer if p == "-" else stack.enter_context(open(p, "rb")) for p in files
         ]
-        summary = freshness.import_snapshots(
-            ops, sources, strict=strict, names=["<stdin>" if p == "-" else p for p in files])
+        summary = ops.import_snapshots(
+            sources, strict=strict, names=["<stdin>" if p == "-" else p for p in files])
     if as_json:
         emit_json(summary)
     else:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import iso_utc
-from opsledger.services.verify import copy_events
+from opsledger.reports.verify import copy_events
 
 if TYPE_CHECKING:
     from opsledger.application import Operations

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -31,9 +31,7 @@ from opsledger.domain.freshness_rule import fresh_digest
 from opsledger.domain.rules import Change, RuleEngine, from_us
 from opsledger.services.alert_fresh import FreshRows
 from opsledger.services.recording import load_many
-
-if TYPE_CHECKING:
-    from opsledger.application import Operations
+from opsledger.store.events import EventStore
 
 __all__ = ["CHECKPOINTS", "FACTS", "INDEX", "create_tables", "index_changes", "lean",
            "reclassify_stored", "rerun", "save_checkpoints", "store_facts"]
@@ -75,40 +73,40 @@ def lean(fact: dict[str, Any]) -> dict[str, Any]:
             "payload_hash": ""}
 
 
-def store_facts(ops: Operations, cursor: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+def store_facts(store: EventStore, cursor: Any, rows: Iterable[tuple[Any, ...]]) -> None:
     """Append (tenant, position, idx, at, tiebreak, late, fact-json) rows."""
-    ops.sql.executemany(cursor, f"INSERT INTO {ops.sql.table(FACTS)} VALUES "
+    store.sql.executemany(cursor, f"INSERT INTO {store.sql.table(FACTS)} VALUES "
                                 "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", list(rows))
 
 
-def reclassify_stored(ops: Operations, cursor: Any, tenant: str, operation_id: str,
+def reclassify_stored(store: EventStore, cursor: Any, tenant: str, operation_id: str,
                       collision: bool) -> None:
     """Fix the collision flag of a stored fact (a batch's original moved)."""
-    ops.sql.execute(cursor, f"SELECT position, idx, fact FROM {ops.sql.table(FACTS)} "
+    store.sql.execute(cursor, f"SELECT position, idx, fact FROM {store.sql.table(FACTS)} "
                             "WHERE tenant_id = ? AND tiebreak = ?", (tenant, operation_id))
     for row in cursor.fetchall():
         fact = orjson.loads(row["fact"])
         fact["collision"] = collision
-        ops.sql.execute(cursor, f"UPDATE {ops.sql.table(FACTS)} SET fact = ? WHERE "
+        store.sql.execute(cursor, f"UPDATE {store.sql.table(FACTS)} SET fact = ? WHERE "
                                 "tenant_id = ? AND position = ? AND idx = ?",
                         (orjson.dumps(fact).decode(), tenant, row["position"], row["idx"]))
 
 
-def index_changes(ops: Operations, cursor: Any, changes: Iterable[Change], seq: int) -> None:
+def index_changes(store: EventStore, cursor: Any, changes: Iterable[Change], seq: int) -> None:
     """Keep the index of recorded alerts in step with the changes recorded at ``seq`` (the
     process's position then)."""
     for c in changes:
         alert_id = str(alert_uuid(c.tenant, c.rule, from_us(c.triggered_at)))
         if c.kind == "triggered":
-            ops.sql.execute(cursor, f"INSERT INTO {ops.sql.table(INDEX)} VALUES "
+            store.sql.execute(cursor, f"INSERT INTO {store.sql.table(INDEX)} VALUES "
                                     "(?, ?, ?, ?, NULL, 0, ?) ON CONFLICT DO NOTHING",
                             (alert_id, c.tenant, c.rule, c.triggered_at, seq))
         else:
-            ops.sql.execute(cursor, f"UPDATE {ops.sql.table(INDEX)} SET resolved_at = ? "
+            store.sql.execute(cursor, f"UPDATE {store.sql.table(INDEX)} SET resolved_at = ? "
                                     "WHERE id = ?", (c.at, alert_id))
 
 
-def _checkpoint_before(ops: Operations, cursor: Any, tenant: str, since: dict[str, Any]
+def _checkpoint_before(store: EventStore, cursor: Any, tenant: str, since: dict[str, Any]
                        ) -> tuple[int, dict[str, Any] | None]:
     """The newest checkpoint older than every late fact: (its position, its state); (0,
     None) when none serves (a re-run from zero)."""
@@ -119,13 +117,13 @@ def _checkpoint_before(ops: Operations, cursor: Any, tenant: str, since: dict[st
         if since[stream] is not None:
             clauses.append(f"({stream}_wm IS NULL OR {stream}_wm < ?)")
             params.append(since[stream])
-    ops.sql.execute(cursor, f"SELECT position, state FROM {ops.sql.table(CHECKPOINTS)} WHERE "
+    store.sql.execute(cursor, f"SELECT position, state FROM {store.sql.table(CHECKPOINTS)} WHERE "
                             f"{' AND '.join(clauses)} ORDER BY position DESC LIMIT 1", params)
     row = cursor.fetchone()
     return (0, None) if row is None else (int(row["position"]), orjson.loads(row["state"]))
 
 
-def save_checkpoints(ops: Operations, cursor: Any, engine: RuleEngine, position: int) -> None:
+def save_checkpoints(store: EventStore, cursor: Any, engine: RuleEngine, position: int) -> None:
     """Keep a checkpoint of each clean tenant at ``position`` once its time has moved an
     hour past its last one (its freshness rows included, unless more than
     ``CHECKPOINT_FRESH_ROWS`` are held), and forget those more than a week behind it: a
@@ -139,27 +137,27 @@ def save_checkpoints(ops: Operations, cursor: Any, engine: RuleEngine, position:
         if state is None:
             continue
         if state["fresh"].get("external"):
-            held = FreshRows(ops.sql, cursor, tenant).snapshot(CHECKPOINT_FRESH_ROWS)
+            held = FreshRows(store.sql, cursor, tenant).snapshot(CHECKPOINT_FRESH_ROWS)
             state["fresh"] = None if held is None else {
                 **held, "last_under": state["fresh"]["last_under"]}
         if state["fresh"] is not None:  # else too much held: an older one serves, or zero
-            ops.sql.execute(cursor, f"INSERT INTO {ops.sql.table(CHECKPOINTS)} VALUES "
+            store.sql.execute(cursor, f"INSERT INTO {store.sql.table(CHECKPOINTS)} VALUES "
                                     "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                             (tenant, position, wm, t["visible_wm"],
                              orjson.dumps(state).decode()))
-        ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
+        store.sql.execute(cursor, f"DELETE FROM {store.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
                                 "AND publish_wm < ?", (tenant, wm - CHECKPOINT_KEEP))
         t["checkpoint_wm"] = wm
 
 
-def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
+def rerun(store: EventStore, cursor: Any, engine: RuleEngine, tenant: str,
           new_alert: Callable[[Change, dict[str, Any]], list[Any]], seq: int
           ) -> tuple[list[Any], int]:
     """Evaluate ``tenant`` again from the newest checkpoint before its late facts (bounded:
     only the facts that came after it are read) and record the difference with what was
     recorded since then; returns (events to store, alerts backfilled)."""
-    base_position, base = _checkpoint_before(ops, cursor, tenant, engine.rerun_from(tenant))
-    ops.sql.execute(cursor, f"SELECT fact FROM {ops.sql.table(FACTS)} WHERE tenant_id = ? "
+    base_position, base = _checkpoint_before(store, cursor, tenant, engine.rerun_from(tenant))
+    store.sql.execute(cursor, f"SELECT fact FROM {store.sql.table(FACTS)} WHERE tenant_id = ? "
                             "AND position > ?", (tenant, base_position))
     facts = [orjson.loads(r["fact"]) for r in cursor.fetchall()]
     missed_until = engine.missed_until(tenant)
@@ -173,8 +171,8 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
     found_at = from_us(t["publish_wm"]) if t["publish_wm"] is not None else None
     open_at_base = {str(alert_uuid(tenant, rule, from_us(o["triggered_at"])))
                     for rule, o in (base or {}).get("open", {}).items()}
-    ops.sql.execute(cursor, f"SELECT id, resolved_at, withdrawn, seq FROM "
-                            f"{ops.sql.table(INDEX)} WHERE tenant_id = ?", (tenant,))
+    store.sql.execute(cursor, f"SELECT id, resolved_at, withdrawn, seq FROM "
+                            f"{store.sql.table(INDEX)} WHERE tenant_id = ?", (tenant,))
     rows = cursor.fetchall()
     recorded = {r["id"]: (r["resolved_at"], bool(r["withdrawn"])) for r in rows}
     since_base = {r["id"] for r in rows if int(r["seq"]) > base_position} | open_at_base
@@ -191,7 +189,7 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
                 created[0].resolve(from_us(resolution.at),
                                    resolution.reason or "condition cleared")
             events += [e for aggregate in created for e in aggregate.collect_events()]
-            index_changes(ops, cursor, [trigger, *([resolution] if resolution else [])], seq)
+            index_changes(store, cursor, [trigger, *([resolution] if resolution else [])], seq)
     for alert_id in sorted(since_base | set(triggers)):
         if alert_id not in recorded or (alert_id not in triggers and alert_id not in
                                         open_at_base):
@@ -202,32 +200,32 @@ def rerun(ops: Operations, cursor: Any, engine: RuleEngine, tenant: str,
             plain = recorded[alert_id] == (None, False) and end is not None
             reason = (resolution.reason if plain and resolution else None) or \
                 "late facts moved its end"
-            events += _amend(ops, cursor, alert_id, end, False, reason, found_at, plain)
-            _set_index(ops, cursor, alert_id, end, False)
+            events += _amend(store, cursor, alert_id, end, False, reason, found_at, plain)
+            _set_index(store, cursor, alert_id, end, False)
     for alert_id in sorted(since_base - set(triggers) - open_at_base):
         end, withdrawn = recorded.get(alert_id, (None, True))
         if not withdrawn:
-            events += _amend(ops, cursor, alert_id, end, True,
+            events += _amend(store, cursor, alert_id, end, True,
                              "late facts show its condition did not hold", found_at, False)
-            _set_index(ops, cursor, alert_id, end, True)
-    ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
+            _set_index(store, cursor, alert_id, end, True)
+    store.sql.execute(cursor, f"DELETE FROM {store.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
                             "AND position > ?", (tenant, base_position))
-    ops.sql.execute(cursor, f"UPDATE {ops.sql.table(FACTS)} SET late = 2 WHERE tenant_id = ? "
+    store.sql.execute(cursor, f"UPDATE {store.sql.table(FACTS)} SET late = 2 WHERE tenant_id = ? "
                             "AND late = 1", (tenant,))
     return events, backfilled
 
 
-def _set_index(ops: Operations, cursor: Any, alert_id: str, end: int | None,
+def _set_index(store: EventStore, cursor: Any, alert_id: str, end: int | None,
                withdrawn: bool) -> None:
-    ops.sql.execute(cursor, f"UPDATE {ops.sql.table(INDEX)} SET resolved_at = ?, "
+    store.sql.execute(cursor, f"UPDATE {store.sql.table(INDEX)} SET resolved_at = ?, "
                             "withdrawn = ? WHERE id = ?", (end, int(withdrawn), alert_id))
 
 
-def _amend(ops: Operations, cursor: Any, alert_id: str, end: int | None, withdrawn: bool,
+def _amend(store: EventStore, cursor: Any, alert_id: str, end: int | None, withdrawn: bool,
            reason: str, found_at: datetime | None, plain: bool) -> list[Any]:
     """Resolve (``plain``: it was open and now ends) or revise one recorded alert."""
     uid = UUID(alert_id)
-    alert = load_many(ops.app, ops.sql, cursor, [uid])[uid]
+    alert = load_many(store.app, store.sql, cursor, [uid])[uid]
     if plain and end is not None:
         alert.resolve(from_us(end), reason)
     else:

@@ -11,7 +11,7 @@ are evaluated at last (their alerts recorded as backfilled).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -19,20 +19,18 @@ from opsledger.domain.rule_state import STATE_VERSION, migrate
 from opsledger.domain.rules import to_us
 from opsledger.projections._facts import moment
 from opsledger.services import alert_backfill as backfill
-
-if TYPE_CHECKING:
-    from opsledger.application import Operations
+from opsledger.store.events import EventStore
 
 __all__ = ["migrate_store"]
 
 
-def migrate_store(ops: Operations, head: int, table: str,
+def migrate_store(store: EventStore, head: int, table: str,
                   facts_of: Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]) -> None:
     """Bring a state of the first (store-wide) shape to per-tenant time: keep each tenant's
     facts from the log in the fact log, index the recorded alerts, and mark the tenants
     whose facts were skipped as late for re-evaluation."""
-    with ops.sql.transaction(commit=False) as cursor:
-        ops.sql.execute(cursor, f"SELECT position, state FROM {ops.sql.table(table)} "
+    with store.sql.transaction(commit=False) as cursor:
+        store.sql.execute(cursor, f"SELECT position, state FROM {store.sql.table(table)} "
                                 "WHERE name = 'rules'")
         row = cursor.fetchone()
     raw = orjson.loads(row["state"])
@@ -41,28 +39,28 @@ def migrate_store(ops: Operations, head: int, table: str,
     position = int(row["position"])
     seen = 0 if raw is not None else head  # never run: no fact kept, no alert recorded
     while seen < head:  # a batch at a time, each in its own transaction (memory stays flat)
-        notifications = ops.app.recorder.select_notifications(start=seen + 1, limit=1000,
+        notifications = store.app.recorder.select_notifications(start=seen + 1, limit=1000,
                                                               stop=head)
         if not notifications:
             break
-        _keep_batch(ops, notifications, position, facts_of)
+        _keep_batch(store, notifications, position, facts_of)
         seen = notifications[-1].id
-    with ops.sql.transaction(commit=True) as cursor:
-        lock = " FOR UPDATE" if ops.sql.is_postgres else ""
-        ops.sql.execute(cursor, f"SELECT position, state FROM {ops.sql.table(table)} "
+    with store.sql.transaction(commit=True) as cursor:
+        lock = store.sql.for_update
+        store.sql.execute(cursor, f"SELECT position, state FROM {store.sql.table(table)} "
                                 f"WHERE name = 'rules'{lock}")
         again = cursor.fetchone()
         if int(again["position"]) != position or again["state"] != row["state"]:
             return  # another process migrated (or moved on) meanwhile
-        ops.sql.execute(cursor, f"SELECT DISTINCT tenant_id FROM "
-                                f"{ops.sql.table('alert_late_facts')}")
+        store.sql.execute(cursor, f"SELECT DISTINCT tenant_id FROM "
+                                f"{store.sql.table('alert_late_facts')}")
         late = {r["tenant_id"] for r in cursor.fetchall()}
-        ops.sql.execute(cursor, f"UPDATE {ops.sql.table(table)} SET state = ? "
+        store.sql.execute(cursor, f"UPDATE {store.sql.table(table)} SET state = ? "
                                 "WHERE name = 'rules'",
                         (orjson.dumps(migrate(raw, late)).decode(),))
 
 
-def _keep_batch(ops: Operations, notifications: Sequence[Any], position: int,
+def _keep_batch(store: EventStore, notifications: Sequence[Any], position: int,
                 facts_of: Callable[[str, str, dict[str, Any]], list[dict[str, Any]]]) -> None:
     """One batch of the log: its facts (up to ``position``, collision flags as later
     reclassified) into the fact log, its alert events into the index. Idempotent."""
@@ -71,7 +69,7 @@ def _keep_batch(ops: Operations, notifications: Sequence[Any], position: int,
     triggered: list[tuple[Any, ...]] = []
     resolved: list[tuple[Any, ...]] = []
     for n in notifications:
-        state = ops.decode_state(n.state)
+        state = store.decode_state(n.state)
         if state is None:
             continue
         if n.id <= position:
@@ -85,12 +83,12 @@ def _keep_batch(ops: Operations, notifications: Sequence[Any], position: int,
                               to_us(moment(state["occurred_at"]))))
         elif n.topic == "opsledger.Alert.Resolved":
             resolved.append((to_us(moment(state["occurred_at"])), str(n.originator_id)))
-    with ops.sql.transaction(commit=True) as cursor:
-        backfill.store_facts(ops, cursor, facts)
+    with store.sql.transaction(commit=True) as cursor:
+        backfill.store_facts(store, cursor, facts)
         for tenant, operation_id, collision in reclassified:
-            backfill.reclassify_stored(ops, cursor, tenant, operation_id, collision)
-        index = ops.sql.table(backfill.INDEX)
-        ops.sql.executemany(cursor, f"INSERT INTO {index} VALUES (?, ?, ?, ?, NULL, 0, 0) "
+            backfill.reclassify_stored(store, cursor, tenant, operation_id, collision)
+        index = store.sql.table(backfill.INDEX)
+        store.sql.executemany(cursor, f"INSERT INTO {index} VALUES (?, ?, ?, ?, NULL, 0, 0) "
                                     "ON CONFLICT DO NOTHING", triggered)
-        ops.sql.executemany(cursor, f"UPDATE {index} SET resolved_at = ? WHERE id = ?",
+        store.sql.executemany(cursor, f"UPDATE {index} SET resolved_at = ? WHERE id = ?",
                             resolved)

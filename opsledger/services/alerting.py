@@ -12,25 +12,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from opsledger.domain.alert import RULES, Alert, alert_uuid
+from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
+from opsledger.domain.ledger import PolicyLedger
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.rule_state import migrate
 from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
+from opsledger.domain.time import iso_utc, utc
+from opsledger.projections import alert_rows
 from opsledger.projections._facts import moment
 from opsledger.services import alert_backfill as backfill
 from opsledger.services import alert_fresh as fresh_rows
 from opsledger.services.alert_migrate import migrate_store
+from opsledger.services.policies import Policies
 from opsledger.services.recording import load_many
+from opsledger.services.tenants import Tenants
+from opsledger.services.views import Views
+from opsledger.store.asof import evaluated_by
+from opsledger.store.events import EventStore
 
-if TYPE_CHECKING:
-    from opsledger.application import Operations
-
-__all__ = ["Subscriber", "evaluate", "facts_of", "late_facts", "position",
+__all__ = ["AlertProcess", "Subscriber", "evaluate", "facts_of", "late_facts", "position",
            "publish_watermarks"]
 
 log = logging.getLogger("opsledger.alerts")
@@ -123,7 +129,7 @@ def _new_alert(change: Change, details: dict[str, Any],
     return [alert] if incident is None else [alert, incident]
 
 
-def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
+def _events_for(store: EventStore, cursor: Any, changes: Sequence[Change],
                 policy_at: Callable[[datetime], OperationsPolicy], seq: int) -> list[Any]:
     """Alert (and auto-incident) events for the engine's changes; resolutions load their
     alert inside the transaction."""
@@ -134,14 +140,16 @@ def _events_for(ops: Operations, cursor: Any, changes: Sequence[Change],
             for aggregate in _new_alert(change, {}, policy_at):
                 created[aggregate.id] = aggregate
             continue
-        alert = created.get(alert_id) or load_many(ops.app, ops.sql, cursor, [alert_id])[alert_id]
+        alert = created.get(alert_id) or load_many(store.app, store.sql, cursor,
+                                                   [alert_id])[alert_id]
         created[alert_id] = alert
         alert.resolve(from_us(change.at), change.reason or "condition cleared")
-    backfill.index_changes(ops, cursor, changes, seq)
+    backfill.index_changes(store, cursor, changes, seq)
     return [e for alert in created.values() for e in alert.collect_events()]
 
 
-def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
+def evaluate(store: EventStore, head: int, ledger: PolicyLedger | None,
+             now: datetime | None = None, batch: int = 1000,
              subscribers: Sequence[tuple[Subscriber, frozenset[str]]] = ()) -> int:
     """Run the process to the end of the log (and to ``now - lateness`` if given).
 
@@ -149,44 +157,43 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
     tenant's watermark are kept and counted as late; once the log is read, each such
     tenant is evaluated again from its stored facts and the difference recorded
     (backfilled, resolved, revised or withdrawn alerts). Returns the number of alert
-    changes recorded.
+    changes recorded. ``head`` is the log position the views have reached (the process
+    reads no further); ``ledger`` the policy ledger (``None``: the default policy).
     """
     total = 0
-    ledger = ops._ledger()
     default = OperationsPolicy()
     policy_at = ledger.timeline() if ledger else (lambda _at: default)
-    head = ops.views.head()
-    migrate_store(ops, head, STATE, facts_of)
+    migrate_store(store, head, STATE, facts_of)
     while True:
-        seen = _position(ops)
-        notifications = ops.app.recorder.select_notifications(
+        seen = _position(store)
+        notifications = store.app.recorder.select_notifications(
             start=seen + 1, limit=batch, stop=head) if seen < head else []
-        with ops.sql.transaction(commit=True) as cursor:
-            lock = " FOR UPDATE" if ops.sql.is_postgres else ""  # SQLite: BEGIN IMMEDIATE
-            ops.sql.execute(cursor, f"SELECT position, state FROM {ops.sql.table(STATE)} "
+        with store.sql.transaction(commit=True) as cursor:
+            lock = store.sql.for_update
+            store.sql.execute(cursor, f"SELECT position, state FROM {store.sql.table(STATE)} "
                                     f"WHERE name = 'rules'{lock}")
             row = cursor.fetchone()
             position = int(row["position"])
             if position != seen:  # another process evaluated these facts meanwhile
                 continue
             engine = RuleEngine(orjson.loads(row["state"]), policy_at,
-                                lambda tenant: fresh_rows.FreshRows(ops.sql, cursor, tenant))
-            _ingest(ops, cursor, engine, notifications)
+                                lambda tenant: fresh_rows.FreshRows(store.sql, cursor, tenant))
+            _ingest(store, cursor, engine, notifications)
             last = notifications[-1].id if notifications else position
             done = last >= head
             changes = engine.advance(to_us(now) if now is not None and done else None)
-            events = _events_for(ops, cursor, changes, policy_at, last)
+            events = _events_for(store, cursor, changes, policy_at, last)
             recorded = len(changes)
             for tenant in engine.pending_reruns() if done else ():
-                more, _ = backfill.rerun(ops, cursor, engine, tenant,
+                more, _ = backfill.rerun(store, cursor, engine, tenant,
                                          lambda c, d: _new_alert(c, d, policy_at), last)
                 events += more
                 recorded += sum(1 for e in more if type(e).__qualname__.startswith("Alert."))
-            backfill.save_checkpoints(ops, cursor, engine, last)
-            ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
+            backfill.save_checkpoints(store, cursor, engine, last)
+            store.sql.insert_stored_events(cursor, [store.app.mapper.to_stored_event(e)
                                                   for e in events])
-            ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET position = ?, state = ? "
-                                    "WHERE name = 'rules'",
+            store.sql.execute(cursor, f"UPDATE {store.sql.table(STATE)} "
+                                      "SET position = ?, state = ? WHERE name = 'rules'",
                             (last, orjson.dumps(engine.state).decode()))
         total += recorded
         _deliver(events, subscribers)
@@ -194,21 +201,21 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
             return total
 
 
-def _ingest(ops: Operations, cursor: Any, engine: RuleEngine, notifications: Sequence[Any]
+def _ingest(store: EventStore, cursor: Any, engine: RuleEngine, notifications: Sequence[Any]
             ) -> None:
     """Give the engine every fact of ``notifications`` and keep them (late ones flagged)
     in the process's fact log."""
     rows: list[list[Any]] = []
     by_op: dict[tuple[str, str], list[Any]] = {}
     for n in notifications:
-        opened = ops.decode_state(n.state)
+        opened = store.decode_state(n.state)
         if opened is None:  # a forgotten tenant's event
             continue
         state = opened
         for change in state.get("reclassified", ()):
             tenant, op_id = state["tenant_id"], change["operation_id"]
             engine.reclassify(tenant, op_id, bool(change["collision"]))
-            backfill.reclassify_stored(ops, cursor, tenant, op_id, bool(change["collision"]))
+            backfill.reclassify_stored(store, cursor, tenant, op_id, bool(change["collision"]))
             for kept in by_op.get((tenant, op_id), ()):
                 kept[6]["collision"] = bool(change["collision"])
         for idx, fact in enumerate(facts_of(n.topic, str(n.originator_id), state)):
@@ -217,49 +224,50 @@ def _ingest(ops: Operations, cursor: Any, engine: RuleEngine, notifications: Seq
                    backfill.lean(fact)]
             rows.append(row)
             by_op.setdefault((fact["tenant"], str(fact["tiebreak"])), []).append(row)
-    backfill.store_facts(ops, cursor, (
+    backfill.store_facts(store, cursor, (
         (*r[:6], orjson.dumps(r[6]).decode()) for r in rows))
 
 
-def forget_tenant(ops: Operations, tenant_id: str) -> int:
+def forget_tenant(store: EventStore, tenant_id: str) -> int:
     """Drop a forgotten tenant from the process's state (time, windows, queued facts), its
     fact log, alert index and freshness rows; returns how many of its facts went."""
-    with ops.sql.transaction(commit=True) as cursor:
-        lock = " FOR UPDATE" if ops.sql.is_postgres else ""
-        ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} "
+    with store.sql.transaction(commit=True) as cursor:
+        lock = store.sql.for_update
+        store.sql.execute(cursor, f"SELECT state FROM {store.sql.table(STATE)} "
                                 f"WHERE name = 'rules'{lock}")
         state = orjson.loads(cursor.fetchone()["state"])
         if state:
             engine = RuleEngine(state, lambda _at: OperationsPolicy())
             engine.forget_tenant(tenant_id)
-            ops.sql.execute(cursor, f"UPDATE {ops.sql.table(STATE)} SET state = ? "
+            store.sql.execute(cursor, f"UPDATE {store.sql.table(STATE)} SET state = ? "
                                     "WHERE name = 'rules'", (orjson.dumps(engine.state).decode(),))
         removed = 0
         for table in ("alert_late_facts", backfill.FACTS, backfill.INDEX, backfill.CHECKPOINTS):
-            ops.sql.execute(cursor, f"DELETE FROM {ops.sql.table(table)} WHERE tenant_id = ?",
+            store.sql.execute(cursor, f"DELETE FROM {store.sql.table(table)} WHERE tenant_id = ?",
                             (tenant_id,))
             if table in ("alert_late_facts", backfill.FACTS):
-                removed += ops.sql.rowcount(cursor)
-        fresh_rows.forget(ops.sql, cursor, tenant_id)
+                removed += store.sql.rowcount(cursor)
+        fresh_rows.forget(store.sql, cursor, tenant_id)
         return removed
 
 
-def publish_watermarks(ops: Operations) -> dict[str, datetime]:
+def publish_watermarks(store: EventStore) -> dict[str, datetime]:
     """How far each tenant's own time has carried its rules (tenants with no time yet are
     absent)."""
-    with ops.sql.transaction(commit=False) as cursor:
-        ops.sql.execute(cursor, f"SELECT state FROM {ops.sql.table(STATE)} WHERE name = 'rules'")
+    with store.sql.transaction(commit=False) as cursor:
+        store.sql.execute(cursor, f"SELECT state FROM {store.sql.table(STATE)} "
+                                  "WHERE name = 'rules'")
         state = migrate(orjson.loads(cursor.fetchone()["state"]))
     return {name: from_us(t["publish_wm"]) for name, t in sorted(state["tenants"].items())
             if t["publish_wm"] is not None}
 
 
-def late_facts(ops: Operations) -> dict[str, dict[str, int]]:
+def late_facts(store: EventStore) -> dict[str, dict[str, int]]:
     """Per tenant: facts that arrived behind its watermark (``late``) and how many of them
     are still waiting for re-evaluation (``pending``; the next evaluation takes them)."""
-    with ops.sql.transaction(commit=False) as cursor:
-        ops.sql.execute(cursor, f"SELECT tenant_id, late, COUNT(*) AS n FROM "
-                                f"{ops.sql.table(backfill.FACTS)} WHERE late > 0 "
+    with store.sql.transaction(commit=False) as cursor:
+        store.sql.execute(cursor, f"SELECT tenant_id, late, COUNT(*) AS n FROM "
+                                f"{store.sql.table(backfill.FACTS)} WHERE late > 0 "
                                 "GROUP BY tenant_id, late")
         found: dict[str, dict[str, int]] = {}
         for r in cursor.fetchall():
@@ -270,14 +278,14 @@ def late_facts(ops: Operations) -> dict[str, dict[str, int]]:
     return dict(sorted(found.items()))
 
 
-def position(ops: Operations) -> int:
+def position(store: EventStore) -> int:
     """The last log position the process has evaluated."""
-    return _position(ops)
+    return _position(store)
 
 
-def _position(ops: Operations) -> int:
-    with ops.sql.transaction(commit=False) as cursor:
-        ops.sql.execute(cursor, f"SELECT position FROM {ops.sql.table(STATE)} "
+def _position(store: EventStore) -> int:
+    with store.sql.transaction(commit=False) as cursor:
+        store.sql.execute(cursor, f"SELECT position FROM {store.sql.table(STATE)} "
                                 "WHERE name = 'rules'")
         return int(cursor.fetchone()["position"])
 
@@ -302,3 +310,80 @@ def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, froz
                 except Exception:
                     log.exception("alert subscriber %r failed (attempt %d of 3)", callback,
                                   attempt + 1)
+
+
+class AlertProcess:
+    """The alert process as a service (policy §4): evaluation, its status, subscribers,
+    and the alert history as it stands or stood."""
+
+    def __init__(self, store: EventStore, policies: Policies, views: Views,
+                 tenants: Tenants) -> None:
+        self._store = store
+        self._policies = policies
+        self._views = views
+        self._tenants = tenants
+        self.subscribers: list[tuple[Subscriber, frozenset[str]]] = []
+
+    def subscribe(self, callback: Subscriber,
+                  kinds: tuple[str, ...] = ("Alert.Triggered", "Alert.Resolved")) -> None:
+        """Call ``callback(event)`` after each alert event this process stores. A failing
+        callback is retried and logged; it never loses or blocks the event."""
+        self.subscribers.append((callback, frozenset(kinds)))
+
+    def evaluate_alerts(self, now: datetime | None = None) -> int:
+        """Run the alert process over every new fact; returns the alert changes recorded."""
+        return evaluate(self._store, self._views.runner.head(), self._policies.ledger(),
+                        now=now, subscribers=self.subscribers)
+
+    def late_alert_facts(self) -> dict[str, dict[str, int]]:
+        """Per tenant, facts that arrived behind its own event time (``late``) and how many
+        still wait for re-evaluation (``pending``); tenants with none are absent."""
+        return late_facts(self._store)
+
+    def alert_process_status(self) -> dict[str, Any]:
+        """The alert process's position in the log and its late facts per tenant."""
+        return {"position": position(self._store), "late_facts": late_facts(self._store)}
+
+    def publish_watermarks(self) -> dict[str, datetime]:
+        """How far each tenant's own time has carried its rules."""
+        return publish_watermarks(self._store)
+
+    def forget_tenant(self, tenant_id: str) -> int:
+        """Drop a forgotten tenant from the process (see :func:`forget_tenant`)."""
+        return forget_tenant(self._store, tenant_id)
+
+    def alerts(
+        self,
+        *,
+        tenant_id: str | None = None,
+        all_tenants: bool = False,
+        rule: str | None = None,
+        open_only: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        as_of: datetime | None = None,
+        include_withdrawn: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
+        ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
+        wait behind the watermark), open if not yet resolved then. Alerts found by
+        re-evaluating late facts are flagged ``backfilled`` (with ``found_at``); those late
+        facts showed never held are ``withdrawn`` and listed only with
+        ``include_withdrawn``."""
+        if not all_tenants:
+            if not tenant_id:
+                raise NotFound("an alert query needs a tenant, or all_tenants=True")
+            self._tenants.load(tenant_id)
+        self.evaluate_alerts()
+        self._views.catch_up()
+        rows = alert_rows(self._store.sql, None if all_tenants else tenant_id, rule, False,
+                          since, until, include_withdrawn)
+        if as_of is not None:
+            moment_ = utc(as_of, "as_of")
+            cutoff = iso_utc(evaluated_by(
+                moment_, self._policies.policy_at(moment_).alerts.allowed_lateness_seconds))
+            rows = [r for r in rows if r["triggered_at"] <= cutoff]
+            for r in rows:
+                if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
+                    r["resolved_at"] = r["resolution"] = None
+        return [r for r in rows if not open_only or r["resolved_at"] is None]

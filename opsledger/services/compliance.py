@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
@@ -34,18 +33,15 @@ from opsledger.projections.retention import (
     purge_tenant,
     retention_candidates,
 )
-from opsledger.services import alerting
-from opsledger.services.recording import EventCache
-from opsledger.store import chain, identity
-from opsledger.store.url import pg_connect
+from opsledger.services import identity
+from opsledger.services.alerting import AlertProcess
+from opsledger.services.clock import BusinessClock
+from opsledger.services.recording import Recording
+from opsledger.services.tenants import Tenants
+from opsledger.services.views import Views
+from opsledger.store.events import EventStore
 
-if TYPE_CHECKING:
-    from opsledger.application import Operations
-
-__all__ = ["ComplianceCommands", "ForgetReport", "RetentionReport"]
-
-log = logging.getLogger(__name__)
-
+__all__ = ["Compliance", "ForgetReport", "RetentionReport"]
 
 @dataclass(frozen=True)
 class RetentionReport:
@@ -82,11 +78,17 @@ class ForgetReport:
                 "purged_total": sum(self.purged.values()), "rewritten": list(self.rewritten)}
 
 
-class ComplianceCommands:
-    """Mixed into :class:`~opsledger.Operations`."""
+class Compliance:
+    """Retention and erasure as a service."""
 
-    def _cops(self) -> Operations:
-        return self  # type: ignore[return-value]
+    def __init__(self, store: EventStore, clock: BusinessClock, tenants: Tenants, views: Views,
+                 recording: Recording, alerts: AlertProcess) -> None:
+        self._store = store
+        self._clock = clock
+        self._tenants = tenants
+        self._views = views
+        self._recording = recording
+        self._alerts = alerts
 
     @bounded(by="id", at="time")  # tenant_id unchecked: legacy ids must stay cleanable
     def apply_retention(
@@ -96,10 +98,10 @@ class ComplianceCommands:
         """Remove from the views (and so from exports) every tenant's rows past its
         retention horizons; one report per tenant. A tenant whose horizons have not moved
         since the last run records nothing."""
-        ops = self._cops()
-        now = ops._now(at)
-        tenants = [ops.tenant(tenant_id)] if tenant_id is not None else ops.tenants()
-        ops.catch_up()
+        now = self._clock.now(at)
+        tenants = ([self._tenants.tenant(tenant_id)] if tenant_id is not None
+                   else self._tenants.tenants())
+        self._views.catch_up()
         reports: list[RetentionReport] = []
         for state in tenants:
             if state.governance is None:  # nothing was ever recorded for it
@@ -108,9 +110,9 @@ class ComplianceCommands:
             audit_before = now - timedelta(days=keep.audit_days)
             metrics_before = now - timedelta(days=keep.metrics_days)
             a, m = iso_utc(audit_before), iso_utc(metrics_before)
-            with ops.sql.transaction(commit=False) as cursor:
-                current = horizons(ops.sql, cursor).get(state.tenant_id, ("", ""))
-                removed = retention_candidates(ops.sql, cursor, state.tenant_id, a, m)
+            with self._store.sql.transaction(commit=False) as cursor:
+                current = horizons(self._store.sql, cursor).get(state.tenant_id, ("", ""))
+                removed = retention_candidates(self._store.sql, cursor, state.tenant_id, a, m)
             moved = a > current[0] or m > current[1]
             recorded = moved and not dry_run
             if recorded:
@@ -119,10 +121,10 @@ class ComplianceCommands:
                            metrics_before: datetime = metrics_before) -> None:
                     tenant.record_retention(audit_before, metrics_before, removed, by, now)
 
-                ops._update(functools.partial(ops._tenant, state.tenant_id), record)
+                self._store.update(functools.partial(self._tenants.load, state.tenant_id), record)
             reports.append(RetentionReport(state.tenant_id, a, m, removed, recorded))
         if not dry_run:
-            ops.catch_up()
+            self._views.catch_up()
         return reports
 
     @bounded(by="id", reason="text", at="time")  # a legacy id can still be forgotten
@@ -130,54 +132,29 @@ class ComplianceCommands:
                       at: datetime | None = None) -> ForgetReport:
         """Crypto-shred ``tenant_id`` (see the module docstring). Running it again after an
         interruption finishes the job; on a tenant already forgotten it changes nothing."""
-        ops = self._cops()
-        now = ops._now(at)
-        ops.catch_up()  # so the counts below are of everything the views hold
-        if not ops.keyring.is_forgotten(tenant_id):
-            ops.tenant(tenant_id)  # UnknownTenant if it was never registered
+        now = self._clock.now(at)
+        self._views.catch_up()  # so the counts below are of everything the views hold
+        if not self._store.keyring.is_forgotten(tenant_id):
+            self._tenants.tenant(tenant_id)  # UnknownTenant if it was never registered
             with contextlib.suppress(IntegrityError):  # recorded by an interrupted run
-                ops.app.save(Erasure(tenant_id=tenant_id, by=by, reason=reason,
+                self._store.save(Erasure(tenant_id=tenant_id, by=by, reason=reason,
                                      occurred_at=now))
-        key_deleted = ops.keyring.forget(tenant_id, now)
-        ops._tenant_cache = EventCache()
-        with ops.sql.transaction(commit=False) as cursor:
-            counts = {table: int(ops.sql.fetch_one(cursor, f"SELECT COUNT(*) AS n FROM "
-                                                   f"{ops.sql.table(table)} WHERE {column} = ?"
-                                                   f"{extra}", (tenant_id,))["n"])
+        key_deleted = self._store.keyring.forget(tenant_id, now)
+        self._recording.forget_cached_tenants()
+        with self._store.sql.transaction(commit=False) as cursor:
+            sql = self._store.sql
+            counts = {table: int(sql.fetch_one(cursor, f"SELECT COUNT(*) AS n FROM "
+                                               f"{sql.table(table)} WHERE {column} = ?"
+                                               f"{extra}", (tenant_id,))["n"])
                       for table, column, extra in PURGED}
-        counts["alert_late_facts"] = alerting.forget_tenant(ops, tenant_id)
-        ops.catch_up()  # the erasure event purges the views
-        with ops.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
-            purge_tenant(ops.sql, cursor, tenant_id)
-            counts[identity.TABLE] = identity.forget(ops.sql, cursor, tenant_id)
-        rewritten = _rewrite_postgres(ops) if ops.sql.is_postgres else ()
-        if ops.store.kind == "sqlite":
-            ops.sql.compact()
-            rewritten = (str(ops.store.path),)
-        forgotten_at = ops.sql.fetch(
-            f"SELECT occurred_at FROM {ops.sql.table('audit_action')} WHERE tenant_id = ? "
+        counts["alert_late_facts"] = self._alerts.forget_tenant(tenant_id)
+        self._views.catch_up()  # the erasure event purges the views
+        with self._store.sql.transaction(commit=True) as cursor:  # and anything applied meanwhile
+            purge_tenant(self._store.sql, cursor, tenant_id)
+            counts[identity.TABLE] = identity.forget(self._store.sql, cursor, tenant_id)
+        rewritten = self._store.reclaim_space()
+        forgotten_at = self._store.sql.fetch(
+            f"SELECT occurred_at FROM {self._store.sql.table('audit_action')} WHERE tenant_id = ? "
             "AND action = 'Erasure.TenantForgotten'", (tenant_id,))
         return ForgetReport(tenant_id, forgotten_at[0]["occurred_at"] if forgotten_at
                             else iso_utc(now), key_deleted, counts, rewritten)
-
-
-def _rewrite_postgres(ops: Operations) -> tuple[str, ...]:
-    """``VACUUM (FULL, ANALYZE)`` of every table of the store's schema that can hold a
-    tenant's data in clear, then ``CHECKPOINT`` (see the module docstring); the tables."""
-    import psycopg
-
-    kept = {ops.sql.events_table, chain.CHAIN_TABLE}
-    with pg_connect(ops.store, autocommit=True) as conn:
-        names = [row[0] for row in conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind IN ('r', 'm') ORDER BY c.relname",
-            (ops.store.schema,)).fetchall()]
-        tables = tuple(name for name in names if name not in kept)
-        for name in tables:
-            conn.execute(f"VACUUM (FULL, ANALYZE) {ops.sql.table(name)}")
-        try:
-            conn.execute("CHECKPOINT")
-        except psycopg.errors.InsufficientPrivilege:
-            log.warning("tenant forget: no right to CHECKPOINT (superuser or pg_checkpoint); "
-                        "the rewritten tables reach the disk at the server's next checkpoint")
-    return tables

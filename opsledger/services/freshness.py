@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -28,6 +28,7 @@ from opsledger.domain.visibility import Visibility, visibility_uuid
 from opsledger.projections import slo_query
 from opsledger.projections._facts import moment
 from opsledger.scheduler import Deadline, DeadlineQueue
+from opsledger.services.clock import BusinessClock
 from opsledger.services.lines import (
     TwoPass,
     numbered_lines,
@@ -36,47 +37,14 @@ from opsledger.services.lines import (
     source_name,
     validate_first,
 )
-from opsledger.services.recording import _CONFLICTS, load_many
+from opsledger.services.policies import Policies
+from opsledger.services.recording import load_many
 from opsledger.services.records import SnapshotRecord
+from opsledger.services.tenants import Tenants
+from opsledger.services.views import Views
+from opsledger.store.events import EventStore
 
-if TYPE_CHECKING:
-    from opsledger.application import Operations
-
-__all__ = [
-    "advance_freshness",
-    "freshness_deadlines",
-    "import_snapshots",
-    "record_visibility",
-    "visibility_watermark",
-]
-
-def _load_or_track(ops: Operations, tenant_id: str, repository_id: str, key: str,
-                   payload_hash: str) -> Visibility:
-    try:
-        found: Visibility = ops.app.repository.get(
-            visibility_uuid(tenant_id, repository_id, key, payload_hash))
-        return found
-    except AggregateNotFoundError:
-        return Visibility(tenant_id=tenant_id, repository_id=repository_id,
-                          idempotency_key=key, payload_hash=payload_hash)
-
-
-def record_visibility(ops: Operations, tenant_id: str, repository_id: str,
-                      idempotency_key: str, payload_hash: str, visible_at: datetime) -> bool:
-    """Record when a payload became visible downstream; False if already known.
-
-    Bounded like an imported snapshot line (:class:`~opsledger.services.records.SnapshotRecord`)."""
-    utc(visible_at, "visible_at")
-    if not idempotency_key:
-        raise InvalidInput("a visibility record needs the publish's idempotency key")
-    checked = SnapshotRecord.create({
-        "tenant_id": tenant_id, "repository_id": repository_id,
-        "idempotency_key": idempotency_key, "payload_hash": payload_hash,
-        "visible_at": visible_at}, ops.time_bounds())
-    if repository_id not in ops.tenant(tenant_id).repositories:  # UnknownTenant if unknown
-        raise RepositoryOutOfScope(tenant_id, repository_id)
-    return _observe_chunk(ops, [_as_dict(checked)]) == 1
-
+__all__ = ["Freshness"]
 
 def _as_dict(record: SnapshotRecord) -> dict[str, Any]:
     return {"tenant_id": record.tenant_id, "repository_id": record.repository_id,
@@ -84,146 +52,179 @@ def _as_dict(record: SnapshotRecord) -> dict[str, Any]:
             "visible_at": record.visible_at.astimezone(UTC)}
 
 
-def freshness_deadlines(ops: Operations) -> DeadlineQueue:
-    """Every accepted publish not yet visible in time and not yet recorded as missed."""
-    ops.catch_up()
-    rows = slo_query.pending_freshness(ops.sql, "9999-12-31T23:59:59.999999Z")
-    return DeadlineQueue(
-        Deadline(moment(r["due_at"]), "freshness",
-                 (r["tenant_id"], r["repository_id"], r["idempotency_key"], r["payload_hash"]),
-                 {"accepted_at": r["accepted_at"]})
-        for r in rows
-    )
-
-
-def advance_freshness(ops: Operations, until: datetime) -> int:
-    """Record every freshness deadline due by ``until``; returns how many were missed."""
-    due = freshness_deadlines(ops).due(utc(until, "until"))
-    return sum(_record_missed(ops, deadline) for deadline in due)
-
-
-def _record_missed(ops: Operations, deadline: Deadline) -> bool:
-    tenant_id, repository_id, key, payload_hash = deadline.key
-    accepted_at = moment(deadline.data["accepted_at"])
-    missed: bool = ops._update(
-        lambda: _load_or_track(ops, tenant_id, repository_id, key, payload_hash),
-        lambda v: v.miss(accepted_at, deadline.due_at))
-    return missed
-
-
-def visibility_watermark(ops: Operations) -> datetime | None:
-    """The newest visible_at known, minus the allowed lateness (None if none)."""
-    ops.catch_up()
-    with ops.sql.transaction(commit=False) as cursor:
-        ops.sql.execute(cursor, f"SELECT MAX(visible_at) AS v FROM "
-                                f"{ops.sql.table('slo_freshness')}")
-        newest = cursor.fetchone()["v"]
-    if newest is None:
-        return None
-    lateness = ops.policy_at(moment(newest)).alerts.allowed_lateness_seconds
-    return moment(newest) - timedelta(seconds=lateness)
-
-
-def _observe_chunk(ops: Operations, records: list[dict[str, Any]]) -> int:
-    """Record a chunk of visibilities in one transaction (re-decided on a conflict)."""
-    for attempt in range(8):
-        try:
-            with ops.sql.transaction(commit=True) as cursor:
-                keys = [(r["tenant_id"], r["repository_id"], r["idempotency_key"],
-                         r["payload_hash"].lower()) for r in records]
-                streams = load_many(ops.app, ops.sql, cursor,
-                                    [visibility_uuid(*k) for k in keys])
-                changed: dict[Any, Visibility] = {}
-                for key, record in zip(keys, records, strict=True):
-                    stream = visibility_uuid(*key)
-                    aggregate = streams.get(stream) or Visibility(
-                        tenant_id=key[0], repository_id=key[1], idempotency_key=key[2],
-                        payload_hash=key[3])
-                    streams[stream] = aggregate
-                    aggregate.observe(record["visible_at"])
-                    if aggregate.pending_events:
-                        changed[stream] = aggregate
-                events = [e for a in changed.values() for e in a.collect_events()]
-                ops.sql.insert_stored_events(
-                    cursor, [ops.app.mapper.to_stored_event(e) for e in events])
-            return sum(1 for e in events if type(e).__name__ == "Observed")
-        except _CONFLICTS:
-            if attempt == 7:
-                raise
-    raise AssertionError("unreachable")
-
-
 def _parse_snapshot(raw: bytes | None, time_bounds: TimeBounds | None) -> dict[str, Any]:
     return _as_dict(SnapshotRecord.create(parse_line(raw), time_bounds))
 
 
-def import_snapshots(ops: Operations, sources: Iterable[Iterable[bytes]], *,
-                     strict: bool = False, names: Sequence[str] | None = None,
-                     time_bounds: TimeBounds | None = None) -> dict[str, Any]:
-    """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time.
+class Freshness:
+    """The freshness process as a service: visibility records and the deadlines they
+    settle (policy §2)."""
 
-    Lines are bounded and reported like the audit import's (file, line, field); the input
-    is streamed in chunks of 1,000 (``strict``: a first pass validates everything)."""
-    time_bounds = ops.time_bounds(time_bounds)
-    inputs = list(sources)
-    labels = list(names) if names is not None else [
-        source_name(s, i) for i, s in enumerate(inputs)]
-    passes = [TwoPass(s) for s in inputs] if strict else []
-    try:
-        if strict:
-            validate_first(passes, labels, lambda raw: _parse_snapshot(raw, time_bounds))
-            inputs = [reader.second() for reader in passes]
-        summary = _import_lines(ops, inputs, labels, time_bounds)
-    finally:
-        for reader in passes:
-            reader.close()
-    watermark = visibility_watermark(ops)
-    if watermark is not None:
-        summary["missed"] = advance_freshness(ops, watermark)
-        summary["watermark"] = iso_utc(watermark)
-    return summary
+    def __init__(self, store: EventStore, clock: BusinessClock, policies: Policies,
+                 tenants: Tenants, views: Views) -> None:
+        self._store = store
+        self._clock = clock
+        self._policies = policies
+        self._tenants = tenants
+        self._views = views
 
-
-def _import_lines(ops: Operations, inputs: list[Iterable[bytes]], labels: list[str],
-                  time_bounds: TimeBounds | None) -> dict[str, Any]:
-    summary: dict[str, Any] = {"lines": 0, "recorded": 0, "duplicates": 0,
-                               "rejected": [], "missed": 0}
-    scopes: dict[str, frozenset[str] | None] = {}
-    for source, name in zip(inputs, labels, strict=True):
-        valid: list[dict[str, Any]] = []
-        for number, raw in numbered_lines(source):
-            summary["lines"] += 1
-            try:
-                data = _parse_snapshot(raw, time_bounds)
-                _check_scope(ops, scopes, data)
-            except OpsledgerError as error:
-                summary["rejected"].append(rejection(name, number, error))
-                continue
-            valid.append(data)
-            if len(valid) >= 1000:
-                _record(ops, valid, summary)
-        _record(ops, valid, summary)
-    return summary
-
-
-def _check_scope(ops: Operations, scopes: dict[str, frozenset[str] | None],
-                 data: dict[str, Any]) -> None:
-    tenant_id = data["tenant_id"]
-    if tenant_id not in scopes:
+    def _load_or_track(self, tenant_id: str, repository_id: str, key: str,
+                       payload_hash: str) -> Visibility:
         try:
-            scopes[tenant_id] = frozenset(ops.tenant(tenant_id).repositories)
-        except UnknownTenant:
-            scopes[tenant_id] = None
-    scope = scopes[tenant_id]
-    if scope is None:
-        raise UnknownTenant(tenant_id)
-    if data["repository_id"] not in scope:
-        raise RepositoryOutOfScope(tenant_id, data["repository_id"])
+            found: Visibility = self._store.app.repository.get(
+                visibility_uuid(tenant_id, repository_id, key, payload_hash))
+            return found
+        except AggregateNotFoundError:
+            return Visibility(tenant_id=tenant_id, repository_id=repository_id,
+                              idempotency_key=key, payload_hash=payload_hash)
 
+    def record_visibility(self, tenant_id: str, repository_id: str,
+                          idempotency_key: str, payload_hash: str, visible_at: datetime) -> bool:
+        """Record when a payload became visible downstream; False if already known.
 
-def _record(ops: Operations, valid: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    if valid:
-        new = _observe_chunk(ops, valid)
-        summary["recorded"] += new
-        summary["duplicates"] += len(valid) - new
-        valid.clear()
+        Bounded like an imported snapshot line
+        (:class:`~opsledger.services.records.SnapshotRecord`)."""
+        utc(visible_at, "visible_at")
+        if not idempotency_key:
+            raise InvalidInput("a visibility record needs the publish's idempotency key")
+        checked = SnapshotRecord.create({
+            "tenant_id": tenant_id, "repository_id": repository_id,
+            "idempotency_key": idempotency_key, "payload_hash": payload_hash,
+            "visible_at": visible_at}, self._clock.bounds())
+        # UnknownTenant if unknown:
+        if repository_id not in self._tenants.tenant(tenant_id).repositories:
+            raise RepositoryOutOfScope(tenant_id, repository_id)
+        return self._observe_chunk([_as_dict(checked)]) == 1
+
+    def freshness_deadlines(self) -> DeadlineQueue:
+        """Every accepted publish not yet visible in time and not yet recorded as missed."""
+        self._views.catch_up()
+        rows = slo_query.pending_freshness(self._store.sql, "9999-12-31T23:59:59.999999Z")
+        return DeadlineQueue(
+            Deadline(moment(r["due_at"]), "freshness",
+                     (r["tenant_id"], r["repository_id"], r["idempotency_key"], r["payload_hash"]),
+                     {"accepted_at": r["accepted_at"]})
+            for r in rows
+        )
+
+    def advance_freshness(self, until: datetime) -> int:
+        """Record every freshness deadline due by ``until``; returns how many were missed."""
+        due = self.freshness_deadlines().due(utc(until, "until"))
+        return sum(self._record_missed(deadline) for deadline in due)
+
+    def _record_missed(self, deadline: Deadline) -> bool:
+        tenant_id, repository_id, key, payload_hash = deadline.key
+        accepted_at = moment(deadline.data["accepted_at"])
+        missed: bool = self._store.update(
+            lambda: self._load_or_track(tenant_id, repository_id, key, payload_hash),
+            lambda v: v.miss(accepted_at, deadline.due_at))
+        return missed
+
+    def visibility_watermark(self) -> datetime | None:
+        """The newest visible_at known, minus the allowed lateness (None if none)."""
+        self._views.catch_up()
+        with self._store.sql.transaction(commit=False) as cursor:
+            self._store.sql.execute(cursor, f"SELECT MAX(visible_at) AS v FROM "
+                                    f"{self._store.sql.table('slo_freshness')}")
+            newest = cursor.fetchone()["v"]
+        if newest is None:
+            return None
+        lateness = self._policies.policy_at(moment(newest)).alerts.allowed_lateness_seconds
+        return moment(newest) - timedelta(seconds=lateness)
+
+    def _observe_chunk(self, records: list[dict[str, Any]]) -> int:
+        """Record a chunk of visibilities in one transaction (re-decided on a conflict)."""
+        for attempt in range(8):
+            try:
+                with self._store.sql.transaction(commit=True) as cursor:
+                    keys = [(r["tenant_id"], r["repository_id"], r["idempotency_key"],
+                             r["payload_hash"].lower()) for r in records]
+                    streams = load_many(self._store.app, self._store.sql, cursor,
+                                        [visibility_uuid(*k) for k in keys])
+                    changed: dict[Any, Visibility] = {}
+                    for key, record in zip(keys, records, strict=True):
+                        stream = visibility_uuid(*key)
+                        aggregate = streams.get(stream) or Visibility(
+                            tenant_id=key[0], repository_id=key[1], idempotency_key=key[2],
+                            payload_hash=key[3])
+                        streams[stream] = aggregate
+                        aggregate.observe(record["visible_at"])
+                        if aggregate.pending_events:
+                            changed[stream] = aggregate
+                    events = [e for a in changed.values() for e in a.collect_events()]
+                    self._store.sql.insert_stored_events(
+                        cursor, [self._store.app.mapper.to_stored_event(e) for e in events])
+                return sum(1 for e in events if type(e).__name__ == "Observed")
+            except self._store.sql.unique_violations:
+                if attempt == 7:
+                    raise
+        raise AssertionError("unreachable")
+
+    def import_snapshots(self, sources: Iterable[Iterable[bytes]], *,
+                         strict: bool = False, names: Sequence[str] | None = None,
+                         time_bounds: TimeBounds | None = None) -> dict[str, Any]:
+        """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time.
+
+        Lines are bounded and reported like the audit import's (file, line, field); the input
+        is streamed in chunks of 1,000 (``strict``: a first pass validates everything)."""
+        time_bounds = self._clock.bounds(time_bounds)
+        inputs = list(sources)
+        labels = list(names) if names is not None else [
+            source_name(s, i) for i, s in enumerate(inputs)]
+        passes = [TwoPass(s) for s in inputs] if strict else []
+        try:
+            if strict:
+                validate_first(passes, labels, lambda raw: _parse_snapshot(raw, time_bounds))
+                inputs = [reader.second() for reader in passes]
+            summary = self._import_lines(inputs, labels, time_bounds)
+        finally:
+            for reader in passes:
+                reader.close()
+        watermark = self.visibility_watermark()
+        if watermark is not None:
+            summary["missed"] = self.advance_freshness(watermark)
+            summary["watermark"] = iso_utc(watermark)
+        return summary
+
+    def _import_lines(self, inputs: list[Iterable[bytes]], labels: list[str],
+                      time_bounds: TimeBounds | None) -> dict[str, Any]:
+        summary: dict[str, Any] = {"lines": 0, "recorded": 0, "duplicates": 0,
+                                   "rejected": [], "missed": 0}
+        scopes: dict[str, frozenset[str] | None] = {}
+        for source, name in zip(inputs, labels, strict=True):
+            valid: list[dict[str, Any]] = []
+            for number, raw in numbered_lines(source):
+                summary["lines"] += 1
+                try:
+                    data = _parse_snapshot(raw, time_bounds)
+                    self._check_scope(scopes, data)
+                except OpsledgerError as error:
+                    summary["rejected"].append(rejection(name, number, error))
+                    continue
+                valid.append(data)
+                if len(valid) >= 1000:
+                    self._record(valid, summary)
+            self._record(valid, summary)
+        return summary
+
+    def _check_scope(self, scopes: dict[str, frozenset[str] | None],
+                     data: dict[str, Any]) -> None:
+        tenant_id = data["tenant_id"]
+        if tenant_id not in scopes:
+            try:
+                scopes[tenant_id] = frozenset(self._tenants.tenant(tenant_id).repositories)
+            except UnknownTenant:
+                scopes[tenant_id] = None
+        scope = scopes[tenant_id]
+        if scope is None:
+            raise UnknownTenant(tenant_id)
+        if data["repository_id"] not in scope:
+            raise RepositoryOutOfScope(tenant_id, data["repository_id"])
+
+    def _record(self, valid: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        if valid:
+            new = self._observe_chunk(valid)
+            summary["recorded"] += new
+            summary["duplicates"] += len(valid) - new
+            valid.clear()
+

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opsledger.application import Operations
 from opsledger.domain.bounds import TimeBounds
 from opsledger.domain.errors import OpsledgerError
+from opsledger.services.clock import BusinessClock
 from opsledger.services.lines import (
     TwoPass,
     numbered_lines,
@@ -28,9 +28,10 @@ from opsledger.services.lines import (
     source_name,
     validate_first,
 )
-from opsledger.services.records import ImportRefused, PublishRecord
+from opsledger.services.recording import Recording
+from opsledger.services.records import PublishRecord
 
-__all__ = ["ImportRefused", "ImportSummary", "import_pumuki_audit"]
+__all__ = ["ImportSummary", "Importer"]
 
 CHUNK = 1000
 
@@ -65,61 +66,95 @@ def _parse(raw: bytes | None, time_bounds: TimeBounds | None) -> PublishRecord:
     return PublishRecord.from_pumuki(parse_line(raw), time_bounds)
 
 
-def import_pumuki_audit(
-    ops: Operations,
-    sources: Iterable[Iterable[bytes]],
-    *,
-    strict: bool = False,
-    register_unknown: bool = False,
-    by: str = "import",
-    progress: Callable[[int], None] | None = None,
-    names: Sequence[str] | None = None,
-    time_bounds: TimeBounds | None = None,
-) -> ImportSummary:
-    """Import every line of every source (each an iterable of raw lines or a binary file).
+class Importer:
+    """Imports Pumuki audit files through the recording path."""
 
-    ``names`` name the sources in rejections (default: each file's name, else
-    ``<input N>``); ``time_bounds`` the accepted business times (default 2000..2100 UTC;
-    never more than a day ahead of the store's clock: :meth:`Operations.time_bounds`).
-    """
-    time_bounds = ops.time_bounds(time_bounds)
-    inputs = list(sources)
-    labels = list(names) if names is not None else [
-        source_name(s, i) for i, s in enumerate(inputs)]
-    passes = [TwoPass(s) for s in inputs] if strict else []
-    try:
-        if strict:
-            validate_first(passes, labels, lambda raw: _parse(raw, time_bounds))
-            inputs = [p.second() for p in passes]
-        return _write(ops, inputs, labels, register_unknown, by, progress, time_bounds)
-    finally:
-        for reader in passes:
-            reader.close()
+    def __init__(self, clock: BusinessClock, recording: Recording) -> None:
+        self._clock = clock
+        self._recording = recording
+
+    def import_pumuki_audit(
+        self,
+        sources: Iterable[Iterable[bytes]],
+        *,
+        strict: bool = False,
+        register_unknown: bool = False,
+        by: str = "import",
+        progress: Callable[[int], None] | None = None,
+        names: Sequence[str] | None = None,
+        time_bounds: TimeBounds | None = None,
+    ) -> ImportSummary:
+        """Import every line of every source (each an iterable of raw lines or a binary file).
+
+        ``names`` name the sources in rejections (default: each file's name, else
+        ``<input N>``); ``time_bounds`` the accepted business times (default 2000..2100 UTC;
+        never more than a day ahead of the store's clock: :meth:`BusinessClock.bounds`).
+        """
+        time_bounds = self._clock.bounds(time_bounds)
+        inputs = list(sources)
+        labels = list(names) if names is not None else [
+            source_name(s, i) for i, s in enumerate(inputs)]
+        passes = [TwoPass(s) for s in inputs] if strict else []
+        try:
+            if strict:
+                validate_first(passes, labels, lambda raw: _parse(raw, time_bounds))
+                inputs = [p.second() for p in passes]
+            return self._write(inputs, labels, register_unknown, by, progress, time_bounds)
+        finally:
+            for reader in passes:
+                reader.close()
 
 
-def _write(ops: Operations, inputs: list[Iterable[bytes]], labels: list[str],
-           register_unknown: bool, by: str, progress: Callable[[int], None] | None,
-           time_bounds: TimeBounds | None) -> ImportSummary:
-    writer = ops.writer(source="pumuki-import", by=by, register_unknown=register_unknown)
-    summary = ImportSummary()
-    ordered: list[tuple[int, int, dict[str, Any]]] = []
-    for index, (source, name) in enumerate(zip(inputs, labels, strict=True)):
-        chunk: list[tuple[int, PublishRecord]] = []
-        for number, raw in numbered_lines(source):
-            summary.lines += 1
-            try:
-                chunk.append((number, _parse(raw, time_bounds)))
-            except OpsledgerError as error:
-                ordered.append((index, number, rejection(name, number, error)))
-                if progress:
-                    progress(1)
-            if len(chunk) >= CHUNK:
-                _flush(writer, chunk, summary, progress, index, name, ordered)
-        _flush(writer, chunk, summary, progress, index, name, ordered)
-    ordered.sort(key=lambda item: (item[0], item[1]))
-    summary.rejected = [item[2] for item in ordered]
-    return summary
+    def _flush(
+        writer: Any,
+        chunk: list[tuple[int, PublishRecord]],
+        summary: ImportSummary,
+        progress: Callable[[int], None] | None,
+        index: int,
+        name: str,
+        ordered: list[tuple[int, int, dict[str, Any]]],
+    ) -> None:
+        if not chunk:
+            return
+        results = writer.write([record for _, record in chunk])
+        for (number, _), item in zip(chunk, results, strict=True):
+            if item.status == "duplicate":
+                summary.duplicates += 1
+            elif item.status == "refused":
+                assert item.error is not None
+                ordered.append((index, number, rejection(name, number, item.error)))
+            else:
+                summary.imported += 1
+                summary.retries += int(item.retry)
+                summary.collisions += int(item.collision)
+                summary.key_missing += int(item.key_missing)
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
 
+    def _write(self, inputs: list[Iterable[bytes]], labels: list[str],
+               register_unknown: bool, by: str, progress: Callable[[int], None] | None,
+               time_bounds: TimeBounds | None) -> ImportSummary:
+        writer = self._recording.writer(source="pumuki-import", by=by,
+                                        register_unknown=register_unknown)
+        summary = ImportSummary()
+        ordered: list[tuple[int, int, dict[str, Any]]] = []
+        for index, (source, name) in enumerate(zip(inputs, labels, strict=True)):
+            chunk: list[tuple[int, PublishRecord]] = []
+            for number, raw in numbered_lines(source):
+                summary.lines += 1
+                try:
+                    chunk.append((number, _parse(raw, time_bounds)))
+                except OpsledgerError as error:
+                    ordered.append((index, number, rejection(name, number, error)))
+                    if progress:
+                        progress(1)
+                if len(chunk) >= CHUNK:
+                    _flush(writer, chunk, summary, progress, index, name, ordered)
+            _flush(writer, chunk, summary, progress, index, name, ordered)
+        ordered.sort(key=lambda item: (item[0], item[1]))
+        summary.rejected = [item[2] for item in ordered]
+        return summary
 
 def _flush(
     writer: Any,

@@ -1,4 +1,4 @@
-"""Incident commands of ``Operations`` (policy §3): open, acknowledge, mitigate, update,
+"""Incidents as a service (policy §3): open, acknowledge, mitigate, update,
 change severity, resolve, publish the RCA, schedule a SEV3 fix, close; and the sweep
 that records missed deadlines at their due times."""
 
@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID, uuid4
-
-from eventsourcing.application import AggregateNotFoundError
 
 from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import NotFound
@@ -20,41 +18,47 @@ from opsledger.projections import incidents as incident_view
 from opsledger.projections.sla import sla_summary
 from opsledger.projections.timeline import timeline
 from opsledger.scheduler import Deadline, DeadlineQueue
+from opsledger.services.clock import BusinessClock
+from opsledger.services.gate import GateState
+from opsledger.services.policies import Policies
+from opsledger.services.tenants import Tenants
+from opsledger.services.views import Views
 from opsledger.store.asof import as_of, evaluated_by
+from opsledger.store.events import EventStore
 
-if TYPE_CHECKING:
-    from opsledger.application import Operations
-
-__all__ = ["IncidentCommands"]
+__all__ = ["Incidents"]
 
 
-class IncidentCommands:
-    """Mixed into :class:`~opsledger.Operations`."""
+class Incidents:
+    """Incident commands, reads and the sweep of their deadlines."""
 
-    def _self(self) -> Operations:
-        return self  # type: ignore[return-value]
+    def __init__(self, store: EventStore, clock: BusinessClock, policies: Policies,
+                 tenants: Tenants, gate: GateState, views: Views) -> None:
+        self._store = store
+        self._clock = clock
+        self._policies = policies
+        self._tenants = tenants
+        self._gate = gate
+        self._views = views
 
     def _incident(self, incident_id: str | UUID) -> Incident:
-        ops = self._self()
         try:
-            found: Incident = ops.app.repository.get(UUID(str(incident_id)))
-        except (AggregateNotFoundError, ValueError):
-            raise NotFound(f"no incident {incident_id}") from None
-        if not isinstance(found, Incident):
+            found = self._store.get(UUID(str(incident_id)), Incident)
+        except ValueError:  # not a UUID
+            found = None
+        if found is None:
             raise NotFound(f"no incident {incident_id}")
         return found
 
     def _escalation(self, at: datetime) -> tuple[str, OperationsPolicy]:
         """The secondary owner (the gate's, else the policy's) and the policy in force."""
-        ops = self._self()
-        policy = ops.policy_at(at)
-        return ops.secondary_owner() or policy.ownership.secondary_owner, policy
+        policy = self._policies.policy_at(at)
+        return self._gate.secondary_owner() or policy.ownership.secondary_owner, policy
 
     def _change_incident(self, incident_id: str | UUID, at: datetime | None,
                          change: Callable[[Incident, datetime], object]) -> dict[str, Any]:
-        ops = self._self()
-        moment = ops._now(at)
-        incident = ops._update(lambda: self._incident(incident_id),
+        moment = self._clock.now(at)
+        incident = self._store.update(lambda: self._incident(incident_id),
                                lambda i: (change(i, moment), i)[1])
         return incident_view.describe(incident)
 
@@ -63,14 +67,14 @@ class IncidentCommands:
                       tenant_id: str | None = None, alert_ids: list[str] | None = None,
                       at: datetime | None = None) -> dict[str, Any]:
         """Open an incident (platform-wide when no tenant); returns it as ``show`` does."""
-        ops = self._self()
-        moment = ops._now(at)
+        moment = self._clock.now(at)
         if tenant_id is not None:
-            ops.tenant(tenant_id)  # UnknownTenant if not registered
+            self._tenants.tenant(tenant_id)  # UnknownTenant if not registered
         incident = Incident.open(key=uuid4().hex, severity=Severity(severity),
                                  tenant_id=tenant_id, title=title, cause=cause, by=by,
-                                 at=moment, policy=ops.policy_at(moment), alert_ids=alert_ids)
-        ops.app.save(incident)
+                                 at=moment, policy=self._policies.policy_at(moment),
+                                 alert_ids=alert_ids)
+        self._store.save(incident)
         return incident_view.describe(incident)
 
     @bounded(incident_id="ref", by="id", at="time")
@@ -148,10 +152,9 @@ class IncidentCommands:
         return incident_view.describe(incident)
 
     def _incident_as_of(self, incident_id: UUID, moment: datetime) -> Incident:
-        ops = self._self()
-        found: Incident | None = as_of(ops.app, incident_id, moment)
+        found: Incident | None = as_of(self._store.app, incident_id, moment)
         if found is None or (found.alert_ids and found.opened_at > evaluated_by(
-                moment, ops.policy_at(moment).alerts.allowed_lateness_seconds)):
+                moment, self._policies.policy_at(moment).alerts.allowed_lateness_seconds)):
             raise NotFound(f"incident {incident_id} did not exist at {moment.isoformat()}")
         return found
 
@@ -159,10 +162,9 @@ class IncidentCommands:
         """The incident's events, its linked alerts' triggers and resolutions, and its
         tenant's per-minute publish statistics from 30 minutes before it opened to 30
         minutes after it was resolved, in business-time order (deterministic)."""
-        ops = self._self()
         incident = self._incident(incident_id)
         entries: list[dict[str, Any]] = []
-        for e in ops.app.events.get(incident.id):
+        for e in self._store.app.events.get(incident.id):
             data = {k: v for k, v in vars(e).items()
                     if k not in ("originator_id", "originator_version", "timestamp",
                                  "originator_topic", "deadlines", "occurred_at")}
@@ -171,15 +173,15 @@ class IncidentCommands:
             entries.append({"at": iso_utc(vars(e)["occurred_at"]),
                             "kind": type(e).__qualname__, **data})
         for alert_id in incident.alert_ids:
-            for e in ops.app.events.get(UUID(alert_id)):
+            for e in self._store.app.events.get(UUID(alert_id)):
                 entries.append({"at": iso_utc(vars(e)["occurred_at"]),
                                 "kind": type(e).__qualname__, "alert_id": alert_id,
                                 "rule": vars(e)["rule"]})
         if incident.tenant_id is not None:
-            ops.catch_up()
+            self._views.catch_up()
             around = timedelta(minutes=30)
             end = incident.times.get("resolved", max(e_at for e_at in incident.times.values()))
-            entries += [e for e in timeline(ops.sql, incident.tenant_id,
+            entries += [e for e in timeline(self._store.sql, incident.tenant_id,
                                             iso_utc(incident.opened_at - around),
                                             iso_utc(end + around))
                         if e["kind"] == "publish_minute"]
@@ -190,13 +192,13 @@ class IncidentCommands:
                   as_of: datetime | None = None) -> list[dict[str, Any]]:
         """Incidents in scope (platform-wide ones belong to the operator scope); with
         ``as_of``, those that existed then, each as it stood (``show``'s shape)."""
-        ops = self._self()
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an incident query needs a tenant, or all_tenants=True")
-            ops.tenant(tenant_id)
-        ops.catch_up()
-        rows = incident_view.incident_rows(ops.sql, None if all_tenants else tenant_id, None)
+            self._tenants.tenant(tenant_id)
+        self._views.catch_up()
+        rows = incident_view.incident_rows(self._store.sql,
+                                           None if all_tenants else tenant_id, None)
         if as_of is None:
             return [r for r in rows if state is None or r["state"] == state]
         shown = []
@@ -211,33 +213,22 @@ class IncidentCommands:
 
     def incident_deadlines(self) -> DeadlineQueue:
         """Every pending incident deadline with a due time, from the store."""
-        ops = self._self()
-        ops.catch_up()
+        self._views.catch_up()
         return DeadlineQueue(
             Deadline(due, "incident", (row["incident_id"], row["kind"]))
-            for row in incident_view.pending_deadlines(ops.sql)
+            for row in incident_view.pending_deadlines(self._store.sql)
             for due in [utc(row["due"], "due_at")]
         )
-
-    def next_due(self, now: datetime) -> datetime | None:
-        """When the next incident or freshness deadline falls due (for the driver)."""
-        from opsledger.services.freshness import freshness_deadlines
-
-        dues = [q.next_due() for q in (self.incident_deadlines(),
-                                        freshness_deadlines(self._self()))]
-        known = [d for d in dues if d is not None]
-        return min(known) if known else None
 
     def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
             all_tenants: bool = False) -> list[dict[str, Any]]:
         """SLA compliance per severity for incidents opened in ``[start, end)``."""
-        ops = self._self()
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an SLA query needs a tenant, or all_tenants=True")
-            ops.tenant(tenant_id)
-        ops.catch_up()
-        return sla_summary(ops.sql, start, end, None if all_tenants else tenant_id)
+            self._tenants.tenant(tenant_id)
+        self._views.catch_up()
+        return sla_summary(self._store.sql, start, end, None if all_tenants else tenant_id)
 
     def record_due_incident_deadlines(self, now: datetime) -> int:
         """Record every incident deadline due by ``now`` as missed, at its due time.
@@ -269,4 +260,4 @@ class IncidentCommands:
         def miss(incident: Incident) -> int:
             return incident.record_overdue(now, owner, policy)
 
-        return self._self()._update(lambda: self._incident(incident_id), miss)
+        return self._store.update(lambda: self._incident(incident_id), miss)

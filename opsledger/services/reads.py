@@ -1,76 +1,51 @@
-"""The read side of ``Operations``: views (audit trail, SLOs), freshness and deadlines."""
+"""The read side: the audit trail, SLO reports and the RCA timeline over the views (kept
+current by catching up before each read), and the sweep that records what time has passed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from opsledger.domain.errors import NotFound
-from opsledger.domain.time import iso_utc, utc
-from opsledger.projections import (
-    AuditQuery,
-    SqlStore,
-    TrackingConflict,
-    ViewRunner,
-    ViewStatus,
-    alert_rows,
-    slo_query,
-)
+from opsledger.domain.time import iso_utc
+from opsledger.projections import AuditQuery, slo_query
 from opsledger.projections import audit as audit_queries
 from opsledger.projections._stream import stream_query
 from opsledger.projections.timeline import iter_timeline
-from opsledger.services import alerting, freshness
+from opsledger.services.alerting import AlertProcess
+from opsledger.services.clock import BusinessClock
+from opsledger.services.freshness import Freshness
+from opsledger.services.gate import Gate
+from opsledger.services.incidents import Incidents
+from opsledger.services.policies import Policies
 from opsledger.services.slo import Period, slo_row
-from opsledger.store.asof import evaluated_by
+from opsledger.services.tenants import Tenants
+from opsledger.services.views import Views
+from opsledger.store.events import EventStore
 
-if TYPE_CHECKING:
-    from opsledger.application import Operations
-
-__all__ = ["ReadModels"]
+__all__ = ["AuditReads", "SloReads", "Sweeps", "Timeline"]
 
 
-class ReadModels:
-    """Queries over the views, kept current by catching up before each read."""
+class AuditReads:
+    """The audit trail (policy §5): publish operations, refusals, operator actions."""
 
-    sql: SqlStore
-    views: ViewRunner
-
-    def _ops(self) -> Operations:
-        return cast("Operations", self)
-
-    def catch_up(self, progress: Callable[[int, int], None] | None = None, *,
-                 retry: bool = False) -> int:
-        """Bring every running view up to date; returns the number of events applied. A
-        view that fails stops alone (see :meth:`view_status`); ``retry`` lets stopped views
-        run again (after the cause was fixed)."""
-        while True:
-            try:
-                return self.views.catch_up(progress=progress, retry=retry)
-            except TrackingConflict:
-                continue
-
-    def rebuild_views(self, progress: Callable[[int, int], None] | None = None,
-                      views: Sequence[str] | None = None) -> int:
-        """Clear and re-apply every view (or the named ones and the views that depend on
-        them) from the first event; a rebuilt view that had stopped runs again."""
-        return self.views.rebuild(progress=progress, views=views)
-
-    def view_status(self) -> list[ViewStatus]:
-        """Each view's position, lag and, if it stopped, where and why."""
-        return self.views.status()
+    def __init__(self, store: EventStore, tenants: Tenants, views: Views) -> None:
+        self._store = store
+        self._tenants = tenants
+        self._views = views
 
     def _scoped(self, query: AuditQuery) -> AuditQuery:
         if not query.all_tenants:
             if not query.tenant_id:
                 raise NotFound("an audit query needs --tenant, or --all-tenants (operator scope)")
-            self._ops()._tenant(query.tenant_id)
-        self.catch_up()
+            self._tenants.load(query.tenant_id)
+        self._views.catch_up()
         return query
 
     def audit(self, query: AuditQuery) -> list[dict[str, Any]]:
         """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
-        return audit_queries.publish_rows(self.sql, self._scoped(query))
+        return audit_queries.publish_rows(self._store.sql, self._scoped(query))
 
     def audit_stream(self, query: AuditQuery) -> Iterator[dict[str, Any]]:
         """:meth:`audit` as rows read in bounded batches while they are consumed (memory
@@ -78,8 +53,9 @@ class ReadModels:
         The scope is checked now; the read transaction stays open until the end."""
         where, params = self._scoped(query).where()
         limit = f" LIMIT {int(query.limit)}" if query.limit else ""
-        return stream_query(self.sql, f"SELECT * FROM {self.sql.table('audit_publish')}{where} "
-                                      f"ORDER BY occurred_at, tenant_id, operation_id{limit}",
+        sql = self._store.sql
+        return stream_query(sql, f"SELECT * FROM {sql.table('audit_publish')}{where} "
+                                 f"ORDER BY occurred_at, tenant_id, operation_id{limit}",
                             params)
 
     def audit_refusals_stream(self, query: AuditQuery) -> Iterator[dict[str, Any]]:
@@ -88,28 +64,40 @@ class ReadModels:
             tenant_id=query.tenant_id, all_tenants=query.all_tenants,
             repository_id=query.repository_id, since=query.since, until=query.until))
         where, params = scoped.where()
-        return stream_query(self.sql, f"SELECT * FROM {self.sql.table('audit_refusal')}{where} "
-                                      "ORDER BY occurred_at, refusal_id", params)
+        sql = self._store.sql
+        return stream_query(sql, f"SELECT * FROM {sql.table('audit_refusal')}{where} "
+                                 "ORDER BY occurred_at, refusal_id", params)
 
     def audit_refusals(self, query: AuditQuery) -> list[dict[str, Any]]:
         """Refused commands in scope."""
-        return audit_queries.refusal_rows(self.sql, self._scoped(query))
+        return audit_queries.refusal_rows(self._store.sql, self._scoped(query))
 
     def audit_actions(self, query: AuditQuery) -> list[dict[str, Any]]:
         """Operator actions with their actors, in scope."""
-        return audit_queries.action_rows(self.sql, self._scoped(query))
+        return audit_queries.action_rows(self._store.sql, self._scoped(query))
 
     def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
         """Counts per tenant / outcome / error code (integers on every backend:
         PostgreSQL's ``SUM`` gives decimals)."""
-        rows = audit_queries.summary_rows(self.sql, self._scoped(query))
+        rows = audit_queries.summary_rows(self._store.sql, self._scoped(query))
         for row in rows:
             for column in ("operations", "collisions", "key_missing"):
                 if row.get(column) is not None:
                     row[column] = int(row[column])
         return rows
 
-    # ---- SLOs and freshness (policy §2) -------------------------------------------------
+
+class SloReads:
+    """SLO reports (policy §2) for any period and scope."""
+
+    def __init__(self, store: EventStore, clock: BusinessClock, policies: Policies,
+                 tenants: Tenants, views: Views) -> None:
+        self._store = store
+        self._clock = clock
+        self._policies = policies
+        self._tenants = tenants
+        self._views = views
+
     def slo(
         self,
         period: Period,
@@ -124,56 +112,31 @@ class ReadModels:
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an SLO query needs a tenant, or all_tenants=True")
-            self._ops()._tenant(tenant_id)
-        moment = self._ops()._now(now, "now", command=False)
-        self.catch_up()
+            self._tenants.load(tenant_id)
+        moment = self._clock.now(now, "now", command=False)
+        self._views.catch_up()
         as_of = min(period.end, max(period.start, moment))
-        policy = self._ops().policy_at(as_of - timedelta(microseconds=1))
+        policy = self._policies.policy_at(as_of - timedelta(microseconds=1))
         start, end = iso_utc(period.start)[:16], iso_utc(period.end)[:16]
         if repository_id is not None:
             scopes: list[tuple[str | None, str | None]] = [(tenant_id, repository_id)]
         elif all_tenants:
-            tenants = sorted({t for t, _ in slo_query.repositories(self.sql, None, start, end)})
+            found = slo_query.repositories(self._store.sql, None, start, end)
+            tenants = sorted({t for t, _ in found})
             scopes = [*((t, None) for t in tenants), (None, None)]
         else:
-            repos = [r for _, r in slo_query.repositories(self.sql, tenant_id, start, end)]
+            repos = [r for _, r in slo_query.repositories(self._store.sql, tenant_id, start, end)]
             scopes = [(tenant_id, None), *((tenant_id, r) for r in repos)]
-        return [slo_row(self.sql, t, r, period, moment, policy) for t, r in scopes]
+        return [slo_row(self._store.sql, t, r, period, moment, policy) for t, r in scopes]
 
-    def record_visibility(
-        self,
-        *,
-        tenant_id: str,
-        repository_id: str,
-        idempotency_key: str,
-        payload_hash: str,
-        visible_at: datetime,
-    ) -> bool:
-        """Record when an accepted payload became visible downstream (False if known)."""
-        return freshness.record_visibility(
-            self._ops(), tenant_id, repository_id, idempotency_key, payload_hash, visible_at)
 
-    def advance(self, now: datetime | None = None) -> dict[str, int]:
-        """Record every deadline due by ``now`` (default: the clock) at its due time, and
-        evaluate the alert rules up to ``now`` minus the allowed lateness."""
-        moment = self._ops()._now(now, "now", command=False)
-        changes = self.evaluate_alerts(moment)
-        missed = freshness.advance_freshness(self._ops(), moment)
-        return {"freshness_missed": missed, "alert_changes": changes,
-                "incident_deadlines_missed": self._ops().record_due_incident_deadlines(moment),
-                "gate_deadlines_settled": self._ops().settle_gate_deadlines(moment)}
+class Timeline:
+    """The ordered replay of a tenant's history for root-cause analysis."""
 
-    def advance_by_event_time(self) -> dict[str, int]:
-        """Record what the facts themselves have passed (imports, replays): freshness
-        deadlines by the visibility stream's time, alerts and incident deadlines by each
-        tenant's own watermark."""
-        changes = self.evaluate_alerts()
-        watermark = freshness.visibility_watermark(self._ops())
-        missed = freshness.advance_freshness(self._ops(), watermark) if watermark else 0
-        incidents = self._ops().record_due_incident_deadlines_per_tenant(
-            alerting.publish_watermarks(self._ops()))
-        return {"freshness_missed": missed, "alert_changes": changes,
-                "incident_deadlines_missed": incidents}
+    def __init__(self, store: EventStore, tenants: Tenants, views: Views) -> None:
+        self._store = store
+        self._tenants = tenants
+        self._views = views
 
     def replay(self, tenant_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """The RCA timeline of one tenant over ``[start, end)``: publish minutes, alerts,
@@ -185,64 +148,48 @@ class ReadModels:
                       ) -> Iterator[dict[str, Any]]:
         """:meth:`replay` produced as the views are read: memory flat in the range's
         length (a year of publish minutes). The tenant is checked now."""
-        self._ops()._tenant(tenant_id)
-        self.catch_up()
-        return iter_timeline(self.sql, tenant_id, iso_utc(start), iso_utc(end))
+        self._tenants.load(tenant_id)
+        self._views.catch_up()
+        return iter_timeline(self._store.sql, tenant_id, iso_utc(start), iso_utc(end))
 
-    # ---- alerts (policy §4) ---------------------------------------------------------
-    subscribers: list[tuple[alerting.Subscriber, frozenset[str]]]
 
-    def subscribe(self, callback: alerting.Subscriber,
-                  kinds: tuple[str, ...] = ("Alert.Triggered", "Alert.Resolved")) -> None:
-        """Call ``callback(event)`` after each alert event this process stores. A failing
-        callback is retried and logged; it never loses or blocks the event."""
-        self.subscribers.append((callback, frozenset(kinds)))
+class Sweeps:
+    """Records what time has passed: missed deadlines (freshness, incidents, gate grace)
+    and the alert rules, by the clock or by the facts' own event time."""
 
-    def late_alert_facts(self) -> dict[str, dict[str, int]]:
-        """Per tenant, facts that arrived behind its own event time (``late``) and how many
-        still wait for re-evaluation (``pending``); tenants with none are absent."""
-        return alerting.late_facts(self._ops())
+    def __init__(self, clock: BusinessClock, alerts: AlertProcess, freshness: Freshness,
+                 incidents: Incidents, gate: Gate) -> None:
+        self._clock = clock
+        self._alerts = alerts
+        self._freshness = freshness
+        self._incidents = incidents
+        self._gate = gate
 
-    def alert_process_status(self) -> dict[str, Any]:
-        """The alert process's position in the log and its late facts per tenant."""
-        return {"position": alerting.position(self._ops()),
-                "late_facts": alerting.late_facts(self._ops())}
+    def advance(self, now: datetime | None = None) -> dict[str, int]:
+        """Record every deadline due by ``now`` (default: the clock) at its due time, and
+        evaluate the alert rules up to ``now`` minus the allowed lateness."""
+        moment = self._clock.now(now, "now", command=False)
+        changes = self._alerts.evaluate_alerts(moment)
+        missed = self._freshness.advance_freshness(moment)
+        return {"freshness_missed": missed, "alert_changes": changes,
+                "incident_deadlines_missed": self._incidents.record_due_incident_deadlines(moment),
+                "gate_deadlines_settled": self._gate.settle_gate_deadlines(moment)}
 
-    def evaluate_alerts(self, now: datetime | None = None) -> int:
-        """Run the alert process over every new fact; returns the alert changes recorded."""
-        return alerting.evaluate(self._ops(), now=now, subscribers=self.subscribers)
+    def advance_by_event_time(self) -> dict[str, int]:
+        """Record what the facts themselves have passed (imports, replays): freshness
+        deadlines by the visibility stream's time, alerts and incident deadlines by each
+        tenant's own watermark."""
+        changes = self._alerts.evaluate_alerts()
+        watermark = self._freshness.visibility_watermark()
+        missed = self._freshness.advance_freshness(watermark) if watermark else 0
+        incidents = self._incidents.record_due_incident_deadlines_per_tenant(
+            self._alerts.publish_watermarks())
+        return {"freshness_missed": missed, "alert_changes": changes,
+                "incident_deadlines_missed": incidents}
 
-    def alerts(
-        self,
-        *,
-        tenant_id: str | None = None,
-        all_tenants: bool = False,
-        rule: str | None = None,
-        open_only: bool = False,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        as_of: datetime | None = None,
-        include_withdrawn: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
-        ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
-        wait behind the watermark), open if not yet resolved then. Alerts found by re-evaluating
-        late facts are flagged ``backfilled`` (with ``found_at``); those late facts showed
-        never held are ``withdrawn`` and listed only with ``include_withdrawn``."""
-        if not all_tenants:
-            if not tenant_id:
-                raise NotFound("an alert query needs a tenant, or all_tenants=True")
-            self._ops()._tenant(tenant_id)
-        self.evaluate_alerts()
-        self.catch_up()
-        rows = alert_rows(self.sql, None if all_tenants else tenant_id, rule, False, since,
-                          until, include_withdrawn)
-        if as_of is not None:
-            moment = utc(as_of, "as_of")
-            cutoff = iso_utc(evaluated_by(
-                moment, self._ops().policy_at(moment).alerts.allowed_lateness_seconds))
-            rows = [r for r in rows if r["triggered_at"] <= cutoff]
-            for r in rows:
-                if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
-                    r["resolved_at"] = r["resolution"] = None
-        return [r for r in rows if not open_only or r["resolved_at"] is None]
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the next incident or freshness deadline falls due (for the driver)."""
+        dues = [q.next_due() for q in (self._incidents.incident_deadlines(),
+                                        self._freshness.freshness_deadlines())]
+        known = [d for d in dues if d is not None]
+        return min(known) if known else None

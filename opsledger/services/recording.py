@@ -8,13 +8,12 @@ collision, exactly as if the two had arrived in order).
 
 An operation's identity is (tenant, operation id): the same id under one tenant in another
 batch, or with other facts, is refused (:class:`OperationIdReused`) and audited, checked
-against ``publish_identity`` (see :mod:`opsledger.store.identity`), which the same transaction
+against ``publish_identity`` (see :mod:`opsledger.services.identity`), which the same transaction
 extends — so a racing writer of the same id conflicts and decides again, as above.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +21,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
-from psycopg.errors import UniqueViolation
 
+from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import (
     OperationIdReused,
     OpsledgerError,
@@ -32,19 +30,21 @@ from opsledger.domain.errors import (
     TenantForgotten,
     UnknownTenant,
 )
-from opsledger.domain.governance import Governance
+from opsledger.domain.governance import Governance, RetentionPolicy
 from opsledger.domain.publish import UNKNOWN_KEY, PublishBatch, batch_uuid
 from opsledger.domain.refusal import RefusedCommand, legacy_refusal_uuid, refusal_uuid
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
-from opsledger.projections._sql import SqlStore
+from opsledger.services import identity
+from opsledger.services.clock import BusinessClock
+from opsledger.services.loading import EventCache, load_many
+from opsledger.services.policies import Policies
 from opsledger.services.records import PublishRecord
-from opsledger.store import identity
-from opsledger.store.loading import EventCache, load_many
+from opsledger.store.events import EventStore
+from opsledger.store.sql import SqlStore
 
-__all__ = ["ChunkWriter", "EventCache", "ItemResult", "load_many"]
+__all__ = ["ChunkWriter", "EventCache", "ItemResult", "PublishResult", "Recording", "load_many"]
 
 Status = Literal["recorded", "duplicate", "refused"]
-_CONFLICTS = (IntegrityError, sqlite3.IntegrityError, UniqueViolation)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class ChunkWriter:
                         if isinstance(changed[e.originator_id], Tenant):
                             self.tenant_cache.extend(e.originator_id, [e])
                 return results
-            except _CONFLICTS:
+            except self.sql.unique_violations:
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")
@@ -267,3 +267,63 @@ def _reuse(
     if known.facts is not None and known.facts != digest:
         return OperationIdReused(record.tenant_id, op_id, "in this batch with other facts")
     return None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The outcome of ``record_publish``: recorded (first, retry or collision) or duplicate."""
+
+    operation_id: str
+    batch_id: str
+    status: str
+    retry: bool
+    collision: bool
+    key_missing: bool
+
+    @classmethod
+    def of(cls, item: ItemResult) -> PublishResult:
+        """From the recording path's per-item result."""
+        return cls(item.operation_id, str(item.batch_id), item.status, item.retry,
+                   item.collision, item.key_missing)
+
+
+class Recording:
+    """Publish operations as a service: one record, or the chunked path imports use."""
+
+    def __init__(self, store: EventStore, clock: BusinessClock, policies: Policies) -> None:
+        self._store = store
+        self._clock = clock
+        self._policies = policies
+        self._tenant_cache = EventCache()
+
+    def forget_cached_tenants(self) -> None:
+        """Drop the cached tenant streams (after a tenant is forgotten)."""
+        self._tenant_cache = EventCache()
+
+    def writer(self, *, source: str, by: str, register_unknown: bool = False) -> ChunkWriter:
+        """The recording path (shared by ``record_publish`` and the importers)."""
+        governance = None
+        if register_unknown:  # only then are tenants registered, with the policy's defaults
+            defaults = self._policies.policy_at().retention
+            governance = Governance(retention=RetentionPolicy(**defaults.model_dump()))
+        return ChunkWriter(self._store.app, self._store.sql, source=source, by=by,
+                           register_unknown=register_unknown, default_governance=governance,
+                           tenant_cache=self._tenant_cache)
+
+    @bounded(by="id")
+    def record_publish(
+        self, record: PublishRecord | None = None, /, *, by: str = "api", **fields: Any
+    ) -> PublishResult:
+        """Record one publish operation (policy §5 controls; see :class:`PublishRecord`).
+
+        Raises the scope error after auditing the refusal; validation errors store nothing.
+        """
+        bounds = self._clock.bounds()
+        if record is not None:
+            bounds.check(record.occurred_at)
+        rec = record if record is not None else PublishRecord.create(time_bounds=bounds,
+                                                                     **fields)
+        (item,) = self.writer(source="api", by=by).write([rec])
+        if item.error is not None:
+            raise item.error
+        return PublishResult.of(item)

@@ -16,7 +16,7 @@ from opsledger.domain.errors import InvalidInput
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import iso_utc
 from opsledger.projections import slo_query as q
-from opsledger.projections._sql import SqlStore
+from opsledger.store.sql import SqlStore
 
 __all__ = ["BURN_WINDOWS", "Period", "slo_row"]
 

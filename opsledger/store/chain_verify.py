@@ -13,7 +13,6 @@ import struct
 from contextlib import closing
 from typing import Any
 
-from opsledger.projections import SqlStore
 from opsledger.store.chain import (
     CHAIN_TABLE,
     GENESIS,
@@ -22,6 +21,7 @@ from opsledger.store.chain import (
     Checkpoint,
     originator_text,
 )
+from opsledger.store.sql import SqlStore
 
 __all__ = ["verify_chain"]
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from opsledger import Operations, import_pumuki_audit
-from opsledger.services.freshness import import_snapshots
+from opsledger import Operations, import_pumuki_audit, import_snapshots
 
 NAMES = {
     "no-success-30min": "no_successful_ingestion",

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from opsledger import Operations, import_pumuki_audit
-from opsledger.services.freshness import import_snapshots
+from opsledger import Operations, import_pumuki_audit, import_snapshots
 
 
 def cli(*args: str) -> Any:

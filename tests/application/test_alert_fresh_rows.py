@@ -14,10 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from opsledger import Operations, import_pumuki_audit
-from opsledger.services import alerting
+from opsledger import Operations, import_pumuki_audit, import_snapshots
 from opsledger.services.alert_fresh import TABLES, FreshRows
-from opsledger.services.freshness import import_snapshots
 
 #: Every alert of the sample, either order, as the process recorded them before the move:
 #: (rule, triggered_at, resolved_at, observed, window_start, window_end).
@@ -184,7 +182,7 @@ def _late_run(store_url: str, sample_dir: Path) -> tuple[set[tuple[Any, ...]], b
         assert rows and all("pending" in orjson.loads(r["state"])["fresh"] for r in rows)
         import_pumuki_audit(ops, [late], register_unknown=True)
         ops.advance_by_event_time()
-        assert alerting.late_facts(ops)["tenant-solo"]["late"] == len(late)
+        assert ops.late_alert_facts()["tenant-solo"]["late"] == len(late)
         with ops.sql.transaction(commit=False) as cursor:
             ops.sql.execute(cursor, query)
             kept = {int(r["position"]) for r in rows} & {

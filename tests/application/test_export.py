@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Governance, Operations, PrivacySettings
-from opsledger.services.export import export_rows, render
+from opsledger.reports.export import export_rows, render
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 TENANTS = ("acme", "globex")

@@ -16,9 +16,9 @@ from opsledger.projections import AuditQuery
 from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Governance, Operations, RetentionPolicy
-from opsledger.services.export import export_rows
+from opsledger.reports.export import export_rows
+from opsledger.reports.verify import verify_views
 from opsledger.services.slo import Period
-from opsledger.services.verify import verify_views
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(days=45)

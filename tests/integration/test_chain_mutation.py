@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from opsledger import Operations, import_pumuki_audit
-from opsledger.services.freshness import import_snapshots
-from opsledger.services.verify import VIEW_TABLES, verify_views
+from opsledger import Operations, import_pumuki_audit, import_snapshots
+from opsledger.reports.verify import VIEW_TABLES, verify_views
 from opsledger.store.chain import Checkpoint
 
 KEY = b"mutation-test-key"

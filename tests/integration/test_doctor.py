@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from opsledger import Operations, import_pumuki_audit
 from opsledger.cli.main import main
-from opsledger.services.doctor import CHAIN_TAIL, diagnose
+from opsledger.reports.doctor import CHAIN_TAIL, diagnose
 
 
 def _doctor(url: str, *extra: str) -> tuple[int, dict[str, Any]]:

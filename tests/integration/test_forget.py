@@ -20,9 +20,9 @@ from opsledger.projections import AuditQuery
 from opsledger_test_support import saas_tenant
 
 from opsledger import FrozenClock, Operations
-from opsledger.services.export import export_rows, render
+from opsledger.reports.export import export_rows, render
+from opsledger.reports.verify import verify_views
 from opsledger.services.slo import Period
-from opsledger.services.verify import verify_views
 from opsledger.store.cipher import Forgotten
 from opsledger.store.keys import KeyStoreMissing
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.services.verify import verify_views
+from opsledger.reports.verify import verify_views
 
 LEGACY_INDEX, INDEX, TABLE = "audit_publish_operation", "audit_publish_identity", \
     "publish_identity"

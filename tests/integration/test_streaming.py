@@ -20,7 +20,7 @@ from opsledger.projections.timeline import iter_timeline
 from opsledger import FrozenClock, Governance, Operations, PrivacySettings
 from opsledger.cli.common import json_array_chunks
 from opsledger.cli.main import main
-from opsledger.services.export import COLUMNS, export_rows, render
+from opsledger.reports.export import COLUMNS, export_rows, render
 
 START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 #: Operation ids a locale collation orders differently from code points.

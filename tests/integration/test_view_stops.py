@@ -16,7 +16,7 @@ from opsledger.projections import AuditView, Fact, SqlStore
 
 from opsledger import Operations
 from opsledger.cli.main import main
-from opsledger.services.verify import verify_views
+from opsledger.reports.verify import verify_views
 
 
 class InjectedFault(RuntimeError):

@@ -12,8 +12,7 @@ import pytest
 from opsledger.projections.audit import PUBLISH_COLUMNS, AuditView, _create
 from opsledger.projections.runner import ViewRunner
 
-from opsledger import Operations, import_pumuki_audit
-from opsledger.services.freshness import import_snapshots
+from opsledger import Operations, import_pumuki_audit, import_snapshots
 from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
 LOADS = ("slo_freshness_load", "audit_flips_load")  # audit rows go to audit_publish itself

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opsledger import Operations, import_pumuki_audit
-from opsledger.services.freshness import import_snapshots
-from opsledger.services.verify import verify_views
+from opsledger import Operations, import_pumuki_audit, import_snapshots
+from opsledger.reports.verify import verify_views
 
 
 def _populated(url: str, sample_dir: Path) -> Operations:

@@ -13,7 +13,7 @@ from opsledger.projections import Fact, SloView, SqlStore
 from opsledger.projections.retention import RetentionView
 
 from opsledger import Operations, import_pumuki_audit
-from opsledger.services.verify import verify_views
+from opsledger.reports.verify import verify_views
 
 
 class Broken(ValueError):

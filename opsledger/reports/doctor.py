@@ -102,7 +102,7 @@ def alert_process_status(ops: Operations) -> ViewStatus | None:
     table) against the head; None when the store has no such state."""
     from opsledger.services import alerting
     try:
-        position = alerting.position(ops)
+        position = alerting.position(ops.events)
     except PersistenceError:  # a store without (this shape of) the table
         return None
     return ViewStatus("alert-process", position, ops.views.head())
@@ -168,7 +168,7 @@ def _keys(ops: Operations) -> Finding:
 
 
 def _schema(ops: Operations) -> Finding:
-    from opsledger.application import SCHEMA_TABLE, SCHEMA_VERSION
+    from opsledger.store.events import SCHEMA_TABLE, SCHEMA_VERSION
 
     rows = ops.sql.fetch(f"SELECT version FROM {ops.sql.table(SCHEMA_TABLE)}")
     version = int(rows[0]["version"]) if rows else None

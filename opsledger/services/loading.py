@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
-from opsledger.projections._sql import SqlStore
+from opsledger.store.sql import SqlStore
 
 __all__ = ["EventCache", "load_many"]
 

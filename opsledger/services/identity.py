@@ -26,9 +26,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from opsledger.projections._sql import SqlStore
 from opsledger.projections.runner import ViewRunner
 from opsledger.services.records import PublishRecord
+from opsledger.store.sql import SqlStore
 
 __all__ = ["TABLE", "Known", "create_table", "facts_digest", "forget", "insert", "lookup"]
 
@@ -50,10 +50,9 @@ def create_table(sql: SqlStore, cursor: Any, log: ViewRunner, batch: int = 5000)
     module doc), read ``batch`` events at a time."""
     if sql.table_exists(cursor, TABLE):
         return
-    clustered = "" if sql.is_postgres else " WITHOUT ROWID"  # SQLite: one B-tree, not two
     sql.execute(cursor, f"CREATE TABLE {sql.table(TABLE)} (tenant_id TEXT NOT NULL, "
                         "operation_id TEXT NOT NULL, batch_id TEXT NOT NULL, facts TEXT, "
-                        f"PRIMARY KEY (tenant_id, operation_id)){clustered}")
+                        f"PRIMARY KEY (tenant_id, operation_id)){sql.clustered}")
     position = 0
     while True:  # (to the end of the log as this transaction sees it)
         facts, last = log.read_facts(cursor, position, 2**62, batch)
