@@ -69,7 +69,7 @@ still text and their counts dicts).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from types import MappingProxyType, NoneType, UnionType
@@ -192,15 +192,15 @@ def _from(hint: Any, value: Any) -> Any:
     return value
 
 
-def _to(value: Any) -> Any:
+def _to(value: Any, times: Callable[[datetime], Any] = iso_utc) -> Any:
     if isinstance(value, datetime):
-        return iso_utc(value)
+        return times(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Result):
-        return value.to_dict()
+        return value.to_dict(times)
     if isinstance(value, tuple):
-        return [_to(v) for v in value]
+        return [_to(v, times) for v in value]
     if isinstance(value, Mapping):
         return dict(value)
     return value
@@ -247,8 +247,9 @@ class Result:
         """Today's dict made uniform before the fields are read (default: as is)."""
         return row
 
-    def to_dict(self) -> dict[str, Any]:
-        """Today's dict shape (times as fixed-width UTC text)."""
+    def to_dict(self, times: Callable[[datetime], Any] = iso_utc) -> dict[str, Any]:
+        """Today's dict shape (times as fixed-width UTC text, or as ``times`` makes them:
+        the serializer passes its own format, :mod:`opsledger.serialize`)."""
         out: dict[str, Any] = {}
         for attribute, key, _, meta in _plan(type(self)):
             value = getattr(self, attribute)
@@ -256,13 +257,13 @@ class Result:
                 continue
             if "keyed" in meta:
                 name = meta["keyed"]
-                out[key] = {getattr(v, name): {k: x for k, x in v.to_dict().items() if k != name}
-                            for v in value}
+                out[key] = {getattr(v, name): {k: x for k, x in v.to_dict(times).items()
+                                               if k != name} for v in value}
             elif "json" in meta:
                 out[key] = json.dumps(_to(value), separators=(",", ":"), sort_keys=True,
                                       ensure_ascii=False)
             else:
-                out[key] = _to(value)
+                out[key] = _to(value, times)
         return out
 
 
@@ -327,6 +328,9 @@ class SloReport(Result):
     integrity_met: bool
     error_budget_remaining: float | None
     error_budget: ErrorBudget
+    #: The tenant's mode now (``local_only``: its publishes count in no SLO, which is why
+    #: such a tenant's report is empty); absent on the all-tenants row.
+    tenant_mode: str | None = field(default=None, metadata=OMIT_NONE)
 
 
 # ---- alerts -----------------------------------------------------------------------------
@@ -373,7 +377,7 @@ class LateAlertFacts(Result):
         """From ``{tenant_id: {"late": n, "pending": m}}``."""
         return cls(tuple(TenantLateFacts.of({"tenant_id": t, **c}) for t, c in row.items()))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, times: Callable[[datetime], Any] = iso_utc) -> dict[str, Any]:
         """``{tenant_id: {"late": n, "pending": m}}``."""
         return {t.tenant_id: {"late": t.late, "pending": t.pending} for t in self.tenants}
 
@@ -586,10 +590,11 @@ class IncidentEvent(TimelineEntry):
         return cls(at=_from(datetime, row["at"]), kind=row["kind"], by=row.get("by"),
                    state=row.get("state"), details=MappingProxyType(rest))
 
-    def to_dict(self) -> dict[str, Any]:
-        """``{at, kind, [by], [state], **details}``."""
+    def to_dict(self, times: Callable[[datetime], Any] = iso_utc) -> dict[str, Any]:
+        """``{at, kind, [by], [state], **details}`` (details' times in ``times``' form)."""
         head = {k: v for k, v in (("by", self.by), ("state", self.state)) if v is not None}
-        return {"at": iso_utc(self.at), "kind": self.kind, **self.details, **head}
+        details = {k: _to(v, times) for k, v in self.details.items()}
+        return {"at": times(self.at), "kind": self.kind, **details, **head}
 
     def __getitem__(self, key: str) -> Any:
         """A field, or one of ``details``."""

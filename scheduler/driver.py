@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -25,10 +25,14 @@ log = logging.getLogger("opsledger.scheduler")
 JOB = "opsledger-sweep"
 
 
-class Sweeper(Protocol):
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Sweeper(Protocol[T_co]):
     """What the driver drives (``opsledger.Operations`` is one)."""
 
-    def advance(self, now: datetime | None = None) -> dict[str, int]:
+    def advance(self, now: datetime | None = None) -> T_co:
         """Record everything due by ``now``."""
         ...
 
@@ -37,12 +41,12 @@ class Sweeper(Protocol):
         ...
 
 
-class Driver:
+class Driver(Generic[T]):
     """Sweeps now, then sleeps until the next due time (at most ``max_sleep``)."""
 
-    def __init__(self, sweeper: Sweeper, clock: Callable[[], datetime], *,
+    def __init__(self, sweeper: Sweeper[T], clock: Callable[[], datetime], *,
                  max_sleep: timedelta = timedelta(seconds=60), blocking: bool = True,
-                 on_sweep: Callable[[datetime, dict[str, int]], None] | None = None) -> None:
+                 on_sweep: Callable[[datetime, T], None] | None = None) -> None:
         self.sweeper = sweeper
         self.clock = clock
         self.max_sleep = max_sleep

@@ -66,7 +66,7 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
                 "outcome": r["reason"], "details": {"message": r["message"]}}
                for r in ops.audit_refusals_stream(query))
     few: list[dict[str, Any]] = []
-    actions = ops.audit_actions(query) + [
+    actions = [a.to_dict() for a in ops.audit_actions(query)] + [
         a for a in audit_queries.action_rows(ops.sql, AuditQuery(all_tenants=True, since=since,
                                                                  until=until))
         if a["action"].startswith(_OPERATOR_ACTIONS)]
@@ -84,7 +84,7 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
                             "details": {"observed": a["observed"],
                                         "threshold": a["threshold"]}})
     for incident in ops.incidents(tenant_id=tenant_id):
-        for entry in ops.incident_timeline(incident["id"]):
+        for entry in (e.to_dict() for e in ops.incident_timeline(incident["id"])):
             if entry["kind"].startswith("Incident.") and start <= entry["at"] < end:
                 details = {k: v for k, v in entry.items() if k not in ("at", "kind", "by")}
                 few.append({"at": entry["at"], "kind": entry["kind"], "tenant": tenant_id,

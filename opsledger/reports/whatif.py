@@ -36,11 +36,13 @@ def what_if(ops: Operations, candidate: OperationsPolicy, start: datetime, end: 
     from opsledger.application import Operations as Ops
 
     ops.evaluate_alerts()
-    actual = _in(ops.alerts(all_tenants=True), iso_utc(start), iso_utc(end))
+    actual = _in([a.to_dict() for a in ops.alerts(all_tenants=True)], iso_utc(start),
+                 iso_utc(end))
     with Ops.open("memory://", policy=candidate) as scratch:
         copy_events(ops, scratch, batch=batch, skip=_NOT_FACTS)
         scratch.advance_by_event_time()
-        would = _in(scratch.alerts(all_tenants=True), iso_utc(start), iso_utc(end))
+        would = _in([a.to_dict() for a in scratch.alerts(all_tenants=True)], iso_utc(start),
+                    iso_utc(end))
     did, would_keys = {_key(a) for a in actual}, {_key(a) for a in would}
     rules = sorted({a["rule"] for a in actual + would})
     per_rule = {

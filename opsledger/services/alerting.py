@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from opsledger import results as rs
 from opsledger.domain.alert import RULES, Alert, alert_uuid
 from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
@@ -335,18 +336,15 @@ class AlertProcess:
         return evaluate(self._store, self._views.runner.head(), self._policies.ledger(),
                         now=now, subscribers=self.subscribers)
 
-    def late_alert_facts(self) -> dict[str, dict[str, int]]:
+    def late_alert_facts(self) -> rs.LateAlertFacts:
         """Per tenant, facts that arrived behind its own event time (``late``) and how many
         still wait for re-evaluation (``pending``); tenants with none are absent."""
-        return late_facts(self._store)
+        return rs.LateAlertFacts.of(late_facts(self._store))
 
-    def alert_process_status(self) -> dict[str, Any]:
+    def alert_process_status(self) -> rs.AlertProcessStatus:
         """The alert process's position in the log and its late facts per tenant."""
-        return {"position": position(self._store), "late_facts": late_facts(self._store)}
-
-    def publish_watermarks(self) -> dict[str, datetime]:
-        """How far each tenant's own time has carried its rules."""
-        return publish_watermarks(self._store)
+        return rs.AlertProcessStatus.of({"position": position(self._store),
+                                         "late_facts": late_facts(self._store)})
 
     def forget_tenant(self, tenant_id: str) -> int:
         """Drop a forgotten tenant from the process (see :func:`forget_tenant`)."""
@@ -363,7 +361,7 @@ class AlertProcess:
         until: datetime | None = None,
         as_of: datetime | None = None,
         include_withdrawn: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[rs.Alert, ...]:
         """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
         ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
         wait behind the watermark), open if not yet resolved then. Alerts found by
@@ -386,4 +384,4 @@ class AlertProcess:
             for r in rows:
                 if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
                     r["resolved_at"] = r["resolution"] = None
-        return [r for r in rows if not open_only or r["resolved_at"] is None]
+        return tuple(rs.Alert.of(r) for r in rows if not open_only or r["resolved_at"] is None)

@@ -98,6 +98,6 @@ class Services:
             audit=AuditReads(store, tenants, views),
             slo=SloReads(store, time, policies, tenants, views),
             timeline=Timeline(store, tenants, views),
-            sweeps=Sweeps(time, alerts, freshness, incidents, gate),
+            sweeps=Sweeps(store, time, alerts, freshness, incidents, gate),
             integrity=Integrity(store),
         )

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import IntegrityError
 
+from opsledger import results as rs
 from opsledger.domain.bounds import bounded
 from opsledger.domain.gate import ActivationRefused, GoLiveGate, check_states, gate_uuid
 from opsledger.domain.tenant import Mode, Tenant
@@ -80,7 +81,7 @@ class Gate:
     @bounded(check="label", result="label", by="id", details="details", at="time", environment="id")
     def record_gate_evidence(self, check: str, *, result: str, by: str,
                              details: dict[str, Any] | None = None, at: datetime | None = None,
-                             environment: str = DEFAULT_ENV) -> dict[str, Any]:
+                             environment: str = DEFAULT_ENV) -> rs.GateStatus:
         """Evidence for one of the five checks; returns the gate status."""
         moment = self._clock.now(at)
         self._change_gate(environment, lambda g: g.record_evidence(
@@ -89,7 +90,7 @@ class Gate:
 
     @bounded(version="id", by="id", at="time", environment="id")
     def activate_saas(self, version: str, *, by: str, at: datetime | None = None,
-                      environment: str = DEFAULT_ENV) -> dict[str, Any]:
+                      environment: str = DEFAULT_ENV) -> rs.GateStatus:
         """Enable SaaS mode if every check passes; else record the refusal and raise
         :class:`ActivationRefused` listing each check and why."""
         moment = self._clock.now(at)
@@ -101,7 +102,7 @@ class Gate:
 
     @bounded(reason="text", by="id", at="time", environment="id")
     def rollback_to_local(self, *, reason: str, by: str, at: datetime | None = None,
-                          environment: str = DEFAULT_ENV) -> dict[str, Any]:
+                          environment: str = DEFAULT_ENV) -> rs.GateStatus:
         """Back to local-only: the environment and every SaaS tenant (policy §1)."""
         moment = self._clock.now(at)
         for _ in range(10):
@@ -122,7 +123,7 @@ class Gate:
     @bounded(kind="label", reason="text", by="id", at="time", environment="id")
     def declare_constraint(self, kind: str, *, reason: str, by: str,
                            at: datetime | None = None,
-                           environment: str = DEFAULT_ENV) -> dict[str, Any]:
+                           environment: str = DEFAULT_ENV) -> rs.GateStatus:
         """Policy §8: remote CI or scanning unavailable; local evidence is waived in."""
         moment = self._clock.now(at)
         self._change_gate(environment, lambda g: g.declare_constraint(kind, reason, by, moment))
@@ -130,7 +131,7 @@ class Gate:
 
     @bounded(kind="label", reason="text", by="id", at="time", environment="id")
     def lift_constraint(self, kind: str, *, reason: str, by: str, at: datetime | None = None,
-                        environment: str = DEFAULT_ENV) -> dict[str, Any]:
+                        environment: str = DEFAULT_ENV) -> rs.GateStatus:
         """The constraint is over; the grace period (policy, default 72 h) starts."""
         moment = self._clock.now(at)
         self._change_gate(environment, lambda g: g.lift_constraint(
@@ -145,7 +146,7 @@ class Gate:
         self._change_gate(environment, lambda g: g.assign_owners(primary, secondary, by, moment))
 
     def gate_status(self, environment: str = DEFAULT_ENV, *, at: datetime | None = None,
-                    as_of: datetime | None = None) -> dict[str, Any]:
+                    as_of: datetime | None = None) -> rs.GateStatus:
         """Mode, version, each check's state with its evidence, constraints and graces;
         with ``as_of``, as the gate stood then (evidence age judged at that time)."""
         moment = self._clock.now(as_of if as_of is not None else at, command=False)
@@ -159,7 +160,7 @@ class Gate:
         for c in checks:
             if c["evidence"] is not None:
                 c["evidence"] = {**c["evidence"], "at": iso_utc(c["evidence"]["at"])}
-        return {
+        return rs.GateStatus.of({
             "environment": environment, "mode": gate.mode, "version": gate.active_version,
             "owners": {"primary": gate.primary_owner, "secondary": gate.secondary_owner},
             "checks": checks,
@@ -168,7 +169,7 @@ class Gate:
                             for k, v in sorted(gate.constraints.items())],
             "grace": [{"kind": k, "due_at": iso_utc(v["due_at"]), "waived": v["waived"],
                        "status": v["status"]} for k, v in sorted(gate.grace.items())],
-        }
+        })
 
     def settle_gate_deadlines(self, now: datetime) -> int:
         """Grace deadlines of lifted constraints due by ``now``: breach or met, once each."""

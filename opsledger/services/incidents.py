@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from opsledger import results as rs
 from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
@@ -56,16 +57,16 @@ class Incidents:
         return self._gate.secondary_owner() or policy.ownership.secondary_owner, policy
 
     def _change_incident(self, incident_id: str | UUID, at: datetime | None,
-                         change: Callable[[Incident, datetime], object]) -> dict[str, Any]:
+                         change: Callable[[Incident, datetime], object]) -> rs.Incident:
         moment = self._clock.now(at)
         incident = self._store.update(lambda: self._incident(incident_id),
                                lambda i: (change(i, moment), i)[1])
-        return incident_view.describe(incident)
+        return rs.Incident.of(incident_view.describe(incident))
 
     @bounded(title="text", cause="label", by="id", tenant_id="id", alert_ids="ids", at="time")
     def open_incident(self, *, severity: Severity | str, title: str, cause: str, by: str,
                       tenant_id: str | None = None, alert_ids: list[str] | None = None,
-                      at: datetime | None = None) -> dict[str, Any]:
+                      at: datetime | None = None) -> rs.Incident:
         """Open an incident (platform-wide when no tenant); returns it as ``show`` does."""
         moment = self._clock.now(at)
         if tenant_id is not None:
@@ -75,18 +76,18 @@ class Incidents:
                                  at=moment, policy=self._policies.policy_at(moment),
                                  alert_ids=alert_ids)
         self._store.save(incident)
-        return incident_view.describe(incident)
+        return rs.Incident.of(incident_view.describe(incident))
 
     @bounded(incident_id="ref", by="id", at="time")
     def acknowledge(self, incident_id: str | UUID, *, by: str,
-                    at: datetime | None = None) -> dict[str, Any]:
+                    at: datetime | None = None) -> rs.Incident:
         """Acknowledge (policy §3)."""
         return self._change_incident(incident_id, at, lambda i, t: i.acknowledge(
             by, t, *self._escalation(t)))
 
     @bounded(incident_id="ref", by="id", at="time")
     def start_mitigation(self, incident_id: str | UUID, *, by: str,
-                         at: datetime | None = None) -> dict[str, Any]:
+                         at: datetime | None = None) -> rs.Incident:
         """Mitigation started (policy §3)."""
         return self._change_incident(incident_id, at, lambda i, t: i.start_mitigation(
             by, t, *self._escalation(t)))
@@ -94,7 +95,7 @@ class Incidents:
     @bounded(incident_id="ref", message="text", by="id", at="time")
     def post_status_update(self, incident_id: str | UUID, *, message: str, by: str,
                            customer_facing: bool = True,
-                           at: datetime | None = None) -> dict[str, Any]:
+                           at: datetime | None = None) -> rs.Incident:
         """A status update (customer-facing ones keep the SEV1 30-minute cadence)."""
         def post(i: Incident, t: datetime) -> None:
             owner, policy = self._escalation(t)
@@ -104,7 +105,7 @@ class Incidents:
 
     @bounded(incident_id="ref", reason="text", by="id", at="time")
     def change_severity(self, incident_id: str | UUID, *, severity: Severity | str,
-                        reason: str, by: str, at: datetime | None = None) -> dict[str, Any]:
+                        reason: str, by: str, at: datetime | None = None) -> rs.Incident:
         """Re-grade; open deadlines are recomputed from the opening time."""
         def change(i: Incident, t: datetime) -> None:
             owner, policy = self._escalation(t)
@@ -114,7 +115,7 @@ class Incidents:
 
     @bounded(incident_id="ref", summary="text", by="id", at="time")
     def resolve_incident(self, incident_id: str | UUID, *, summary: str, by: str,
-                         at: datetime | None = None) -> dict[str, Any]:
+                         at: datetime | None = None) -> rs.Incident:
         """Resolved; the RCA clock starts (business days)."""
         def resolve(i: Incident, t: datetime) -> None:
             owner, policy = self._escalation(t)
@@ -124,32 +125,32 @@ class Incidents:
 
     @bounded(incident_id="ref", link="label", by="id", at="time")
     def publish_rca(self, incident_id: str | UUID, *, link: str, by: str,
-                    at: datetime | None = None) -> dict[str, Any]:
+                    at: datetime | None = None) -> rs.Incident:
         """The RCA is published."""
         return self._change_incident(incident_id, at, lambda i, t: i.publish_rca(
             link, by, t, *self._escalation(t)))
 
     @bounded(incident_id="ref", sprint="label", by="id", at="time")
     def schedule_fix(self, incident_id: str | UUID, *, sprint: str, by: str,
-                     at: datetime | None = None) -> dict[str, Any]:
+                     at: datetime | None = None) -> rs.Incident:
         """SEV3: fix scheduled in the sprint flow."""
         return self._change_incident(incident_id, at, lambda i, t: i.schedule_fix(
             sprint, by, t))
 
     @bounded(incident_id="ref", by="id", at="time")
     def close_incident(self, incident_id: str | UUID, *, by: str,
-                       at: datetime | None = None) -> dict[str, Any]:
+                       at: datetime | None = None) -> rs.Incident:
         """Closed."""
         return self._change_incident(incident_id, at, lambda i, t: i.close(by, t))
 
     def incident(self, incident_id: str | UUID, *,
-                 as_of: datetime | None = None) -> dict[str, Any]:
+                 as_of: datetime | None = None) -> rs.Incident:
         """One incident with its deadlines (``id``, ``severity``, ``state``, ``deadlines``);
         with ``as_of``, as it stood then."""
         incident = self._incident(incident_id)
         if as_of is not None:
             incident = self._incident_as_of(incident.id, utc(as_of, "as_of"))
-        return incident_view.describe(incident)
+        return rs.Incident.of(incident_view.describe(incident))
 
     def _incident_as_of(self, incident_id: UUID, moment: datetime) -> Incident:
         found: Incident | None = as_of(self._store.app, incident_id, moment)
@@ -158,7 +159,7 @@ class Incidents:
             raise NotFound(f"incident {incident_id} did not exist at {moment.isoformat()}")
         return found
 
-    def incident_timeline(self, incident_id: str | UUID) -> list[dict[str, Any]]:
+    def incident_timeline(self, incident_id: str | UUID) -> tuple[rs.TimelineEntry, ...]:
         """The incident's events, its linked alerts' triggers and resolutions, and its
         tenant's per-minute publish statistics from 30 minutes before it opened to 30
         minutes after it was resolved, in business-time order (deterministic)."""
@@ -185,11 +186,11 @@ class Incidents:
                                             iso_utc(incident.opened_at - around),
                                             iso_utc(end + around))
                         if e["kind"] == "publish_minute"]
-        return sorted(entries, key=lambda entry: entry["at"])
+        return tuple(rs.TimelineEntry.of(e) for e in sorted(entries, key=lambda e: e["at"]))
 
     def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
                   state: str | None = None,
-                  as_of: datetime | None = None) -> list[dict[str, Any]]:
+                  as_of: datetime | None = None) -> tuple[rs.Incident, ...]:
         """Incidents in scope (platform-wide ones belong to the operator scope); with
         ``as_of``, those that existed then, each as it stood (``show``'s shape)."""
         if not all_tenants:
@@ -200,7 +201,7 @@ class Incidents:
         rows = incident_view.incident_rows(self._store.sql,
                                            None if all_tenants else tenant_id, None)
         if as_of is None:
-            return [r for r in rows if state is None or r["state"] == state]
+            return tuple(rs.Incident.of(r) for r in rows if state is None or r["state"] == state)
         shown = []
         for row in rows:
             try:
@@ -208,8 +209,8 @@ class Incidents:
             except NotFound:
                 continue
             if state is None or then.state.value == state:
-                shown.append(incident_view.describe(then))
-        return shown
+                shown.append(rs.Incident.of(incident_view.describe(then)))
+        return tuple(shown)
 
     def incident_deadlines(self) -> DeadlineQueue:
         """Every pending incident deadline with a due time, from the store."""
@@ -221,14 +222,15 @@ class Incidents:
         )
 
     def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
-            all_tenants: bool = False) -> list[dict[str, Any]]:
+            all_tenants: bool = False) -> tuple[rs.SlaFigures, ...]:
         """SLA compliance per severity for incidents opened in ``[start, end)``."""
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an SLA query needs a tenant, or all_tenants=True")
             self._tenants.tenant(tenant_id)
         self._views.catch_up()
-        return sla_summary(self._store.sql, start, end, None if all_tenants else tenant_id)
+        return tuple(rs.SlaFigures.of(row) for row in sla_summary(
+            self._store.sql, start, end, None if all_tenants else tenant_id))
 
     def record_due_incident_deadlines(self, now: datetime) -> int:
         """Record every incident deadline due by ``now`` as missed, at its due time.

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
-from opsledger.domain.errors import NotFound
+from opsledger import results as rs
+from opsledger.domain.errors import NotFound, OpsledgerError
 from opsledger.domain.time import iso_utc
 from opsledger.projections import AuditQuery, slo_query
 from opsledger.projections import audit as audit_queries
 from opsledger.projections._stream import stream_query
 from opsledger.projections.timeline import iter_timeline
+from opsledger.services import alerting
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.freshness import Freshness
@@ -43,40 +44,44 @@ class AuditReads:
         self._views.catch_up()
         return query
 
-    def audit(self, query: AuditQuery) -> list[dict[str, Any]]:
+    def audit(self, query: AuditQuery) -> tuple[rs.AuditRow, ...]:
         """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
-        return audit_queries.publish_rows(self._store.sql, self._scoped(query))
+        return tuple(map(rs.AuditRow.of,
+                         audit_queries.publish_rows(self._store.sql, self._scoped(query))))
 
-    def audit_stream(self, query: AuditQuery) -> Iterator[dict[str, Any]]:
+    def audit_stream(self, query: AuditQuery) -> Iterator[rs.AuditRow]:
         """:meth:`audit` as rows read in bounded batches while they are consumed (memory
         flat in the number of rows), in business-time order (then tenant and operation).
         The scope is checked now; the read transaction stays open until the end."""
         where, params = self._scoped(query).where()
         limit = f" LIMIT {int(query.limit)}" if query.limit else ""
         sql = self._store.sql
-        return stream_query(sql, f"SELECT * FROM {sql.table('audit_publish')}{where} "
-                                 f"ORDER BY occurred_at, tenant_id, operation_id{limit}",
-                            params)
+        return map(rs.AuditRow.of, stream_query(
+            sql, f"SELECT * FROM {sql.table('audit_publish')}{where} "
+                 f"ORDER BY occurred_at, tenant_id, operation_id{limit}", params))
 
-    def audit_refusals_stream(self, query: AuditQuery) -> Iterator[dict[str, Any]]:
+    def audit_refusals_stream(self, query: AuditQuery) -> Iterator[rs.RefusalRow]:
         """:meth:`audit_refusals` read in bounded batches (in business-time order)."""
         scoped = self._scoped(AuditQuery(
             tenant_id=query.tenant_id, all_tenants=query.all_tenants,
             repository_id=query.repository_id, since=query.since, until=query.until))
         where, params = scoped.where()
         sql = self._store.sql
-        return stream_query(sql, f"SELECT * FROM {sql.table('audit_refusal')}{where} "
-                                 "ORDER BY occurred_at, refusal_id", params)
+        return map(rs.RefusalRow.of, stream_query(
+            sql, f"SELECT * FROM {sql.table('audit_refusal')}{where} "
+                 "ORDER BY occurred_at, refusal_id", params))
 
-    def audit_refusals(self, query: AuditQuery) -> list[dict[str, Any]]:
+    def audit_refusals(self, query: AuditQuery) -> tuple[rs.RefusalRow, ...]:
         """Refused commands in scope."""
-        return audit_queries.refusal_rows(self._store.sql, self._scoped(query))
+        return tuple(map(rs.RefusalRow.of,
+                         audit_queries.refusal_rows(self._store.sql, self._scoped(query))))
 
-    def audit_actions(self, query: AuditQuery) -> list[dict[str, Any]]:
+    def audit_actions(self, query: AuditQuery) -> tuple[rs.AuditAction, ...]:
         """Operator actions with their actors, in scope."""
-        return audit_queries.action_rows(self._store.sql, self._scoped(query))
+        return tuple(map(rs.AuditAction.of,
+                         audit_queries.action_rows(self._store.sql, self._scoped(query))))
 
-    def audit_summary(self, query: AuditQuery) -> list[dict[str, Any]]:
+    def audit_summary(self, query: AuditQuery) -> tuple[rs.AuditSummary, ...]:
         """Counts per tenant / outcome / error code (integers on every backend:
         PostgreSQL's ``SUM`` gives decimals)."""
         rows = audit_queries.summary_rows(self._store.sql, self._scoped(query))
@@ -84,7 +89,7 @@ class AuditReads:
             for column in ("operations", "collisions", "key_missing"):
                 if row.get(column) is not None:
                     row[column] = int(row[column])
-        return rows
+        return tuple(map(rs.AuditSummary.of, rows))
 
 
 class SloReads:
@@ -106,7 +111,7 @@ class SloReads:
         all_tenants: bool = False,
         repository_id: str | None = None,
         now: datetime | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[rs.SloReport, ...]:
         """SLO rows for the period: the tenant total first, then each repository (or, in
         the operator scope, each tenant's total and then all tenants together)."""
         if not all_tenants:
@@ -127,7 +132,17 @@ class SloReads:
         else:
             repos = [r for _, r in slo_query.repositories(self._store.sql, tenant_id, start, end)]
             scopes = [(tenant_id, None), *((tenant_id, r) for r in repos)]
-        return [slo_row(self._store.sql, t, r, period, moment, policy) for t, r in scopes]
+        modes = {t: self._mode(t) for t, _ in scopes if t}
+        return tuple(rs.SloReport.of({**slo_row(self._store.sql, t, r, period, moment, policy),
+                                      **({"tenant_mode": modes[t]} if t and modes[t] else {})})
+                     for t, r in scopes)
+
+    def _mode(self, tenant_id: str) -> str | None:
+        """The tenant's mode now; ``None`` for a tenant no longer readable (forgotten)."""
+        try:
+            return self._tenants.tenant(tenant_id).mode
+        except OpsledgerError:
+            return None
 
 
 class Timeline:
@@ -138,44 +153,48 @@ class Timeline:
         self._tenants = tenants
         self._views = views
 
-    def replay(self, tenant_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def replay(self, tenant_id: str, start: datetime, end: datetime
+               ) -> tuple[rs.TimelineEntry, ...]:
         """The RCA timeline of one tenant over ``[start, end)``: publish minutes, alerts,
         incident transitions and deadlines, gate, mode and policy changes, freshness
         misses — ordered by ``at``; the same store always gives the same list."""
-        return list(self.replay_stream(tenant_id, start, end))
+        return tuple(self.replay_stream(tenant_id, start, end))
 
     def replay_stream(self, tenant_id: str, start: datetime, end: datetime
-                      ) -> Iterator[dict[str, Any]]:
+                      ) -> Iterator[rs.TimelineEntry]:
         """:meth:`replay` produced as the views are read: memory flat in the range's
         length (a year of publish minutes). The tenant is checked now."""
         self._tenants.load(tenant_id)
         self._views.catch_up()
-        return iter_timeline(self._store.sql, tenant_id, iso_utc(start), iso_utc(end))
+        return map(rs.TimelineEntry.of,
+                   iter_timeline(self._store.sql, tenant_id, iso_utc(start), iso_utc(end)))
 
 
 class Sweeps:
     """Records what time has passed: missed deadlines (freshness, incidents, gate grace)
     and the alert rules, by the clock or by the facts' own event time."""
 
-    def __init__(self, clock: BusinessClock, alerts: AlertProcess, freshness: Freshness,
-                 incidents: Incidents, gate: Gate) -> None:
+    def __init__(self, store: EventStore, clock: BusinessClock, alerts: AlertProcess,
+                 freshness: Freshness, incidents: Incidents, gate: Gate) -> None:
+        self._store = store
         self._clock = clock
         self._alerts = alerts
         self._freshness = freshness
         self._incidents = incidents
         self._gate = gate
 
-    def advance(self, now: datetime | None = None) -> dict[str, int]:
+    def advance(self, now: datetime | None = None) -> rs.AdvanceReport:
         """Record every deadline due by ``now`` (default: the clock) at its due time, and
         evaluate the alert rules up to ``now`` minus the allowed lateness."""
         moment = self._clock.now(now, "now", command=False)
         changes = self._alerts.evaluate_alerts(moment)
         missed = self._freshness.advance_freshness(moment)
-        return {"freshness_missed": missed, "alert_changes": changes,
-                "incident_deadlines_missed": self._incidents.record_due_incident_deadlines(moment),
-                "gate_deadlines_settled": self._gate.settle_gate_deadlines(moment)}
+        return rs.AdvanceReport.of({
+            "freshness_missed": missed, "alert_changes": changes,
+            "incident_deadlines_missed": self._incidents.record_due_incident_deadlines(moment),
+            "gate_deadlines_settled": self._gate.settle_gate_deadlines(moment)})
 
-    def advance_by_event_time(self) -> dict[str, int]:
+    def advance_by_event_time(self) -> rs.AdvanceReport:
         """Record what the facts themselves have passed (imports, replays): freshness
         deadlines by the visibility stream's time, alerts and incident deadlines by each
         tenant's own watermark."""
@@ -183,9 +202,9 @@ class Sweeps:
         watermark = self._freshness.visibility_watermark()
         missed = self._freshness.advance_freshness(watermark) if watermark else 0
         incidents = self._incidents.record_due_incident_deadlines_per_tenant(
-            self._alerts.publish_watermarks())
-        return {"freshness_missed": missed, "alert_changes": changes,
-                "incident_deadlines_missed": incidents}
+            alerting.publish_watermarks(self._store))
+        return rs.AdvanceReport.of({"freshness_missed": missed, "alert_changes": changes,
+                                    "incident_deadlines_missed": incidents})
 
     def next_due(self, now: datetime) -> datetime | None:
         """When the next incident or freshness deadline falls due (for the driver)."""

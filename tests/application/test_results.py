@@ -19,6 +19,7 @@ from opsledger import (
     Operations,
     RepositoryOutOfScope,
     import_pumuki_audit,
+    import_snapshots,
 )
 from opsledger.results import (
     AdvanceReport,
@@ -52,7 +53,6 @@ from opsledger.results import (
     WeeklyReview,
     WhatIfReport,
 )
-from opsledger.services.freshness import import_snapshots
 from opsledger.services.slo import Period
 
 T = datetime(2026, 11, 3, 20, 0, tzinfo=UTC)
