@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.slo_math import counts_against_integrity, freshness_due_us
+from opsledger.domain.time import from_us, to_us
 from opsledger.projections._facts import Fact, iso, moment
 from opsledger.projections._sql import SqlStore, create_index
 
@@ -139,8 +141,8 @@ class SloView:
                 _merge(fresh, _fresh_key(state), visible_at=iso(state["occurred_at"]))
             elif topic == MISSED:
                 _merge(fresh, _fresh_key(state), missed_at=iso(state["due_at"]))
-            elif topic == INCIDENT_OPENED and state["severity"] == "SEV1" and (
-                    state["cause"] == "tenant_isolation_breach"):
+            elif topic == INCIDENT_OPENED and counts_against_integrity(state["severity"],
+                                                                       state["cause"]):
                 integrity.append((fact.stream_id, state["tenant_id"], iso(state["occurred_at"]),
                                   None))
             elif topic == INCIDENT_RESOLVED:
@@ -262,8 +264,9 @@ class SloView:
 
 @lru_cache(maxsize=65536)
 def _due_minute(minute: str, bound: int) -> str:
-    """``YYYY-MM-DDTHH:MM`` (UTC) plus ``bound`` minutes, in the same form."""
-    return iso(moment(minute + ":00+00:00") + timedelta(minutes=bound))[:16]
+    """The freshness due minute (:func:`~opsledger.domain.slo_math.freshness_due_us`) of a
+    publish accepted in ``YYYY-MM-DDTHH:MM`` (UTC), in the same form."""
+    return iso(from_us(freshness_due_us(to_us(moment(minute + ":00+00:00")), bound)))[:16]
 
 
 def _bound(ledger: list[tuple[str, int]], at: str) -> int:
