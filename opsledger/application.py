@@ -158,6 +158,7 @@ class Operations(ReadModels, IncidentCommands, GateCommands, ComplianceCommands)
             self.app = OpsledgerApp(env={**store.env, "CREATE_TABLE": "n"}, keyring=self.keyring)
         self.sql = SqlStore(self.app.recorder, store.kind, store.schema)
         self.views = self._runner_for(self.app)
+        self.views.ensure_versions()  # a view built by another version: rebuilt
         self._tenant_cache = EventCache()
         self.subscribers: list[tuple[alerting.Subscriber, frozenset[str]]] = []
         if policy is not None:

@@ -33,6 +33,9 @@ class AlertsView:
     """Table ``alerts``: one row per alert."""
 
     name = "alerts"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("alerts",)
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("alerts_scope", "alerts", "tenant, triggered_at"),)
 

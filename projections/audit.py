@@ -85,6 +85,9 @@ class AuditView:
     """Tables ``audit_publish``, ``audit_refusal`` and ``audit_action``."""
 
     name = "audit"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("audit_publish", "audit_refusal", "audit_action")
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
     #: operation's identity (tenant, operation id) is one of them: a load appends publish

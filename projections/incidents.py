@@ -61,6 +61,9 @@ class IncidentsView:
     """Tables ``incidents`` and ``incident_deadlines``."""
 
     name = "incidents"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("incidents", "incident_deadlines")
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("incident_deadlines_pending", "incident_deadlines", "status, due"),)
 

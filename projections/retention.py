@@ -105,6 +105,9 @@ class RetentionView:
     and every row of a forgotten tenant."""
 
     name = "retention"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = (HORIZON,)
     #: it removes rows from these views' tables, so it never runs past one of them
     depends_on = ("audit", "slo", "alerts", "incidents")
 

@@ -58,6 +58,10 @@ class SloView:
     ``slo_integrity``."""
 
     name = "slo"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("slo_minute", "slo_latency", "slo_freshness", "slo_policy",
+                               "slo_integrity")
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("slo_freshness_due", "slo_freshness", "due_at"),)
 
