@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-from opsledger.domain.errors import Conflict, IllegalTransition, InvalidInput
+from opsledger.domain.errors import ActivationRefused, IllegalTransition, InvalidInput
 from opsledger.domain.ids import NAMESPACE
 from opsledger.domain.policy import OperationsPolicy
 
@@ -33,18 +33,6 @@ REQUIRED = {
     "oncall_escalation": ("path_doc",),
     "rollback_to_local": (),
 }
-
-
-class ActivationRefused(Conflict):
-    """SaaS activation refused; ``refusals`` lists each check not satisfied and why."""
-
-    code = "activation_refused"
-
-    def __init__(self, version: str, refusals: list[dict[str, str]]) -> None:
-        self.version = version
-        self.refusals = refusals
-        reasons = "; ".join(f"{r['check']}: {r['state']} ({r['why']})" for r in refusals)
-        super().__init__(f"activation of {version} refused: {reasons}")
 
 
 def gate_uuid(environment: str) -> UUID:

@@ -26,13 +26,12 @@ from functools import partial
 from typing import Any, Protocol
 
 import orjson
+from opsledger.domain.errors import InvalidInput
 from opsledger.projections import _status, _versions
 from opsledger.projections._facts import Fact
 from opsledger.projections._isolation import (
     TRACKING,
-    TrackingConflict,
     Undecodable,
-    UnknownView,
     decode_until_bad,
     depends_on,
     hold_dependents,
@@ -45,7 +44,7 @@ from opsledger.projections._isolation import (
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._status import Stop, ViewStatus
 
-__all__ = ["TrackingConflict", "UnknownView", "View", "ViewRunner", "view_transaction"]
+__all__ = ["View", "ViewRunner", "view_transaction"]
 
 #: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
 #: its deferrable indexes are dropped and its rows appended in log order (to its own
@@ -105,7 +104,7 @@ class ViewRunner:
         seen: set[str] = set()
         for view in self.views:
             if not set(depends_on(view)) <= seen:
-                raise ValueError(f"view {view.name!r} must come after the views it depends on")
+                raise InvalidInput(f"view {view.name!r} must come after the views it depends on")
             seen.add(view.name)
 
     def create_tables(self) -> None:

@@ -11,8 +11,8 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from opsledger.domain.bounds import bounded
-from opsledger.domain.errors import Conflict
-from opsledger.domain.gate import ActivationRefused, GoLiveGate, check_states, gate_uuid
+from opsledger.domain.errors import ActivationRefused, TenantNotReady
+from opsledger.domain.gate import GoLiveGate, check_states, gate_uuid
 from opsledger.domain.tenant import Mode, Tenant
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
@@ -24,17 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["GateCommands", "TenantNotReady"]
 
 DEFAULT_ENV = "production"
-
-
-class TenantNotReady(Conflict):
-    """A tenant cannot be switched to SaaS mode yet; says what is missing."""
-
-    code = "tenant_not_ready"
-
-    def __init__(self, tenant_id: str, missing: list[str]) -> None:
-        self.tenant_id = tenant_id
-        self.missing = missing
-        super().__init__(f"tenant {tenant_id!r} cannot enter SaaS mode: {'; '.join(missing)}")
 
 
 class GateCommands:

@@ -19,7 +19,7 @@ from typing import Any
 
 from opsledger.application import Operations
 from opsledger.domain.bounds import TimeBounds
-from opsledger.domain.errors import OpsledgerError
+from opsledger.domain.errors import ImportRefused, OpsledgerError
 from opsledger.services.lines import (
     TwoPass,
     numbered_lines,
@@ -28,7 +28,7 @@ from opsledger.services.lines import (
     source_name,
     validate_first,
 )
-from opsledger.services.records import ImportRefused, PublishRecord
+from opsledger.services.records import PublishRecord
 
 __all__ = ["ImportRefused", "ImportSummary", "import_pumuki_audit"]
 

@@ -47,8 +47,12 @@ class Period:
         if not match:
             raise InvalidInput(f"--month {text!r}: expected YYYY-MM")
         year, month = int(match[1]), int(match[2])
-        start = datetime(year, month, 1, tzinfo=UTC)
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        try:
+            start = datetime(year, month, 1, tzinfo=UTC)
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        except ValueError:
+            raise InvalidInput(f"--month {text!r}: expected YYYY-MM, a month from 0001-01 "
+                               "to 9999-11") from None
         return cls(start, end)
 
     @classmethod
@@ -62,7 +66,10 @@ class Period:
         except ValueError as exc:
             raise InvalidInput(f"--week {text!r}: {exc}") from None
         start = datetime.combine(monday, datetime.min.time(), tzinfo=UTC)
-        return cls(start, start + timedelta(days=7))
+        try:
+            return cls(start, start + timedelta(days=7))
+        except OverflowError:
+            raise InvalidInput(f"--week {text!r}: too late") from None
 
     @classmethod
     def day(cls, text: str) -> Period:
@@ -71,7 +78,10 @@ class Period:
             start = datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
         except ValueError:
             raise InvalidInput(f"--day {text!r}: expected YYYY-MM-DD") from None
-        return cls(start, start + timedelta(days=1))
+        try:
+            return cls(start, start + timedelta(days=1))
+        except OverflowError:
+            raise InvalidInput(f"--day {text!r}: too late") from None
 
     @classmethod
     def rolling(cls, text: str, now: datetime) -> Period:
@@ -79,7 +89,10 @@ class Period:
         match = re.fullmatch(r"(\d+)d", text)
         if not match or int(match[1]) == 0:
             raise InvalidInput(f"--rolling {text!r}: expected Nd, e.g. 30d")
-        return cls(now - timedelta(days=int(match[1])), now)
+        try:
+            return cls(now - timedelta(days=int(match[1])), now)
+        except OverflowError:
+            raise InvalidInput(f"--rolling {text!r}: too far back") from None
 
     @classmethod
     def between(cls, start: datetime, end: datetime) -> Period:
