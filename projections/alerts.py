@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore, create_index, equals
 
 __all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
 
-TRIGGERED = "opsledger.Alert.Triggered"
-RESOLVED = "opsledger.Alert.Resolved"
-REVISED = "opsledger.Alert.Revised"
+TRIGGERED = topics.ALERT_TRIGGERED
+RESOLVED = topics.ALERT_RESOLVED
+REVISED = topics.ALERT_REVISED
 ALERT_COLUMNS = (
     "id", "tenant", "rule", "level", "repository", "triggered_at", "resolved_at", "observed",
     "threshold", "window_start", "window_end", "resolution", "backfilled", "found_at",

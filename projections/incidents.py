@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso, moment
 from opsledger.projections._sql import SqlStore, create_index, equals
@@ -86,7 +87,7 @@ class IncidentsView:
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
         """Every incident event carries its deadlines and state: upsert both."""
         for fact in facts:
-            if not fact.topic.startswith("opsledger.Incident."):
+            if not fact.topic.startswith(topics.INCIDENT_PREFIX):
                 continue
             s, name = fact.state, fact.topic.rsplit(".", 1)[1]
             if name == "Opened":

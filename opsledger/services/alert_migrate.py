@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from opsledger.domain import topics
 from opsledger.domain.rule_state import STATE_VERSION, migrate
 from opsledger.domain.rules import to_us
 from opsledger.projections._facts import moment
@@ -80,10 +81,10 @@ def _keep_batch(ops: Operations, notifications: Sequence[Any], position: int,
                               0, orjson.dumps(backfill.lean(fact)).decode()))
             reclassified += [(state["tenant_id"], c["operation_id"], bool(c["collision"]))
                              for c in state.get("reclassified", ())]
-        if n.topic == "opsledger.Alert.Triggered":
+        if n.topic == topics.ALERT_TRIGGERED:
             triggered.append((str(n.originator_id), state["tenant_id"], state["rule"],
                               to_us(moment(state["occurred_at"]))))
-        elif n.topic == "opsledger.Alert.Resolved":
+        elif n.topic == topics.ALERT_RESOLVED:
             resolved.append((to_us(moment(state["occurred_at"])), str(n.originator_id)))
     with ops.sql.transaction(commit=True) as cursor:
         backfill.store_facts(ops, cursor, facts)

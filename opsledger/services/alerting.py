@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from opsledger.domain import topics
 from opsledger.domain.alert import RULES, Alert, alert_uuid
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.publish_state import read_publish
 from opsledger.domain.rule_state import migrate
 from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
 from opsledger.projections._facts import moment
@@ -35,8 +37,8 @@ __all__ = ["Subscriber", "evaluate", "facts_of", "late_facts", "position",
 
 log = logging.getLogger("opsledger.alerts")
 STATE = "alert_process"
+_ALERT = topics.action(topics.ALERT_PREFIX)  # what an alert event's class name starts with
 Subscriber = Callable[[dict[str, Any]], None]
-_PUBLISH = ("opsledger.PublishBatch.Started", "opsledger.PublishBatch.OperationRecorded")
 
 
 def create_tables(sql: Any, cursor: Any) -> None:
@@ -55,30 +57,28 @@ def create_tables(sql: Any, cursor: Any) -> None:
 
 def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str, Any]]:
     """The rule facts in one stored event (lean: reads the JSON state)."""
-    if topic in _PUBLISH:
-        op = state["operation"]
-        recorded = topic.endswith("OperationRecorded")
+    op = read_publish(topic, state)
+    if op is not None:
         return [{
-            "kind": "publish", "at": to_us(moment(state["occurred_at"])),
-            "tiebreak": op["operation_id"], "tenant": state["tenant_id"],
-            "repository": state["repository_id"], "idempotency_key": state["idempotency_key"],
-            "payload_hash": op["payload_hash"], "ok": op["outcome"] == "success",
-            "latency_ms": op["latency_ms"], "error_code": op.get("error_code"),
-            "collision": bool(state["collision"]) if recorded else False,
-            "accepted": bool(state["accepted"]) if recorded else op["outcome"] == "success",
-            "local_only": op.get("tenant_mode") == "local_only",
+            "kind": "publish", "at": to_us(moment(op.occurred_at)),
+            "tiebreak": op.operation_id, "tenant": op.tenant_id,
+            "repository": op.repository_id, "idempotency_key": op.idempotency_key,
+            "payload_hash": op.payload_hash, "ok": op.ok,
+            "latency_ms": op.latency_ms, "error_code": op.error_code,
+            "collision": op.collision, "accepted": op.accepted,
+            "local_only": op.tenant_mode == "local_only",
         }]
-    if topic == "opsledger.Visibility.Observed":
+    if topic == topics.VISIBILITY_OBSERVED:
         return [{"kind": "visible", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": stream_id, "tenant": state["tenant_id"],
                  "repository": state["repository_id"],
                  "idempotency_key": state["idempotency_key"],
                  "payload_hash": state["payload_hash"]}]
-    if topic == "opsledger.Incident.Resolved" and state["alert_ids"] and state["tenant_id"]:
+    if topic == topics.INCIDENT_RESOLVED and state["alert_ids"] and state["tenant_id"]:
         return [{"kind": "incident_resolved", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": stream_id, "tenant": state["tenant_id"],
                  "alert_ids": state["alert_ids"]}]
-    if topic == "opsledger.Tenant.BoundaryViolationConfirmed":
+    if topic == topics.TENANT_BOUNDARY_VIOLATION_CONFIRMED:
         return [{"kind": "violation", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": state["violation_id"], "tenant": state["tenant_id"],
                  "repository": state["repository_id"]}]
@@ -181,7 +181,7 @@ def evaluate(ops: Operations, now: datetime | None = None, batch: int = 1000,
                 more, _ = backfill.rerun(ops, cursor, engine, tenant,
                                          lambda c, d: _new_alert(c, d, policy_at), last)
                 events += more
-                recorded += sum(1 for e in more if type(e).__qualname__.startswith("Alert."))
+                recorded += sum(1 for e in more if type(e).__qualname__.startswith(_ALERT))
             backfill.save_checkpoints(ops, cursor, engine, last)
             ops.sql.insert_stored_events(cursor, [ops.app.mapper.to_stored_event(e)
                                                   for e in events])
@@ -288,7 +288,7 @@ def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, froz
     and never undoes or blocks the events."""
     for e in events:
         kind = type(e).__qualname__
-        if not kind.startswith("Alert."):
+        if not kind.startswith(_ALERT):
             continue
         payload = {"kind": kind, "alert_id": str(e.originator_id),
                    **{k: v for k, v in vars(e).items() if k not in ("originator_id",)}}

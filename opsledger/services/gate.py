@@ -10,6 +10,7 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from opsledger.domain import topics
 from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import ActivationRefused, TenantNotReady
 from opsledger.domain.gate import GoLiveGate, check_states, gate_uuid
@@ -164,7 +165,8 @@ class GateCommands:
         """Grace deadlines of lifted constraints due by ``now``: breach or met, once each."""
         ops = self._gops()
         ops.catch_up()
-        lifted = audit_queries.actions_named(ops.sql, "GoLiveGate.ConstraintLifted")
+        lifted = audit_queries.actions_named(
+            ops.sql, topics.action(topics.GO_LIVE_GATE_CONSTRAINT_LIFTED))
         settled = 0
         for row in lifted:
             details = orjson.loads(row["details"])

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from opsledger.domain import topics
 from opsledger.domain.errors import NotFound
 from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import (
@@ -193,7 +194,8 @@ class ReadModels:
     subscribers: list[tuple[alerting.Subscriber, frozenset[str]]]
 
     def subscribe(self, callback: alerting.Subscriber,
-                  kinds: tuple[str, ...] = ("Alert.Triggered", "Alert.Resolved")) -> None:
+                  kinds: tuple[str, ...] = (topics.action(topics.ALERT_TRIGGERED),
+                                             topics.action(topics.ALERT_RESOLVED))) -> None:
         """Call ``callback(event)`` after each alert event this process stores. A failing
         callback is retried and logged; it never loses or blocks the event."""
         self.subscribers.append((callback, frozenset(kinds)))
