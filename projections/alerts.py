@@ -35,7 +35,9 @@ class AlertsView:
 
     name = "alerts"
     #: Bump when the tables or the rows written change: stores rebuild the view on open.
-    version: int = 1
+    #: 2: the ``backfilled``/``withdrawn``/``found_at`` flags (a store from before them had
+    #: the columns added by hand; it is rebuilt instead).
+    version: int = 2
     tables: tuple[str, ...] = ("alerts",)
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("alerts_scope", "alerts", "tenant, triggered_at"),)
@@ -48,17 +50,6 @@ class AlertsView:
         cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in ALERT_COLUMNS)
         sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alerts')} ({cols}, "
                             "PRIMARY KEY (id))")
-        if sql.is_postgres:
-            sql.execute(cursor, "SELECT column_name AS name FROM information_schema.columns "
-                                "WHERE table_schema = ? AND table_name = 'alerts'",
-                        (sql.schema,))
-        else:
-            sql.execute(cursor, "SELECT name FROM pragma_table_info('alerts')")
-        present = {r["name"] for r in cursor.fetchall()}
-        for column in ALERT_COLUMNS:  # a store from before the flags: add them
-            if column not in present:
-                sql.execute(cursor, f"ALTER TABLE {sql.table('alerts')} ADD COLUMN "
-                                    f"{column} {types.get(column, 'TEXT')}")
         for index in self.indexes:
             sql.execute(cursor, create_index(sql, *index))
 

@@ -205,7 +205,8 @@ def _ingest(ops: Operations, cursor: Any, engine: RuleEngine, notifications: Seq
         if opened is None:  # a forgotten tenant's event
             continue
         state = opened
-        for change in state.get("reclassified", ()):
+        publish = read_publish(n.topic, state)
+        for change in () if publish is None else publish.reclassified:
             tenant, op_id = state["tenant_id"], change["operation_id"]
             engine.reclassify(tenant, op_id, bool(change["collision"]))
             backfill.reclassify_stored(ops, cursor, tenant, op_id, bool(change["collision"]))

@@ -20,6 +20,7 @@ def _filled(url: str, sample_audit: Path) -> dict[str, list[dict[str, Any]]]:
     """Import the sample; every view table's rows as a fresh catch-up leaves them."""
     with Operations.open(url) as ops, sample_audit.open("rb") as lines:
         import_pumuki_audit(ops, [lines], register_unknown=True)
+        ops.advance_by_event_time()  # the alert process: alerts and incidents too
         ops.catch_up()
         return {table: _rows(ops, table, order) for table, order in VIEW_TABLES.items()}
 
@@ -45,7 +46,7 @@ def _damage(url: str, *statements: str) -> None:
 def test_a_bumped_view_version_rebuilds_that_view_and_its_dependents_on_open(
         db: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = _filled(db, sample_audit)
-    assert fresh["slo_minute"] and fresh["audit_publish"]
+    assert fresh["slo_minute"] and fresh["audit_publish"] and fresh["alerts"]
     _damage(db, "DELETE FROM {t[slo_minute]}")
     with Operations.open(db) as ops:  # same versions: nothing is rebuilt on open
         assert ops.views.versions()["slo"] == 1
@@ -74,16 +75,24 @@ def test_a_changed_table_layout_needs_no_hand_migration(
         assert {table: _rows(ops, table, VIEW_TABLES[table]) for table in SLO_TABLES} == {
             table: fresh[table] for table in SLO_TABLES}
         ops.sql.fetch(f"SELECT resolved_at FROM {ops.sql.table('slo_integrity')}")
-        assert ops.views.versions() == {"audit": 1, "slo": 2, "alerts": 1, "incidents": 1,
+        assert ops.views.versions() == {"audit": 1, "slo": 2, "alerts": 2, "incidents": 1,
                                         "retention": 1}
 
 
 def test_a_store_from_before_view_versions_counts_as_version_one(
         sqlite_url: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _filled(sqlite_url, sample_audit)
-    _damage(sqlite_url, "DROP TABLE {t[opsledger_view_versions]}", "DELETE FROM {t[slo_minute]}")
-    with Operations.open(sqlite_url) as ops:  # every view is at 1: nothing rebuilt
-        assert set(ops.views.versions().values()) == {1}
+    fresh = _filled(sqlite_url, sample_audit)
+    assert fresh["alerts"]
+    # Before versions, and an alerts table from before its flag columns (version 1).
+    _damage(sqlite_url, "DROP TABLE {t[opsledger_view_versions]}", "DELETE FROM {t[slo_minute]}",
+            "DROP TABLE {t[alerts]}",
+            "CREATE TABLE {t[alerts]} (id TEXT PRIMARY KEY, tenant TEXT, rule TEXT, level TEXT, "
+            "repository TEXT, triggered_at TEXT, resolved_at TEXT, observed DOUBLE PRECISION, "
+            "threshold DOUBLE PRECISION, window_start TEXT, window_end TEXT, resolution TEXT)")
+    with Operations.open(sqlite_url) as ops:  # alerts (now 2) rebuilt; the rest is at 1
+        assert ops.views.versions() == {"audit": 1, "slo": 1, "alerts": 2, "incidents": 1,
+                                        "retention": 1}
+        assert _rows(ops, "alerts", VIEW_TABLES["alerts"]) == fresh["alerts"]
         assert _rows(ops, "slo_minute", VIEW_TABLES["slo_minute"]) == []
     monkeypatch.setattr(SloView, "version", 2)
     with Operations.open(sqlite_url) as ops:
