@@ -12,6 +12,7 @@ and is accepted when it succeeded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from opsledger.domain import topics
@@ -20,6 +21,10 @@ __all__ = ["PUBLISH_TOPICS", "StoredPublish", "read_publish"]
 
 #: The topics of the events that carry one publish operation.
 PUBLISH_TOPICS = frozenset({topics.PUBLISH_BATCH_STARTED, topics.PUBLISH_BATCH_OPERATION_RECORDED})
+
+
+_RECORDED = topics.PUBLISH_BATCH_OPERATION_RECORDED
+_new = tuple.__new__
 
 
 class StoredPublish(NamedTuple):
@@ -47,8 +52,8 @@ class StoredPublish(NamedTuple):
     collision: bool
     accepted: bool
     #: Earlier operations whose collision flag this one changed: ``operation_id``,
-    #: ``occurred_at``, ``collision``.
-    reclassified: tuple[dict[str, Any], ...]
+    #: ``occurred_at``, ``collision`` (as stored: do not change it).
+    reclassified: Sequence[dict[str, Any]]
 
     @property
     def ok(self) -> bool:
@@ -61,15 +66,19 @@ def read_publish(topic: str, state: dict[str, Any]) -> StoredPublish | None:
     if topic not in PUBLISH_TOPICS:
         return None
     op = state["operation"]
-    recorded = topic == topics.PUBLISH_BATCH_OPERATION_RECORDED
+    get = op.get
     outcome = op["outcome"]
-    return StoredPublish(
+    if topic == _RECORDED:
+        collision, accepted = bool(state["collision"]), bool(state["accepted"])
+        reclassified = state["reclassified"]
+    else:
+        collision, accepted, reclassified = False, outcome == "success", ()
+    # Built as the views' Fact is (``tuple.__new__``): the views read every publish event
+    # through here, and the named tuple's own ``__new__`` is a Python frame.
+    return _new(StoredPublish, (
         state["tenant_id"], state["repository_id"], state["idempotency_key"],
         state["occurred_at"], op["operation_id"], op["payload_hash"], outcome,
-        op["attempts"], op["latency_ms"], op.get("error_code"), op.get("status"),
-        op.get("request_id"), op.get("endpoint"), op.get("retryable"), op["source"],
-        op.get("tenant_mode"), recorded,
-        bool(state["collision"]) if recorded else False,
-        bool(state["accepted"]) if recorded else outcome == "success",
-        tuple(state.get("reclassified", ())),
-    )
+        op["attempts"], op["latency_ms"], get("error_code"), get("status"),
+        get("request_id"), get("endpoint"), get("retryable"), op["source"],
+        get("tenant_mode"), topic == _RECORDED, collision, accepted, reclassified,
+    ))
