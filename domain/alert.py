@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.errors import IllegalTransition
 from opsledger.domain.ids import NAMESPACE
 
@@ -44,17 +45,17 @@ def alert_uuid(tenant_id: str, rule: str, triggered_at: datetime) -> UUID:
 class Alert(Aggregate):
     """One firing of one rule for one tenant."""
 
-    TOPIC = "opsledger.Alert"
+    TOPIC = topics.ALERT_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.Alert.Created"
+        TOPIC = topics.ALERT_CREATED
 
     @staticmethod
     def create_id(tenant_id: str, rule: str, occurred_at: datetime) -> UUID:
         """See :func:`alert_uuid`."""
         return alert_uuid(tenant_id, rule, occurred_at)
 
-    @event("Triggered", topic="opsledger.Alert.Triggered")
+    @event("Triggered", topic=topics.ALERT_TRIGGERED)
     def __init__(
         self,
         tenant_id: str,
@@ -82,7 +83,7 @@ class Alert(Aggregate):
             raise IllegalTransition(f"alert {self.id}", "resolve", "resolved")
         self._resolve(tenant_id=self.tenant_id, rule=self.rule, occurred_at=at, reason=reason)
 
-    @event("Resolved", topic="opsledger.Alert.Resolved")
+    @event("Resolved", topic=topics.ALERT_RESOLVED)
     def _resolve(self, tenant_id: str, rule: str, occurred_at: datetime, reason: str) -> None:
         self.resolved_at = occurred_at
 
@@ -95,7 +96,7 @@ class Alert(Aggregate):
         self._revise(tenant_id=self.tenant_id, rule=self.rule, resolved_at=resolved_at,
                      withdrawn=withdrawn, reason=reason, found_at=found_at)
 
-    @event("Revised", topic="opsledger.Alert.Revised")
+    @event("Revised", topic=topics.ALERT_REVISED)
     def _revise(self, tenant_id: str, rule: str, resolved_at: datetime | None,
                 withdrawn: bool, reason: str, found_at: datetime) -> None:
         self.resolved_at = resolved_at

@@ -49,7 +49,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from opsledger.domain.errors import InvalidInput, NaiveDatetime
+from opsledger.domain.errors import (
+    QUOTE_CHARS,
+    InvalidInput,
+    LineTooLong,
+    NaiveDatetime,
+    OutOfBounds,
+    quote,
+)
 
 __all__ = [
     "DEFAULT_TIME_BOUNDS",
@@ -90,8 +97,6 @@ MAX_TEXT_CHARS = 4096
 MAX_LINE_BYTES = 128 * 1024
 MAX_DETAIL_ITEMS = 256
 MAX_DETAIL_DEPTH = 8
-#: How much of a refused value an error message quotes.
-QUOTE_CHARS = 40
 #: How far ahead of the store's clock a business time may lie: producers' clocks drift and
 #: a local time written with the wrong offset is off by up to 14 hours, but a fact from
 #: further ahead would move its tenant's event time (and every deadline swept by it) there.
@@ -101,37 +106,6 @@ OUTER_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _NUL_OR_SURROGATE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-def quote(value: object, limit: int = QUOTE_CHARS) -> str:
-    """``repr`` of ``value`` cut to about ``limit`` characters (an ellipsis marks the cut)."""
-    if isinstance(value, str | bytes) and len(value) > limit:
-        return repr(value[:limit]) + "…"
-    if isinstance(value, dict | list | tuple):
-        return f"<{type(value).__name__} of {len(value)}>"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-class OutOfBounds(InvalidInput):
-    """A value lies outside what opsledger accepts; names the field, quotes little."""
-
-    code = "out_of_bounds"
-
-    def __init__(self, field: str, value: object, why: str) -> None:
-        self.field = field
-        self.why = why
-        super().__init__(f"{field}: {why} (got {quote(value)})")
-
-
-class LineTooLong(InvalidInput):
-    """An import line longer than :data:`MAX_LINE_BYTES`: refused before it is parsed."""
-
-    code = "line_too_long"
-
-    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
-        self.limit = limit
-        super().__init__(f"line longer than {limit} bytes: not parsed")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.ids import NAMESPACE
 
 __all__ = ["Erasure", "erasure_uuid"]
@@ -24,17 +25,17 @@ def erasure_uuid(tenant_id: str) -> UUID:
 class Erasure(Aggregate):
     """A tenant's erasure: its key was deleted and its views purged."""
 
-    TOPIC = "opsledger.Erasure"
+    TOPIC = topics.ERASURE_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.Erasure.Created"
+        TOPIC = topics.ERASURE_CREATED
 
     @staticmethod
     def create_id(tenant_id: str, by: str, reason: str, occurred_at: datetime) -> UUID:
         """Deterministic: the tenant's erasure stream."""
         return erasure_uuid(tenant_id)
 
-    @event("TenantForgotten", topic="opsledger.Erasure.TenantForgotten")
+    @event("TenantForgotten", topic=topics.ERASURE_TENANT_FORGOTTEN)
     def __init__(self, tenant_id: str, by: str, reason: str, occurred_at: datetime) -> None:
         self.tenant_id = tenant_id
         self.by = by

@@ -1,50 +1,101 @@
-"""Typed errors raised by opsledger.
+"""Typed errors raised by opsledger: every public error, in one place.
 
-Hierarchy (every error a caller can provoke derives from ``OpsledgerError``)::
+Hierarchy (every error a caller can provoke derives from ``OpsledgerError``; each class
+has a stable ``code``, what the CLI and an HTTP API map to an exit code or a status)::
 
     OpsledgerError
-    ├── InvalidInput                     bad value in a command (never stored)
+    ├── InvalidInput                     bad value in a command (never stored); a ValueError
     │   ├── NaiveDatetime                a datetime without a time zone
     │   ├── MissingIdempotencyKey        publish without an idempotency key (policy §5)
     │   ├── OutOfBounds                  outside the bounds of domain/bounds.py; names the field
     │   ├── LineTooLong                  an import line over the line-size limit, never parsed
-    │   └── InvalidPolicy                a policy file/value that does not validate
+    │   ├── InvalidRecord                a publish/snapshot record that does not validate
+    │   ├── ImportRefused                a strict import refused at its first bad line
+    │   ├── InvalidPolicy                a policy file/value that does not validate
+    │   ├── InvalidStoreUrl              a store URL opsledger does not understand
+    │   │   └── InvalidStoreIdentifier   a URL's schema that is not a plain identifier
+    │   ├── UnsafeOutputPath             a report file outside its output folder
+    │   ├── CheckpointKeyMissing         no checkpoint key configured
+    │   └── InvalidCheckpoint            a checkpoint file that is not one
     ├── ScopeViolation                   policy §5 scoping: refused, audited as a refusal
     │   ├── UnknownTenant
+    │   │   └── TenantForgotten          crypto-shredded: unreadable, closed for writes
     │   ├── RepositoryOutOfScope
     │   └── RetentionPolicyMissing       tenant has no retention/privacy policy yet
     ├── Conflict                         the command contradicts stored state
     │   ├── TenantAlreadyRegistered
     │   ├── IllegalTransition            names the current state
-    │   └── OperationIdReused            a tenant's operation id with other facts or batch:
-    │                                    refused, audited as a refusal
-    └── NotFound                         asked for something that does not exist
+    │   ├── OperationIdReused            a tenant's operation id with other facts or batch:
+    │   │                                refused, audited as a refusal
+    │   ├── TenantNotReady               SaaS mode without a passed go-live gate
+    │   ├── ActivationRefused            go-live activation with checks not satisfied
+    │   └── TrackingConflict             another process advanced a view first (retry)
+    ├── NotFound                         asked for something that does not exist
+    │   └── UnknownView                  a view name the store does not have
+    ├── StoreUnavailable                 the store could not be reached
+    ├── KeyStoreMissing                  the key store (or a key) is missing: reads stop
+    └── CheckpointSignatureInvalid       a chain checkpoint's signature does not match
 
-Errors carry their facts as attributes so callers and the CLI can render them.
+Errors carry their facts as attributes so callers and the CLI can render them; a value
+from outside is never echoed whole (:func:`quote`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MISSING",
+    "QUOTE_CHARS",
+    "ActivationRefused",
+    "CheckpointKeyMissing",
+    "CheckpointSignatureInvalid",
     "Conflict",
     "IllegalTransition",
+    "ImportRefused",
+    "InvalidCheckpoint",
     "InvalidInput",
     "InvalidPolicy",
+    "InvalidRecord",
+    "InvalidStoreIdentifier",
+    "InvalidStoreUrl",
+    "KeyStoreMissing",
+    "LineTooLong",
     "MissingIdempotencyKey",
     "NaiveDatetime",
     "NotFound",
     "OperationIdReused",
     "OpsledgerError",
+    "OutOfBounds",
     "RepositoryOutOfScope",
     "RetentionPolicyMissing",
     "ScopeViolation",
+    "StoreUnavailable",
     "TenantAlreadyRegistered",
     "TenantForgotten",
     "TenantNotReady",
+    "TrackingConflict",
     "UnknownTenant",
+    "UnknownView",
+    "UnsafeOutputPath",
+    "quote",
 ]
+
+#: How much of a refused value an error message quotes.
+QUOTE_CHARS = 40
+#: A field that was not given at all (an :class:`InvalidRecord` problem quotes no value).
+MISSING: Any = object()
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``repr`` of ``value`` cut to about ``limit`` characters (an ellipsis marks the cut)."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        return repr(value[:limit]) + "…"
+    if isinstance(value, dict | list | tuple):
+        return f"<{type(value).__name__} of {len(value)}>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class OpsledgerError(Exception):
@@ -94,6 +145,103 @@ class InvalidPolicy(InvalidInput):
         self.problems = problems
         lines = [f"{key} = {value!r}: {why}" for key, value, why in problems]
         super().__init__("invalid policy: " + "; ".join(lines))
+
+
+class OutOfBounds(InvalidInput):
+    """A value lies outside what opsledger accepts; names the field, quotes little."""
+
+    code = "out_of_bounds"
+
+    def __init__(self, field: str, value: object, why: str) -> None:
+        self.field = field
+        self.why = why
+        super().__init__(f"{field}: {why} (got {quote(value)})")
+
+
+class LineTooLong(InvalidInput):
+    """An import line longer than the line-size limit: refused before it is parsed."""
+
+    code = "line_too_long"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"line longer than {limit} bytes: not parsed")
+
+
+class InvalidRecord(InvalidInput):
+    """A record failed validation; ``problems`` lists (field, value quoted short, why).
+
+    ``field`` is the first problem's field. A value is never echoed whole: at most about
+    40 characters of it are quoted, and nothing for a missing field (:data:`MISSING`)."""
+
+    code = "invalid_record"
+
+    def __init__(self, problems: list[tuple[str, object, str]]) -> None:
+        self.problems = problems
+        self.field = problems[0][0] if problems else "record"
+        super().__init__("; ".join(
+            f"{f}: {why}" + ("" if v is MISSING else f" (got {quote(v)})")
+            for f, v, why in problems))
+
+
+class ImportRefused(InvalidInput):
+    """``--strict`` import refused: names the file, the first bad line and its field;
+    nothing was written."""
+
+    code = "import_refused"
+
+    def __init__(self, line: int, error: str, *, file: str | None = None,
+                 field: str | None = None) -> None:
+        self.line = line
+        self.error = error
+        self.file = file
+        self.field = field
+        where = f"{file}: line {line}" if file else f"line {line}"
+        super().__init__(f"{where}: {error} (strict import: nothing was written)")
+
+
+class InvalidStoreUrl(InvalidInput):
+    """The store URL is not one opsledger understands."""
+
+    code = "invalid_store_url"
+
+
+class InvalidStoreIdentifier(InvalidStoreUrl):
+    """A URL parameter that names something in SQL (``schema``) is not a plain identifier;
+    ``parameter`` names it."""
+
+    code = "invalid_store_identifier"
+
+    def __init__(self, parameter: str, value: str) -> None:
+        shown = value if len(value) <= QUOTE_CHARS else value[:QUOTE_CHARS] + "…"
+        super().__init__(f"store URL parameter {parameter}={shown!r} is not a plain "
+                         f"identifier: use lower-case letters, digits and _ (not first), "
+                         f"at most 63 characters")
+        self.parameter = parameter
+
+
+class UnsafeOutputPath(InvalidInput):
+    """A file would be written outside the output folder (never happens with the names
+    the reports make; the check guards every write regardless)."""
+
+    code = "unsafe_output_path"
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name, self.folder = name, folder
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        super().__init__(f"refusing to write {shown!r} outside {str(folder)!r}")
+
+
+class CheckpointKeyMissing(InvalidInput):
+    """No checkpoint key was configured (``OPSLEDGER_CHECKPOINT_KEY`` or ``--key-file``)."""
+
+    code = "checkpoint_key_missing"
+
+
+class InvalidCheckpoint(InvalidInput):
+    """A checkpoint file is not a checkpoint (malformed JSON, fields or algorithm)."""
+
+    code = "invalid_checkpoint"
 
 
 class ScopeViolation(OpsledgerError):
@@ -157,16 +305,6 @@ class Conflict(OpsledgerError):
 
 
 
-class TenantNotReady(Conflict):
-    """A tenant cannot be switched to SaaS mode yet; says what is missing."""
-
-    code = "tenant_not_ready"
-
-    def __init__(self, tenant_id: str, missing: list[str]) -> None:
-        self.tenant_id = tenant_id
-        self.missing = missing
-        super().__init__(f"tenant {tenant_id!r} cannot enter SaaS mode: {'; '.join(missing)}")
-
 class TenantAlreadyRegistered(Conflict):
     """A tenant with this id exists already."""
 
@@ -209,7 +347,61 @@ class OperationIdReused(Conflict):
                          f"is already recorded {what}")
 
 
+class TenantNotReady(Conflict):
+    """A tenant cannot be switched to SaaS mode yet; says what is missing."""
+
+    code = "tenant_not_ready"
+
+    def __init__(self, tenant_id: str, missing: list[str]) -> None:
+        self.tenant_id = tenant_id
+        self.missing = missing
+        super().__init__(f"tenant {tenant_id!r} cannot enter SaaS mode: {'; '.join(missing)}")
+
+
+class ActivationRefused(Conflict):
+    """SaaS activation refused; ``refusals`` lists each check not satisfied and why."""
+
+    code = "activation_refused"
+
+    def __init__(self, version: str, refusals: list[dict[str, str]]) -> None:
+        self.version = version
+        self.refusals = refusals
+        reasons = "; ".join(f"{r['check']}: {r['state']} ({r['why']})" for r in refusals)
+        super().__init__(f"activation of {version} refused: {reasons}")
+
+
+class TrackingConflict(Conflict, RuntimeError):
+    """Another process advanced a view first; the batch was rolled back (catch up again)."""
+
+    code = "tracking_conflict"
+
+
 class NotFound(OpsledgerError, LookupError):
     """The requested object does not exist."""
 
     code = "not_found"
+
+
+class UnknownView(NotFound):
+    """A view name that the store does not have."""
+
+    code = "unknown_view"
+
+
+class StoreUnavailable(OpsledgerError):
+    """The store could not be reached (the message names it, password redacted)."""
+
+    code = "store_unavailable"
+
+
+class KeyStoreMissing(OpsledgerError):
+    """The key store is missing or lacks a key that sealed a stored event (which is not a
+    forgotten tenant's): reading on would silently drop that tenant's history."""
+
+    code = "key_store_missing"
+
+
+class CheckpointSignatureInvalid(OpsledgerError):
+    """A checkpoint's signature does not match its ``(n, hash)`` under the given key."""
+
+    code = "checkpoint_signature_invalid"

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.slo_math import freshness_due_us
 from opsledger.domain.time import MINUTE_US, from_us
 
 __all__ = ["DictFresh", "FreshStore", "finalize_windows", "fresh_digest", "note_accepted",
@@ -159,7 +160,7 @@ def note_accepted(store: FreshStore, fact: dict[str, Any], policy: OperationsPol
     at = fact["at"]
     width = policy.alerts.freshness_window_minutes * MINUTE
     window = str(at - at % width)
-    due = at + policy.slo.freshness_bound_minutes * MINUTE
+    due = freshness_due_us(at, policy.slo.freshness_bound_minutes)
     visible = _found(keys, store.visible)[1]
     on_time = visible is not None and visible <= due
     store.add_pending(keys[0], [at, window, on_time, due, width])
@@ -192,7 +193,7 @@ def finalize_windows(
         start = int(window)
         policy = policy_at(from_us(start))
         end = start + width
-        final_at = end + policy.slo.freshness_bound_minutes * MINUTE
+        final_at = freshness_due_us(end, policy.slo.freshness_bound_minutes)
         if end > publish_wm or final_at > visible_wm:
             break
         store.close_window(window)

@@ -15,7 +15,8 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-from opsledger.domain.errors import Conflict, IllegalTransition, InvalidInput
+from opsledger.domain import topics
+from opsledger.domain.errors import ActivationRefused, IllegalTransition, InvalidInput
 from opsledger.domain.ids import NAMESPACE
 from opsledger.domain.policy import OperationsPolicy
 
@@ -33,18 +34,6 @@ REQUIRED = {
     "oncall_escalation": ("path_doc",),
     "rollback_to_local": (),
 }
-
-
-class ActivationRefused(Conflict):
-    """SaaS activation refused; ``refusals`` lists each check not satisfied and why."""
-
-    code = "activation_refused"
-
-    def __init__(self, version: str, refusals: list[dict[str, str]]) -> None:
-        self.version = version
-        self.refusals = refusals
-        reasons = "; ".join(f"{r['check']}: {r['state']} ({r['why']})" for r in refusals)
-        super().__init__(f"activation of {version} refused: {reasons}")
 
 
 def gate_uuid(environment: str) -> UUID:
@@ -83,17 +72,17 @@ def check_states(evidence: dict[str, dict[str, Any]], constraints: dict[str, Any
 class GoLiveGate(Aggregate):
     """SaaS activation for one environment, its owners, constraints and waivers."""
 
-    TOPIC = "opsledger.GoLiveGate"
+    TOPIC = topics.GO_LIVE_GATE_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.GoLiveGate.Created"
+        TOPIC = topics.GO_LIVE_GATE_CREATED
 
     @staticmethod
     def create_id(environment: str) -> UUID:
         """See :func:`gate_uuid`."""
         return gate_uuid(environment)
 
-    @event("Opened", topic="opsledger.GoLiveGate.Opened")
+    @event("Opened", topic=topics.GO_LIVE_GATE_OPENED)
     def __init__(self, environment: str, primary_owner: str, secondary_owner: str) -> None:
         self.environment = environment
         self.primary_owner = primary_owner
@@ -119,7 +108,7 @@ class GoLiveGate(Aggregate):
         self._record_evidence(environment=self.environment, check=check, result=result,
                               details=details, by=by, occurred_at=at)
 
-    @event("EvidenceRecorded", topic="opsledger.GoLiveGate.EvidenceRecorded")
+    @event("EvidenceRecorded", topic=topics.GO_LIVE_GATE_EVIDENCE_RECORDED)
     def _record_evidence(self, environment: str, check: str, result: str,
                          details: dict[str, Any], by: str, occurred_at: datetime) -> None:
         self.evidence[check] = {"result": result, "details": details, "by": by,
@@ -141,12 +130,12 @@ class GoLiveGate(Aggregate):
                            waived=[s["check"] for s in states if s["state"] == "waived"])
         return refusals
 
-    @event("ActivationRefused", topic="opsledger.GoLiveGate.ActivationRefused")
+    @event("ActivationRefused", topic=topics.GO_LIVE_GATE_ACTIVATION_REFUSED)
     def _refuse(self, environment: str, version: str, refusals: list[dict[str, str]], by: str,
                 occurred_at: datetime) -> None:
         pass
 
-    @event("Activated", topic="opsledger.GoLiveGate.Activated")
+    @event("Activated", topic=topics.GO_LIVE_GATE_ACTIVATED)
     def _activate(self, environment: str, version: str, by: str, occurred_at: datetime,
                   waived: list[str]) -> None:
         self.mode = "saas"
@@ -161,7 +150,7 @@ class GoLiveGate(Aggregate):
             raise InvalidInput("a rollback needs a reason")
         self._rollback(environment=self.environment, reason=reason, by=by, occurred_at=at)
 
-    @event("RolledBack", topic="opsledger.GoLiveGate.RolledBack")
+    @event("RolledBack", topic=topics.GO_LIVE_GATE_ROLLED_BACK)
     def _rollback(self, environment: str, reason: str, by: str, occurred_at: datetime) -> None:
         self.mode = "local_only"
 
@@ -174,7 +163,7 @@ class GoLiveGate(Aggregate):
         self._declare(environment=self.environment, kind=kind, reason=reason, by=by,
                       occurred_at=at)
 
-    @event("ConstraintDeclared", topic="opsledger.GoLiveGate.ConstraintDeclared")
+    @event("ConstraintDeclared", topic=topics.GO_LIVE_GATE_CONSTRAINT_DECLARED)
     def _declare(self, environment: str, kind: str, reason: str, by: str,
                  occurred_at: datetime) -> None:
         self.constraints[kind] = {"reason": reason, "declared_at": occurred_at}
@@ -191,7 +180,7 @@ class GoLiveGate(Aggregate):
                    occurred_at=at, due_at=due, waived=waived)
         return due
 
-    @event("ConstraintLifted", topic="opsledger.GoLiveGate.ConstraintLifted")
+    @event("ConstraintLifted", topic=topics.GO_LIVE_GATE_CONSTRAINT_LIFTED)
     def _lift(self, environment: str, kind: str, reason: str, by: str, occurred_at: datetime,
               due_at: datetime, waived: list[str]) -> None:
         del self.constraints[kind]
@@ -216,12 +205,12 @@ class GoLiveGate(Aggregate):
                             occurred_at=due)
         return True
 
-    @event("ComplianceBreached", topic="opsledger.GoLiveGate.ComplianceBreached")
+    @event("ComplianceBreached", topic=topics.GO_LIVE_GATE_COMPLIANCE_BREACHED)
     def _breach(self, environment: str, kind: str, due_at: datetime, occurred_at: datetime,
                 checks: list[str]) -> None:
         self.grace[kind]["status"] = "breached"
 
-    @event("GraceMet", topic="opsledger.GoLiveGate.GraceMet")
+    @event("GraceMet", topic=topics.GO_LIVE_GATE_GRACE_MET)
     def _grace_met(self, environment: str, kind: str, due_at: datetime,
                    occurred_at: datetime) -> None:
         self.grace[kind]["status"] = "met"
@@ -233,7 +222,7 @@ class GoLiveGate(Aggregate):
         self._owners(environment=self.environment, primary_owner=primary,
                      secondary_owner=secondary, by=by, occurred_at=at)
 
-    @event("OwnersAssigned", topic="opsledger.GoLiveGate.OwnersAssigned")
+    @event("OwnersAssigned", topic=topics.GO_LIVE_GATE_OWNERS_ASSIGNED)
     def _owners(self, environment: str, primary_owner: str, secondary_owner: str, by: str,
                 occurred_at: datetime) -> None:
         self.primary_owner = primary_owner

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.errors import IllegalTransition, InvalidInput
 from opsledger.domain.ids import NAMESPACE
 from opsledger.domain.policy import OperationsPolicy
@@ -76,17 +77,17 @@ def pending(due: datetime | None) -> dict[str, Any]:
 class Incident(Aggregate):
     """One incident and its response-SLA clocks."""
 
-    TOPIC = "opsledger.Incident"
+    TOPIC = topics.INCIDENT_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.Incident.Created"
+        TOPIC = topics.INCIDENT_CREATED
 
     @staticmethod
     def create_id(key: str) -> UUID:
         """See :func:`incident_uuid`."""
         return incident_uuid(key)
 
-    @event("Opened", topic="opsledger.Incident.Opened")
+    @event("Opened", topic=topics.INCIDENT_OPENED)
     def __init__(self, key: str, severity: str, tenant_id: str | None, title: str, cause: str,
                  alert_ids: list[str], deadlines: Deadlines, by: str,
                  occurred_at: datetime) -> None:
@@ -167,7 +168,7 @@ class Incident(Aggregate):
         self._acknowledge(by=by, occurred_at=at, state=State.ACKNOWLEDGED.value,
                           deadlines=self._settled("acknowledge", at))
 
-    @event("Acknowledged", topic="opsledger.Incident.Acknowledged")
+    @event("Acknowledged", topic=topics.INCIDENT_ACKNOWLEDGED)
     def _acknowledge(self, by: str, occurred_at: datetime, state: str,
                      deadlines: Deadlines) -> None:
         self._apply(state, deadlines, "acknowledged", occurred_at)
@@ -183,7 +184,7 @@ class Incident(Aggregate):
         self._start_mitigation(by=by, occurred_at=at, state=State.MITIGATING.value,
                                deadlines=self._settled("mitigation", at))
 
-    @event("MitigationStarted", topic="opsledger.Incident.MitigationStarted")
+    @event("MitigationStarted", topic=topics.INCIDENT_MITIGATION_STARTED)
     def _start_mitigation(self, by: str, occurred_at: datetime, state: str,
                           deadlines: Deadlines) -> None:
         self._apply(state, deadlines, "mitigation_started", occurred_at)
@@ -207,7 +208,7 @@ class Incident(Aggregate):
                                  occurred_at=at, state=self.state.value, deadlines=deadlines,
                                  settled=settled)
 
-    @event("StatusUpdatePosted", topic="opsledger.Incident.StatusUpdatePosted")
+    @event("StatusUpdatePosted", topic=topics.INCIDENT_STATUS_UPDATE_POSTED)
     def _post_status_update(self, message: str, customer_facing: bool, by: str,
                             occurred_at: datetime, state: str, deadlines: Deadlines,
                             settled: list[dict[str, Any]]) -> None:
@@ -238,7 +239,7 @@ class Incident(Aggregate):
                               by=by, occurred_at=at, state=self.state.value,
                               deadlines=deadlines)
 
-    @event("SeverityChanged", topic="opsledger.Incident.SeverityChanged")
+    @event("SeverityChanged", topic=topics.INCIDENT_SEVERITY_CHANGED)
     def _change_severity(self, severity: str, previous: str, reason: str, by: str,
                          occurred_at: datetime, state: str, deadlines: Deadlines) -> None:
         self.severity = Severity(severity)
@@ -262,7 +263,7 @@ class Incident(Aggregate):
                       deadlines=deadlines, alert_ids=list(self.alert_ids),
                       tenant_id=self.tenant_id)
 
-    @event("Resolved", topic="opsledger.Incident.Resolved")
+    @event("Resolved", topic=topics.INCIDENT_RESOLVED)
     def _resolve(self, summary: str, by: str, occurred_at: datetime, state: str,
                  deadlines: Deadlines, alert_ids: list[str], tenant_id: str | None) -> None:
         self._apply(state, deadlines, "resolved", occurred_at)
@@ -277,7 +278,7 @@ class Incident(Aggregate):
         self._publish_rca(link=link, by=by, occurred_at=at, state=self.state.value,
                           deadlines=self._settled("rca", at))
 
-    @event("RcaPublished", topic="opsledger.Incident.RcaPublished")
+    @event("RcaPublished", topic=topics.INCIDENT_RCA_PUBLISHED)
     def _publish_rca(self, link: str, by: str, occurred_at: datetime, state: str,
                      deadlines: Deadlines) -> None:
         self.rca_link = link
@@ -294,7 +295,7 @@ class Incident(Aggregate):
         self._schedule_fix(sprint=sprint, by=by, occurred_at=at, state=self.state.value,
                            deadlines=self._settled("fix_scheduled", at))
 
-    @event("FixScheduled", topic="opsledger.Incident.FixScheduled")
+    @event("FixScheduled", topic=topics.INCIDENT_FIX_SCHEDULED)
     def _schedule_fix(self, sprint: str, by: str, occurred_at: datetime, state: str,
                       deadlines: Deadlines) -> None:
         self.fix_sprint = sprint
@@ -312,7 +313,7 @@ class Incident(Aggregate):
         self._close(by=by, occurred_at=at, state=State.CLOSED.value,
                     deadlines=copy.deepcopy(self.deadlines))
 
-    @event("Closed", topic="opsledger.Incident.Closed")
+    @event("Closed", topic=topics.INCIDENT_CLOSED)
     def _close(self, by: str, occurred_at: datetime, state: str, deadlines: Deadlines) -> None:
         self._apply(state, deadlines, "closed", occurred_at)
 
@@ -345,7 +346,7 @@ class Incident(Aggregate):
                    escalated_to=escalate_to if kind == "acknowledge" else None)
         return True
 
-    @event("DeadlineMissed", topic="opsledger.Incident.DeadlineMissed")
+    @event("DeadlineMissed", topic=topics.INCIDENT_DEADLINE_MISSED)
     def _miss(self, kind: str, due_at: datetime, occurred_at: datetime, state: str,
               deadlines: Deadlines, missed: dict[str, Any], escalated_to: str | None) -> None:
         if escalated_to is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.ids import NAMESPACE
 from opsledger.domain.policy import OperationsPolicy
 
@@ -29,17 +30,17 @@ def policy_ledger_uuid() -> UUID:
 class PolicyLedger(Aggregate):
     """Every adopted policy with the business time from which it applies."""
 
-    TOPIC = "opsledger.PolicyLedger"
+    TOPIC = topics.POLICY_LEDGER_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.PolicyLedger.Created"
+        TOPIC = topics.POLICY_LEDGER_CREATED
 
     @staticmethod
     def create_id() -> UUID:
         """There is one ledger per store."""
         return policy_ledger_uuid()
 
-    @event("Opened", topic="opsledger.PolicyLedger.Opened")
+    @event("Opened", topic=topics.POLICY_LEDGER_OPENED)
     def __init__(self) -> None:
         self.effective: list[datetime] = []
         self.policies: list[dict[str, Any]] = []
@@ -54,7 +55,7 @@ class PolicyLedger(Aggregate):
         self._adopt(policy=data, effective_at=effective_at, by=by, reason=reason, occurred_at=at)
         return True
 
-    @event("Adopted", topic="opsledger.PolicyLedger.Adopted")
+    @event("Adopted", topic=topics.POLICY_LEDGER_ADOPTED)
     def _adopt(
         self,
         policy: dict[str, Any],

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.ids import NAMESPACE
 
 __all__ = [
@@ -56,10 +57,10 @@ def batch_uuid(tenant_id: str, repository_id: str, key: str, operation_id: str) 
 class PublishBatch(Aggregate):
     """All publish operations that carried one idempotency key in one repository."""
 
-    TOPIC = "opsledger.PublishBatch"
+    TOPIC = topics.PUBLISH_BATCH_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.PublishBatch.Created"
+        TOPIC = topics.PUBLISH_BATCH_CREATED
 
     @staticmethod
     def create_id(
@@ -68,7 +69,7 @@ class PublishBatch(Aggregate):
         """The stream id: see :func:`batch_uuid`."""
         return batch_uuid(tenant_id, repository_id, idempotency_key, operation["operation_id"])
 
-    @event("Started", topic="opsledger.PublishBatch.Started")
+    @event("Started", topic=topics.PUBLISH_BATCH_STARTED)
     def __init__(
         self,
         tenant_id: str,
@@ -148,7 +149,7 @@ class PublishBatch(Aggregate):
             return "collision"
         return "original" if earliest else "retry"
 
-    @event("OperationRecorded", topic="opsledger.PublishBatch.OperationRecorded")
+    @event("OperationRecorded", topic=topics.PUBLISH_BATCH_OPERATION_RECORDED)
     def _record(
         self,
         tenant_id: str,

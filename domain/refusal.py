@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.ids import NAMESPACE
 
 __all__ = ["OWN_STREAM_REASONS", "Refused", "RefusedCommand", "legacy_refusal_uuid",
@@ -35,17 +36,17 @@ def legacy_refusal_uuid(command: str, subject_id: str) -> UUID:
 class RefusedCommand(Aggregate):
     """A command opsledger refused, with the reason and the claimed scope."""
 
-    TOPIC = "opsledger.RefusedCommand"
+    TOPIC = topics.REFUSED_COMMAND_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.RefusedCommand.Created"
+        TOPIC = topics.REFUSED_COMMAND_CREATED
 
     @staticmethod
     def create_id(command: str, subject_id: str, tenant_id: str, reason: str) -> UUID:
         """Deterministic: the same refused operation of a tenant maps to the same stream."""
         return refusal_uuid(command, subject_id, tenant_id, reason)
 
-    @event("Refused", topic="opsledger.RefusedCommand.Refused")
+    @event("Refused", topic=topics.REFUSED_COMMAND_REFUSED)
     def __init__(
         self,
         command: str,

@@ -16,13 +16,13 @@ which keeps those in tables — only ``last_under`` and ``external: true``.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from opsledger.domain.policy import AlertRules, OperationsPolicy
+from opsledger.domain.slo_math import rank
 from opsledger.domain.time import MINUTE_US, from_us
 
 __all__ = ["STATE_VERSION", "Change", "deadlines", "fact_order", "migrate", "new_tenant",
@@ -145,5 +145,5 @@ def observe(rule: str, facts: list[list[Any]], threshold: float) -> tuple[float,
         value = sum(1 for f in facts if f[4]) / n
     else:  # nearest-rank p95, as Pumuki computes it
         latencies = sorted(f[2] for f in facts)
-        value = float(latencies[max(1, math.ceil(0.95 * n)) - 1])
+        value = float(latencies[rank(n, 0.95) - 1])
     return value, value > threshold

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.errors import RepositoryOutOfScope, RetentionPolicyMissing
 from opsledger.domain.governance import Governance
 from opsledger.domain.ids import NAMESPACE
@@ -32,17 +33,17 @@ def tenant_uuid(tenant_id: str) -> UUID:
 class Tenant(Aggregate):
     """A customer of the SaaS ingestion endpoint and the repositories in its scope."""
 
-    TOPIC = "opsledger.Tenant"
+    TOPIC = topics.TENANT_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.Tenant.Created"
+        TOPIC = topics.TENANT_CREATED
 
     @staticmethod
     def create_id(tenant_id: str) -> UUID:
         """One stream per tenant id, so a racing second registration conflicts."""
         return tenant_uuid(tenant_id)
 
-    @event("Registered", topic="opsledger.Tenant.Registered")
+    @event("Registered", topic=topics.TENANT_REGISTERED)
     def __init__(
         self,
         tenant_id: str,
@@ -85,7 +86,7 @@ class Tenant(Aggregate):
         self._add_repository(repository_id=repository_id, by=by, occurred_at=at)
         return True
 
-    @event("RepositoryAdded", topic="opsledger.Tenant.RepositoryAdded")
+    @event("RepositoryAdded", topic=topics.TENANT_REPOSITORY_ADDED)
     def _add_repository(self, repository_id: str, by: str, occurred_at: datetime) -> None:
         self.repositories.add(repository_id)
 
@@ -95,7 +96,7 @@ class Tenant(Aggregate):
             raise RepositoryOutOfScope(self.tenant_id, repository_id)
         self._remove_repository(repository_id=repository_id, by=by, occurred_at=at)
 
-    @event("RepositoryRemoved", topic="opsledger.Tenant.RepositoryRemoved")
+    @event("RepositoryRemoved", topic=topics.TENANT_REPOSITORY_REMOVED)
     def _remove_repository(self, repository_id: str, by: str, occurred_at: datetime) -> None:
         self.repositories.discard(repository_id)
 
@@ -103,7 +104,7 @@ class Tenant(Aggregate):
         """Set (or change) the retention/privacy policy."""
         self._set_governance(governance=governance.model_dump(), by=by, occurred_at=at)
 
-    @event("GovernanceSet", topic="opsledger.Tenant.GovernanceSet")
+    @event("GovernanceSet", topic=topics.TENANT_GOVERNANCE_SET)
     def _set_governance(self, governance: dict[str, Any], by: str, occurred_at: datetime) -> None:
         self.governance_data = governance
 
@@ -114,7 +115,7 @@ class Tenant(Aggregate):
         self._change_mode(mode=mode.value, reason=reason, by=by, occurred_at=at)
         return True
 
-    @event("ModeChanged", topic="opsledger.Tenant.ModeChanged")
+    @event("ModeChanged", topic=topics.TENANT_MODE_CHANGED)
     def _change_mode(self, mode: str, reason: str, by: str, occurred_at: datetime) -> None:
         self.mode = Mode(mode)
 
@@ -122,7 +123,7 @@ class Tenant(Aggregate):
         """Record who owns token rotation for this tenant (policy §6)."""
         self._assign_token_rotation_owner(owner=owner, by=by, occurred_at=at)
 
-    @event("TokenRotationOwnerAssigned", topic="opsledger.Tenant.TokenRotationOwnerAssigned")
+    @event("TokenRotationOwnerAssigned", topic=topics.TENANT_TOKEN_ROTATION_OWNER_ASSIGNED)
     def _assign_token_rotation_owner(self, owner: str, by: str, occurred_at: datetime) -> None:
         self.token_rotation_owner = owner
 
@@ -139,7 +140,7 @@ class Tenant(Aggregate):
             occurred_at=at,
         )
 
-    @event("BoundaryViolationConfirmed", topic="opsledger.Tenant.BoundaryViolationConfirmed")
+    @event("BoundaryViolationConfirmed", topic=topics.TENANT_BOUNDARY_VIOLATION_CONFIRMED)
     def _confirm_boundary_violation(
         self,
         tenant_id: str,
@@ -168,7 +169,7 @@ class Tenant(Aggregate):
             removed=dict(removed), by=by, occurred_at=at,
         )
 
-    @event("RetentionApplied", topic="opsledger.Tenant.RetentionApplied")
+    @event("RetentionApplied", topic=topics.TENANT_RETENTION_APPLIED)
     def _record_retention(
         self,
         tenant_id: str,

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from opsledger.domain.errors import NaiveDatetime
+from opsledger.domain.errors import InvalidInput, NaiveDatetime
 
 __all__ = [
     "MINUTE_US",
@@ -134,7 +134,7 @@ class BusinessCalendar:
     def add_business_days(self, at: datetime, days: int) -> datetime:
         """The same local time on the ``days``-th business day after ``at``'s local date."""
         if days < 0:
-            raise ValueError("days must be >= 0")
+            raise InvalidInput("days must be >= 0")
         local = utc(at, "at").astimezone(self.tz)
         day = local.date()
         remaining = days

@@ -14,6 +14,7 @@ from datetime import datetime
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from opsledger.domain import topics
 from opsledger.domain.ids import NAMESPACE
 
 __all__ = ["Visibility", "visibility_uuid"]
@@ -27,10 +28,10 @@ def visibility_uuid(tenant_id: str, repository_id: str, key: str, payload_hash: 
 class Visibility(Aggregate):
     """When one accepted payload became visible downstream, and whether it missed 15 min."""
 
-    TOPIC = "opsledger.Visibility"
+    TOPIC = topics.VISIBILITY_AGGREGATE
 
     class Created(Aggregate.Created):
-        TOPIC = "opsledger.Visibility.Created"
+        TOPIC = topics.VISIBILITY_CREATED
 
     @staticmethod
     def create_id(
@@ -39,7 +40,7 @@ class Visibility(Aggregate):
         """Deterministic: a racing second writer conflicts in the store."""
         return visibility_uuid(tenant_id, repository_id, idempotency_key, payload_hash)
 
-    @event("Tracked", topic="opsledger.Visibility.Tracked")
+    @event("Tracked", topic=topics.VISIBILITY_TRACKED)
     def __init__(
         self, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str
     ) -> None:
@@ -61,7 +62,7 @@ class Visibility(Aggregate):
         )
         return True
 
-    @event("Observed", topic="opsledger.Visibility.Observed")
+    @event("Observed", topic=topics.VISIBILITY_OBSERVED)
     def _observe(
         self, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str,
         occurred_at: datetime,
@@ -83,7 +84,7 @@ class Visibility(Aggregate):
         )
         return True
 
-    @event("FreshnessMissed", topic="opsledger.Visibility.FreshnessMissed")
+    @event("FreshnessMissed", topic=topics.VISIBILITY_FRESHNESS_MISSED)
     def _miss(
         self, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str,
         accepted_at: datetime, due_at: datetime, occurred_at: datetime,

@@ -78,6 +78,7 @@ class Operations:
         self.sql = self.events.sql
         self.keyring = self.events.keyring
         self.views = view_runner(self.events)
+        self.views.ensure_versions()  # a view built by another version: rebuilt
         self.services = Services.build(self.events, self.clock, self.views)
         if policy is not None:
             self.services.policies.adopt_passed(policy)

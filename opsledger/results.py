@@ -75,6 +75,7 @@ from datetime import date, datetime
 from types import MappingProxyType, NoneType, UnionType
 from typing import Any, ClassVar, Self, Union, cast, get_args, get_origin, get_type_hints
 
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc, utc
 
 __all__ = [
@@ -607,7 +608,8 @@ TimelineEntry._kinds.update({
     "publish_minute": PublishMinute, "alert_triggered": AlertTriggered,
     "alert_resolved": AlertResolved, "freshness_missed": FreshnessMissed,
     "deadline_met": DeadlineDecided, "deadline_missed": DeadlineDecided,
-    "Alert.Triggered": AlertEvent, "Alert.Resolved": AlertEvent,
+    topics.action(topics.ALERT_TRIGGERED): AlertEvent,
+    topics.action(topics.ALERT_RESOLVED): AlertEvent,
 })
 
 

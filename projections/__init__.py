@@ -1,5 +1,6 @@
 """opsledger.projections — read models kept beside the events, applied exactly once."""
 
+from opsledger.domain.errors import TrackingConflict, UnknownView
 from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._status import ViewStatus
@@ -14,7 +15,7 @@ from opsledger.projections.audit import (
 )
 from opsledger.projections.incidents import IncidentsView
 from opsledger.projections.retention import RetentionView
-from opsledger.projections.runner import TrackingConflict, UnknownView, View, ViewRunner
+from opsledger.projections.runner import View, ViewRunner
 from opsledger.projections.slo import SloView
 
 __all__ = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opsledger.domain.errors import InvalidInput
 from opsledger.domain.time import iso_utc
 from opsledger.projections._sql import SqlStore
 
@@ -31,7 +32,8 @@ class AuditQuery:
     def where(self) -> tuple[str, list[Any]]:
         """SQL WHERE clause and parameters for these filters (publish table)."""
         if not self.all_tenants and not self.tenant_id:
-            raise ValueError("an audit query needs a tenant, or all_tenants=True (operator scope)")
+            raise InvalidInput("an audit query needs a tenant, or all_tenants=True "
+                               "(operator scope)")
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (

@@ -8,15 +8,15 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opsledger.domain.errors import NotFound, OpsledgerError
+from opsledger.domain.errors import OpsledgerError, TrackingConflict, UnknownView
 from opsledger.projections import _status
 from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore, create_index
 from opsledger.projections._status import Stop
 
-__all__ = ["TRACKING", "TRANSIENT", "TrackingConflict", "Undecodable", "UnknownView",
-           "decode_until_bad", "depends_on", "finish_load", "hold_dependents",
-           "present_indexes", "run_view", "start_load", "stop_view", "with_dependents"]
+__all__ = ["TRACKING", "TRANSIENT", "Undecodable", "decode_until_bad", "depends_on",
+           "finish_load", "hold_dependents", "present_indexes", "run_view", "start_load",
+           "stop_view", "with_dependents"]
 
 TRACKING = "opsledger_tracking"
 log = logging.getLogger("opsledger.views")
@@ -37,16 +37,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
 
 TRANSIENT = _transient_errors()
-
-
-class TrackingConflict(RuntimeError):
-    """Another process advanced the view first; the batch was rolled back."""
-
-
-class UnknownView(NotFound):
-    """A view name that the store does not have."""
-
-    code = "unknown_view"
 
 
 class Undecodable(Exception):

@@ -49,6 +49,9 @@ class ViewStatus:
     failed_at: int | None = None
     error_type: str | None = None
     message: str | None = None
+    #: The version of the view that built its rows (None: not a view, e.g. the alert
+    #: process).
+    version: int | None = None
 
     @property
     def lag(self) -> int:

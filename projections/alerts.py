@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore, create_index, equals
 
 __all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
 
-TRIGGERED = "opsledger.Alert.Triggered"
-RESOLVED = "opsledger.Alert.Resolved"
-REVISED = "opsledger.Alert.Revised"
+TRIGGERED = topics.ALERT_TRIGGERED
+RESOLVED = topics.ALERT_RESOLVED
+REVISED = topics.ALERT_REVISED
 ALERT_COLUMNS = (
     "id", "tenant", "rule", "level", "repository", "triggered_at", "resolved_at", "observed",
     "threshold", "window_start", "window_end", "resolution", "backfilled", "found_at",
@@ -33,6 +34,11 @@ class AlertsView:
     """Table ``alerts``: one row per alert."""
 
     name = "alerts"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    #: 2: the ``backfilled``/``withdrawn``/``found_at`` flags (a store from before them had
+    #: the columns added by hand; it is rebuilt instead).
+    version: int = 2
+    tables: tuple[str, ...] = ("alerts",)
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("alerts_scope", "alerts", "tenant, triggered_at"),)
 
@@ -44,17 +50,6 @@ class AlertsView:
         cols = ", ".join(f"{c} {types.get(c, 'TEXT')}" for c in ALERT_COLUMNS)
         sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table('alerts')} ({cols}, "
                             "PRIMARY KEY (id))")
-        if sql.is_postgres:
-            sql.execute(cursor, "SELECT column_name AS name FROM information_schema.columns "
-                                "WHERE table_schema = ? AND table_name = 'alerts'",
-                        (sql.schema,))
-        else:
-            sql.execute(cursor, "SELECT name FROM pragma_table_info('alerts')")
-        present = {r["name"] for r in cursor.fetchall()}
-        for column in ALERT_COLUMNS:  # a store from before the flags: add them
-            if column not in present:
-                sql.execute(cursor, f"ALTER TABLE {sql.table('alerts')} ADD COLUMN "
-                                    f"{column} {types.get(column, 'TEXT')}")
         for index in self.indexes:
             sql.execute(cursor, create_index(sql, *index))
 

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from opsledger.domain import topics
 from opsledger.domain.publish import UNKNOWN_KEY
+from opsledger.domain.publish_state import StoredPublish, read_publish
 from opsledger.projections._audit_reads import (
     AuditQuery,
     action_rows,
@@ -47,12 +49,10 @@ LEGACY_FLIPS = "audit_flip_load"
 IDENTITY = ("audit_publish_identity", "audit_publish", "tenant_id, operation_id", True)
 #: The unique index of the layout before: the operation id alone, across every tenant.
 LEGACY_IDENTITY = "audit_publish_operation"
-STARTED = "opsledger.PublishBatch.Started"
-OPERATION_RECORDED = "opsledger.PublishBatch.OperationRecorded"
-REFUSED = "opsledger.RefusedCommand.Refused"
+REFUSED = topics.REFUSED_COMMAND_REFUSED
 _UNIQUE = (sqlite3.IntegrityError, UniqueViolation)
-ACTION_PREFIXES = ("opsledger.Tenant.", "opsledger.PolicyLedger.", "opsledger.GoLiveGate.",
-                   "opsledger.Erasure.")
+ACTION_PREFIXES = (topics.TENANT_PREFIX, topics.POLICY_LEDGER_PREFIX, topics.GO_LIVE_GATE_PREFIX,
+                   topics.ERASURE_PREFIX)
 
 PUBLISH_COLUMNS = (
     "operation_id", "tenant_id", "repository_id", "idempotency_key", "key_missing",
@@ -85,6 +85,9 @@ class AuditView:
     """Tables ``audit_publish``, ``audit_refusal`` and ``audit_action``."""
 
     name = "audit"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("audit_publish", "audit_refusal", "audit_action")
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
     #: operation's identity (tenant, operation id) is one of them: a load appends publish
@@ -162,12 +165,11 @@ class AuditView:
         flips: list[tuple[int, str, str, int]] = []  # (position, tenant, operation, collision)
         for fact in facts:
             topic, state = fact.topic, fact.state
-            if topic == STARTED:
-                publish.append(_publish_row(fact, False))
-            elif topic == OPERATION_RECORDED:
-                publish.append(_publish_row(fact, state["collision"]))
-                flips.extend((fact.position, state["tenant_id"], c["operation_id"],
-                              int(c["collision"])) for c in state["reclassified"])
+            operation = read_publish(topic, state)
+            if operation is not None:
+                publish.append(_publish_row(fact, operation))
+                flips.extend((fact.position, operation.tenant_id, c["operation_id"],
+                              int(c["collision"])) for c in operation.reclassified)
             elif topic == REFUSED:
                 refusals.append((
                     fact.stream_id, state["command"], state["subject_id"], state["tenant_id"],
@@ -213,9 +215,9 @@ class AuditView:
     ) -> str | None:
         """The tenant id of a tenant (or erasure) event (of the tenant's own events only
         ``Registered`` carries it)."""
-        if fact.topic.startswith("opsledger.Erasure."):
+        if fact.topic.startswith(topics.ERASURE_PREFIX):
             return str(fact.state["tenant_id"])
-        if not fact.topic.startswith("opsledger.Tenant."):
+        if not fact.topic.startswith(topics.TENANT_PREFIX):
             return None
         if "tenant_id" in fact.state:
             return str(fact.state["tenant_id"])
@@ -266,17 +268,14 @@ def _create_identity(sql: SqlStore, cursor: Any) -> None:
     sql.execute(cursor, "RELEASE SAVEPOINT audit_identity")
 
 
-def _publish_row(fact: Fact, collision: bool) -> tuple[Any, ...]:
-    state = fact.state
-    op = state["operation"]
-    retryable = op.get("retryable")
-    key = state["idempotency_key"]
+def _publish_row(fact: Fact, op: StoredPublish) -> tuple[Any, ...]:
+    key, retryable = op.idempotency_key, op.retryable
     return (
-        op["operation_id"], state["tenant_id"], state["repository_id"], key,
-        int(key == UNKNOWN_KEY), op["payload_hash"], iso(state["occurred_at"]), op["outcome"],
-        op["attempts"], op["latency_ms"], op.get("error_code"), op.get("status"),
-        op.get("request_id"), op.get("endpoint"), None if retryable is None else int(retryable),
-        int(collision), op["source"], op["tenant_mode"], fact.stream_id, fact.position,
+        op.operation_id, op.tenant_id, op.repository_id, key, int(key == UNKNOWN_KEY),
+        op.payload_hash, iso(op.occurred_at), op.outcome, op.attempts, op.latency_ms,
+        op.error_code, op.status, op.request_id, op.endpoint,
+        None if retryable is None else int(retryable), int(op.collision), op.source,
+        op.tenant_mode, fact.stream_id, fact.position,
     )
 
 

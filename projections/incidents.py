@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso, moment
 from opsledger.projections._sql import SqlStore, create_index, equals
@@ -61,6 +62,9 @@ class IncidentsView:
     """Tables ``incidents`` and ``incident_deadlines``."""
 
     name = "incidents"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("incidents", "incident_deadlines")
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("incident_deadlines_pending", "incident_deadlines", "status, due"),)
 
@@ -83,7 +87,7 @@ class IncidentsView:
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
         """Every incident event carries its deadlines and state: upsert both."""
         for fact in facts:
-            if not fact.topic.startswith("opsledger.Incident."):
+            if not fact.topic.startswith(topics.INCIDENT_PREFIX):
                 continue
             s, name = fact.state, fact.topic.rsplit(".", 1)[1]
             if name == "Opened":

@@ -27,14 +27,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from opsledger.domain import topics
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore
 
 __all__ = ["PURGED", "RETAINED", "RetentionView", "horizons", "purge_tenant",
            "retention_candidates"]
 
-APPLIED = "opsledger.Tenant.RetentionApplied"
-FORGOTTEN = "opsledger.Erasure.TenantForgotten"
+APPLIED = topics.TENANT_RETENTION_APPLIED
+FORGOTTEN = topics.ERASURE_TENANT_FORGOTTEN
 HORIZON = "retention_horizon"
 
 # (table, tenant column, extra condition): every view row of a tenant, which its erasure
@@ -105,6 +106,9 @@ class RetentionView:
     and every row of a forgotten tenant."""
 
     name = "retention"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = (HORIZON,)
     #: it removes rows from these views' tables, so it never runs past one of them
     depends_on = ("audit", "slo", "alerts", "incidents")
 

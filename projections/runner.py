@@ -26,13 +26,12 @@ from functools import partial
 from typing import Any, Protocol
 
 import orjson
-from opsledger.projections import _status
+from opsledger.domain.errors import InvalidInput
+from opsledger.projections import _status, _versions
 from opsledger.projections._facts import Fact
 from opsledger.projections._isolation import (
     TRACKING,
-    TrackingConflict,
     Undecodable,
-    UnknownView,
     decode_until_bad,
     depends_on,
     hold_dependents,
@@ -45,7 +44,7 @@ from opsledger.projections._isolation import (
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._status import Stop, ViewStatus
 
-__all__ = ["TrackingConflict", "UnknownView", "View", "ViewRunner", "view_transaction"]
+__all__ = ["View", "ViewRunner", "view_transaction"]
 
 #: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
 #: its deferrable indexes are dropped and its rows appended in log order (to its own
@@ -65,9 +64,16 @@ class View(Protocol):
     have ``start_load(sql, cursor)`` / ``finish_load(sql, cursor)`` to stage rows while it
     is loaded from zero (``finish_load`` must do nothing when no load is open, and
     ``clear`` must discard an open one). A view that writes into the tables of earlier
-    views names them in ``depends_on``."""
+    views names them in ``depends_on``.
+
+    ``version`` says which layout and rules built its rows and ``tables`` which tables it
+    owns: a store whose rows another version built has them dropped, created again and
+    applied anew when it is opened (:meth:`ViewRunner.ensure_versions`). Bump the version
+    whenever the view's tables or the rows it writes change."""
 
     name: str
+    version: int
+    tables: tuple[str, ...]
 
     def create_tables(self, sql: SqlStore, cursor: Any) -> None:
         """Create the view's tables if missing."""
@@ -98,7 +104,7 @@ class ViewRunner:
         seen: set[str] = set()
         for view in self.views:
             if not set(depends_on(view)) <= seen:
-                raise ValueError(f"view {view.name!r} must come after the views it depends on")
+                raise InvalidInput(f"view {view.name!r} must come after the views it depends on")
             seen.add(view.name)
 
     def create_tables(self) -> None:
@@ -110,6 +116,8 @@ class ViewRunner:
                 "(view_name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
             )
             _status.create_table(self.sql, cursor)
+            _versions.create_table(self.sql, cursor)
+            _versions.record(self.sql, cursor, self.views, only_new=True)
             for view in self.views:
                 view.create_tables(self.sql, cursor)
                 self.sql.execute(
@@ -160,15 +168,46 @@ class ViewRunner:
         with self.sql.transaction(commit=False) as cursor:
             return _status.stops(self.sql, cursor)
 
+    def versions(self) -> dict[str, int]:
+        """The version each view's rows were built by (a view built before versions
+        existed: :data:`~opsledger.projections._versions.UNVERSIONED`)."""
+        with self.sql.transaction(commit=False) as cursor:
+            recorded = _versions.read(self.sql, cursor)
+        return {v.name: recorded.get(v.name, _versions.UNVERSIONED) for v in self.views}
+
+    def ensure_versions(self, batch_size: int = 1000) -> list[str]:
+        """Rebuild every view whose rows another version of it built, with the views that
+        depend on it: its tables dropped and created again, applied from zero (see
+        :mod:`._versions`). Returns the rebuilt views' names (none: one read, no write).
+
+        The check is repeated in the writing transaction (on PostgreSQL under a lock that
+        orders concurrent openers), so two processes opening a store at once rebuild once.
+        """
+        current = self.versions()
+        if all(current[v.name] == v.version for v in self.views):
+            return []
+        with self.sql.transaction(commit=True) as cursor:
+            if self.sql.is_postgres:
+                self.sql.execute(cursor, f"LOCK TABLE {self.sql.table(TRACKING)} "
+                                         "IN SHARE ROW EXCLUSIVE MODE")
+            chosen = _versions.reset_outdated(self.sql, cursor, self.views)
+        self._status_ready = True
+        if chosen:
+            self.catch_up(batch_size)
+        return chosen
+
     def status(self) -> list[ViewStatus]:
-        """Every view's position against the head, and whether (where, why) it stopped."""
-        head, stops = self.head(), self.stops()
+        """Every view's position against the head, its version, and whether (where, why)
+        it stopped."""
+        head, stops, versions = self.head(), self.stops(), self.versions()
         rows = []
         for view in self.views:
             stop = stops.get(view.name)
-            rows.append(ViewStatus(view.name, self.position(view), head) if stop is None else
+            version = versions[view.name]
+            rows.append(ViewStatus(view.name, self.position(view), head, version=version)
+                        if stop is None else
                         ViewStatus(view.name, self.position(view), head, True, stop.failed_at,
-                                   stop.error_type, stop.message))
+                                   stop.error_type, stop.message, version=version))
         return rows
 
     def read_facts(

@@ -14,24 +14,26 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from opsledger.domain import topics
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.publish_state import StoredPublish, read_publish
+from opsledger.domain.slo_math import counts_against_integrity, freshness_due_us
+from opsledger.domain.time import from_us, to_us
 from opsledger.projections._facts import Fact, iso, moment
 from opsledger.projections._sql import SqlStore, create_index
 
 __all__ = ["COUNTERS", "SloView"]
 
 STAGED = "slo_freshness_load"  # freshness rows of a load from zero (see start_load)
-STARTED = "opsledger.PublishBatch.Started"
-RECORDED = "opsledger.PublishBatch.OperationRecorded"
-OBSERVED = "opsledger.Visibility.Observed"
-MISSED = "opsledger.Visibility.FreshnessMissed"
-ADOPTED = "opsledger.PolicyLedger.Adopted"
-INCIDENT_OPENED = "opsledger.Incident.Opened"
-INCIDENT_RESOLVED = "opsledger.Incident.Resolved"
+OBSERVED = topics.VISIBILITY_OBSERVED
+MISSED = topics.VISIBILITY_FRESHNESS_MISSED
+ADOPTED = topics.POLICY_LEDGER_ADOPTED
+INCIDENT_OPENED = topics.INCIDENT_OPENED
+INCIDENT_RESOLVED = topics.INCIDENT_RESOLVED
 
 COUNTERS = (
     "operations", "successes", "errors", "client_rejections", "auth_failures",
@@ -56,6 +58,10 @@ class SloView:
     ``slo_integrity``."""
 
     name = "slo"
+    #: Bump when the tables or the rows written change: stores rebuild the view on open.
+    version: int = 1
+    tables: tuple[str, ...] = ("slo_minute", "slo_latency", "slo_freshness", "slo_policy",
+                               "slo_integrity")
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("slo_freshness_due", "slo_freshness", "due_at"),)
 
@@ -133,14 +139,15 @@ class SloView:
         resolved: list[tuple[str, str]] = []
         for fact in facts:
             topic, state = fact.topic, fact.state
-            if topic in (STARTED, RECORDED):
-                self._operation(state, topic == RECORDED, buckets, latency, fresh, ledger)
+            operation = read_publish(topic, state)
+            if operation is not None:
+                self._operation(operation, buckets, latency, fresh, ledger)
             elif topic == OBSERVED:
                 _merge(fresh, _fresh_key(state), visible_at=iso(state["occurred_at"]))
             elif topic == MISSED:
                 _merge(fresh, _fresh_key(state), missed_at=iso(state["due_at"]))
-            elif topic == INCIDENT_OPENED and state["severity"] == "SEV1" and (
-                    state["cause"] == "tenant_isolation_breach"):
+            elif topic == INCIDENT_OPENED and counts_against_integrity(state["severity"],
+                                                                       state["cause"]):
                 integrity.append((fact.stream_id, state["tenant_id"], iso(state["occurred_at"]),
                                   None))
             elif topic == INCIDENT_RESOLVED:
@@ -161,33 +168,31 @@ class SloView:
 
     @staticmethod
     def _operation(
-        state: dict[str, Any],
-        recorded: bool,
+        op: StoredPublish,
         buckets: dict[Key, list[int]],
         latency: Counter[tuple[str, str, str, int]],
         fresh: dict[tuple[str, ...], list[str | None]],
         ledger: list[tuple[str, int]],
     ) -> None:
-        op = state["operation"]
-        at = iso(state["occurred_at"])
-        tenant, repo = state["tenant_id"], state["repository_id"]
+        at = iso(op.occurred_at)
+        tenant, repo = op.tenant_id, op.repository_id
         counts = buckets[(tenant, repo, at[:16])]
-        for change in state.get("reclassified", ()):
+        for change in op.reclassified:
             # A late-arriving earlier operation moved the batch's original: collisions move.
             delta = 1 if change["collision"] else -1
             buckets[(tenant, repo, iso(change["occurred_at"])[:16])][_INDEX["collisions"]] += delta
-        if op.get("tenant_mode") == "local_only":
+        if op.tenant_mode == "local_only":
             counts[_INDEX["local_only"]] += 1
             return
         counts[0] += 1
-        latency[(tenant, repo, at[:16], int(op["latency_ms"]))] += 1
-        if recorded and state["collision"]:
+        latency[(tenant, repo, at[:16], int(op.latency_ms))] += 1
+        if op.collision:
             counts[_INDEX["collisions"]] += 1
-        if op["outcome"] == "success":
+        if op.ok:
             counts[1] += 1
             # Whole minutes later: only the minute part moves (``iso`` is fixed-width).
             due = _due_minute(at[:16], _bound(ledger, at)) + at[16:]
-            key = (tenant, repo, state["idempotency_key"], op["payload_hash"])
+            key = (tenant, repo, op.idempotency_key, op.payload_hash)
             row = fresh.get(key)
             if row is None:
                 fresh[key] = [at, due, None, None]
@@ -195,9 +200,9 @@ class SloView:
                 row[0], row[1] = at, due
             return
         counts[2] += 1
-        if op["attempts"] == 0:
+        if op.attempts == 0:
             counts[_INDEX["client_rejections"]] += 1
-        column = _CODE_COLUMN.get(op.get("error_code") or "")
+        column = _CODE_COLUMN.get(op.error_code or "")
         if column:
             counts[_INDEX[column]] += 1
 
@@ -262,8 +267,9 @@ class SloView:
 
 @lru_cache(maxsize=65536)
 def _due_minute(minute: str, bound: int) -> str:
-    """``YYYY-MM-DDTHH:MM`` (UTC) plus ``bound`` minutes, in the same form."""
-    return iso(moment(minute + ":00+00:00") + timedelta(minutes=bound))[:16]
+    """The freshness due minute (:func:`~opsledger.domain.slo_math.freshness_due_us`) of a
+    publish accepted in ``YYYY-MM-DDTHH:MM`` (UTC), in the same form."""
+    return iso(from_us(freshness_due_us(to_us(moment(minute + ":00+00:00")), bound)))[:16]
 
 
 def _bound(ledger: list[tuple[str, int]], at: str) -> int:

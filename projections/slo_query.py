@@ -7,14 +7,13 @@ for buckets, full ``…Z`` stamps for freshness rows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from opsledger.projections._sql import SqlStore, equals
 from opsledger.projections.slo import COUNTERS
 
-__all__ = ["FreshnessCounts", "counts", "freshness", "latency_histogram", "nearest_rank",
+__all__ = ["FreshnessCounts", "counts", "freshness", "latency_histogram",
            "pending_freshness", "repositories", "unresolved_isolation_incidents"]
 
 
@@ -46,24 +45,6 @@ def latency_histogram(
                             f"WHERE minute >= ? AND minute < ?{scope} "
                             "GROUP BY latency_ms ORDER BY latency_ms", [start, end, *params])
         return [(int(r["latency_ms"]), int(r["n"])) for r in cursor.fetchall()]
-
-
-def nearest_rank(histogram: list[tuple[int, int]], quantile: float) -> int | None:
-    """``sorted[ceil(q * n) - 1]`` over a histogram; None if empty.
-
-    The rank is computed in binary floating point exactly as Pumuki's JavaScript does
-    (``Math.ceil(0.95 * n)``), so the two agree on every n.
-    """
-    total = sum(n for _, n in histogram)
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(quantile * total))
-    seen = 0
-    for value, n in histogram:
-        seen += n
-        if seen >= rank:
-            return value
-    return histogram[-1][0]
 
 
 @dataclass(frozen=True)

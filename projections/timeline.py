@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from opsledger.domain.slo_math import nearest_rank
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._stream import merge_ordered, ordered_within, stream_rows, text_order
 from opsledger.projections.slo import COUNTERS
-from opsledger.projections.slo_query import nearest_rank
 
 __all__ = ["iter_timeline", "timeline"]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections import AuditQuery
 from opsledger.projections import audit as audit_queries
@@ -27,7 +28,9 @@ __all__ = ["COLUMNS", "export_rows", "iter_export", "render", "render_chunks"]
 
 COLUMNS = ("at", "kind", "tenant", "repository", "actor", "subject", "outcome", "details")
 REDACTED = "[redacted]"
-_OPERATOR_ACTIONS = ("GoLiveGate.", "PolicyLedger.")
+_OPERATOR_ACTIONS = (topics.action(topics.GO_LIVE_GATE_PREFIX),
+                     topics.action(topics.POLICY_LEDGER_PREFIX))
+_INCIDENT = topics.action(topics.INCIDENT_PREFIX)
 
 
 def _digest(value: str) -> str:
@@ -85,7 +88,7 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
                                         "threshold": a["threshold"]}})
     for incident in ops.incidents(tenant_id=tenant_id):
         for entry in (e.to_dict() for e in ops.incident_timeline(incident["id"])):
-            if entry["kind"].startswith("Incident.") and start <= entry["at"] < end:
+            if entry["kind"].startswith(_INCIDENT) and start <= entry["at"] < end:
                 details = {k: v for k, v in entry.items() if k not in ("at", "kind", "by")}
                 few.append({"at": entry["at"], "kind": entry["kind"], "tenant": tenant_id,
                             "repository": None, "actor": entry.get("by"),

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from opsledger.domain.errors import InvalidInput
+from opsledger.domain.errors import UnsafeOutputPath
 
 __all__ = ["UnsafeOutputPath", "confined", "markdown_text", "safe_file_name", "visible_controls"]
 
@@ -30,18 +30,6 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
                       "\u202a-\u202e\u2066-\u2069]")
 #: Characters markdown (or HTML inside markdown) gives a meaning to.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#!|~])")
-
-
-class UnsafeOutputPath(InvalidInput):
-    """A file would be written outside the output folder (never happens with the names
-    :func:`safe_file_name` makes; the check guards every write regardless)."""
-
-    code = "unsafe_output_path"
-
-    def __init__(self, name: str, folder: Path) -> None:
-        self.name, self.folder = name, folder
-        shown = name if len(name) <= 40 else name[:40] + "…"
-        super().__init__(f"refusing to write {shown!r} outside {str(folder)!r}")
 
 
 def _visible(match: re.Match[str]) -> str:

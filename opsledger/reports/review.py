@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
 from opsledger.services.slo import Period
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["monthly_review", "weekly_review"]
 
+_VIOLATION = topics.action(topics.TENANT_BOUNDARY_VIOLATION_CONFIRMED)
+_ADOPTED = topics.action(topics.POLICY_LEDGER_ADOPTED)
+
 
 def _tenants(ops: Operations, tenant_id: str | None) -> list[str]:
     return [tenant_id] if tenant_id else [t.tenant_id for t in ops.tenants()]
@@ -28,8 +32,7 @@ def _tenants(ops: Operations, tenant_id: str | None) -> list[str]:
 
 def _week_numbers(ops: Operations, tenant: str, period: Period) -> dict[str, Any]:
     row = ops.slo(period, tenant_id=tenant, now=period.end)[0]
-    violations = [a for a in audit_queries.actions_named(ops.sql,
-                                                         "Tenant.BoundaryViolationConfirmed")
+    violations = [a for a in audit_queries.actions_named(ops.sql, _VIOLATION)
                   if a["tenant_id"] == tenant
                   and iso_utc(period.start) <= a["occurred_at"] < iso_utc(period.end)]
     return {
@@ -77,7 +80,7 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
     incidents = [i for i in ops.incidents(**scope)
                  if iso_utc(month.start) <= i["opened_at"] < iso_utc(month.end)]
     adoptions = [{"at": a["occurred_at"], "by": a["actor"], "details": a["details"]}
-                 for a in audit_queries.actions_named(ops.sql, "PolicyLedger.Adopted")
+                 for a in audit_queries.actions_named(ops.sql, _ADOPTED)
                  if iso_utc(month.start) <= a["occurred_at"] < iso_utc(month.end)]
     return {
         "kind": "monthly", "period_start": iso_utc(month.start),

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opsledger.domain import topics
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import iso_utc
 from opsledger.reports.verify import copy_events
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["what_if"]
 
 #: Outputs of the rules and decisions of people are not facts to re-evaluate.
-_NOT_FACTS = ("opsledger.Alert.", "opsledger.Incident.", "opsledger.PolicyLedger.")
+_NOT_FACTS = (topics.ALERT_PREFIX, topics.INCIDENT_PREFIX, topics.POLICY_LEDGER_PREFIX)
 
 
 def _in(rows: list[dict[str, Any]], start: str, end: str) -> list[dict[str, Any]]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from opsledger.domain import topics
+from opsledger.domain.publish_state import read_publish
 from opsledger.domain.rule_state import STATE_VERSION, migrate
 from opsledger.domain.rules import to_us
 from opsledger.projections._facts import moment
@@ -76,12 +78,14 @@ def _keep_batch(store: EventStore, notifications: Sequence[Any], position: int,
             for idx, fact in enumerate(facts_of(n.topic, str(n.originator_id), state)):
                 facts.append((fact["tenant"], n.id, idx, fact["at"], str(fact["tiebreak"]),
                               0, orjson.dumps(backfill.lean(fact)).decode()))
-            reclassified += [(state["tenant_id"], c["operation_id"], bool(c["collision"]))
-                             for c in state.get("reclassified", ())]
-        if n.topic == "opsledger.Alert.Triggered":
+            publish = read_publish(n.topic, state)
+            if publish is not None:
+                reclassified += [(publish.tenant_id, c["operation_id"], bool(c["collision"]))
+                                 for c in publish.reclassified]
+        if n.topic == topics.ALERT_TRIGGERED:
             triggered.append((str(n.originator_id), state["tenant_id"], state["rule"],
                               to_us(moment(state["occurred_at"]))))
-        elif n.topic == "opsledger.Alert.Resolved":
+        elif n.topic == topics.ALERT_RESOLVED:
             resolved.append((to_us(moment(state["occurred_at"])), str(n.originator_id)))
     with store.sql.transaction(commit=True) as cursor:
         backfill.store_facts(store, cursor, facts)

@@ -17,11 +17,13 @@ from typing import Any
 import orjson
 
 from opsledger import results as rs
+from opsledger.domain import topics
 from opsledger.domain.alert import RULES, Alert, alert_uuid
 from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.ledger import PolicyLedger
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.publish_state import read_publish
 from opsledger.domain.rule_state import migrate
 from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
 from opsledger.domain.time import iso_utc, utc
@@ -42,8 +44,8 @@ __all__ = ["AlertProcess", "Subscriber", "evaluate", "facts_of", "late_facts", "
 
 log = logging.getLogger("opsledger.alerts")
 STATE = "alert_process"
+_ALERT = topics.action(topics.ALERT_PREFIX)  # what an alert event's class name starts with
 Subscriber = Callable[[dict[str, Any]], None]
-_PUBLISH = ("opsledger.PublishBatch.Started", "opsledger.PublishBatch.OperationRecorded")
 
 
 def create_tables(sql: Any, cursor: Any) -> None:
@@ -62,30 +64,28 @@ def create_tables(sql: Any, cursor: Any) -> None:
 
 def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str, Any]]:
     """The rule facts in one stored event (lean: reads the JSON state)."""
-    if topic in _PUBLISH:
-        op = state["operation"]
-        recorded = topic.endswith("OperationRecorded")
+    op = read_publish(topic, state)
+    if op is not None:
         return [{
-            "kind": "publish", "at": to_us(moment(state["occurred_at"])),
-            "tiebreak": op["operation_id"], "tenant": state["tenant_id"],
-            "repository": state["repository_id"], "idempotency_key": state["idempotency_key"],
-            "payload_hash": op["payload_hash"], "ok": op["outcome"] == "success",
-            "latency_ms": op["latency_ms"], "error_code": op.get("error_code"),
-            "collision": bool(state["collision"]) if recorded else False,
-            "accepted": bool(state["accepted"]) if recorded else op["outcome"] == "success",
-            "local_only": op.get("tenant_mode") == "local_only",
+            "kind": "publish", "at": to_us(moment(op.occurred_at)),
+            "tiebreak": op.operation_id, "tenant": op.tenant_id,
+            "repository": op.repository_id, "idempotency_key": op.idempotency_key,
+            "payload_hash": op.payload_hash, "ok": op.ok,
+            "latency_ms": op.latency_ms, "error_code": op.error_code,
+            "collision": op.collision, "accepted": op.accepted,
+            "local_only": op.tenant_mode == "local_only",
         }]
-    if topic == "opsledger.Visibility.Observed":
+    if topic == topics.VISIBILITY_OBSERVED:
         return [{"kind": "visible", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": stream_id, "tenant": state["tenant_id"],
                  "repository": state["repository_id"],
                  "idempotency_key": state["idempotency_key"],
                  "payload_hash": state["payload_hash"]}]
-    if topic == "opsledger.Incident.Resolved" and state["alert_ids"] and state["tenant_id"]:
+    if topic == topics.INCIDENT_RESOLVED and state["alert_ids"] and state["tenant_id"]:
         return [{"kind": "incident_resolved", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": stream_id, "tenant": state["tenant_id"],
                  "alert_ids": state["alert_ids"]}]
-    if topic == "opsledger.Tenant.BoundaryViolationConfirmed":
+    if topic == topics.TENANT_BOUNDARY_VIOLATION_CONFIRMED:
         return [{"kind": "violation", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": state["violation_id"], "tenant": state["tenant_id"],
                  "repository": state["repository_id"]}]
@@ -189,7 +189,7 @@ def evaluate(store: EventStore, head: int, ledger: PolicyLedger | None,
                 more, _ = backfill.rerun(store, cursor, engine, tenant,
                                          lambda c, d: _new_alert(c, d, policy_at), last)
                 events += more
-                recorded += sum(1 for e in more if type(e).__qualname__.startswith("Alert."))
+                recorded += sum(1 for e in more if type(e).__qualname__.startswith(_ALERT))
             backfill.save_checkpoints(store, cursor, engine, last)
             store.sql.insert_stored_events(cursor, [store.app.mapper.to_stored_event(e)
                                                   for e in events])
@@ -213,7 +213,8 @@ def _ingest(store: EventStore, cursor: Any, engine: RuleEngine, notifications: S
         if opened is None:  # a forgotten tenant's event
             continue
         state = opened
-        for change in state.get("reclassified", ()):
+        publish = read_publish(n.topic, state)
+        for change in () if publish is None else publish.reclassified:
             tenant, op_id = state["tenant_id"], change["operation_id"]
             engine.reclassify(tenant, op_id, bool(change["collision"]))
             backfill.reclassify_stored(store, cursor, tenant, op_id, bool(change["collision"]))
@@ -297,7 +298,7 @@ def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, froz
     and never undoes or blocks the events."""
     for e in events:
         kind = type(e).__qualname__
-        if not kind.startswith("Alert."):
+        if not kind.startswith(_ALERT):
             continue
         payload = {"kind": kind, "alert_id": str(e.originator_id),
                    **{k: v for k, v in vars(e).items() if k not in ("originator_id",)}}
@@ -326,7 +327,8 @@ class AlertProcess:
         self.subscribers: list[tuple[Subscriber, frozenset[str]]] = []
 
     def subscribe(self, callback: Subscriber,
-                  kinds: tuple[str, ...] = ("Alert.Triggered", "Alert.Resolved")) -> None:
+                  kinds: tuple[str, ...] = (topics.action(topics.ALERT_TRIGGERED),
+                                             topics.action(topics.ALERT_RESOLVED))) -> None:
         """Call ``callback(event)`` after each alert event this process stores. A failing
         callback is retried and logged; it never loses or blocks the event."""
         self.subscribers.append((callback, frozenset(kinds)))

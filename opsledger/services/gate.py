@@ -10,8 +10,10 @@ import orjson
 from eventsourcing.persistence import IntegrityError
 
 from opsledger import results as rs
+from opsledger.domain import topics
 from opsledger.domain.bounds import bounded
-from opsledger.domain.gate import ActivationRefused, GoLiveGate, check_states, gate_uuid
+from opsledger.domain.errors import ActivationRefused
+from opsledger.domain.gate import GoLiveGate, check_states, gate_uuid
 from opsledger.domain.tenant import Mode, Tenant
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
@@ -174,7 +176,8 @@ class Gate:
     def settle_gate_deadlines(self, now: datetime) -> int:
         """Grace deadlines of lifted constraints due by ``now``: breach or met, once each."""
         self._views.catch_up()
-        lifted = audit_queries.actions_named(self._store.sql, "GoLiveGate.ConstraintLifted")
+        lifted = audit_queries.actions_named(
+            self._store.sql, topics.action(topics.GO_LIVE_GATE_CONSTRAINT_LIFTED))
         settled = 0
         for row in lifted:
             details = orjson.loads(row["details"])

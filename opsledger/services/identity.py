@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from opsledger.domain.publish_state import read_publish
 from opsledger.projections.runner import ViewRunner
 from opsledger.services.records import PublishRecord
 from opsledger.store.sql import SqlStore
@@ -34,7 +35,6 @@ __all__ = ["TABLE", "Known", "create_table", "facts_digest", "forget", "insert",
 
 TABLE = "publish_identity"
 _CHUNK = 500
-_BATCH_EVENTS = ("opsledger.PublishBatch.Started", "opsledger.PublishBatch.OperationRecorded")
 
 
 class Known(NamedTuple):
@@ -61,8 +61,8 @@ def create_table(sql: SqlStore, cursor: Any, log: ViewRunner, batch: int = 5000)
         sql.executemany(
             cursor, f"INSERT INTO {sql.table(TABLE)} VALUES (?, ?, ?, NULL) "
                     "ON CONFLICT (tenant_id, operation_id) DO NOTHING",
-            [(f.state["tenant_id"], f.state["operation"]["operation_id"], f.stream_id)
-             for f in facts if f.topic in _BATCH_EVENTS])
+            [(op.tenant_id, op.operation_id, f.stream_id) for f in facts
+             if (op := read_publish(f.topic, f.state)) is not None])
         position = last
 
 

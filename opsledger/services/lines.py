@@ -17,9 +17,8 @@ from typing import IO, Any
 
 import orjson
 
-from opsledger.domain.bounds import MAX_LINE_BYTES, LineTooLong
-from opsledger.domain.errors import InvalidInput, OpsledgerError
-from opsledger.services.records import ImportRefused
+from opsledger.domain.bounds import MAX_LINE_BYTES
+from opsledger.domain.errors import ImportRefused, InvalidInput, LineTooLong, OpsledgerError
 
 __all__ = [
     "BOM", "TwoPass", "count_lines", "numbered_lines", "parse_line", "rejection", "source_name",
@@ -69,7 +68,7 @@ def numbered_lines(source: Iterable[bytes], limit: int = MAX_LINE_BYTES
 def parse_line(raw: bytes | None) -> dict[str, Any]:
     """One line as a JSON object, or :class:`InvalidInput` (``LineTooLong`` for ``None``)."""
     if raw is None:
-        raise LineTooLong()
+        raise LineTooLong(MAX_LINE_BYTES)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -35,7 +35,14 @@ from opsledger.domain.bounds import (
     TimeBounds,
     quote,
 )
-from opsledger.domain.errors import InvalidInput, MissingIdempotencyKey, NaiveDatetime
+from opsledger.domain.errors import (
+    MISSING,
+    ImportRefused,
+    InvalidInput,
+    InvalidRecord,
+    MissingIdempotencyKey,
+    NaiveDatetime,
+)
 from opsledger.domain.time import iso_utc
 
 __all__ = [
@@ -57,23 +64,7 @@ ERROR_CODES = (
 )
 
 
-class InvalidRecord(InvalidInput):
-    """A record failed validation; ``problems`` lists (field, value quoted short, why).
-
-    ``field`` is the first problem's field. A value is never echoed whole: at most about
-    40 characters of it are quoted, and nothing for a missing field."""
-
-    code = "invalid_record"
-
-    def __init__(self, problems: list[tuple[str, object, str]]) -> None:
-        self.problems = problems
-        self.field = problems[0][0] if problems else "record"
-        super().__init__("; ".join(
-            f"{f}: {why}" + ("" if v is _MISSING else f" (got {quote(v)})")
-            for f, v, why in problems))
-
-
-_MISSING = object()
+_MISSING = MISSING  # a field not given: its problem quotes no value
 
 #: No control characters (Unicode Cc): checked by pydantic's own (Rust) pattern engine, as
 #: fast as the length checks; lone surrogates cannot even reach it (pydantic refuses them).
@@ -249,18 +240,3 @@ class SnapshotRecord(BaseModel):
         except ValidationError as exc:
             raise typed_error(exc) from None
 
-
-class ImportRefused(InvalidInput):
-    """``--strict`` import refused: names the file, the first bad line and its field;
-    nothing was written."""
-
-    code = "import_refused"
-
-    def __init__(self, line: int, error: str, *, file: str | None = None,
-                 field: str | None = None) -> None:
-        self.line = line
-        self.error = error
-        self.file = file
-        self.field = field
-        where = f"{file}: line {line}" if file else f"line {line}"
-        super().__init__(f"{where}: {error} (strict import: nothing was written)")

@@ -14,13 +14,19 @@ from typing import Any
 
 from opsledger.domain.errors import InvalidInput
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.slo_math import (
+    BURN_WINDOWS,
+    availability_counts,
+    error_budget,
+    integrity_met,
+    nearest_rank,
+)
 from opsledger.domain.time import iso_utc
 from opsledger.projections import slo_query as q
 from opsledger.store.sql import SqlStore
 
 __all__ = ["BURN_WINDOWS", "Period", "slo_row"]
 
-BURN_WINDOWS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "3d": timedelta(days=3)}
 
 
 def _minute(t: datetime) -> str:
@@ -41,8 +47,12 @@ class Period:
         if not match:
             raise InvalidInput(f"--month {text!r}: expected YYYY-MM")
         year, month = int(match[1]), int(match[2])
-        start = datetime(year, month, 1, tzinfo=UTC)
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        try:
+            start = datetime(year, month, 1, tzinfo=UTC)
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        except ValueError:
+            raise InvalidInput(f"--month {text!r}: expected YYYY-MM, a month from 0001-01 "
+                               "to 9999-11") from None
         return cls(start, end)
 
     @classmethod
@@ -56,7 +66,10 @@ class Period:
         except ValueError as exc:
             raise InvalidInput(f"--week {text!r}: {exc}") from None
         start = datetime.combine(monday, datetime.min.time(), tzinfo=UTC)
-        return cls(start, start + timedelta(days=7))
+        try:
+            return cls(start, start + timedelta(days=7))
+        except OverflowError:
+            raise InvalidInput(f"--week {text!r}: too late") from None
 
     @classmethod
     def day(cls, text: str) -> Period:
@@ -65,7 +78,10 @@ class Period:
             start = datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
         except ValueError:
             raise InvalidInput(f"--day {text!r}: expected YYYY-MM-DD") from None
-        return cls(start, start + timedelta(days=1))
+        try:
+            return cls(start, start + timedelta(days=1))
+        except OverflowError:
+            raise InvalidInput(f"--day {text!r}: too late") from None
 
     @classmethod
     def rolling(cls, text: str, now: datetime) -> Period:
@@ -73,7 +89,10 @@ class Period:
         match = re.fullmatch(r"(\d+)d", text)
         if not match or int(match[1]) == 0:
             raise InvalidInput(f"--rolling {text!r}: expected Nd, e.g. 30d")
-        return cls(now - timedelta(days=int(match[1])), now)
+        try:
+            return cls(now - timedelta(days=int(match[1])), now)
+        except OverflowError:
+            raise InvalidInput(f"--rolling {text!r}: too far back") from None
 
     @classmethod
     def between(cls, start: datetime, end: datetime) -> Period:
@@ -89,34 +108,23 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 def _budget(
     sql: SqlStore, scope: tuple[str | None, str | None], operations: int, failures: int,
-    as_of: datetime, policy: OperationsPolicy, exclude_rejections: bool,
+    as_of: datetime, policy: OperationsPolicy,
 ) -> dict[str, Any]:
-    """Error budget of the availability SLO and burn rates (SRE workbook)."""
-    budget_rate = 1 - policy.slo.availability_target
-    allowed = budget_rate * operations
-    remaining = allowed - failures
-    burn: dict[str, float | None] = {}
-    rates: dict[str, tuple[int, int]] = {}
+    """Error budget of the availability SLO and burn rates (the rule:
+    :func:`opsledger.domain.slo_math.error_budget`)."""
+    windows: dict[str, tuple[int, int]] = {}
     for name, width in BURN_WINDOWS.items():
         c = q.counts(sql, *scope, _minute(as_of - width), _minute(as_of))
-        ops = c["operations"] - (c["client_rejections"] if exclude_rejections else 0)
-        bad = c["errors"] - (c["client_rejections"] if exclude_rejections else 0)
-        rates[name] = (ops, bad)
-        rate = _ratio(bad, ops)
-        burn[name] = None if rate is None or budget_rate == 0 else rate / budget_rate
-    exhaustion: str | None = None
-    ops6, bad6 = rates["6h"]
-    if remaining <= 0 and operations:
-        exhaustion = iso_utc(as_of)
-    elif ops6 and bad6 / ops6 > budget_rate:
-        future_ops = remaining / (bad6 / ops6 - budget_rate)
-        hours = future_ops / (ops6 / 6)
-        exhaustion = iso_utc(as_of + timedelta(hours=hours))
+        windows[name] = availability_counts(c["operations"], c["errors"],
+                                            c["client_rejections"], policy)
+    budget = error_budget(operations, failures, windows, as_of, policy)
+    exhaustion = budget.projected_exhaustion_at
     return {
-        "allowed_failures": allowed, "failures": failures, "remaining_failures": remaining,
-        "remaining_ratio": None if allowed == 0 else remaining / allowed,
-        "burn_rate_1h": burn["1h"], "burn_rate_6h": burn["6h"], "burn_rate_3d": burn["3d"],
-        "projected_exhaustion_at": exhaustion,
+        "allowed_failures": budget.allowed_failures, "failures": budget.failures,
+        "remaining_failures": budget.remaining_failures,
+        "remaining_ratio": budget.remaining_ratio,
+        **{f"burn_rate_{name}": budget.burn_rates[name] for name in BURN_WINDOWS},
+        "projected_exhaustion_at": None if exhaustion is None else iso_utc(exhaustion),
     }
 
 
@@ -132,20 +140,18 @@ def slo_row(
     as_of = min(period.end, max(period.start, now))
     start, end = _minute(period.start), _minute(as_of if as_of < period.end else period.end)
     c = q.counts(sql, tenant_id, repository_id, start, end)
-    exclude = policy.slo.availability_excludes_client_rejections
-    operations = c["operations"] - (c["client_rejections"] if exclude else 0)
-    failures = c["errors"] - (c["client_rejections"] if exclude else 0)
+    operations, failures = availability_counts(c["operations"], c["errors"],
+                                               c["client_rejections"], policy)
     successful = c["successes"]
     availability = _ratio(successful, operations)
-    p95 = q.nearest_rank(q.latency_histogram(sql, tenant_id, repository_id, start, end), 0.95)
+    p95 = nearest_rank(q.latency_histogram(sql, tenant_id, repository_id, start, end), 0.95)
     f = q.freshness(sql, tenant_id, repository_id, iso_utc(period.start), iso_utc(as_of),
                     known_at=iso_utc(now))
     decided = f.fresh + f.stale
     freshness = _ratio(f.fresh, decided)
     unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of))
     slo = policy.slo
-    budget = _budget(sql, (tenant_id, repository_id), operations, failures, as_of, policy,
-                     exclude)
+    budget = _budget(sql, (tenant_id, repository_id), operations, failures, as_of, policy)
     return {
         "tenant": tenant_id, "repository": repository_id,
         "period_start": iso_utc(period.start), "period_end": iso_utc(period.end),
@@ -169,6 +175,6 @@ def slo_row(
         "freshness_target": slo.freshness_target,
         "freshness_met": None if freshness is None else freshness >= slo.freshness_target,
         "unresolved_critical_isolation_incidents": unresolved,
-        "integrity_met": unresolved <= slo.integrity_max_unresolved_critical,
+        "integrity_met": integrity_met(unresolved, policy),
         "error_budget_remaining": budget["remaining_ratio"], "error_budget": budget,
     }

@@ -10,6 +10,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from opsledger.domain import topics
 from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import TenantAlreadyRegistered, TenantNotReady, UnknownTenant
 from opsledger.domain.governance import Governance
@@ -192,6 +193,6 @@ class Tenants:
     def tenants(self) -> list[TenantState]:
         """Every registered tenant, by id."""
         self._views.catch_up()
-        ids = {r["tenant_id"] for r in audit_queries.actions_named(self._store.sql,
-                                                                    "Tenant.Registered")}
+        ids = {r["tenant_id"] for r in audit_queries.actions_named(
+            self._store.sql, topics.action(topics.TENANT_REGISTERED))}
         return [self.tenant(t) for t in sorted(ids)]

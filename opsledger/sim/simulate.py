@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Literal
 
+from opsledger.domain.errors import InvalidInput
 from opsledger.sim.episodes import DAY_MS, Engine, Writer
 
 __all__ = ["Episode", "SimulationConfig", "SimulationSummary", "default_episodes", "simulate"]
@@ -111,7 +112,7 @@ def default_episodes(config: SimulationConfig) -> tuple[Episode, ...]:
 
 def _ms(t: datetime) -> int:
     if t.tzinfo is None:
-        raise ValueError(f"naive datetime {t!r}: simulator times must be tz-aware UTC")
+        raise InvalidInput(f"naive datetime {t!r}: simulator times must be tz-aware UTC")
     return (t - _EPOCH) // timedelta(milliseconds=1)
 
 
@@ -123,13 +124,14 @@ def simulate(
 
     Audit lines are written in completion order (never more than ``max_lateness_s``
     behind the latest ``event_at`` already written); snapshot lines in ``visible_at``
-    order. Raises :class:`ValueError` for an invalid configuration."""
+    order. Raises :class:`~opsledger.domain.errors.InvalidInput` (a ``ValueError``) for an invalid
+    configuration."""
     if config.days < 1 or config.tenants < 1 or config.repositories_per_tenant < 1:
-        raise ValueError("days, tenants and repositories_per_tenant must be >= 1")
+        raise InvalidInput("days, tenants and repositories_per_tenant must be >= 1")
     if config.operations_per_day < 0 or not 0.0 <= config.duplicate_rate <= 1.0:
-        raise ValueError("operations_per_day must be >= 0 and duplicate_rate in [0, 1]")
+        raise InvalidInput("operations_per_day must be >= 0 and duplicate_rate in [0, 1]")
     if config.max_lateness_s < 0:
-        raise ValueError("max_lateness_s must be >= 0")
+        raise InvalidInput("max_lateness_s must be >= 0")
     audit, snaps = Writer(audit_out), Writer(snapshots_out)
     start = _ms(config.start)
     repos = {
@@ -141,10 +143,10 @@ def simulate(
     engine = Engine(config.seed, repos, period, lateness_ms, audit, snaps)
     for ep in config.episodes:
         if ep.tenant_id not in engine.windows:
-            raise ValueError(f"episode for unknown tenant {ep.tenant_id!r}")
+            raise InvalidInput(f"episode for unknown tenant {ep.tenant_id!r}")
         ep_start, ep_end = _ms(ep.start), _ms(ep.end)
         if ep_end <= ep_start:
-            raise ValueError(f"episode {ep!r} is empty")
+            raise InvalidInput(f"episode {ep!r} is empty")
         engine.add_episode(ep.kind, ep.tenant_id, ep_start, ep_end)
     engine.run(config.operations_per_day, config.duplicate_rate)
     audit.close()

@@ -38,7 +38,11 @@ from uuid import UUID
 
 import orjson
 
-from opsledger.domain.errors import InvalidInput, OpsledgerError
+from opsledger.domain.errors import (
+    CheckpointKeyMissing,
+    CheckpointSignatureInvalid,
+    InvalidCheckpoint,
+)
 
 __all__ = [
     "ALGORITHM",
@@ -63,24 +67,6 @@ ALGORITHM = "opsledger-chain-v1:sha256/hmac-sha256"
 #: n, originator_version, len(originator_id), len(topic), len(state)
 HEADER = struct.Struct(">QQIII")
 _sha256 = hashlib.sha256
-
-
-class CheckpointKeyMissing(InvalidInput):
-    """No checkpoint key was configured (``OPSLEDGER_CHECKPOINT_KEY`` or ``--key-file``)."""
-
-    code = "checkpoint_key_missing"
-
-
-class InvalidCheckpoint(InvalidInput):
-    """A checkpoint file is not a checkpoint (malformed JSON, fields or algorithm)."""
-
-    code = "invalid_checkpoint"
-
-
-class CheckpointSignatureInvalid(OpsledgerError):
-    """A checkpoint's signature does not match its ``(n, hash)`` under the given key."""
-
-    code = "checkpoint_signature_invalid"
 
 
 def originator_text(originator_id: UUID | str) -> str:

@@ -16,15 +16,16 @@ from uuid import UUID
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
+from opsledger.domain import topics
 from opsledger.domain.errors import TenantForgotten
 from opsledger.store.keys import MAGIC, KeyRing
 
 __all__ = ["Forgotten", "TenantCipherMapper"]
 
-_PLAIN = ("opsledger.Erasure.",)
-_MUST_HAVE_TENANT = ("opsledger.Tenant.", "opsledger.PublishBatch.", "opsledger.Visibility.",
-                     "opsledger.RefusedCommand.")
-_REMEMBER = ("opsledger.Tenant.", "opsledger.Incident.", "opsledger.Alert.")
+_PLAIN = (topics.ERASURE_PREFIX,)
+_MUST_HAVE_TENANT = (topics.TENANT_PREFIX, topics.PUBLISH_BATCH_PREFIX, topics.VISIBILITY_PREFIX,
+                     topics.REFUSED_COMMAND_PREFIX)
+_REMEMBER = (topics.TENANT_PREFIX, topics.INCIDENT_PREFIX, topics.ALERT_PREFIX)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from opsledger.domain.errors import OpsledgerError, TenantForgotten
+from opsledger.domain.errors import KeyStoreMissing, TenantForgotten
 from opsledger.domain.time import iso_utc
 from opsledger.store.files import create_private, exposure
 from opsledger.store.url import StoreUrl, pg_connect, quote_identifier
@@ -52,13 +52,6 @@ _NONCE_AT = _KEY_AT + _ID
 _SEALED_AT = _NONCE_AT + _NONCE
 KEYS = "opsledger_tenant_keys"
 FORGOTTEN = "opsledger_forgotten_tenants"
-
-
-class KeyStoreMissing(OpsledgerError):
-    """The key store is missing or lacks a key that sealed a stored event (which is not a
-    forgotten tenant's): reading on would silently drop that tenant's history."""
-
-    code = "key_store_missing"
 
 
 def key_file_path(store: StoreUrl) -> str | None:

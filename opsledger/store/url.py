@@ -30,7 +30,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import uuid4
 
-from opsledger.domain.errors import InvalidInput, OpsledgerError
+from opsledger.domain.errors import InvalidStoreIdentifier, InvalidStoreUrl, StoreUnavailable
 from opsledger.store.files import create_private
 
 __all__ = [
@@ -42,34 +42,7 @@ __all__ = [
 DEFAULT_URL = "sqlite:///opsledger.db"
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 """A PostgreSQL identifier taken from a URL (matched whole): lower case, at most 63 bytes."""
-_SHOWN = 40  # characters of a refused value quoted back
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-class InvalidStoreUrl(InvalidInput):
-    """The store URL is not one opsledger understands."""
-
-    code = "invalid_store_url"
-
-
-class InvalidStoreIdentifier(InvalidStoreUrl):
-    """A URL parameter that names something in SQL (``schema``) is not a plain identifier;
-    ``parameter`` names it."""
-
-    code = "invalid_store_identifier"
-
-    def __init__(self, parameter: str, value: str) -> None:
-        shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
-        super().__init__(f"store URL parameter {parameter}={shown!r} is not a plain "
-                         f"identifier: use lower-case letters, digits and _ (not first), "
-                         f"at most 63 characters")
-        self.parameter = parameter
-
-
-class StoreUnavailable(OpsledgerError):
-    """The store could not be reached (the message names it, password redacted)."""
-
-    code = "store_unavailable"
 
 
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@]*):(?P<secret>.*)@")
