@@ -51,3 +51,14 @@ def test_the_quick_start_runs_as_written_and_ends_with_a_non_empty_slo_read(
 def test_the_extraction_finds_blocks_and_only_python_ones() -> None:
     text = "x\n```bash\necho 1\n```\n```python\nprint(1)  # prints: 1\n```\n"
     assert python_blocks(text) == ["print(1)  # prints: 1\n"]
+
+
+REPO = README.parent
+PATH = re.compile(r"`((?:opsledger|domain|projections|scheduler|tests|bench)/[\w./-]*)`")
+
+
+def test_every_source_path_the_readme_names_exists() -> None:
+    # The layout moves (issue 14): a README pointing at a module that moved is a wrong claim.
+    named = set(PATH.findall(README.read_text()))
+    assert "domain/gate.py" in named
+    assert sorted(p for p in named if not (REPO / p).exists()) == []
