@@ -18,6 +18,7 @@ Four commands:
   built once through the chained insert path and reused) against the library's raw read
   of the same notifications (target: 1,000,000 events in under 5 s). See
   :mod:`bench._verify`.
+* ``python -m bench startup [--json]``: only the start-up row described below.
 * ``python -m bench import-memory [--small N] [--large M] [--sides S] [--dir D] [--json]``:
   the peak memory (VmHWM of a fresh child) of importing M simulated audit lines against N
   (default 200,000 vs 20,000; target ratio <= 1.2), for the importer, ``--strict``,
@@ -40,6 +41,10 @@ fresh SQLite file (WAL):
 
 Targets: bulk >= 0.65x and single >= 0.8x the library's rate.
 
+A last row, **startup**, gives the wall-clock start-up of ``opsledger --help`` (the venv's
+console script) beside ``python -c pass``, the median of 5 fresh processes each, interleaved
+(target: ``--help`` under 0.5 s). See :mod:`bench._startup`.
+
 Why ratios: the machine is shared and noisy, so absolute events/s differ from run to run
 and between machines; what is stable is how opsledger compares with the library it is
 built on, measured seconds apart under the same conditions. Each measurement is taken
@@ -58,7 +63,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import _import_memory, _rebuild, _verify
+from bench import _import_memory, _rebuild, _startup, _verify
 from bench._baseline import library_batched, library_single
 from bench._input import (
     library_rows_from_lines,
@@ -67,7 +72,14 @@ from bench._input import (
     write_audit_lines,
 )
 from bench._opsledger import opsledger_bulk, opsledger_single
-from bench._report import Comparison, Report, machine, render_json, render_text
+from bench._report import (
+    Comparison,
+    Report,
+    machine,
+    render_json,
+    render_json_value,
+    render_text,
+)
 
 BULK_TARGET = 0.65
 SINGLE_TARGET = 0.8
@@ -132,6 +144,8 @@ def run(args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="opsledger-bench-", dir=args.dir) as tmp:
         directory = Path(tmp)
         audit_path = directory / "audit.ndjson"
+        _log(quiet, "timing opsledger --help beside python -c pass ...")
+        startup = _startup.measure()
         _log(quiet, f"simulating {args.lines:,} audit lines ...")
         write_audit_lines(audit_path, args.lines, seed=args.seed)
         with audit_path.open("rb") as lines:
@@ -171,7 +185,7 @@ def run(args: argparse.Namespace) -> Report:
                 order = (first, second) if rep % 2 == 0 else (second, first)
                 for label, into, action in order:
                     measure(label, into, action)
-    return Report(machine(), args.lines, args.single, args.repeat, [bulk, single])
+    return Report(machine(), args.lines, args.single, args.repeat, [bulk, single], startup)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify.main(arguments[1:])
     if arguments[:1] == ["import-memory"]:
         return _import_memory.main(arguments[1:])
+    if arguments[:1] == ["startup"]:
+        startup = _startup.measure()
+        as_json = arguments[1:] == ["--json"]
+        print(render_json_value(startup.to_dict()) if as_json else "\n".join(startup.render()))
+        return 0
     args = parse_args(arguments)
     report = run(args)
     print(render_json(report) if args.json else render_text(report))

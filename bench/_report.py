@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Comparison", "Report", "machine", "render_json", "render_text"]
+from bench._startup import Startup
+
+__all__ = ["Comparison", "Report", "machine", "render_json", "render_json_value", "render_text"]
 
 
 def machine() -> dict[str, str]:
@@ -79,6 +81,7 @@ class Report:
     single: int
     repeat: int
     comparisons: list[Comparison]
+    startup: Startup | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of the run (``python -m bench --json``)."""
@@ -89,12 +92,18 @@ class Report:
             "repeat": self.repeat,
             "results": {c.name: c.to_dict() for c in self.comparisons},
             "all_targets_met": all(c.met for c in self.comparisons),
+            "startup": self.startup.to_dict() if self.startup else None,
         }
 
 
 def render_json(report: Report) -> str:
     """The report as indented JSON."""
-    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
+    return render_json_value(report.to_dict())
+
+
+def render_json_value(value: dict[str, Any]) -> str:
+    """A JSON object, indented."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 def render_text(report: Report) -> str:
@@ -117,6 +126,8 @@ def render_text(report: Report) -> str:
             f"  ratio     {c.ratio:>10.3f}x   (target >= {c.target:.2f}x): {verdict}",
             "",
         ]
+    if report.startup is not None:
+        out += report.startup.render()
     return "\n".join(out).rstrip()
 
 

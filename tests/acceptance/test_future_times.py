@@ -23,6 +23,10 @@ from opsledger.services.records import InvalidRecord
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 def run(*args: str, db: str) -> Result:
     return CliRunner().invoke(main, [*args, "--db", db], catch_exceptions=False)
 
@@ -32,6 +36,7 @@ def event_count(db: str) -> int:
         return ops.views.head()
 
 
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_line_from_the_future_is_refused_and_the_sweep_stays_bounded(
         db: str, sample_audit: Path, tmp_path: Path) -> None:
     """The sample (which opens SEV1 incidents) imports; a line of the same tenant dated

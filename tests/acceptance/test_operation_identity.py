@@ -23,6 +23,10 @@ SOLO, TWO = "tenant-solo", "tenant-two"
 _TENANTED = ("tenant_id", "batch_id", "notification_id", "tenant")
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 def run(db: str, *args: str, code: int = 0) -> str:
     """One ``opsledger`` command on ``db``; its stdout."""
     result = CliRunner().invoke(main, [*args, "--db", db], catch_exceptions=False)
@@ -69,6 +73,7 @@ def identity_rows(db: str, tenant: str) -> int:
 
 @pytest.mark.policy("5.scoping")
 @pytest.mark.policy("5.audit_trail")
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_the_same_lines_under_two_tenants_are_two_complete_histories(
         db: str, sample_audit: Path, tmp_path: Path) -> None:
     """Finding 1: before, the second import wedged every view of every tenant."""
@@ -98,6 +103,7 @@ def test_the_same_lines_under_two_tenants_are_two_complete_histories(
 
 @pytest.mark.policy("5.idempotency_key")
 @pytest.mark.policy("5.audit_trail")
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_reused_operation_id_under_one_tenant_is_refused_line_by_line_and_audited(
         db: str, sample_audit: Path, tmp_path: Path, snapshot: Any) -> None:
     as_json(db, "import", "pumuki-audit", "--register-unknown", str(sample_audit))
@@ -137,6 +143,7 @@ def test_a_reused_operation_id_under_one_tenant_is_refused_line_by_line_and_audi
 
 
 @pytest.mark.policy("5.idempotency_key")
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_the_same_operation_id_in_its_batch_with_other_facts_is_refused(
         db: str, sample_audit: Path, tmp_path: Path) -> None:
     as_json(db, "import", "pumuki-audit", "--register-unknown", str(sample_audit))

@@ -47,6 +47,10 @@ EXPECTED = [
 ]
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 def _alerts(ops: Operations) -> list[tuple[Any, ...]]:
     return [(a["rule"], a["triggered_at"], a["resolved_at"], pytest.approx(a["observed"]),
              a["window_start"], a["window_end"])
@@ -77,6 +81,7 @@ def _rows(ops: Operations, tenant: str = "tenant-solo") -> list[int]:
 
 
 @pytest.mark.policy("4.medium.freshness_under_target")
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_audit_then_snapshots_gives_the_same_alerts_and_a_small_state(
         store_url: str, sample_dir: Path) -> None:
     audit, snaps = _lines(sample_dir)
@@ -95,6 +100,7 @@ def test_audit_then_snapshots_gives_the_same_alerts_and_a_small_state(
 
 
 @pytest.mark.policy("4.medium.freshness_under_target")
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_snapshots_then_audit_gives_the_same_alerts(store_url: str, sample_dir: Path) -> None:
     audit, snaps = _lines(sample_dir)
     firsts: dict[str, int] = {}
@@ -147,6 +153,7 @@ def test_a_store_of_the_previous_shape_moves_its_freshness_state_on_the_next_run
 
 
 @pytest.mark.policy("5.retention_privacy")
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_forgetting_a_tenant_deletes_its_freshness_rows(store_url: str,
                                                         sample_dir: Path) -> None:
     audit, _ = _lines(sample_dir)
@@ -200,6 +207,7 @@ BACKFILLED = {"2026-11-03T16:30:31.852000Z"}
 
 
 @pytest.mark.policy("4.medium.freshness_under_target")
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_late_facts_rerun_from_a_checkpoint_that_carries_the_freshness_rows(
         store_url: str, sample_dir: Path) -> None:
     found, from_checkpoint = _late_run(store_url, sample_dir)

@@ -25,6 +25,10 @@ START = NOW - timedelta(days=45)
 SHORT = Governance(retention=RetentionPolicy(audit_days=7, metrics_days=30))
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 def _publish(ops: Operations, tenant: str, at: datetime, n: int, ok: bool = True) -> None:
     ops.record_publish(tenant_id=tenant, repository_id=f"{tenant}-web",
                        idempotency_key=f"{tenant}-{n}", payload_hash=f"{n:064x}",
@@ -62,6 +66,7 @@ def _slo(ops: Operations, tenant: str, day: datetime) -> dict[str, Any]:
 
 
 @pytest.mark.policy("5.retention_privacy")
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_rows_past_the_ttl_are_gone_after_one_apply_and_retained_slos_do_not_move(
     store_url: str,
 ) -> None:

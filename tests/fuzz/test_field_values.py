@@ -40,7 +40,7 @@ def _one_value(fuzz: Any, tmp: Path, counter: Any, field: str, value: Any, expec
         fuzz.must_pass(args, subprocess_=False, label=f"after {field}={str(value)[:60]!r}")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_a_hostile_value_in_any_field_is_refused_or_imported_never_a_crash(
     tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:

@@ -54,13 +54,14 @@ def run_profile(db: str, tmp: Path, *, seed: int, batches: list[list[int]], huge
 SMALL = [[700], [500, 400], [300, 300, 300]]
 
 
+@pytest.mark.slow  # the per-field test (test_field_values, SQLite) stays in the default tier
 def test_small_hostile_profile_on_sqlite(tmp_path: Path, sqlite_url: str) -> None:
     fuzz = run_profile(sqlite_url, tmp_path, seed=13, batches=SMALL, huge_bytes=1_500_000,
                        huge_lines=3, subprocess_every=2, import_seconds=45)
     assert not fuzz.problems, fuzz.report()
 
 
-@pytest.mark.slow  # the default tier keeps the SQLite profile and the per-field PostgreSQL test
+@pytest.mark.slow
 def test_small_hostile_profile_on_postgres(tmp_path: Path, pg_url: str) -> None:
     fuzz = run_profile(pg_url, tmp_path, seed=14, batches=SMALL, huge_bytes=1_500_000,
                        huge_lines=3, subprocess_every=2, import_seconds=45)

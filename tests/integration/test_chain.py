@@ -24,6 +24,10 @@ T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 KEY = b"k3y"
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 def _event_ids(ops: Operations) -> list[int]:
     key = "notification_id" if ops.sql.is_postgres else "rowid"
     rows = ops.sql.fetch(f"SELECT {key} AS n FROM {ops.sql.table(ops.sql.events_table)} "
@@ -47,6 +51,7 @@ def _use(ops: Operations, sample_audit: Path) -> None:
 
 
 @pytest.mark.policy("5.audit_trail")
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_the_chain_holds_after_normal_use_on_every_backend(
     store_url: str, sample_audit: Path
 ) -> None:

@@ -160,6 +160,7 @@ def test_an_untampered_copy_verifies(pristine: tuple[Path, int], tmp_path: Path)
 
 
 @pytest.mark.policy("5.audit_trail")
+@pytest.mark.slow  # edits of single rows stay default: test_verify_tamper, the view-row test below
 def test_every_random_tampering_of_the_events_or_chain_is_found_where_it_was_made(
     pristine: tuple[Path, int], tmp_path: Path
 ) -> None:

@@ -8,11 +8,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from opsledger import Operations, import_pumuki_audit
 from opsledger.reports.verify import verify_views
 
 LEGACY_INDEX, INDEX, TABLE = "audit_publish_operation", "audit_publish_identity", \
     "publish_identity"
+
+
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
 
 
 def _lines(sample: Path, **changes: str) -> list[bytes]:
@@ -52,6 +58,7 @@ def _make_older(db: str) -> None:
             sql.execute(cursor, f"UPDATE {sql.table('opsledger_schema')} SET version = 4")
 
 
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_an_older_store_moves_to_the_tenant_scoped_identity_when_opened(
         db: str, sample_audit: Path, snapshot: Any) -> None:
     with Operations.open(db) as ops:
@@ -71,6 +78,7 @@ def test_an_older_store_moves_to_the_tenant_scoped_identity_when_opened(
         assert snapshot(ops) == before
 
 
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_log_holding_one_tenants_operation_twice_still_catches_up_and_rebuilds(
         db: str, sample_audit: Path, snapshot: Any) -> None:
     """Such a store was wedged before; the first of each in log order is the one kept,

@@ -37,6 +37,7 @@ def _store(tmp_path: Path, name: str, audit: Path) -> Path:
 
 
 
+@pytest.mark.slow  # kill -9; an interrupted load is finished by catch-up in test_load_from_zero
 def test_kill_9_during_catch_up_then_catch_up_again(tmp_path: Path, snapshot: Any) -> None:
     config = SimulationConfig(days=2, tenants=2, seed=4, operations_per_day=2500)
     config = SimulationConfig(**{**config.__dict__, "episodes": default_episodes(config)})

@@ -91,6 +91,7 @@ def _run_with_kills(tmp_path: Path, kills: int, snapshot: Any) -> None:
     assert interrupted >= kills // 2, "most kills must land before the import finished"
 
 
+@pytest.mark.slow  # kill -9 in subprocesses; see test_load_from_zero for the default tier
 def test_kill_9_at_20_random_points_then_rerun_gives_the_uninterrupted_store(
     tmp_path: Path, snapshot: Any
 ) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opsledger.projections.runner import BULK_FROM
 from opsledger_test_support import tracking_position
 
@@ -26,6 +27,7 @@ def _catalog(db: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
 
 
+@pytest.mark.slow  # kill -9; an interrupted load is finished by catch-up in test_load_from_zero
 def test_kill_9_during_a_rebuild_then_catch_up(tmp_path: Path, snapshot: Any) -> None:
     config = SimulationConfig(days=2, tenants=2, seed=6, operations_per_day=BULK_FROM // 2 + 500)
     audit = tmp_path / "audit.ndjson"

@@ -70,7 +70,7 @@ def test_a_stricter_umask_is_kept(tmp_path: Path) -> None:
     assert _mode(db) == 0o400 and _mode(Path(f"{db}.keys")) == 0o400
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_checkpoints_and_exports_are_written_0600_even_over_a_world_readable_file(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest,
 ) -> None:

@@ -112,6 +112,7 @@ def _crash_sweeps(url: str, now: datetime, kills: int, max_parallel: int) -> Non
 
 
 @pytest.mark.policy("3.SEV1.ack")
+@pytest.mark.slow  # the SQLite-file variant below stays in the default tier
 def test_1000_incidents_killed_sweepers_racing_on_postgresql_record_each_miss_once(
     pg_url: str,
 ) -> None:

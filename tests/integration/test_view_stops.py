@@ -50,7 +50,7 @@ def _cli(*args: str) -> Any:
     return result
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A SQLite file store and a PostgreSQL store."""
     if request.param == "sqlite":

@@ -30,6 +30,10 @@ URL = ("https://ingest.example/ø/" + "p" * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]
 FIRST, LAST = "2000-01-01T00:00:00Z", "2099-12-31T23:59:59.999999Z"
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 def _id(tag: str) -> str:
     return (f"{tag}-ïđ-🆔-" * 60)[:MAX_ID_CHARS]
 
@@ -143,6 +147,7 @@ def clock_at_the_end_of_the_range(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.policy("5.audit_trail")
+@pytest.mark.parametrize("db", ["sqlite", POSTGRES_SLOW], indirect=True)
 def test_every_boundary_value_goes_through_every_view_and_every_read_answers(
     db: str, tmp_path: Path, snapshot: Any
 ) -> None:

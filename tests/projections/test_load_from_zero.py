@@ -18,6 +18,10 @@ from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 LOADS = ("slo_freshness_load", "audit_flips_load")  # audit rows go to audit_publish itself
 
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
+
 class Interrupted(Exception):
     """Raised from the progress callback: the process 'dies' between two batches."""
 
@@ -57,6 +61,7 @@ def _indexes_and_loads(ops: Operations) -> tuple[set[str], set[str]]:
     return wanted - {r["name"] for r in rows}, loads
 
 
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_load_from_zero_equals_the_incremental_views(
         store_url: str, simulated: tuple[Path, Path], snapshot: Any) -> None:
     with _filled(store_url, simulated) as ops:
@@ -68,6 +73,7 @@ def test_a_load_from_zero_equals_the_incremental_views(
         assert snapshot(ops) == incremental
 
 
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_an_interrupted_load_is_finished_by_the_next_catch_up(
         store_url: str, simulated: tuple[Path, Path], snapshot: Any) -> None:
     with _filled(store_url, simulated) as ops:
@@ -122,6 +128,7 @@ def test_the_load_fold_keeps_the_earliest_acceptance_and_the_first_batch_on_a_ti
     ]
 
 
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_rebuild_moves_an_older_audit_layout_and_load_to_the_deferrable_unique_index(
         store_url: str, simulated: tuple[Path, Path], snapshot: Any) -> None:
     """Stores written before: ``audit_publish`` keyed by a primary key, and a load
@@ -148,6 +155,7 @@ def test_a_rebuild_moves_an_older_audit_layout_and_load_to_the_deferrable_unique
             sql.execute(cursor, f"INSERT INTO {publish} SELECT * FROM {publish} LIMIT 1")
 
 
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_load_applies_the_collision_changes_of_lines_imported_out_of_order(
         store_url: str, simulated: tuple[Path, Path], snapshot: Any, tmp_path: Path) -> None:
     audit, _ = simulated

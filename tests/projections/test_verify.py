@@ -8,8 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from opsledger import Operations, import_pumuki_audit, import_snapshots
 from opsledger.reports.verify import verify_views
+
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
 
 
 def _populated(url: str, sample_dir: Path) -> Operations:
@@ -22,6 +27,7 @@ def _populated(url: str, sample_dir: Path) -> Operations:
     return ops
 
 
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_verify_passes_after_a_normal_run_and_names_an_altered_row(
     store_url: str, sample_dir: Path
 ) -> None:

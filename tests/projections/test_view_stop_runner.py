@@ -15,6 +15,9 @@ from opsledger.projections.retention import RetentionView
 from opsledger import Operations, import_pumuki_audit
 from opsledger.reports.verify import verify_views
 
+# The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
+POSTGRES_SLOW = pytest.param("postgres", marks=pytest.mark.slow)
+
 
 class Broken(ValueError):
     """The injected view bug."""
@@ -33,6 +36,7 @@ def _break(monkeypatch: pytest.MonkeyPatch, view: type[Any], at: list[int]) -> N
 
 
 @pytest.mark.parametrize("bulk", [True, False])
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_a_view_failing_in_a_load_from_zero_stops_alone_and_resumes(
     store_url: str, sample_audit: Path, snapshot: Any, monkeypatch: pytest.MonkeyPatch,
     bulk: bool
@@ -79,6 +83,7 @@ def test_views_must_follow_the_views_they_depend_on(store_url: str) -> None:
         assert isinstance(views[-1], RetentionView)
 
 
+@pytest.mark.parametrize("store_url", ["memory", "sqlite", POSTGRES_SLOW], indirect=True)
 def test_forgetting_a_tenant_while_a_view_is_stopped_leaves_none_of_its_rows(
     store_url: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
