@@ -120,6 +120,7 @@ __all__ = [
     "RuleComparison",
     "SlaFigures",
     "SloReport",
+    "SnapshotImportSummary",
     "TenantLateFacts",
     "TimelineEntry",
     "WeekNumbers",
@@ -776,6 +777,19 @@ class Rejection(Result):
     line: int
     field: str | None
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotImportSummary(Result):
+    """What an import of downstream snapshots did; the freshness deadlines it settled by
+    the snapshots' own time (``watermark``: absent when no snapshot was recorded)."""
+
+    lines: int
+    recorded: int
+    duplicates: int
+    rejected: tuple[Rejection, ...]
+    missed: int
+    watermark: datetime | None = field(default=None, metadata=OMIT_NONE)
 
 
 # ---- reports (opsledger.reports) and exports (opsledger.services.export) -----------------

@@ -3,7 +3,9 @@ clock, the policy ledger, the views, the tenants), built here in dependency orde
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from opsledger.domain.time import Clock
 from opsledger.projections import (
@@ -32,7 +34,11 @@ from opsledger.services.views import Views
 from opsledger.store.events import EventStore
 from opsledger.store.url import StoreUrl
 
-__all__ = ["Services", "open_store", "view_runner"]
+__all__ = ["Forward", "Services", "open_store", "view_runner"]
+
+S = TypeVar("S")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def view_runner(store: EventStore) -> ViewRunner:
@@ -101,3 +107,36 @@ class Services:
             sweeps=Sweeps(store, time, alerts, freshness, incidents, gate),
             integrity=Integrity(store),
         )
+
+
+class Composed(Protocol):
+    """What a facade built on :class:`Services` has."""
+
+    services: Services
+
+
+class Forward(Generic[S, P, R]):
+    """A facade method that is the named service's own bound method (same signature,
+    same docstring, same types): ``slo = Forward("slo", SloReads.slo)``."""
+
+    def __init__(self, service: str, method: Callable[Concatenate[S, P], R]) -> None:
+        self.service = service
+        self.name = method.__name__
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Forward[S, P, R]: ...
+    @overload
+    def __get__(self, obj: Composed, owner: type[Any]) -> Callable[P, R]: ...
+
+    def __get__(self, obj: Composed | None, owner: type[Any]
+                ) -> Forward[S, P, R] | Callable[P, R]:
+        if obj is None:
+            return self
+        method: Callable[P, R] = getattr(getattr(obj.services, self.service), self.name)
+        return method
+
+    def __call__(self, facade: Composed, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Called on the class, as an unbound method: ``Operations.slo(ops, ...)``."""
+        method: Callable[P, R] = getattr(getattr(facade.services, self.service), self.name)
+        return method(*args, **kwargs)

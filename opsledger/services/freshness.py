@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
+from opsledger import results as rs
 from opsledger.domain.bounds import TimeBounds
 from opsledger.domain.errors import (
     InvalidInput,
@@ -162,7 +163,7 @@ class Freshness:
 
     def import_snapshots(self, sources: Iterable[Iterable[bytes]], *,
                          strict: bool = False, names: Sequence[str] | None = None,
-                         time_bounds: TimeBounds | None = None) -> dict[str, Any]:
+                         time_bounds: TimeBounds | None = None) -> rs.SnapshotImportSummary:
         """Import downstream-snapshot NDJSON; then advance freshness deadlines by event time.
 
         Lines are bounded and reported like the audit import's (file, line, field); the input
@@ -184,7 +185,7 @@ class Freshness:
         if watermark is not None:
             summary["missed"] = self.advance_freshness(watermark)
             summary["watermark"] = iso_utc(watermark)
-        return summary
+        return rs.SnapshotImportSummary.of(summary)
 
     def _import_lines(self, inputs: list[Iterable[bytes]], labels: list[str],
                       time_bounds: TimeBounds | None) -> dict[str, Any]:

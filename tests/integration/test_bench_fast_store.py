@@ -16,7 +16,7 @@ def _log(path: Path) -> list[tuple[Any, ...]]:
                              f"{ops.sql.events_table} ORDER BY rowid")
         out = []
         for row in rows:
-            state = ops.decode_state(bytes(row["state"]))  # sealed with the tenant's key
+            state = ops.events.decode_state(bytes(row["state"]))  # sealed with the tenant's key
             assert state is not None
             state.pop("timestamp")  # when stored: differs between any two imports
             out.append((row["originator_id"], row["originator_version"], row["topic"], state))

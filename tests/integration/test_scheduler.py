@@ -85,7 +85,7 @@ def _recorded(url: str) -> Counter[tuple[str, str, str]]:
                         ("opsledger.Incident.DeadlineMissed",))
         found: Counter[tuple[str, str, str]] = Counter()
         for row in cursor.fetchall():
-            state = ops.decode_state(bytes(row["state"]))
+            state = ops.events.decode_state(bytes(row["state"]))
             assert state is not None
             due = datetime.fromisoformat(state["due_at"]["_data_"])
             occurred = datetime.fromisoformat(state["occurred_at"]["_data_"])

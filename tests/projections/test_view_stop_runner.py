@@ -79,7 +79,7 @@ def test_views_must_follow_the_views_they_depend_on(store_url: str) -> None:
         views = list(ops.views.views)
         with pytest.raises(ValueError, match="retention"):
             type(ops.views)(ops.app.recorder, ops.sql,
-                            [views[-1], *views[:-1]], decode=ops.decode_state)
+                            [views[-1], *views[:-1]], decode=ops.events.decode_state)
         assert isinstance(views[-1], RetentionView)
 
 
