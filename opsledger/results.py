@@ -622,7 +622,7 @@ def _entry_class(row: Mapping[str, Any]) -> type[TimelineEntry]:
         return IncidentTransition
     if "actor" in row:
         return OperatorAction
-    if kind.startswith("Incident."):
+    if kind.startswith(topics.action(topics.INCIDENT_PREFIX)):
         return IncidentEvent
     raise ValueError(f"no timeline entry type for kind {kind!r}")
 

@@ -22,7 +22,7 @@ TOPICS = {v for k, v in vars(topics).items() if k.isupper() and isinstance(v, st
 #: ``opsledger.``) written as a literal.
 LITERAL = re.compile(r"^(opsledger\.)?[A-Z][A-Za-z]+(\.[A-Z][A-Za-z]+)?\.?$")
 #: Literals left where another change of issue 14 restructures the file (the facade).
-PENDING = {("opsledger/application.py", "Tenant.Registered")}
+PENDING: set[tuple[str, str]] = set()
 
 
 def _aggregates() -> list[type[Aggregate]]:
