@@ -10,15 +10,24 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from opsledger.application import Operations
-from opsledger.cli.common import console, db_option, emit_json, open_ops, run_command, safe
-from opsledger.cli.data import print_import, table
-from opsledger.projections import AuditQuery
-from opsledger.services.importer import ImportSummary, import_pumuki_audit
+from opsledger.cli.common import (
+    console,
+    db_option,
+    emit_json,
+    json_option,
+    open_ops,
+    run_command,
+    safe,
+    table,
+)
+from opsledger.cli.imports import print_import
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
 
 __all__ = ["demo"]
 
@@ -30,7 +39,9 @@ def _sample_lines(name: str = "saas-ingestion-audit.ndjson") -> Iterator[bytes]:
 
 
 def _sample(ops: Operations) -> dict[str, Any]:
+    from opsledger.projections import AuditQuery
     from opsledger.services.freshness import import_snapshots
+    from opsledger.services.importer import import_pumuki_audit
     from opsledger.services.slo import Period
 
     summary = import_pumuki_audit(ops, [_sample_lines()], register_unknown=True)
@@ -47,6 +58,7 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
     from opsledger.reports.render import write_review
     from opsledger.reports.review import monthly_review
     from opsledger.services.freshness import import_snapshots
+    from opsledger.services.importer import import_pumuki_audit
     from opsledger.services.slo import Period
     from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
@@ -76,13 +88,14 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
               default=Path("opsledger-demo"), show_default=True,
               help="where the monthly review (index.html and its charts) goes")
 @click.option("--sample", is_flag=True, help="the bundled one-day Pumuki sample instead")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample: bool,
          as_json: bool) -> None:
     """Simulate a month, run the policy on it and write the monthly review."""
     from opsledger.cli.alerts import print_alerts
     from opsledger.cli.slo import print_slo_rows
+    from opsledger.services.importer import ImportSummary
 
     started = time.monotonic()
     with open_ops(db) as ops:
