@@ -71,7 +71,47 @@ _HOMES: dict[str, str] = {
     "KeyStoreMissing": "opsledger.store.keys",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "AuditQuery",
+    "BusinessCalendar",
+    "ChainReport",
+    "Checkpoint",
+    "Clock",
+    "Conflict",
+    "ForgetReport",
+    "FrozenClock",
+    "Governance",
+    "IllegalTransition",
+    "ImportRefused",
+    "ImportSummary",
+    "InvalidInput",
+    "InvalidPolicy",
+    "InvalidRecord",
+    "KeyStoreMissing",
+    "MissingIdempotencyKey",
+    "Mode",
+    "NaiveDatetime",
+    "NotFound",
+    "OperationIdReused",
+    "Operations",
+    "OperationsPolicy",
+    "OpsledgerApp",
+    "OpsledgerError",
+    "PrivacySettings",
+    "PublishRecord",
+    "PublishResult",
+    "RepositoryOutOfScope",
+    "RetentionPolicy",
+    "RetentionPolicyMissing",
+    "RetentionReport",
+    "ScopeViolation",
+    "SystemClock",
+    "TenantAlreadyRegistered",
+    "TenantForgotten",
+    "TenantState",
+    "UnknownTenant",
+    "import_pumuki_audit",
+]
 
 
 def __getattr__(name: str) -> Any:

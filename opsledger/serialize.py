@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
@@ -38,7 +38,7 @@ def fmt_time(value: datetime) -> str:
 def to_jsonable(obj: Any) -> Any:
     """``obj`` as JSON values (dict with str keys, list, str, int, float, bool, None); every
     datetime through :func:`fmt_time`."""
-    if obj is None or isinstance(obj, bool | int | float | str) and not isinstance(obj, Enum):
+    if obj is None or (isinstance(obj, bool | int | float | str) and not isinstance(obj, Enum)):
         return obj
     if isinstance(obj, datetime):
         return fmt_time(obj)
@@ -63,7 +63,7 @@ def _scalar_or_structure(obj: Any) -> Any:
         return int(obj) if obj == obj.to_integral_value() else float(obj)
     if isinstance(obj, UUID | PurePath):
         return str(obj)
-    if isinstance(obj, date):
+    if isinstance(obj, date | time):
         return obj.isoformat()
     if isinstance(obj, timedelta):
         return obj.total_seconds()
