@@ -71,9 +71,8 @@ def audit() -> None:
 @run_command
 def audit_list(**kw: Any) -> None:
     """Publish operations in scope, in business-time order."""
-    query = _query(kw)
-    with open_ops(kw["db"]) as ops:
-        rows = ops.audit_stream(query)  # read as printed: memory flat in the rows
+    with open_ops(kw["db"]) as ops:  # the store first: a bad --db is the first thing said
+        rows = ops.audit_stream(_query(kw))  # read as printed: memory flat in the rows
         if kw["as_json"]:
             emit_json_stream(rows)
         else:
@@ -86,8 +85,8 @@ def audit_list(**kw: Any) -> None:
 @run_command
 def audit_summary(**kw: Any) -> None:
     """Counts per tenant, outcome and error code."""
-    query = _query(kw)
     with open_ops(kw["db"]) as ops:
+        query = _query(kw)
         rows = ops.audit_summary(query)
     if kw["as_json"]:
         emit_json(rows)
@@ -101,8 +100,8 @@ def audit_summary(**kw: Any) -> None:
 @run_command
 def audit_refusals(**kw: Any) -> None:
     """Refused commands (scope violations) with their reasons."""
-    query = _query(kw)
     with open_ops(kw["db"]) as ops:
+        query = _query(kw)
         rows = ops.audit_refusals(query)
     if kw["as_json"]:
         emit_json(rows)
@@ -115,8 +114,8 @@ def audit_refusals(**kw: Any) -> None:
 @run_command
 def audit_actions(**kw: Any) -> None:
     """Operator actions with their actors."""
-    query = _query(kw)
     with open_ops(kw["db"]) as ops:
+        query = _query(kw)
         rows = ops.audit_actions(query)
     if kw["as_json"]:
         emit_json(rows)
