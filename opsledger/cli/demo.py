@@ -23,6 +23,7 @@ from opsledger.cli.common import (
     run_command,
     safe,
     table,
+    usage_of,
 )
 from opsledger.cli.imports import print_import
 
@@ -96,7 +97,10 @@ def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample:
     from opsledger.cli.alerts import print_alerts
     from opsledger.cli.slo import print_slo_rows
     from opsledger.services.importer import ImportSummary
+    from opsledger.services.slo import Period
 
+    with usage_of("--month"):
+        Period.month(month)  # a bad month is a usage error before any work
     started = time.monotonic()
     with open_ops(db) as ops:
         result = _sample(ops) if sample else _month(ops, month, days, tenants, out)

@@ -211,6 +211,8 @@ def test_exit_codes_refused_check_failed_usage(db: str, tmp_path: Path) -> None:
     ["slo", "--tenant", SOLO, "--week", "2026-W60"],
     ["slo", "--tenant", SOLO, "--day", "2026-02-30"],
     ["slo", "--tenant", SOLO, "--rolling", "thirty"],
+    ["slo", "--tenant", SOLO, "--rolling", "99999999d"],
+    ["demo", "--month", "2026-13"],
     ["slo", "--tenant", SOLO, "--from", "2026-11-04", "--to", "2026-11-03"],
     ["sla", "--all-tenants", "--month", "2026-00"],
     ["review", "weekly", "--week", "2026-W99"],
