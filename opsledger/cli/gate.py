@@ -38,7 +38,7 @@ def _print_status(status: Any, as_json: bool) -> None:
     from rich.table import Table
 
     console.print(f"[bold]{safe(status['environment'])}[/bold] mode={safe(status['mode'])} "
-                  f"version={safe(status['version'] or '-')} owners={safe(status['owners'])}")
+                  f"version={safe(status['version'] or '-')} owners: {_owners(status['owners'])}")
     table = Table("check", "state", "why")
     for c in status["checks"]:
         colour = {"passed": "green", "waived": "yellow"}.get(c["state"], "red")
@@ -51,6 +51,16 @@ def _print_status(status: Any, as_json: bool) -> None:
     for g in status["grace"]:
         console.print(f"grace for {safe(g['kind'])}: due {safe(g['due_at'])} "
                       f"({safe(g['status'])}); waived {safe(', '.join(g['waived']) or 'nothing')}")
+
+
+def _owners(owners: Any) -> str:
+    """``primary=… secondary=…`` (owners as a mapping or a result object)."""
+    from opsledger.serialize import to_jsonable
+
+    data = to_jsonable(owners)
+    if not isinstance(data, dict):
+        return safe(data or "-")
+    return " ".join(f"{safe(k)}={safe(v)}" for k, v in data.items()) or "-"
 
 
 @click.group("gate")

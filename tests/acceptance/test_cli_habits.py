@@ -262,6 +262,8 @@ def test_timelines_print_one_line_per_entry_without_reprs(db: str) -> None:
     for text in ("\n".join(lines), replayed):
         assert "datetime.datetime" not in text and "{'" not in text and "+00:00" not in text
     assert "latency_p95_ms=" in replayed
+    gate = run("gate", "status", "--db", db).stdout
+    assert "owners: primary=" in gate and "{'" not in gate
 
 
 @pytest.mark.xfail(strict=True, reason="the services still hand some times to the CLI as "
