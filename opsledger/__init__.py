@@ -1,89 +1,319 @@
 """opsledger: an embeddable, event-sourced engine for a SaaS Production Operations Policy.
 
     from opsledger import Operations, OperationsPolicy, FrozenClock
+
+The facade (:class:`Operations`), its typed results (:mod:`opsledger.results`), ``Period``
+and every public error (:mod:`opsledger.domain.errors`) are importable from here. They are
+loaded on first use (PEP 562 ``__getattr__``): importing one submodule (the CLI's, say) does
+not import the store, the services and their drivers.
 """
 
-from opsledger.application import Operations, OpsledgerApp, PublishResult, TenantState
-from opsledger.domain import (
-    BusinessCalendar,
-    Clock,
-    Conflict,
-    FrozenClock,
-    Governance,
-    IllegalTransition,
-    InvalidInput,
-    InvalidPolicy,
-    MissingIdempotencyKey,
-    Mode,
-    NaiveDatetime,
-    NotFound,
-    OperationIdReused,
-    OperationsPolicy,
-    OpsledgerError,
-    PrivacySettings,
-    RepositoryOutOfScope,
-    RetentionPolicy,
-    RetentionPolicyMissing,
-    ScopeViolation,
-    SystemClock,
-    TenantAlreadyRegistered,
-    TenantForgotten,
-    UnknownTenant,
-)
-from opsledger.projections import AuditQuery
-from opsledger.services.compliance import ForgetReport, RetentionReport
-from opsledger.services.importer import ImportSummary
-from opsledger.services.records import ImportRefused, InvalidRecord, PublishRecord
-from opsledger.services.slo import Period
-from opsledger.store.chain import ChainReport, Checkpoint
-from opsledger.store.keys import KeyStoreMissing
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsledger.application import (
+        Operations,
+        OpsledgerApp,
+        PublishResult,
+        TenantState,
+        import_pumuki_audit,
+        import_snapshots,
+    )
+    from opsledger.domain import (
+        BusinessCalendar,
+        Clock,
+        FrozenClock,
+        Governance,
+        Mode,
+        OperationsPolicy,
+        PrivacySettings,
+        RetentionPolicy,
+        SystemClock,
+    )
+    from opsledger.domain.errors import (
+        ActivationRefused,
+        CheckpointKeyMissing,
+        CheckpointSignatureInvalid,
+        Conflict,
+        IllegalTransition,
+        ImportRefused,
+        InvalidCheckpoint,
+        InvalidInput,
+        InvalidPolicy,
+        InvalidRecord,
+        InvalidStoreIdentifier,
+        InvalidStoreUrl,
+        KeyStoreMissing,
+        LineTooLong,
+        MissingIdempotencyKey,
+        NaiveDatetime,
+        NotFound,
+        OperationIdReused,
+        OpsledgerError,
+        OutOfBounds,
+        RepositoryOutOfScope,
+        RetentionPolicyMissing,
+        ScopeViolation,
+        StoreUnavailable,
+        TenantAlreadyRegistered,
+        TenantForgotten,
+        TenantNotReady,
+        TrackingConflict,
+        UnknownTenant,
+        UnknownView,
+        UnsafeOutputPath,
+    )
+    from opsledger.projections import (
+        AuditQuery,
+        ViewStatus,
+    )
+    from opsledger.results import (
+        AdvanceReport,
+        Alert,
+        AlertEvent,
+        AlertProcessStatus,
+        AlertResolved,
+        AlertTriggered,
+        AuditAction,
+        AuditRow,
+        AuditSummary,
+        BoundaryViolation,
+        DailyFigures,
+        Deadline,
+        DeadlineCompliance,
+        DeadlineDecided,
+        Detection,
+        ErrorBudget,
+        ErrorsByCode,
+        ExportRow,
+        FreshnessMissed,
+        GateCheck,
+        GateConstraint,
+        GateEvidence,
+        GateOwners,
+        GateStatus,
+        GraceDeadline,
+        Incident,
+        IncidentBrief,
+        IncidentEvent,
+        IncidentTransition,
+        LateAlertFacts,
+        MonthlyReview,
+        MonthlyTenant,
+        OperatorAction,
+        PolicyAdoption,
+        PublishMinute,
+        RefusalRow,
+        Rejection,
+        Result,
+        RuleComparison,
+        SlaFigures,
+        SloReport,
+        SnapshotImportSummary,
+        TenantLateFacts,
+        TimelineEntry,
+        WeeklyReview,
+        WeeklyTenant,
+        WeekNumbers,
+        WhatIfReport,
+    )
+    from opsledger.services.compliance import (
+        ForgetReport,
+        RetentionReport,
+    )
+    from opsledger.services.importer import (
+        ImportSummary,
+    )
+    from opsledger.services.records import (
+        PublishRecord,
+        SnapshotRecord,
+    )
+    from opsledger.services.slo import (
+        Period,
+    )
+    from opsledger.store.chain import (
+        ChainReport,
+        Checkpoint,
+    )
+    from opsledger.store.url import DEFAULT_URL
+
+
+#: Where each public name lives (the module imported on first access).
+_HOMES: dict[str, str] = {
+    **dict.fromkeys([
+        "Operations", "OpsledgerApp", "PublishResult", "TenantState",
+    ], "opsledger.application"),
+    **dict.fromkeys([
+        "BusinessCalendar", "Clock", "FrozenClock", "Governance", "Mode",
+        "OperationsPolicy", "PrivacySettings", "RetentionPolicy", "SystemClock",
+    ], "opsledger.domain"),
+    **dict.fromkeys([
+        "ActivationRefused", "CheckpointKeyMissing", "CheckpointSignatureInvalid",
+        "Conflict", "IllegalTransition", "ImportRefused", "InvalidCheckpoint",
+        "InvalidInput", "InvalidPolicy", "InvalidRecord", "InvalidStoreIdentifier",
+        "InvalidStoreUrl", "KeyStoreMissing", "LineTooLong", "MissingIdempotencyKey",
+        "NaiveDatetime", "NotFound", "OperationIdReused", "OpsledgerError", "OutOfBounds",
+        "RepositoryOutOfScope", "RetentionPolicyMissing", "ScopeViolation",
+        "StoreUnavailable", "TenantAlreadyRegistered", "TenantForgotten", "TenantNotReady",
+        "TrackingConflict", "UnknownTenant", "UnknownView", "UnsafeOutputPath",
+    ], "opsledger.domain.errors"),
+    **dict.fromkeys([
+        "AdvanceReport", "Alert", "AlertEvent", "AlertProcessStatus", "AlertResolved",
+        "AlertTriggered", "AuditAction", "AuditRow", "AuditSummary", "BoundaryViolation",
+        "DailyFigures", "Deadline", "DeadlineCompliance", "DeadlineDecided", "Detection",
+        "ErrorBudget", "ErrorsByCode", "ExportRow", "FreshnessMissed", "GateCheck",
+        "GateConstraint", "GateEvidence", "GateOwners", "GateStatus", "GraceDeadline",
+        "Incident", "IncidentBrief", "IncidentEvent", "IncidentTransition",
+        "LateAlertFacts", "MonthlyReview", "MonthlyTenant", "OperatorAction",
+        "PolicyAdoption", "PublishMinute", "RefusalRow", "Rejection", "Result",
+        "RuleComparison", "SlaFigures", "SloReport", "SnapshotImportSummary",
+        "TenantLateFacts", "TimelineEntry", "WeekNumbers", "WeeklyReview", "WeeklyTenant",
+        "WhatIfReport",
+    ], "opsledger.results"),
+    **dict.fromkeys([
+        "AuditQuery", "ViewStatus",
+    ], "opsledger.projections"),
+    **dict.fromkeys([
+        "ForgetReport", "RetentionReport",
+    ], "opsledger.services.compliance"),
+    **dict.fromkeys([
+        "ImportSummary",
+    ], "opsledger.services.importer"),
+    **dict.fromkeys([
+        "PublishRecord", "SnapshotRecord",
+    ], "opsledger.services.records"),
+    **dict.fromkeys([
+        "Period",
+    ], "opsledger.services.slo"),
+    **dict.fromkeys([
+        "ChainReport", "Checkpoint",
+    ], "opsledger.store.chain"),
+}
+#: Public names that are methods of the facade called with the store first.
+_HOMES["DEFAULT_URL"] = "opsledger.store.url"
+_FACADE_FUNCTIONS = ("import_pumuki_audit", "import_snapshots")
 
 __all__ = [
+    "DEFAULT_URL",
+    "ActivationRefused",
+    "AdvanceReport",
+    "Alert",
+    "AlertEvent",
+    "AlertProcessStatus",
+    "AlertResolved",
+    "AlertTriggered",
+    "AuditAction",
     "AuditQuery",
+    "AuditRow",
+    "AuditSummary",
+    "BoundaryViolation",
     "BusinessCalendar",
     "ChainReport",
     "Checkpoint",
+    "CheckpointKeyMissing",
+    "CheckpointSignatureInvalid",
     "Clock",
     "Conflict",
+    "DailyFigures",
+    "Deadline",
+    "DeadlineCompliance",
+    "DeadlineDecided",
+    "Detection",
+    "ErrorBudget",
+    "ErrorsByCode",
+    "ExportRow",
     "ForgetReport",
+    "FreshnessMissed",
     "FrozenClock",
+    "GateCheck",
+    "GateConstraint",
+    "GateEvidence",
+    "GateOwners",
+    "GateStatus",
     "Governance",
+    "GraceDeadline",
     "IllegalTransition",
     "ImportRefused",
     "ImportSummary",
+    "Incident",
+    "IncidentBrief",
+    "IncidentEvent",
+    "IncidentTransition",
+    "InvalidCheckpoint",
     "InvalidInput",
     "InvalidPolicy",
     "InvalidRecord",
+    "InvalidStoreIdentifier",
+    "InvalidStoreUrl",
     "KeyStoreMissing",
+    "LateAlertFacts",
+    "LineTooLong",
     "MissingIdempotencyKey",
     "Mode",
+    "MonthlyReview",
+    "MonthlyTenant",
     "NaiveDatetime",
     "NotFound",
     "OperationIdReused",
     "Operations",
     "OperationsPolicy",
+    "OperatorAction",
     "OpsledgerApp",
     "OpsledgerError",
+    "OutOfBounds",
     "Period",
+    "PolicyAdoption",
     "PrivacySettings",
+    "PublishMinute",
     "PublishRecord",
     "PublishResult",
+    "RefusalRow",
+    "Rejection",
     "RepositoryOutOfScope",
+    "Result",
     "RetentionPolicy",
     "RetentionPolicyMissing",
     "RetentionReport",
+    "RuleComparison",
     "ScopeViolation",
+    "SlaFigures",
+    "SloReport",
+    "SnapshotImportSummary",
+    "SnapshotRecord",
+    "StoreUnavailable",
     "SystemClock",
     "TenantAlreadyRegistered",
     "TenantForgotten",
+    "TenantLateFacts",
+    "TenantNotReady",
     "TenantState",
+    "TimelineEntry",
+    "TrackingConflict",
     "UnknownTenant",
+    "UnknownView",
+    "UnsafeOutputPath",
+    "ViewStatus",
+    "WeekNumbers",
+    "WeeklyReview",
+    "WeeklyTenant",
+    "WhatIfReport",
     "import_pumuki_audit",
     "import_snapshots",
 ]
 
 
-#: The importers as functions of the store (the 0.1 embedding API):
-#: ``import_pumuki_audit(ops, sources, ...)`` is ``ops.import_pumuki_audit(sources, ...)``.
-import_pumuki_audit = Operations.import_pumuki_audit
-import_snapshots = Operations.import_snapshots
+def __getattr__(name: str) -> Any:
+    """Import the module that holds public ``name`` on first access, then cache it here."""
+    if (home := _HOMES.get(name)) is not None:
+        value = getattr(import_module(home), name)
+    else:
+        raise AttributeError(f"module 'opsledger' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import Clock, SystemClock
+from opsledger.results import AdvanceReport
+from opsledger.scheduler.driver import Driver
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
@@ -24,7 +26,8 @@ from opsledger.services.views import Views
 from opsledger.store.events import OpsledgerApp
 from opsledger.store.url import DEFAULT_URL, StoreUrl, parse_store_url
 
-__all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState"]
+__all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState", "import_pumuki_audit",
+           "import_snapshots"]
 
 class Operations:
     """Everything a service embeds: commands (each with a business time) and queries.
@@ -61,6 +64,11 @@ class Operations:
         """Open (creating if needed) the store at ``url``; ``env`` may give OPSLEDGER_DB."""
         chosen = url or (env or {}).get("OPSLEDGER_DB") or DEFAULT_URL
         return cls(parse_store_url(chosen), clock=clock, policy=policy)
+
+    def scheduler(self, *, blocking: bool = True) -> Driver[AdvanceReport]:
+        """The deadline scheduler over this store: sweeps now, then at each next due time
+        by the clock (``start()`` runs it)."""
+        return Driver(self, self.clock.now, blocking=blocking)
 
     def close(self) -> None:
         """Release connections."""
@@ -159,3 +167,9 @@ class Operations:
     # integrity
     verify_chain = Forward("integrity", Integrity.verify_chain)
     checkpoint = Forward("integrity", Integrity.checkpoint)
+
+
+#: The importers as functions of the store (the 0.1 embedding API):
+#: ``import_pumuki_audit(ops, sources, ...)`` is ``ops.import_pumuki_audit(sources, ...)``.
+import_pumuki_audit = Operations.import_pumuki_audit
+import_snapshots = Operations.import_snapshots

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from opsledger.cli.common import (
     console,
@@ -15,7 +14,7 @@ from opsledger.cli.common import (
     safe,
 )
 
-__all__ = ["register"]
+__all__ = ["retention_group", "tenant_forget"]
 
 
 @click.group("retention")
@@ -34,12 +33,14 @@ def retention_group() -> None:
 def retention_apply(db: str | None, tenant: str | None, by: str, at: str | None,
                     dry_run: bool, as_json: bool) -> None:
     """Remove rows past each tenant's audit/metrics TTL; report what was removed."""
+    when = parse_time(at)
     with open_ops(db) as ops:
-        reports = ops.apply_retention(by=by, dry_run=dry_run, tenant_id=tenant,
-                                      at=parse_time(at))
+        reports = ops.apply_retention(by=by, dry_run=dry_run, tenant_id=tenant, at=when)
     if as_json:
         emit_json({"dry_run": dry_run, "tenants": [r.to_dict() for r in reports]})
         return
+    from rich.table import Table
+
     table = Table("tenant", "audit before", "metrics before", "removed", "recorded",
                   title="retention (dry run)" if dry_run else "retention")
     for r in reports:
@@ -63,18 +64,13 @@ def tenant_forget(tenant_id: str, db: str | None, yes: bool, by: str, reason: st
     """Crypto-shred a tenant: delete its key, purge its views; irreversible."""
     if not yes:
         raise click.UsageError(f"forgetting {tenant_id!r} cannot be undone: pass --yes")
+    when = parse_time(at)
     with open_ops(db) as ops:
-        report = ops.forget_tenant(tenant_id, by=by, reason=reason, at=parse_time(at))
+        report = ops.forget_tenant(tenant_id, by=by, reason=reason, at=when)
     if as_json:
         emit_json(report.to_dict())
         return
     console.print(f"tenant {safe(tenant_id)} forgotten at {safe(report.forgotten_at)}: key "
                   f"{'deleted' if report.key_deleted else 'already gone'}, "
                   f"{sum(report.purged.values())} view rows purged")
-
-
-def register(main: click.Group, tenant: click.Group) -> None:
-    """Attach ``retention`` to the CLI and ``forget`` to its ``tenant`` group."""
-    main.add_command(retention_group)
-    tenant.add_command(tenant_forget)
 

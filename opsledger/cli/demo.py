@@ -10,15 +10,25 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from opsledger import ImportSummary, import_pumuki_audit, import_snapshots
-from opsledger.application import Operations
-from opsledger.cli.common import console, db_option, emit_json, open_ops, run_command, safe
-from opsledger.cli.data import print_import, table
-from opsledger.projections import AuditQuery
+from opsledger.cli.common import (
+    console,
+    db_option,
+    emit_json,
+    json_option,
+    open_ops,
+    run_command,
+    safe,
+    table,
+    usage_of,
+)
+from opsledger.cli.imports import print_import
+
+if TYPE_CHECKING:
+    from opsledger.application import Operations
 
 __all__ = ["demo"]
 
@@ -30,7 +40,7 @@ def _sample_lines(name: str = "saas-ingestion-audit.ndjson") -> Iterator[bytes]:
 
 
 def _sample(ops: Operations) -> dict[str, Any]:
-    from opsledger.services.slo import Period
+    from opsledger import AuditQuery, Period, import_pumuki_audit, import_snapshots
 
     summary = import_pumuki_audit(ops, [_sample_lines()], register_unknown=True)
     snapshots = import_snapshots(ops, [_sample_lines("downstream-snapshots.ndjson")])
@@ -43,9 +53,9 @@ def _sample(ops: Operations) -> dict[str, Any]:
 
 
 def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> dict[str, Any]:
+    from opsledger import Period, import_pumuki_audit, import_snapshots
     from opsledger.reports.render import write_review
     from opsledger.reports.review import monthly_review
-    from opsledger.services.slo import Period
     from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
     period = Period.month(month)
@@ -59,7 +69,7 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
     swept = ops.advance_by_event_time()
     review = monthly_review(ops, period)
     page = write_review(review, "html", out)
-    return {"import": summary.to_dict(), "snapshots": {k: v for k, v in visible.items()
+    return {"import": summary.to_dict(), "snapshots": {k: v for k, v in visible.to_dict().items()
                                                        if k != "rejected"},
             "swept": swept, "review": str(page), "slo": [t["slo"] for t in review["tenants"]],
             "alerts_per_rule": review["alerts_per_rule"], "sla": review["sla"]}
@@ -74,14 +84,17 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
               default=Path("opsledger-demo"), show_default=True,
               help="where the monthly review (index.html and its charts) goes")
 @click.option("--sample", is_flag=True, help="the bundled one-day Pumuki sample instead")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample: bool,
          as_json: bool) -> None:
     """Simulate a month, run the policy on it and write the monthly review."""
+    from opsledger import ImportSummary, Period
     from opsledger.cli.alerts import print_alerts
     from opsledger.cli.slo import print_slo_rows
 
+    with usage_of("--month"):
+        Period.month(month)  # a bad month is a usage error before any work
     started = time.monotonic()
     with open_ops(db) as ops:
         result = _sample(ops) if sample else _month(ops, month, days, tenants, out)

@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from opsledger.cli.common import (
+    LazyChoice,
     console,
     db_option,
     emit_json,
     err_console,
+    json_option,
     open_ops,
     parse_time,
     run_command,
     safe,
 )
-from opsledger.domain.gate import CHECKS, CONSTRAINTS, ActivationRefused
 
 __all__ = ["gate_group"]
 
@@ -31,12 +31,14 @@ def _common(func: Any) -> Any:
     return func
 
 
-def _print_status(status: dict[str, Any], as_json: bool) -> None:
+def _print_status(status: Any, as_json: bool) -> None:
     if as_json:
         emit_json(status)
         return
+    from rich.table import Table
+
     console.print(f"[bold]{safe(status['environment'])}[/bold] mode={safe(status['mode'])} "
-                  f"version={safe(status['version'] or '-')} owners={safe(status['owners'])}")
+                  f"version={safe(status['version'] or '-')} owners: {_owners(status['owners'])}")
     table = Table("check", "state", "why")
     for c in status["checks"]:
         colour = {"passed": "green", "waived": "yellow"}.get(c["state"], "red")
@@ -51,13 +53,23 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
                       f"({safe(g['status'])}); waived {safe(', '.join(g['waived']) or 'nothing')}")
 
 
+def _owners(owners: Any) -> str:
+    """``primary=… secondary=…`` (owners as a mapping or a result object)."""
+    from opsledger.serialize import to_jsonable
+
+    data = to_jsonable(owners)
+    if not isinstance(data, dict):
+        return safe(data or "-")
+    return " ".join(f"{safe(k)}={safe(v)}" for k, v in data.items()) or "-"
+
+
 @click.group("gate")
 def gate_group() -> None:
     """The go-live gate for SaaS activation (policy §6)."""
 
 
 @gate_group.command("record")
-@click.argument("check", type=click.Choice(CHECKS))
+@click.argument("check", type=LazyChoice("opsledger.domain.gate:CHECKS"))
 @_common
 @click.option("--result", type=click.Choice(["pass", "fail"]), default="pass")
 @click.option("--version")
@@ -68,7 +80,7 @@ def gate_group() -> None:
 @click.option("--process-doc")
 @click.option("--path-doc")
 @click.option("--reachability", type=click.Choice(["pass", "fail"]))
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def gate_record(check: str, db: str | None, environment: str, by: str, at: str | None,
                 result: str, reachability: str | None, as_json: bool, **details: Any) -> None:
@@ -85,13 +97,16 @@ def gate_record(check: str, db: str | None, environment: str, by: str, at: str |
 @gate_group.command("activate")
 @_common
 @click.option("--version", required=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def gate_activate(db: str | None, environment: str, by: str, at: str | None, version: str,
                   as_json: bool) -> None:
     """Enable SaaS mode; exit 1 (and the refusal recorded) unless every check passes."""
+    from opsledger import ActivationRefused
+
+    when = parse_time(at)
     with open_ops(db) as ops:
         try:
-            ops.activate_saas(version, by=by, at=parse_time(at), environment=environment)
+            ops.activate_saas(version, by=by, at=when, environment=environment)
         except ActivationRefused as refused:
             if as_json:
                 emit_json({"activated": False, "refusals": refused.refusals})
@@ -107,7 +122,7 @@ def gate_activate(db: str | None, environment: str, by: str, at: str | None, ver
 @gate_group.command("rollback")
 @_common
 @click.option("--reason", required=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def gate_rollback(db: str | None, environment: str, by: str, at: str | None, reason: str,
                   as_json: bool) -> None:
@@ -119,10 +134,10 @@ def gate_rollback(db: str | None, environment: str, by: str, at: str | None, rea
 
 @gate_group.command("constraint")
 @click.argument("action", type=click.Choice(["declare", "lift"]))
-@click.argument("kind", type=click.Choice(sorted(CONSTRAINTS)))
+@click.argument("kind", type=LazyChoice("opsledger.domain.gate:CONSTRAINTS", sort=True))
 @_common
 @click.option("--reason", required=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def gate_constraint(action: str, kind: str, db: str | None, environment: str, by: str,
                     at: str | None, reason: str, as_json: bool) -> None:
@@ -137,26 +152,33 @@ def gate_constraint(action: str, kind: str, db: str | None, environment: str, by
 @_common
 @click.option("--primary", required=True)
 @click.option("--secondary", required=True)
+@json_option
 @run_command
 def gate_owners(db: str | None, environment: str, by: str, at: str | None, primary: str,
-                secondary: str) -> None:
+                secondary: str, as_json: bool) -> None:
     """Record the primary owner and the secondary (release operator on duty), policy §7."""
+    when = parse_time(at)
     with open_ops(db) as ops:
-        ops.assign_owners(primary=primary, secondary=secondary, by=by, at=parse_time(at),
+        ops.assign_owners(primary=primary, secondary=secondary, by=by, at=when,
                           environment=environment)
-    console.print("owners recorded")
+    if as_json:
+        emit_json({"environment": environment, "primary": primary, "secondary": secondary})
+    else:
+        console.print("owners recorded")
 
 
 @gate_group.command("status")
 @db_option
 @click.option("--env", "environment", default="production", show_default=True)
-@click.option("--at", help="evaluate evidence age as of this time (default now)")
-@click.option("--as-of", "as_of", help="the gate as it stood at this time")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--as-of", "as_of", help="the gate as it stood at this time, its evidence "
+              "aged to then (default now)")
+@click.option("--at", hidden=True, help="old: age the evidence to this time only")
+@json_option
 @run_command
 def gate_status(db: str | None, environment: str, at: str | None, as_of: str | None,
                 as_json: bool) -> None:
     """Mode, version and each check's state with its evidence."""
+    moment = parse_time(as_of, "--as-of")
+    evaluated = parse_time(at) or moment
     with open_ops(db) as ops:
-        _print_status(ops.gate_status(environment, at=parse_time(at),
-                                      as_of=parse_time(as_of, "--as-of")), as_json)
+        _print_status(ops.gate_status(environment, at=evaluated, as_of=moment), as_json)

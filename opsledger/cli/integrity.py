@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,17 +18,14 @@ from opsledger.cli.common import (
     db_option,
     emit_json,
     existing_folder,
+    json_option,
     open_ops,
     run_command,
     safe,
 )
-from opsledger.store.chain import (
-    ChainReport,
-    Checkpoint,
-    CheckpointKeyMissing,
-    CheckpointSignatureInvalid,
-)
-from opsledger.store.files import write_private
+
+if TYPE_CHECKING:
+    from opsledger import ChainReport
 
 __all__ = ["checkpoint", "verify"]
 
@@ -43,6 +41,8 @@ def _key_option(func: click.decorators.FC) -> click.decorators.FC:
 
 def _key(key_file: Path | None) -> bytes:
     """The checkpoint key: ``--key-file`` (trailing newline stripped), else the env var."""
+    from opsledger import CheckpointKeyMissing
+
     key = key_file.read_bytes().rstrip(b"\r\n") if key_file else \
         os.environ.get(KEY_ENV, "").encode()
     if not key:
@@ -58,12 +58,14 @@ def _key(key_file: Path | None) -> bytes:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="also prove the history up to this signed checkpoint unchanged")
 @_key_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def verify(db: str | None, from_position: int | None, checkpoint_file: Path | None,
            key_file: Path | None, as_json: bool) -> None:
     """Check the hash chain over the stored events: exit 0 when it holds, 1 with the first
     bad position otherwise (JSON: ok, events_checked, first_bad_position, reason)."""
+    from opsledger import ChainReport, Checkpoint, CheckpointSignatureInvalid
+
     report: ChainReport | None = None
     point = None
     if checkpoint_file is not None:
@@ -92,11 +94,13 @@ def verify(db: str | None, from_position: int | None, checkpoint_file: Path | No
 @click.option("--out", "out", type=_file, required=True, callback=existing_folder,
               help="where to write the checkpoint")
 @_key_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def checkpoint(db: str | None, out: Path, key_file: Path | None, as_json: bool) -> None:
     """Export the chain's head ``(n, h_n)``, signed with the checkpoint key (HMAC-SHA256),
     for a later ``verify --checkpoint FILE``. Run ``verify`` first: it signs what is there."""
+    from opsledger.reports.outputs import write_private
+
     key = _key(key_file)
     with open_ops(db) as ops:
         point = ops.checkpoint(key)

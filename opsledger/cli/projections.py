@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from opsledger.cli.common import (
     console,
     db_option,
     emit_json,
     err_console,
+    json_option,
     open_ops,
     run_command,
     safe,
 )
-from opsledger.reports.doctor import diagnose
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = ["doctor", "projections"]
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=True, disable=not err_console.is_terminal,
@@ -33,7 +45,7 @@ def projections() -> None:
 
 @projections.command("status")
 @db_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def projections_status(db: str | None, as_json: bool) -> None:
     """Each view's position, lag behind the newest event and, if it stopped, where (the
@@ -57,7 +69,7 @@ def projections_status(db: str | None, as_json: bool) -> None:
                  f"{safe(r['message'])}" if r["stopped"] else "running")
         table.add_row(r["view"], str(r["position"]), str(r["head"]), str(r["lag"]), state)
     console.print(table)
-    for tenant, counts in late.items():
+    for tenant, counts in late.to_dict().items():
         console.print(f"late facts of {safe(tenant)}: {counts['late']} "
                       f"({counts['pending']} waiting for re-evaluation)")
 
@@ -66,19 +78,20 @@ def projections_status(db: str | None, as_json: bool) -> None:
 @db_option
 @click.option("--retry", is_flag=True,
               help="let stopped views run again first (after the cause was fixed)")
+@json_option
 @run_command
-def projections_catch_up(db: str | None, retry: bool) -> None:
+def projections_catch_up(db: str | None, retry: bool, as_json: bool) -> None:
     """Apply every new event to the running views (a view that fails stops alone)."""
     with open_ops(db) as ops, _progress() as bar:
         task = bar.add_task("catching up", total=ops.views.head())
         applied = ops.catch_up(progress=lambda pos, head: bar.update(task, completed=pos),
                                retry=retry)
-        console.print(f"applied {applied} events")
+    _applied(applied, as_json)
 
 
 @projections.command("verify")
 @db_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def projections_verify(db: str | None, as_json: bool) -> None:
     """Rebuild every view from the events in a scratch store and compare: exit 0 when
     identical, 1 with the first differing view table and row (or a stopped view)."""
@@ -104,14 +117,22 @@ def projections_verify(db: str | None, as_json: bool) -> None:
 @db_option
 @click.option("--view", "views", multiple=True,
               help="rebuild only this view (repeatable; views that depend on it follow)")
+@json_option
 @run_command
-def projections_rebuild(db: str | None, views: tuple[str, ...]) -> None:
+def projections_rebuild(db: str | None, views: tuple[str, ...], as_json: bool) -> None:
     """Clear the views (all, or the named ones) and apply the whole history again; a
     rebuilt view that had stopped runs again."""
     with open_ops(db) as ops, _progress() as bar:
         task = bar.add_task("rebuilding", total=ops.views.head())
         applied = ops.rebuild_views(progress=lambda pos, head: bar.update(task, completed=pos),
                                     views=list(views) or None)
+    _applied(applied, as_json)
+
+
+def _applied(applied: int, as_json: bool) -> None:
+    if as_json:
+        emit_json({"applied": applied})
+    else:
         console.print(f"applied {applied} events")
 
 
@@ -119,11 +140,13 @@ def projections_rebuild(db: str | None, views: tuple[str, ...]) -> None:
 @db_option
 @click.option("--full", is_flag=True, help="walk the whole hash chain (default: its newest "
               "links)")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @run_command
 def doctor(db: str | None, full: bool, as_json: bool) -> None:
     """Check the store: stopped or lagging views, the hash chain, the key store, the schema;
     each finding with its fix. Exit 0 when healthy, 1 when something needs action."""
+    from opsledger.reports.doctor import diagnose
+
     with open_ops(db) as ops:
         result = diagnose(ops, full=full)
     if as_json:

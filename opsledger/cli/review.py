@@ -8,21 +8,33 @@ from typing import Any
 
 import click
 
-from opsledger.cli.common import console, db_option, emit_json, open_ops, run_command, safe
-from opsledger.domain.policy import OperationsPolicy
-from opsledger.services.slo import Period
+from opsledger.cli.common import (
+    console,
+    db_option,
+    emit_json,
+    json_option,
+    open_ops,
+    run_command,
+    safe,
+    usage_of,
+)
 
 __all__ = ["review_group"]
 
 
-def _emit(review: dict[str, Any], fmt: str, out: Path | None) -> None:
-    if out is None and fmt == "json":
+def _emit(review: dict[str, Any], fmt: str, out: Path | None, as_json: bool) -> None:
+    """The review as JSON on stdout (``--json``, or ``--format json`` without ``--out``), or
+    written under ``--out`` (the path printed, as JSON with ``--json``)."""
+    if out is None and (as_json or fmt == "json"):
         emit_json(review)
         return
     from opsledger.reports.render import write_review
 
     path = write_review(review, fmt, out or Path("review"))
-    console.print(f"wrote {safe(path)}")
+    if as_json:
+        emit_json({"written": str(path), "format": fmt})
+    else:
+        console.print(f"wrote {safe(path)}")
 
 
 @click.group("review")
@@ -36,15 +48,19 @@ def review_group() -> None:
 @click.option("--tenant")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path))
+@json_option
 @run_command
 def review_weekly(db: str | None, week: str | None, tenant: str | None, fmt: str,
-                  out: Path | None) -> None:
+                  out: Path | None, as_json: bool) -> None:
     """Error rate, p95 latency, freshness and isolation events against last week."""
+    from opsledger import Period
     from opsledger.reports.review import weekly_review
 
     with open_ops(db) as ops:
-        period = Period.week(week or (ops.clock.now() - timedelta(days=7)).strftime("%G-W%V"))
-        _emit(weekly_review(ops, period, tenant), fmt, out)
+        with usage_of("--week"):
+            period = Period.week(week or (ops.clock.now() - timedelta(days=7))
+                                 .strftime("%G-W%V"))
+        _emit(weekly_review(ops, period, tenant), fmt, out, as_json)
 
 
 @review_group.command("monthly")
@@ -56,18 +72,21 @@ def review_weekly(db: str | None, week: str | None, tenant: str | None, fmt: str
 @click.option("--what-if", "candidate", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path),
               help="candidate thresholds (policy TOML) to replay the month under")
+@json_option
 @run_command
 def review_monthly(db: str | None, month: str | None, tenant: str | None, fmt: str,
-                   out: Path | None, candidate: Path | None) -> None:
+                   out: Path | None, candidate: Path | None, as_json: bool) -> None:
     """SLO and SLA compliance, alerts per rule, incidents, threshold tuning (charts)."""
+    from opsledger import OperationsPolicy, Period
     from opsledger.reports.review import monthly_review
 
     with open_ops(db) as ops:
-        period = Period.month(month or ops.clock.now().strftime("%Y-%m"))
+        with usage_of("--month"):
+            period = Period.month(month or ops.clock.now().strftime("%Y-%m"))
         review = monthly_review(ops, period, tenant)
         if candidate is not None:
             from opsledger.reports.whatif import what_if
 
             review["what_if"] = what_if(ops, OperationsPolicy.from_toml(candidate),
                                         period.start, period.end)
-        _emit(review, fmt, out)
+        _emit(review, fmt, out, as_json)

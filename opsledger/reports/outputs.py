@@ -15,8 +15,10 @@ import unicodedata
 from pathlib import Path
 
 from opsledger.domain.errors import UnsafeOutputPath
+from opsledger.store.files import open_private, write_private
 
-__all__ = ["UnsafeOutputPath", "confined", "markdown_text", "safe_file_name", "visible_controls"]
+__all__ = ["UnsafeOutputPath", "confined", "markdown_text", "open_private", "safe_file_name",
+           "visible_controls", "write_private"]  # the private-file writers: for the CLI's outputs
 
 #: Characters of an id kept in its file-name slug (the rest become ``-``).
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

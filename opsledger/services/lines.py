@@ -21,7 +21,7 @@ from opsledger.domain.bounds import MAX_LINE_BYTES
 from opsledger.domain.errors import ImportRefused, InvalidInput, LineTooLong, OpsledgerError
 
 __all__ = [
-    "BOM", "TwoPass", "count_lines", "numbered_lines", "parse_line", "rejection", "source_name",
+    "BOM", "TwoPass", "numbered_lines", "parse_line", "rejection", "source_name",
 ]
 
 BOM = b"\xef\xbb\xbf"
@@ -82,16 +82,6 @@ def rejection(file: str, line: int, error: OpsledgerError) -> dict[str, Any]:
     """The report of one refused line: file, line, field (if known), ``code: message``."""
     return {"file": file, "line": line, "field": getattr(error, "field", None),
             "error": f"{error.code}: {error}"}
-
-
-def count_lines(path: str) -> int:
-    """Lines in a file, counted in 1 MiB blocks (an over-long line costs no memory)."""
-    total, last = 0, b"\n"
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            total += block.count(b"\n")
-            last = block
-    return total + (0 if last.endswith(b"\n") else 1)
 
 
 class TwoPass:

@@ -88,7 +88,7 @@ def test_import_from_stdin_with_json_summary_and_reported_bad_lines(
                            "key_missing", "rejected", "late_facts"}
     strict = cli("import", "pumuki-audit", "-", "--strict", "--json", db=db,
                  stdin=b"".join(lines), check=False)
-    assert strict.returncode == 2 and "line 11" in strict.stderr
+    assert strict.returncode == 1 and "line 11" in strict.stderr
 
 
 def test_the_store_comes_from_opsledger_db_when_no_db_option(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_tenants_records_and_audit_queries_through_the_cli(tmp_path: Path) -> No
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     refused = cli("tenant", "add", "acme", "--repo", "web", "--default-retention", "--mode",
                   "saas", "--token-owner", "carol", db=db, check=False)
-    assert refused.returncode == 2 and "go-live gate is not active" in refused.stderr
+    assert refused.returncode == 1 and "go-live gate is not active" in refused.stderr
     go_live_through_the_cli(db)
     cli("tenant", "add", "acme", "--repo", "web", "--default-retention", "--mode", "saas",
         "--token-owner", "carol",
@@ -127,7 +127,7 @@ def test_tenants_records_and_audit_queries_through_the_cli(tmp_path: Path) -> No
     assert naive.returncode == 2 and "time zone" in naive.stderr
     out_of_scope = cli(*base[:5], "billing", *base[6:], "--key", "k3",
                        "--at", "2026-11-03T09:03:00Z", db=db, check=False)
-    assert out_of_scope.returncode == 2 and "repository_out_of_scope" in out_of_scope.stderr
+    assert out_of_scope.returncode == 1 and "repository_out_of_scope" in out_of_scope.stderr
     no_retention = cli("record", "publish", "--tenant", "globex", "--repo", "core", "--key", "k",
                        "--payload-hash", "c" * 64, "--outcome", "success", "--latency-ms", "1",
                        "--attempts", "1", "--at", "2026-11-03T09:04:00Z", db=db, check=False)
@@ -151,7 +151,7 @@ def test_policy_show_validate_and_adopt(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[alerts]\nerror_rate_threshold = 2\n")
     refused = cli("policy", "validate", str(bad), check=False)
-    assert refused.returncode == 2 and "alerts.error_rate_threshold = 2" in refused.stderr
+    assert refused.returncode == 1 and "alerts.error_rate_threshold = 2" in refused.stderr
     good = tmp_path / "tuned.toml"
     good.write_text("[alerts]\nerror_rate_threshold = 0.03\n")
     cli("policy", "adopt", str(good), "--by", "review", "--reason", "tuning",

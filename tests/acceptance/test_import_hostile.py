@@ -186,7 +186,7 @@ def test_strict_refuses_an_offset_overflow_cleanly_and_writes_nothing(
     for source, stdin in ((str(path), None), ("-", path.read_bytes())):
         result = run("import", "pumuki-audit", source, "--strict", "--register-unknown", db=db,
                      stdin=stdin)
-        assert result.exit_code == 2
+        assert result.exit_code == 1  # refused (exit-code table, cli/common.py)
         assert "Traceback" not in result.output
         assert "import_refused" in result.stderr and "line 5" in flat(result.stderr)
         assert "event_at" in result.stderr
@@ -230,7 +230,7 @@ def test_a_ten_megabyte_line_is_refused_unread_without_echo(
     assert f"{path}: line 4: line_too_long" in flat(result.stdout)
     assert len(result.output) < 5_000
     strict = run("import", "pumuki-audit", str(path), "--strict", db=sqlite_url)
-    assert strict.exit_code == 2 and "line 2: line_too_long" in flat(strict.stderr)
+    assert strict.exit_code == 1 and "line 2: line_too_long" in flat(strict.stderr)
     assert len(strict.output) < 2_000
 
 
@@ -254,6 +254,6 @@ def test_snapshot_lines_are_bounded_and_named_too(db: str, sample_dir: Path,
         (str(path), 7, None)]
     assert summary["recorded"] + summary["duplicates"] == 3
     strict = run("import", "snapshots", str(path), "--strict", db=db)
-    assert strict.exit_code == 2 and "line 2" in flat(strict.stderr)
+    assert strict.exit_code == 1 and "line 2" in flat(strict.stderr)
     assert "Traceback" not in strict.output
     reads_answer(db)

@@ -34,8 +34,8 @@ def run(db: str, *args: str, code: int = 0) -> str:
     return result.output
 
 
-def as_json(db: str, *args: str) -> Any:
-    return json.loads(run(db, *args, "--json"))
+def as_json(db: str, *args: str, code: int = 0) -> Any:
+    return json.loads(run(db, *args, "--json", code=code))
 
 
 def rewritten(sample: Path, out: Path, **changes: str) -> Path:
@@ -92,7 +92,7 @@ def test_the_same_lines_under_two_tenants_are_two_complete_histories(
 
     run(db, "tenant", "forget", TWO, "--yes")
     assert tenant_views(db, SOLO) == solo
-    run(db, "audit", "list", "--tenant", TWO, code=2)  # a typed "forgotten"
+    run(db, "audit", "list", "--tenant", TWO, code=1)  # a typed "forgotten": refused
     assert {r["tenant_id"] for r in as_json(db, "audit", "list", "--all-tenants")} == {SOLO}
     assert identity_rows(db, TWO) == 0 and identity_rows(db, SOLO) == 571
     assert as_json(db, "projections", "verify")["ok"] is True
@@ -110,7 +110,7 @@ def test_a_reused_operation_id_under_one_tenant_is_refused_line_by_line_and_audi
     with Operations.open(db) as ops:
         before = snapshot(ops)
     rekeyed = rewritten(sample_audit, tmp_path / "rekeyed.ndjson", idempotency_key="other-")
-    summary = as_json(db, "import", "pumuki-audit", str(rekeyed))
+    summary = as_json(db, "import", "pumuki-audit", str(rekeyed), code=1)  # all rejected
     assert (summary["imported"], summary["duplicates"]) == (0, 0)
     assert [r["line"] for r in summary["rejected"]] == list(range(1, 572))
     assert all(r["error"].startswith("operation_id_reused: operation id 'saas-ingestion-")
@@ -132,8 +132,8 @@ def test_a_reused_operation_id_under_one_tenant_is_refused_line_by_line_and_audi
     assert {t: rows for t, rows in after["views"].items() if t != "audit_refusal"} == {
         t: rows for t, rows in before["views"].items() if t != "audit_refusal"}
 
-    for path in (rekeyed, sample_audit):  # importing either file again changes nothing
-        as_json(db, "import", "pumuki-audit", str(path))
+    for path, code in ((rekeyed, 1), (sample_audit, 0)):  # again: nothing changes
+        as_json(db, "import", "pumuki-audit", str(path), code=code)
         with Operations.open(db) as ops:
             assert snapshot(ops) == after
     assert as_json(db, "projections", "verify")["ok"] is True

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from opsledger import ImportRefused, Operations, import_pumuki_audit
-from opsledger.services.lines import TwoPass, count_lines, numbered_lines
+from opsledger.cli.imports import count_lines
+from opsledger.services.lines import TwoPass, numbered_lines
 
 
 @pytest.mark.parametrize("as_file", [True, False])

@@ -38,7 +38,7 @@ def test_safe_keeps_markup_and_emoji_codes_literal_on_the_console() -> None:
 
 def test_every_printer_filters_data() -> None:
     from opsledger.cli.alerts import print_alerts
-    from opsledger.cli.data import table
+    from opsledger.cli.common import table
     from opsledger.cli.slo import print_slo_rows
 
     alert = {"triggered_at": "2026-11-03T00:00:00Z", "tenant": ESCAPES, "rule": "[red]r",
