@@ -192,9 +192,9 @@ _HOMES: dict[str, str] = {
         "ChainReport", "Checkpoint",
     ], "opsledger.store.chain"),
 }
-#: Public names that are methods of the facade called with the store first.
 _HOMES["DEFAULT_URL"] = "opsledger.store.url"
-_FACADE_FUNCTIONS = ("import_pumuki_audit", "import_snapshots")
+#: The importers as functions of the store: ``import_pumuki_audit(ops, sources, ...)``.
+_HOMES.update(dict.fromkeys(["import_pumuki_audit", "import_snapshots"], "opsledger.application"))
 
 __all__ = [
     "DEFAULT_URL",

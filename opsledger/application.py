@@ -5,10 +5,10 @@ it — with that service's own signature and types
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import Clock, SystemClock
-from opsledger.results import AdvanceReport
-from opsledger.scheduler.driver import Driver
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
@@ -25,6 +25,10 @@ from opsledger.services.tenants import Tenants, TenantState
 from opsledger.services.views import Views
 from opsledger.store.events import OpsledgerApp
 from opsledger.store.url import DEFAULT_URL, StoreUrl, parse_store_url
+
+if TYPE_CHECKING:
+    from opsledger.results import AdvanceReport
+    from opsledger.scheduler.driver import Driver
 
 __all__ = ["Operations", "OpsledgerApp", "PublishResult", "TenantState", "import_pumuki_audit",
            "import_snapshots"]
@@ -68,6 +72,8 @@ class Operations:
     def scheduler(self, *, blocking: bool = True) -> Driver[AdvanceReport]:
         """The deadline scheduler over this store: sweeps now, then at each next due time
         by the clock (``start()`` runs it)."""
+        from opsledger.scheduler.driver import Driver  # (APScheduler: only when asked for)
+
         return Driver(self, self.clock.now, blocking=blocking)
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ fails is rolled back alone, the failing event is found, and the view stops befor
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,29 +13,12 @@ from opsledger.projections._facts import Fact
 from opsledger.projections._sql import SqlStore, create_index
 from opsledger.projections._status import Stop
 
-__all__ = ["TRACKING", "TRANSIENT", "Undecodable", "decode_until_bad", "depends_on",
+__all__ = ["TRACKING", "Undecodable", "decode_until_bad", "depends_on",
            "finish_load", "hold_dependents", "present_indexes", "run_view", "start_load",
            "stop_view", "with_dependents"]
 
 TRACKING = "opsledger_tracking"
 log = logging.getLogger("opsledger.views")
-
-
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    """Errors of the connection, not of a view (a lost server, a busy lock): they abort the
-    batch for every view, as before, and stop none."""
-    from eventsourcing.persistence import InterfaceError, OperationalError
-
-    errors: list[type[BaseException]] = [sqlite3.OperationalError, sqlite3.InterfaceError,
-                                         OperationalError, InterfaceError]
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return tuple(errors)
-    return (*errors, psycopg.OperationalError, psycopg.InterfaceError)
-
-
-TRANSIENT = _transient_errors()
 
 
 class Undecodable(Exception):
@@ -89,7 +71,7 @@ def run_view(sql: SqlStore, cursor: Any, view: Any, position: int, last: int,
             view.apply(sql, cursor, news)
         if present is not None:
             finish_load(sql, cursor, view, present)
-    except TRANSIENT:
+    except sql.lost_connection:
         raise
     except Exception as exc:  # the view stops and says so (status row)
         sql.execute(cursor, "ROLLBACK TO SAVEPOINT opsledger_view")
@@ -110,7 +92,7 @@ def _narrow(sql: SqlStore, cursor: Any, view: Any, position: int, last: int,
         sql.execute(cursor, "SAVEPOINT opsledger_event")
         try:
             view.apply(sql, cursor, [fact])
-        except TRANSIENT:
+        except sql.lost_connection:
             raise
         except Exception as exc:  # this is the event; stop before it
             sql.execute(cursor, "ROLLBACK TO SAVEPOINT opsledger_event")
@@ -203,9 +185,4 @@ def start_load(sql: SqlStore, cursor: Any, views: Sequence[Any]) -> None:
 
 def present_indexes(sql: SqlStore, cursor: Any) -> set[str]:
     """The names of the indexes that exist (in the store's schema on PostgreSQL)."""
-    if sql.is_postgres:
-        sql.execute(cursor, "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
-                    (sql.schema,))
-    else:
-        sql.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
-    return {row["name"] for row in cursor.fetchall()}
+    return sql.index_names(cursor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 from uuid import UUID
@@ -75,6 +75,36 @@ class SqlStore(Protocol):
 
     def insert_stored_events(self, cursor: Any, stored_events: Sequence[Any]) -> None:
         """Append stored events inside the caller's transaction."""
+
+    @property
+    def unique_violations(self) -> tuple[type[BaseException], ...]:
+        """The errors a unique or primary key violation raises."""
+
+    @property
+    def lost_connection(self) -> tuple[type[BaseException], ...]:
+        """The errors of a connection that broke (not of a statement that failed)."""
+
+    def binary_order(self, column: str) -> str:
+        """``column`` compared byte by byte (code point order)."""
+
+    def lock_table(self, cursor: Any, name: str) -> None:
+        """Order concurrent writers of ``name`` until the transaction ends."""
+
+    def column_names(self, cursor: Any, table: str) -> set[str]:
+        """The columns the table ``table`` has now."""
+
+    def index_names(self, cursor: Any) -> set[str]:
+        """The names of the indexes that exist."""
+
+    def position_column(self) -> str:
+        """The events table's column of log positions."""
+
+    def state_bytes(self, column: str = "state") -> str:
+        """SQL text of a stored event's state as bytes."""
+
+    def stream(self, cursor: Any, statement: str, params: Sequence[Any], batch: int
+               ) -> Iterator[dict[str, Any]]:
+        """The rows of one query, as dicts, in ``cursor``'s transaction, ``batch`` at a time."""
 
 
 def equals(**filters: Any) -> tuple[list[str], list[Any]]:

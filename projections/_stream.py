@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing
 from typing import Any, TypeVar
 
 from opsledger.projections._sql import SqlStore
@@ -26,22 +24,7 @@ def stream_rows(
 ) -> Iterator[dict[str, Any]]:
     """The rows of one query, as dicts, in ``cursor``'s transaction, ``batch`` at a time.
     Several streams may be open at once on one transaction."""
-    if sql.is_postgres:
-        from psycopg.rows import dict_row
-
-        name = f"opsledger_stream_{uuid.uuid4().hex}"
-        with cursor.connection.cursor(name=name, row_factory=dict_row) as named:
-            named.itersize = batch
-            named.execute(sql.sql(statement), tuple(params))
-            while rows := named.fetchmany(batch):
-                yield from rows
-        return
-    with closing(sql.tuple_cursor(cursor)) as raw:
-        raw.execute(statement, tuple(params))
-        names = [column[0] for column in raw.description]
-        while rows := raw.fetchmany(batch):
-            for row in rows:
-                yield dict(zip(names, row, strict=True))
+    return sql.stream(cursor, statement, params, batch)
 
 
 def stream_query(
@@ -55,7 +38,7 @@ def stream_query(
 def text_order(sql: SqlStore, column: str) -> str:
     """``column`` for an ORDER BY that sorts text by code point, as Python does (SQLite's
     default; PostgreSQL's database collation may be a locale's)."""
-    return f'{column} COLLATE "C"' if sql.is_postgres else column
+    return sql.binary_order(column)
 
 
 def ordered_within(

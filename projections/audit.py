@@ -5,7 +5,6 @@ for the operator scope explicitly; a tenant-scoped query never returns another's
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,6 @@ from opsledger.projections._audit_reads import (
 )
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore, create_index
-from psycopg.errors import UniqueViolation
 
 __all__ = [
     "PUBLISH_COLUMNS",
@@ -50,7 +48,6 @@ IDENTITY = ("audit_publish_identity", "audit_publish", "tenant_id, operation_id"
 #: The unique index of the layout before: the operation id alone, across every tenant.
 LEGACY_IDENTITY = "audit_publish_operation"
 REFUSED = topics.REFUSED_COMMAND_REFUSED
-_UNIQUE = (sqlite3.IntegrityError, UniqueViolation)
 ACTION_PREFIXES = (topics.TENANT_PREFIX, topics.POLICY_LEDGER_PREFIX, topics.GO_LIVE_GATE_PREFIX,
                    topics.ERASURE_PREFIX)
 
@@ -257,7 +254,7 @@ def _create_identity(sql: SqlStore, cursor: Any) -> None:
     sql.execute(cursor, "SAVEPOINT audit_identity")
     try:
         sql.execute(cursor, create_index(sql, *IDENTITY))
-    except _UNIQUE:
+    except sql.unique_violations:
         sql.execute(cursor, "ROLLBACK TO SAVEPOINT audit_identity")
         publish = sql.table("audit_publish")
         sql.execute(cursor, f"DELETE FROM {publish} WHERE notification_id IN (SELECT "

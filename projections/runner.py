@@ -135,9 +135,7 @@ class ViewRunner:
             self._status_ready = True
             return
         with self.sql.transaction(commit=True) as cursor:
-            if self.sql.is_postgres:
-                self.sql.execute(cursor, f"LOCK TABLE {self.sql.table(TRACKING)} "
-                                         "IN SHARE ROW EXCLUSIVE MODE")
+            self.sql.lock_table(cursor, TRACKING)
             if not self.sql.table_exists(cursor, _status.STATUS):
                 _status.create_table(self.sql, cursor)
         self._status_ready = True
@@ -187,9 +185,7 @@ class ViewRunner:
         if all(current[v.name] == v.version for v in self.views):
             return []
         with self.sql.transaction(commit=True) as cursor:
-            if self.sql.is_postgres:
-                self.sql.execute(cursor, f"LOCK TABLE {self.sql.table(TRACKING)} "
-                                         "IN SHARE ROW EXCLUSIVE MODE")
+            self.sql.lock_table(cursor, TRACKING)
             chosen = _versions.reset_outdated(self.sql, cursor, self.views)
         self._status_ready = True
         if chosen:
@@ -221,9 +217,8 @@ class ViewRunner:
         event) is skipped. A state that :attr:`decode` fails on ends the batch just before
         it; when it is the first, :class:`Undecodable` names its position."""
         sql = self.sql
-        column = "notification_id" if sql.is_postgres else "rowid"
-        # On SQLite a state rewritten as TEXT (tampering) must still read as bytes.
-        state = "state" if sql.is_postgres else "CAST(state AS BLOB)"
+        column = sql.position_column()
+        state = sql.state_bytes()  # a state rewritten as TEXT (tampering) still reads as bytes
         with closing(sql.tuple_cursor(cursor)) as raw:
             sql.execute(
                 raw,

@@ -32,14 +32,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Any
 
 from opsledger.domain.errors import KeyStoreMissing, TenantForgotten
 from opsledger.domain.time import iso_utc
 from opsledger.store.files import create_private, exposure
 from opsledger.store.url import StoreUrl, pg_connect, quote_identifier
+
+if TYPE_CHECKING:  # (cryptography is imported when a key is first used)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["MAGIC", "KeyRing", "KeyStoreMissing", "key_file_exposure", "key_file_path"]
 
@@ -164,6 +165,8 @@ class KeyRing:
             forgotten = cur.fetchall()
         with self._lock:
             for key_id, tenant_id, key in rows:
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
                 aead = AESGCM(bytes(key))
                 self._by_tenant[tenant_id] = (bytes(key_id), aead)
                 self._by_id[bytes(key_id)] = aead
@@ -193,7 +196,7 @@ class KeyRing:
                 cur.execute(f"INSERT INTO {self._backend.keys} VALUES ({self._backend.mark}, "
                             f"{self._backend.mark}, {self._backend.mark}) "
                             "ON CONFLICT (tenant_id) DO NOTHING",
-                            (os.urandom(_ID), tenant_id, AESGCM.generate_key(bit_length=256)))
+                            (os.urandom(_ID), tenant_id, os.urandom(32)))  # an AES-256 key
             self._reload()
         return self._by_tenant[tenant_id]
 

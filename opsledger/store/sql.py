@@ -128,9 +128,10 @@ class SqlStore:
     def lost_connection(self) -> tuple[type[BaseException], ...]:
         """The errors of a connection that broke (as opposed to a statement that failed)."""
         import psycopg
+        from eventsourcing.persistence import InterfaceError, OperationalError
 
-        return (sqlite3.OperationalError, sqlite3.InterfaceError, psycopg.OperationalError,
-                psycopg.InterfaceError)
+        return (sqlite3.OperationalError, sqlite3.InterfaceError, OperationalError,
+                InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
     def binary_order(self, column: str) -> str:
         """``column`` compared byte by byte (SQLite's text order; PostgreSQL's ``C``)."""

@@ -336,7 +336,7 @@ def test_what_if_report(scenario: Scenario) -> None:
 
 
 def test_export_rows(scenario: Scenario) -> None:
-    from opsledger.services.export import export_rows
+    from opsledger.reports.export import export_rows
 
     rows = export_rows(scenario.ops, TENANT, None, None)
     exported = [_round_trip(ExportRow, r) for r in rows]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from opsledger.projections.slo import SloView
-from opsledger.services.verify import VIEW_TABLES, _rows, verify_views
 
 from opsledger import Operations, import_pumuki_audit
+from opsledger.reports.verify import VIEW_TABLES, _rows, verify_views
 
 SLO_TABLES = [t for t in VIEW_TABLES if t in SloView.tables]
 
