@@ -67,12 +67,13 @@ def print_slo_rows(rows: list[Any]) -> None:
     """The SLO table, met/missed in colour, every column under a header."""
     from rich.table import Table
 
-    table = Table("tenant", "repository", "ops", "availability", "availability SLO",
+    table = Table("tenant", "mode", "repository", "ops", "availability", "availability SLO",
                   "p95 latency", "latency SLO", "freshness", "freshness SLO",
                   "open isolation", "budget left")
     for r in rows:
         table.add_row(
-            safe(r["tenant"] or "(all)"), safe(r["repository"] or "(total)"),
+            safe(r["tenant"] or "(all)"), safe(r.get("tenant_mode") or "-"),
+            safe(r["repository"] or "(total)"),
             str(r["operations"]), fmt_percent(r["availability"], 3),
             _met(r["availability_met"]), fmt_ms(r["latency_p95_ms"]), _met(r["latency_met"]),
             fmt_percent(r["freshness"]), _met(r["freshness_met"]),
@@ -83,6 +84,9 @@ def print_slo_rows(rows: list[Any]) -> None:
         first = rows[0]
         console.print(f"period {_time(first['period_start'])} .. {_time(first['period_end'])} "
                       f"(as of {_time(first['as_of'])})")
+        if any(r.get("tenant_mode") == "local_only" for r in rows):
+            console.print("[yellow]a local_only tenant's publishes count in no SLO (policy §1): "
+                          "its report stays empty until it is switched to saas[/yellow]")
     console.print(table)
 
 

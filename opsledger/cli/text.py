@@ -75,7 +75,10 @@ def value_of(row: Any, name: str, default: Any = None) -> Any:
     """``row[name]`` for a dict or a result object (``getattr``), else ``default``."""
     if isinstance(row, Mapping):
         return row.get(name, default)
-    return getattr(row, name, default)
+    try:  # a typed result: by today's key or by attribute
+        return row[name]
+    except (KeyError, TypeError):
+        return getattr(row, name, default)
 
 
 def table(rows: Iterable[Any], columns: list[str], batch: int = 500,

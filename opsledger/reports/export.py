@@ -63,11 +63,11 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
                 "details": {k: r[k] for k in ("idempotency_key", "payload_hash", "attempts",
                                               "latency_ms", "error_code", "status",
                                               "collision", "tenant_mode")}}
-               for r in ops.audit_stream(query))
+               for r in (x.to_dict() for x in ops.audit_stream(query)))
     refused = ({"at": r["occurred_at"], "kind": "refused", "tenant": tenant_id,
                 "repository": r["repository_id"], "actor": None, "subject": r["subject_id"],
                 "outcome": r["reason"], "details": {"message": r["message"]}}
-               for r in ops.audit_refusals_stream(query))
+               for r in (x.to_dict() for x in ops.audit_refusals_stream(query)))
     few: list[dict[str, Any]] = []
     actions = [a.to_dict() for a in ops.audit_actions(query)] + [
         a for a in audit_queries.action_rows(ops.sql, AuditQuery(all_tenants=True, since=since,
@@ -77,7 +77,7 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
         few.append({"at": r["occurred_at"], "kind": r["action"], "tenant": r["tenant_id"],
                     "repository": None, "actor": r["actor"], "subject": r["stream_id"],
                     "outcome": None, "details": orjson.loads(r["details"])})
-    for a in ops.alerts(tenant_id=tenant_id):
+    for a in (x.to_dict() for x in ops.alerts(tenant_id=tenant_id)):
         for at, kind in ((a["triggered_at"], "alert_triggered"),
                          (a["resolved_at"], "alert_resolved")):
             if at and start <= at < end:
@@ -86,7 +86,7 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
                             "subject": a["id"], "outcome": a["rule"],
                             "details": {"observed": a["observed"],
                                         "threshold": a["threshold"]}})
-    for incident in ops.incidents(tenant_id=tenant_id):
+    for incident in (x.to_dict() for x in ops.incidents(tenant_id=tenant_id)):
         for entry in (e.to_dict() for e in ops.incident_timeline(incident["id"])):
             if entry["kind"].startswith(_INCIDENT) and start <= entry["at"] < end:
                 details = {k: v for k, v in entry.items() if k not in ("at", "kind", "by")}

@@ -31,7 +31,7 @@ def _tenants(ops: Operations, tenant_id: str | None) -> list[str]:
 
 
 def _week_numbers(ops: Operations, tenant: str, period: Period) -> dict[str, Any]:
-    row = ops.slo(period, tenant_id=tenant, now=period.end)[0]
+    row = ops.slo(period, tenant_id=tenant, now=period.end)[0].to_dict()
     violations = [a for a in audit_queries.actions_named(ops.sql, _VIOLATION)
                   if a["tenant_id"] == tenant
                   and iso_utc(period.start) <= a["occurred_at"] < iso_utc(period.end)]
@@ -60,8 +60,9 @@ def _daily(ops: Operations, tenant: str, month: Period) -> list[dict[str, Any]]:
     days, day = [], month.start
     while day < month.end:
         period = Period(day, day + timedelta(days=1))
-        row = ops.slo(period, tenant_id=tenant, now=period.end)[0]
-        running = ops.slo(Period(month.start, period.end), tenant_id=tenant, now=period.end)[0]
+        row = ops.slo(period, tenant_id=tenant, now=period.end)[0].to_dict()
+        running = ops.slo(Period(month.start, period.end), tenant_id=tenant,
+                          now=period.end)[0].to_dict()
         days.append({"day": day.date().isoformat(), "operations": row["operations"],
                      "availability": row["availability"], "latency_p95_ms": row["latency_p95_ms"],
                      "freshness": row["freshness"],
@@ -75,9 +76,9 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
     """§7 monthly review: SLO and SLA compliance, alerts, incidents, threshold tuning."""
     moment = now or month.end
     scope = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
-    alerts = [a for a in ops.alerts(**scope)
+    alerts = [a for a in (x.to_dict() for x in ops.alerts(**scope))
               if iso_utc(month.start) <= a["triggered_at"] < iso_utc(month.end)]
-    incidents = [i for i in ops.incidents(**scope)
+    incidents = [i for i in (x.to_dict() for x in ops.incidents(**scope))
                  if iso_utc(month.start) <= i["opened_at"] < iso_utc(month.end)]
     adoptions = [{"at": a["occurred_at"], "by": a["actor"], "details": a["details"]}
                  for a in audit_queries.actions_named(ops.sql, _ADOPTED)
@@ -85,12 +86,12 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
     return {
         "kind": "monthly", "period_start": iso_utc(month.start),
         "period_end": iso_utc(month.end),
-        "tenants": [{"tenant": t, "slo": ops.slo(month, tenant_id=t, now=moment)[0],
+        "tenants": [{"tenant": t, "slo": ops.slo(month, tenant_id=t, now=moment)[0].to_dict(),
                      "daily": _daily(ops, t, month)} for t in _tenants(ops, tenant_id)],
-        "sla": ops.sla(month.start, month.end, **scope),
+        "sla": [s.to_dict() for s in ops.sla(month.start, month.end, **scope)],
         "alerts_per_rule": dict(sorted(Counter(a["rule"] for a in alerts).items())),
         "alerts": alerts,
-        "incidents": [{k: i[k] for k in ("id", "tenant", "severity", "state", "cause",
+        "incidents": [{k: i.get(k) for k in ("id", "tenant", "severity", "state", "cause",
                                           "opened_at", "resolved_at")} for i in incidents],
         "threshold_tuning": adoptions,
     }
