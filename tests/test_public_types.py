@@ -15,6 +15,8 @@ import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import opsledger.scheduler.driver
+
 import opsledger
 import opsledger.application
 import opsledger.results
@@ -49,7 +51,8 @@ def _return_hint(function: Callable[..., Any]) -> Any:
     ``Operations``, a result type) resolve in :mod:`opsledger.application` and
     :mod:`opsledger.results`."""
     target = inspect.unwrap(function)
-    names = {**vars(opsledger.results), **vars(opsledger.application)}
+    names = {**vars(opsledger.results), **vars(opsledger.application),
+             **vars(opsledger.scheduler.driver)}
     hints = typing.get_type_hints(target, localns=names)
     return hints.get("return", inspect.Signature.empty)
 

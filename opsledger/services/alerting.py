@@ -363,7 +363,7 @@ class AlertProcess:
         until: datetime | None = None,
         as_of: datetime | None = None,
         include_withdrawn: bool = False,
-    ) -> tuple[rs.Alert, ...]:
+    ) -> list[rs.Alert]:
         """Alert history in scope (a tenant, or every tenant with ``all_tenants``); with
         ``as_of``, as it stood then: alerts the rules had evaluated by that time (they
         wait behind the watermark), open if not yet resolved then. Alerts found by
@@ -386,4 +386,4 @@ class AlertProcess:
             for r in rows:
                 if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
                     r["resolved_at"] = r["resolution"] = None
-        return tuple(rs.Alert.of(r) for r in rows if not open_only or r["resolved_at"] is None)
+        return list(rs.Alert.of(r) for r in rows if not open_only or r["resolved_at"] is None)

@@ -159,7 +159,7 @@ class Incidents:
             raise NotFound(f"incident {incident_id} did not exist at {moment.isoformat()}")
         return found
 
-    def incident_timeline(self, incident_id: str | UUID) -> tuple[rs.TimelineEntry, ...]:
+    def incident_timeline(self, incident_id: str | UUID) -> list[rs.TimelineEntry]:
         """The incident's events, its linked alerts' triggers and resolutions, and its
         tenant's per-minute publish statistics from 30 minutes before it opened to 30
         minutes after it was resolved, in business-time order (deterministic)."""
@@ -186,11 +186,11 @@ class Incidents:
                                             iso_utc(incident.opened_at - around),
                                             iso_utc(end + around))
                         if e["kind"] == "publish_minute"]
-        return tuple(rs.TimelineEntry.of(e) for e in sorted(entries, key=lambda e: e["at"]))
+        return list(rs.TimelineEntry.of(e) for e in sorted(entries, key=lambda e: e["at"]))
 
     def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
                   state: str | None = None,
-                  as_of: datetime | None = None) -> tuple[rs.Incident, ...]:
+                  as_of: datetime | None = None) -> list[rs.Incident]:
         """Incidents in scope (platform-wide ones belong to the operator scope); with
         ``as_of``, those that existed then, each as it stood (``show``'s shape)."""
         if not all_tenants:
@@ -201,7 +201,7 @@ class Incidents:
         rows = incident_view.incident_rows(self._store.sql,
                                            None if all_tenants else tenant_id, None)
         if as_of is None:
-            return tuple(rs.Incident.of(r) for r in rows if state is None or r["state"] == state)
+            return list(rs.Incident.of(r) for r in rows if state is None or r["state"] == state)
         shown = []
         for row in rows:
             try:
@@ -210,7 +210,7 @@ class Incidents:
                 continue
             if state is None or then.state.value == state:
                 shown.append(rs.Incident.of(incident_view.describe(then)))
-        return tuple(shown)
+        return list(shown)
 
     def incident_deadlines(self) -> DeadlineQueue:
         """Every pending incident deadline with a due time, from the store."""
@@ -222,14 +222,14 @@ class Incidents:
         )
 
     def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
-            all_tenants: bool = False) -> tuple[rs.SlaFigures, ...]:
+            all_tenants: bool = False) -> list[rs.SlaFigures]:
         """SLA compliance per severity for incidents opened in ``[start, end)``."""
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an SLA query needs a tenant, or all_tenants=True")
             self._tenants.tenant(tenant_id)
         self._views.catch_up()
-        return tuple(rs.SlaFigures.of(row) for row in sla_summary(
+        return list(rs.SlaFigures.of(row) for row in sla_summary(
             self._store.sql, start, end, None if all_tenants else tenant_id))
 
     def record_due_incident_deadlines(self, now: datetime) -> int:

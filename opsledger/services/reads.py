@@ -44,9 +44,9 @@ class AuditReads:
         self._views.catch_up()
         return query
 
-    def audit(self, query: AuditQuery) -> tuple[rs.AuditRow, ...]:
+    def audit(self, query: AuditQuery) -> list[rs.AuditRow]:
         """Publish operations and outcomes matching ``query`` (tenant-scoped)."""
-        return tuple(map(rs.AuditRow.of,
+        return list(map(rs.AuditRow.of,
                          audit_queries.publish_rows(self._store.sql, self._scoped(query))))
 
     def audit_stream(self, query: AuditQuery) -> Iterator[rs.AuditRow]:
@@ -71,17 +71,17 @@ class AuditReads:
             sql, f"SELECT * FROM {sql.table('audit_refusal')}{where} "
                  "ORDER BY occurred_at, refusal_id", params))
 
-    def audit_refusals(self, query: AuditQuery) -> tuple[rs.RefusalRow, ...]:
+    def audit_refusals(self, query: AuditQuery) -> list[rs.RefusalRow]:
         """Refused commands in scope."""
-        return tuple(map(rs.RefusalRow.of,
+        return list(map(rs.RefusalRow.of,
                          audit_queries.refusal_rows(self._store.sql, self._scoped(query))))
 
-    def audit_actions(self, query: AuditQuery) -> tuple[rs.AuditAction, ...]:
+    def audit_actions(self, query: AuditQuery) -> list[rs.AuditAction]:
         """Operator actions with their actors, in scope."""
-        return tuple(map(rs.AuditAction.of,
+        return list(map(rs.AuditAction.of,
                          audit_queries.action_rows(self._store.sql, self._scoped(query))))
 
-    def audit_summary(self, query: AuditQuery) -> tuple[rs.AuditSummary, ...]:
+    def audit_summary(self, query: AuditQuery) -> list[rs.AuditSummary]:
         """Counts per tenant / outcome / error code (integers on every backend:
         PostgreSQL's ``SUM`` gives decimals)."""
         rows = audit_queries.summary_rows(self._store.sql, self._scoped(query))
@@ -89,7 +89,7 @@ class AuditReads:
             for column in ("operations", "collisions", "key_missing"):
                 if row.get(column) is not None:
                     row[column] = int(row[column])
-        return tuple(map(rs.AuditSummary.of, rows))
+        return list(map(rs.AuditSummary.of, rows))
 
 
 class SloReads:
@@ -111,7 +111,7 @@ class SloReads:
         all_tenants: bool = False,
         repository_id: str | None = None,
         now: datetime | None = None,
-    ) -> tuple[rs.SloReport, ...]:
+    ) -> list[rs.SloReport]:
         """SLO rows for the period: the tenant total first, then each repository (or, in
         the operator scope, each tenant's total and then all tenants together)."""
         if not all_tenants:
@@ -133,7 +133,7 @@ class SloReads:
             repos = [r for _, r in slo_query.repositories(self._store.sql, tenant_id, start, end)]
             scopes = [(tenant_id, None), *((tenant_id, r) for r in repos)]
         modes = {t: self._mode(t) for t, _ in scopes if t}
-        return tuple(rs.SloReport.of({**slo_row(self._store.sql, t, r, period, moment, policy),
+        return list(rs.SloReport.of({**slo_row(self._store.sql, t, r, period, moment, policy),
                                       **({"tenant_mode": modes[t]} if t and modes[t] else {})})
                      for t, r in scopes)
 
@@ -154,11 +154,11 @@ class Timeline:
         self._views = views
 
     def replay(self, tenant_id: str, start: datetime, end: datetime
-               ) -> tuple[rs.TimelineEntry, ...]:
+               ) -> list[rs.TimelineEntry]:
         """The RCA timeline of one tenant over ``[start, end)``: publish minutes, alerts,
         incident transitions and deadlines, gate, mode and policy changes, freshness
         misses — ordered by ``at``; the same store always gives the same list."""
-        return tuple(self.replay_stream(tenant_id, start, end))
+        return list(self.replay_stream(tenant_id, start, end))
 
     def replay_stream(self, tenant_id: str, start: datetime, end: datetime
                       ) -> Iterator[rs.TimelineEntry]:
