@@ -126,7 +126,7 @@ def test_register_unknown_marks_tenants_as_observed_in_imported_history(
         actions = ops.audit_actions(AuditQuery(tenant_id="tenant-solo"))
         assert actions[0]["action"] == "Tenant.Registered"
         assert actions[0]["actor"] == "ops-team"
-        assert '"observed_in_import":true' in actions[0]["details"]
+        assert actions[0]["details"]["observed_in_import"] is True
 
 
 def test_several_files_import_as_one_history(sample_audit: Path) -> None:
