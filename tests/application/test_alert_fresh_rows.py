@@ -8,6 +8,7 @@ run; forgetting a tenant deletes its rows."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,17 @@ import pytest
 from opsledger import Operations, import_pumuki_audit, import_snapshots
 from opsledger.services.alert_fresh import TABLES, FreshRows
 
+
+def _at(text: str) -> datetime:
+    """A time written as the alerts printed it before the move (``...Z``), tz-aware."""
+    at = datetime.fromisoformat(text)
+    assert at.tzinfo is not None
+    return at
+
+
 #: Every alert of the sample, either order, as the process recorded them before the move:
 #: (rule, triggered_at, resolved_at, observed, window_start, window_end).
-EXPECTED = [
+RECORDED = [
     ("publish_error_rate", "2026-11-03T07:30:02.599000Z", "2026-11-03T08:26:10.330000Z",
      0.25, "2026-11-03T07:25:02.599000Z", "2026-11-03T07:30:02.599000Z"),
     ("no_successful_ingestion", "2026-11-03T07:59:52.711000Z",
@@ -45,6 +54,9 @@ EXPECTED = [
     ("freshness_under_target", "2026-11-03T17:45:00.000000Z", "2026-11-03T18:30:00.000000Z",
      0.0, "2026-11-03T17:15:00.000000Z", "2026-11-03T17:30:00.000000Z"),
 ]
+#: ``RECORDED`` with its times as the alerts now give them (tz-aware ``datetime``).
+EXPECTED = [(rule, _at(triggered), _at(resolved), observed, _at(start), _at(end))
+            for rule, triggered, resolved, observed, start, end in RECORDED]
 
 
 # The PostgreSQL variant runs in the slow tier; memory/SQLite stay in the default one.
@@ -201,9 +213,9 @@ def _late_run(store_url: str, sample_dir: Path) -> tuple[set[tuple[Any, ...]], b
 #: The freshness alert a re-run from a checkpoint taken before the snapshots found when the
 #: checkpoint keyed its acceptances by the payload's key in clear and the re-read facts by
 #: its digest (no visibility of the re-run matched them); an in-order import has none.
-SPURIOUS = ("freshness_under_target", "2026-11-03T07:45:00.000000Z",
-            "2026-11-03T13:45:00.000000Z", True)
-BACKFILLED = {"2026-11-03T16:30:31.852000Z"}
+SPURIOUS = ("freshness_under_target", _at("2026-11-03T07:45:00.000000Z"),
+            _at("2026-11-03T13:45:00.000000Z"), True)
+BACKFILLED = {_at("2026-11-03T16:30:31.852000Z")}
 
 
 @pytest.mark.policy("4.medium.freshness_under_target")

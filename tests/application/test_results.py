@@ -1,5 +1,6 @@
-"""Typed results (``opsledger.results``): each type is built from what today's method
-returns on the imported sample, gives that dict back, is frozen and reads by today's keys."""
+"""Typed results (``opsledger.results``): each public read returns its type on the imported
+sample; the result gives today's dict back and is built again from it, is frozen and reads
+by today's keys."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger.projections import incidents as incident_view
 from opsledger_test_support import go_live
 
 from opsledger import (
@@ -90,6 +92,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                         at=T + timedelta(minutes=1))
     s.incident_id = ops.incidents(tenant_id=TENANT)[0]["id"]
     s.results["listed_before_ack"] = ops.incidents(tenant_id=TENANT)
+    s.results["rows_before_ack"] = incident_view.incident_rows(ops.events.sql, TENANT, None)
     s.results["acknowledge"] = ops.acknowledge(s.incident_id, by="alice", at=T)
     ops.start_mitigation(s.incident_id, by="alice", at=T)
     ops.post_status_update(s.incident_id, message="working", by="alice", at=T)
@@ -115,7 +118,19 @@ RENAMED = {"id": ("alert_id", "incident_id"), "tenant": ("tenant_id",),
            "repository": ("repository_id",)}
 
 
-def _round_trip(cls: type[Result], row: Mapping[str, Any]) -> Result:
+def _round_trip(cls: type[Result], obj: Result) -> Result:
+    """What a typed read returned is a ``cls`` whose dict ``row = obj.to_dict()`` builds it
+    again (``cls.of(row) == obj``, and that gives ``row`` back); see :func:`_from_row`."""
+    assert isinstance(obj, cls)
+    row = obj.to_dict()
+    again = cls.of(row)
+    assert type(again) is type(obj)
+    if not isinstance(obj, IncidentEvent):  # its free-form details keep a dict's text times
+        assert again == obj
+    return _from_row(cls, row)
+
+
+def _from_row(cls: type[Result], row: Mapping[str, Any]) -> Result:
     """``cls.of(row).to_dict() == row``, frozen, slotted, and ``obj[key]`` is the field
     today's ``key`` names (or, for an incident event, the event field in ``details``)."""
     obj = cls.of(row)
@@ -152,7 +167,7 @@ def test_slo_report_with_its_error_budget(scenario: Scenario) -> None:
     total = reports[0]
     assert isinstance(total, SloReport)
     assert (total.tenant_id, total.repository_id, total["tenant"]) == (TENANT, None, TENANT)
-    assert total.errors_by_code.isolation_violation == rows[0]["errors_by_code"][
+    assert total.errors_by_code.isolation_violation == rows[0].to_dict()["errors_by_code"][
         "ISOLATION_VIOLATION"] > 0
     assert total.error_budget.failures == total.errors
     assert total.error_budget.projected_exhaustion_at == total.as_of == datetime(2026, 11, 4,
@@ -164,7 +179,7 @@ def test_slo_report_with_its_error_budget(scenario: Scenario) -> None:
 def test_alerts_including_backfilled_ones(scenario: Scenario) -> None:
     rows = scenario.ops.alerts(all_tenants=True, include_withdrawn=True)
     alerts = [_round_trip(Alert, r) for r in rows]
-    assert all(isinstance(a, Alert) and a.alert_id == r["id"]
+    assert all(isinstance(a, Alert) and a.alert_id == r.to_dict()["id"]
                for a, r in zip(alerts, rows, strict=True))
     assert any(a["backfilled"] and a["found_at"] is not None for a in alerts)
     assert any(a["resolved_at"] is None for a in alerts)
@@ -177,7 +192,8 @@ def test_incident_from_a_command_with_its_deadlines(scenario: Scenario) -> None:
     assert isinstance(incident, Incident)
     assert incident.rca_link == "https://rca" and incident.rca_published_at is not None
     assert incident.closed_at is None and "closed_at" not in incident.to_dict()
-    assert [d.kind for d in incident.deadlines] == [d["kind"] for d in row["deadlines"]]
+    assert [d.kind for d in incident.deadlines] == [d["kind"] for d in row.to_dict()[
+        "deadlines"]]
     assert any(d.met_at is not None and d.early_by_s for d in incident.deadlines)
     _round_trip(Incident, scenario.results["acknowledge"])
     _round_trip(Incident, scenario.ops.incident(scenario.incident_id))
@@ -185,16 +201,21 @@ def test_incident_from_a_command_with_its_deadlines(scenario: Scenario) -> None:
 
 
 def test_listed_incidents_read_as_the_same_type_as_shown_ones(scenario: Scenario) -> None:
-    """The list rows have every stamp (``None`` when unset) and no ``rca_link``/
-    ``fix_sprint``: they convert to the shown incident, not back to themselves."""
+    """The list rows (the incidents view's) have every stamp (``None`` when unset) and no
+    ``rca_link``/``fix_sprint``: ``incidents`` converts them to the shown incident, not back
+    to themselves."""
     ops = scenario.ops
-    for row in scenario.results["listed_before_ack"][:3] + ops.incidents(tenant_id=TENANT)[1:4]:
-        listed = Incident.of(row)
+    before = list(zip(scenario.results["listed_before_ack"], scenario.results[
+        "rows_before_ack"], strict=True))
+    now = list(zip(ops.incidents(tenant_id=TENANT), incident_view.incident_rows(
+        ops.events.sql, TENANT, None), strict=True))
+    for listed, row in before[:3] + now[1:4]:
+        assert isinstance(listed, Incident) and listed == Incident.of(row)
         assert listed.to_dict() == {k: v for k, v in row.items() if v is not None or k not in (
             "acknowledged_at", "mitigation_started_at", "resolved_at", "closed_at")} | {
             "rca_link": None, "fix_sprint": None}
-    for row in ops.incidents(tenant_id=TENANT)[1:4]:
-        assert Incident.of(row) == Incident.of(ops.incident(row["id"]))
+    for listed in ops.incidents(tenant_id=TENANT)[1:4]:
+        assert listed == ops.incident(listed.incident_id)
 
 
 def test_incident_timeline_entries(scenario: Scenario) -> None:
@@ -217,8 +238,8 @@ def test_replay_entries_are_typed_by_kind(scenario: Scenario) -> None:
         DeadlineDecided, FreshnessMissed}
     assert all(e.at.tzinfo is not None for e in entries)
     assert [e.at for e in entries] == sorted(e.at for e in entries)
-    streamed = [TimelineEntry.of(r) for r in scenario.ops.replay_stream(TENANT, NOVEMBER.start,
-                                                                        NOVEMBER.end)]
+    streamed = list(scenario.ops.replay_stream(TENANT, NOVEMBER.start, NOVEMBER.end))
+    assert all(isinstance(e, TimelineEntry) for e in streamed)
     assert streamed == entries
 
 
@@ -227,7 +248,7 @@ def test_sla_figures_keep_deadlines_by_kind(scenario: Scenario) -> None:
     figures = [_round_trip(SlaFigures, r) for r in rows]
     sev1 = next(f for f in figures if f["severity"] == "SEV1")
     assert isinstance(sev1, SlaFigures)
-    assert {d.kind for d in sev1.deadlines} == set(rows[0]["deadlines"])
+    assert {d.kind for d in sev1.deadlines} == set(rows[0].to_dict()["deadlines"])
     assert sev1.mtta_minutes is not None
 
 
@@ -237,12 +258,11 @@ def test_audit_rows_refusals_actions_and_summary(scenario: Scenario) -> None:
     audit = [_round_trip(AuditRow, r) for r in rows]
     assert any(r.collision for r in audit if isinstance(r, AuditRow))
     assert all(isinstance(r["key_missing"], bool) for r in audit)
-    assert [AuditRow.of(r) for r in ops.audit_stream(AuditQuery(tenant_id=TENANT))] == audit
+    assert list(ops.audit_stream(AuditQuery(tenant_id=TENANT))) == audit
     refusals = [_round_trip(RefusalRow, r) for r in ops.audit_refusals(AuditQuery(
         all_tenants=True))]
     assert [r["reason"] for r in refusals] == ["repository_out_of_scope"]
-    assert [RefusalRow.of(r) for r in ops.audit_refusals_stream(AuditQuery(
-        all_tenants=True))] == refusals
+    assert list(ops.audit_refusals_stream(AuditQuery(all_tenants=True))) == refusals
     actions = [_round_trip(AuditAction, r) for r in ops.audit_actions(AuditQuery(
         all_tenants=True))]
     registered = next(a for a in actions if a["action"] == "Tenant.Registered")
@@ -273,12 +293,17 @@ def test_advance_reports_late_facts_and_alert_process(scenario: Scenario) -> Non
     assert isinstance(by_event_time, AdvanceReport)
     assert by_event_time.gate_deadlines_settled is None
     assert "gate_deadlines_settled" not in by_event_time.to_dict()
-    late = scenario.ops.late_alert_facts()
-    facts = LateAlertFacts.of(late)
-    assert facts.to_dict() == late and facts[TENANT].late == late[TENANT]["late"] == 1
-    status = scenario.ops.alert_process_status()
-    process = AlertProcessStatus.of(status)
-    assert process.to_dict() == status and process["position"] == process.position > 0
+    facts = scenario.ops.late_alert_facts()
+    assert isinstance(facts, LateAlertFacts)
+    late = facts.to_dict()
+    assert LateAlertFacts.of(late) == facts and LateAlertFacts.of(late).to_dict() == late
+    assert facts[TENANT].late == late[TENANT]["late"] == 1
+    process = scenario.ops.alert_process_status()
+    assert isinstance(process, AlertProcessStatus)
+    status = process.to_dict()
+    assert AlertProcessStatus.of(status) == process
+    assert AlertProcessStatus.of(status).to_dict() == status
+    assert process["position"] == process.position > 0
     assert process.late_facts == facts
 
 
@@ -288,14 +313,15 @@ def test_boundary_violations_and_rejections(scenario: Scenario) -> None:
     assert typed.to_dict() == {**violation, "occurred_at": "2026-11-03T20:00:00.000000Z"}
     assert typed.occurred_at == violation["occurred_at"] == T
     (rejected,) = scenario.results["import_rejected"]
-    _round_trip(Rejection, rejected)
+    _from_row(Rejection, rejected)
 
 
 def test_an_unknown_key_and_a_naive_time_are_refused(scenario: Scenario) -> None:
-    alert = Alert.of(scenario.ops.alerts(all_tenants=True)[0])
+    alert = scenario.ops.alerts(all_tenants=True)[0]
+    assert isinstance(alert, Alert)
     with pytest.raises(KeyError):
         alert["no such key"]
-    row = {**scenario.ops.alerts(all_tenants=True)[0], "triggered_at": "2026-11-03T07:30:02"}
+    row = {**alert.to_dict(), "triggered_at": "2026-11-03T07:30:02"}
     with pytest.raises(NaiveDatetime):
         Alert.of(row)
 
@@ -303,13 +329,13 @@ def test_an_unknown_key_and_a_naive_time_are_refused(scenario: Scenario) -> None
 def test_weekly_and_monthly_reviews(scenario: Scenario) -> None:
     from opsledger.reports.review import monthly_review, weekly_review
 
-    weekly = _round_trip(WeeklyReview, weekly_review(scenario.ops, Period.week("2026-W45")))
+    weekly = _from_row(WeeklyReview, weekly_review(scenario.ops, Period.week("2026-W45")))
     assert isinstance(weekly, WeeklyReview)
     (tenant,) = weekly.tenants
     assert tenant.tenant_id == TENANT and tenant.this_week.operations > 0
     assert tenant.last_week.error_rate is None
     row = monthly_review(scenario.ops, NOVEMBER)
-    monthly = _round_trip(MonthlyReview, row)
+    monthly = _from_row(MonthlyReview, row)
     assert isinstance(monthly, MonthlyReview)
     assert monthly.tenants[0].slo == SloReport.of(row["tenants"][0]["slo"])
     assert monthly.tenants[0].daily[2].day == date(2026, 11, 3)
@@ -327,7 +353,7 @@ def test_what_if_report(scenario: Scenario) -> None:
     from opsledger.reports.whatif import what_if
 
     row = what_if(scenario.ops, scenario.ops.policy_at(), NOVEMBER.start, NOVEMBER.end)
-    report = _round_trip(WhatIfReport, row)
+    report = _from_row(WhatIfReport, row)
     assert isinstance(report, WhatIfReport)
     assert {r.rule for r in report.rules} == set(row["rules"])
     assert all(isinstance(key[2], datetime) for key in report.only_recorded)
@@ -339,7 +365,7 @@ def test_export_rows(scenario: Scenario) -> None:
     from opsledger.reports.export import export_rows
 
     rows = export_rows(scenario.ops, TENANT, None, None)
-    exported = [_round_trip(ExportRow, r) for r in rows]
+    exported = [_from_row(ExportRow, r) for r in rows]
     kinds = {e["kind"] for e in exported}
     assert {"publish", "refused", "alert_triggered", "Tenant.Registered",
             "Incident.Acknowledged"} <= kinds

@@ -63,7 +63,7 @@ def seen_by(url: str, tenant: str) -> tuple[list[Any], list[Any], dict[str, Any]
             (i["severity"], i["opened_at"], i["state"],
              tuple((d["kind"], d["status"], d["missed_at"]) for d in i["deadlines"]))
             for i in ops.incidents(tenant_id=tenant))
-        return alerts, incidents, ops.late_alert_facts().get(tenant, {})
+        return alerts, incidents, ops.late_alert_facts().to_dict().get(tenant, {})
 
 
 def concurrently(url: str, first: list[bytes], second: list[bytes], folder: Path) -> None:
