@@ -201,10 +201,10 @@ def _to(value: Any, times: Callable[[datetime], Any] = iso_utc) -> Any:
         return value.isoformat()
     if isinstance(value, Result):
         return value.to_dict(times)
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return [_to(v, times) for v in value]
-    if isinstance(value, Mapping):
-        return dict(value)
+    if isinstance(value, Mapping):  # free-form details: their times at any depth, too
+        return {k: _to(v, times) for k, v in value.items()}
     return value
 
 
