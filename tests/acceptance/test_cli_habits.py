@@ -278,7 +278,7 @@ def test_numbers_are_formatted_and_every_column_has_a_header(db: str) -> None:
     assert re.search(r"\d+\.\d+ %", slo) and re.search(r"\d+ ms", slo)
     header = next(line for line in slo.splitlines() if "availability" in line)
     cells = [c.strip() for c in re.split(r"[┃│]", header)[1:-1]]
-    assert len(cells) == 11 and all(cells), cells
+    assert len(cells) == 12 and all(cells) and cells[1] == "mode", cells  # point 9: mode shown
 
 
 # ---- start-up ---------------------------------------------------------------------------
