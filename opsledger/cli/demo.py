@@ -23,6 +23,7 @@ from opsledger.cli.common import (
     run_command,
     safe,
     table,
+    to_jsonable,
     usage_of,
 )
 from opsledger.cli.imports import print_import
@@ -105,8 +106,8 @@ def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample:
     if sample:
         table(result["audit"], ["tenant_id", "outcome", "error_code", "operations",
                                 "collisions", "first_at", "last_at"])
-        print_slo_rows(result["slo"])
-        print_alerts(result["alerts"])
+        print_slo_rows(to_jsonable(result["slo"]))
+        print_alerts(to_jsonable(result["alerts"]))
         return
     print_slo_rows(result["slo"])
     console.print(f"alerts per rule: {safe(result['alerts_per_rule'])}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
+from opsledger.serialize import fmt_time
 from opsledger.services.slo import Period
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ _ADOPTED = topics.action(topics.POLICY_LEDGER_ADOPTED)
 
 def _tenants(ops: Operations, tenant_id: str | None) -> list[str]:
     return [tenant_id] if tenant_id else [t.tenant_id for t in ops.tenants()]
+
+
+def _text_time(stored: str) -> str:
+    """A time the audit view stores as text, in the one output format."""
+    return fmt_time(datetime.fromisoformat(stored.replace("Z", "+00:00")))
 
 
 def _week_numbers(ops: Operations, tenant: str, period: Period) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def weekly_review(ops: Operations, week: Period, tenant_id: str | None = None
     """§7 weekly review: this week against the previous one, per tenant."""
     previous = Period(week.start - timedelta(days=7), week.start)
     return {
-        "kind": "weekly", "period_start": iso_utc(week.start), "period_end": iso_utc(week.end),
+        "kind": "weekly", "period_start": fmt_time(week.start), "period_end": fmt_time(week.end),
         "tenants": [{"tenant": t, "this_week": _week_numbers(ops, t, week),
                      "last_week": _week_numbers(ops, t, previous)}
                     for t in _tenants(ops, tenant_id)],
@@ -76,19 +82,20 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
     """§7 monthly review: SLO and SLA compliance, alerts, incidents, threshold tuning."""
     moment = now or month.end
     scope = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
-    alerts = [a for a in (x.to_dict() for x in ops.alerts(**scope))
-              if iso_utc(month.start) <= a["triggered_at"] < iso_utc(month.end)]
-    incidents = [i for i in (x.to_dict() for x in ops.incidents(**scope))
-                 if iso_utc(month.start) <= i["opened_at"] < iso_utc(month.end)]
-    adoptions = [{"at": a["occurred_at"], "by": a["actor"], "details": a["details"]}
+    alerts = [a.to_dict(times=fmt_time) for a in ops.alerts(**scope)
+              if month.start <= a.triggered_at < month.end]
+    incidents = [i.to_dict(times=fmt_time) for i in ops.incidents(**scope)
+                 if month.start <= i.opened_at < month.end]
+    adoptions = [{"at": _text_time(a["occurred_at"]), "by": a["actor"], "details": a["details"]}
                  for a in audit_queries.actions_named(ops.sql, _ADOPTED)
                  if iso_utc(month.start) <= a["occurred_at"] < iso_utc(month.end)]
     return {
-        "kind": "monthly", "period_start": iso_utc(month.start),
-        "period_end": iso_utc(month.end),
-        "tenants": [{"tenant": t, "slo": ops.slo(month, tenant_id=t, now=moment)[0].to_dict(),
+        "kind": "monthly", "period_start": fmt_time(month.start),
+        "period_end": fmt_time(month.end),
+        "tenants": [{"tenant": t, "slo": ops.slo(month, tenant_id=t,
+                                                 now=moment)[0].to_dict(times=fmt_time),
                      "daily": _daily(ops, t, month)} for t in _tenants(ops, tenant_id)],
-        "sla": [s.to_dict() for s in ops.sla(month.start, month.end, **scope)],
+        "sla": [s.to_dict(times=fmt_time) for s in ops.sla(month.start, month.end, **scope)],
         "alerts_per_rule": dict(sorted(Counter(a["rule"] for a in alerts).items())),
         "alerts": alerts,
         "incidents": [{k: i.get(k) for k in ("id", "tenant", "severity", "state", "cause",

@@ -266,9 +266,6 @@ def test_timelines_print_one_line_per_entry_without_reprs(db: str) -> None:
     assert "owners: primary=" in gate and "{'" not in gate
 
 
-@pytest.mark.xfail(strict=True, reason="the services still hand some times to the CLI as "
-                   "text built by domain.time.iso_utc (microseconds); typed results carrying "
-                   "datetimes (issue 14 point 3, another change) make this pass")
 def test_every_time_in_a_timeline_has_millisecond_precision(db: str) -> None:
     lines = run("incident", "timeline", incident_id(db), "--db", db).stdout.splitlines()
     assert all(TIME.match(line) for line in lines)
@@ -281,7 +278,7 @@ def test_numbers_are_formatted_and_every_column_has_a_header(db: str) -> None:
     assert re.search(r"\d+\.\d+ %", slo) and re.search(r"\d+ ms", slo)
     header = next(line for line in slo.splitlines() if "availability" in line)
     cells = [c.strip() for c in re.split(r"[┃│]", header)[1:-1]]
-    assert len(cells) == 11 and all(cells), cells
+    assert len(cells) == 12 and all(cells) and cells[1] == "mode", cells  # point 9: mode shown
 
 
 # ---- start-up ---------------------------------------------------------------------------

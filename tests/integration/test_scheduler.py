@@ -69,7 +69,7 @@ def _expected(url: str, now: datetime) -> Counter[tuple[str, str, str]]:
     with Operations.open(url) as ops:
         rows = ops.incidents(tenant_id="acme")
     for row in rows:
-        at = datetime.fromisoformat(row["opened_at"].replace("Z", "+00:00"))
+        at = row.opened_at
         twin = Incident.open(key="twin", severity=Severity(row["severity"]), tenant_id="acme",
                              title="t", cause="other", by="t", at=at, policy=policy)
         twin.record_overdue(now, "x", policy)
