@@ -16,38 +16,21 @@ from opsledger.cli.common import (
     console,
     db_option,
     emit_json,
-    err_console,
     json_option,
     open_ops,
+    progress_bar,
     run_command,
     safe,
     value_of,
 )
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from opsledger import ImportSummary
     from opsledger.application import Operations
 
 __all__ = ["import_group", "print_import"]
 
 _INPUTS = click.Path(exists=True, dir_okay=False, allow_dash=True)
-
-
-def _progress() -> Progress:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
-    )
 
 
 def _input_name(path: str) -> str:
@@ -98,7 +81,7 @@ def _import_files(ops: Operations, paths: list[str], strict: bool,
     from opsledger import import_pumuki_audit
 
     total = None if "-" in paths else sum(count_lines(p) for p in paths)
-    with _sources(paths) as sources, _progress() as bar:
+    with _sources(paths) as sources, progress_bar() as bar:
         task = bar.add_task("importing", total=total)
         return import_pumuki_audit(
             ops, sources, strict=strict, register_unknown=register_unknown,

@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from opsledger.cli.common import (
     console,
     db_option,
     emit_json,
-    err_console,
     json_option,
     open_ops,
+    progress_bar,
     run_command,
     safe,
 )
 
-if TYPE_CHECKING:
-    from rich.progress import Progress
-
 __all__ = ["doctor", "projections"]
-
-
-def _progress() -> Progress:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
-    )
 
 
 @click.group()
@@ -82,7 +62,7 @@ def projections_status(db: str | None, as_json: bool) -> None:
 @run_command
 def projections_catch_up(db: str | None, retry: bool, as_json: bool) -> None:
     """Apply every new event to the running views (a view that fails stops alone)."""
-    with open_ops(db) as ops, _progress() as bar:
+    with open_ops(db) as ops, progress_bar() as bar:
         task = bar.add_task("catching up", total=ops.views.head())
         applied = ops.catch_up(progress=lambda pos, head: bar.update(task, completed=pos),
                                retry=retry)
@@ -122,7 +102,7 @@ def projections_verify(db: str | None, as_json: bool) -> None:
 def projections_rebuild(db: str | None, views: tuple[str, ...], as_json: bool) -> None:
     """Clear the views (all, or the named ones) and apply the whole history again; a
     rebuilt view that had stopped runs again."""
-    with open_ops(db) as ops, _progress() as bar:
+    with open_ops(db) as ops, progress_bar() as bar:
         task = bar.add_task("rebuilding", total=ops.views.head())
         applied = ops.rebuild_views(progress=lambda pos, head: bar.update(task, completed=pos),
                                     views=list(views) or None)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -16,8 +16,11 @@ from rich.markup import escape
 
 from opsledger.serialize import fmt_time
 
-__all__ = ["console", "err_console", "fmt_ms", "fmt_number", "fmt_percent", "safe", "table",
-           "text", "value_of"]
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+__all__ = ["console", "err_console", "fmt_ms", "fmt_number", "fmt_percent", "progress_bar",
+           "safe", "table", "text", "value_of"]
 
 # Markup stays on for the CLI's own styles; data reaches it only through ``safe``. Emoji
 # codes (":smile:") and highlighting would reinterpret data: both off.
@@ -111,3 +114,19 @@ def _line(values: list[str], widths: list[int]) -> str:
 
     return "  ".join(safe(v) + " " * (w - cell_len(visible_controls(v)))
                      for v, w in zip(values, widths, strict=True)).rstrip()
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr (only on a terminal; gone when done)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    )

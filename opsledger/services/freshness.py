@@ -31,12 +31,10 @@ from opsledger.projections._facts import moment
 from opsledger.scheduler import Deadline, DeadlineQueue
 from opsledger.services.clock import BusinessClock
 from opsledger.services.lines import (
-    TwoPass,
+    checked_inputs,
     numbered_lines,
     parse_line,
     rejection,
-    source_name,
-    validate_first,
 )
 from opsledger.services.policies import Policies
 from opsledger.services.recording import load_many
@@ -169,18 +167,9 @@ class Freshness:
         Lines are bounded and reported like the audit import's (file, line, field); the input
         is streamed in chunks of 1,000 (``strict``: a first pass validates everything)."""
         time_bounds = self._clock.bounds(time_bounds)
-        inputs = list(sources)
-        labels = list(names) if names is not None else [
-            source_name(s, i) for i, s in enumerate(inputs)]
-        passes = [TwoPass(s) for s in inputs] if strict else []
-        try:
-            if strict:
-                validate_first(passes, labels, lambda raw: _parse_snapshot(raw, time_bounds))
-                inputs = [reader.second() for reader in passes]
+        with checked_inputs(sources, names, strict,
+                            lambda raw: _parse_snapshot(raw, time_bounds)) as (inputs, labels):
             summary = self._import_lines(inputs, labels, time_bounds)
-        finally:
-            for reader in passes:
-                reader.close()
         watermark = self.visibility_watermark()
         if watermark is not None:
             summary["missed"] = self.advance_freshness(watermark)

@@ -21,12 +21,10 @@ from opsledger.domain.bounds import TimeBounds
 from opsledger.domain.errors import OpsledgerError
 from opsledger.services.clock import BusinessClock
 from opsledger.services.lines import (
-    TwoPass,
+    checked_inputs,
     numbered_lines,
     parse_line,
     rejection,
-    source_name,
-    validate_first,
 )
 from opsledger.services.recording import Recording
 from opsledger.services.records import PublishRecord
@@ -91,46 +89,9 @@ class Importer:
         never more than a day ahead of the store's clock: :meth:`BusinessClock.bounds`).
         """
         time_bounds = self._clock.bounds(time_bounds)
-        inputs = list(sources)
-        labels = list(names) if names is not None else [
-            source_name(s, i) for i, s in enumerate(inputs)]
-        passes = [TwoPass(s) for s in inputs] if strict else []
-        try:
-            if strict:
-                validate_first(passes, labels, lambda raw: _parse(raw, time_bounds))
-                inputs = [p.second() for p in passes]
+        with checked_inputs(sources, names, strict,
+                            lambda raw: _parse(raw, time_bounds)) as (inputs, labels):
             return self._write(inputs, labels, register_unknown, by, progress, time_bounds)
-        finally:
-            for reader in passes:
-                reader.close()
-
-
-    def _flush(
-        writer: Any,
-        chunk: list[tuple[int, PublishRecord]],
-        summary: ImportSummary,
-        progress: Callable[[int], None] | None,
-        index: int,
-        name: str,
-        ordered: list[tuple[int, int, dict[str, Any]]],
-    ) -> None:
-        if not chunk:
-            return
-        results = writer.write([record for _, record in chunk])
-        for (number, _), item in zip(chunk, results, strict=True):
-            if item.status == "duplicate":
-                summary.duplicates += 1
-            elif item.status == "refused":
-                assert item.error is not None
-                ordered.append((index, number, rejection(name, number, item.error)))
-            else:
-                summary.imported += 1
-                summary.retries += int(item.retry)
-                summary.collisions += int(item.collision)
-                summary.key_missing += int(item.key_missing)
-        if progress:
-            progress(len(chunk))
-        chunk.clear()
 
     def _write(self, inputs: list[Iterable[bytes]], labels: list[str],
                register_unknown: bool, by: str, progress: Callable[[int], None] | None,
@@ -155,6 +116,7 @@ class Importer:
         ordered.sort(key=lambda item: (item[0], item[1]))
         summary.rejected = [item[2] for item in ordered]
         return summary
+
 
 def _flush(
     writer: Any,

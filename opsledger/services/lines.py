@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 import orjson
@@ -21,7 +22,13 @@ from opsledger.domain.bounds import MAX_LINE_BYTES
 from opsledger.domain.errors import ImportRefused, InvalidInput, LineTooLong, OpsledgerError
 
 __all__ = [
-    "BOM", "TwoPass", "numbered_lines", "parse_line", "rejection", "source_name",
+    "BOM",
+    "TwoPass",
+    "checked_inputs",
+    "numbered_lines",
+    "parse_line",
+    "rejection",
+    "source_name",
 ]
 
 BOM = b"\xef\xbb\xbf"
@@ -134,3 +141,25 @@ def validate_first(passes: Sequence[TwoPass], names: Sequence[str],
                 found = rejection(name, number, error)
                 raise ImportRefused(number, found["error"], file=name,
                                     field=found["field"]) from None
+
+
+@contextmanager
+def checked_inputs(sources: Iterable[Iterable[bytes]], names: Sequence[str] | None,
+                   strict: bool, parse: Callable[[bytes | None], object]
+                   ) -> Iterator[tuple[list[Iterable[bytes]], list[str]]]:
+    """The inputs an importer reads once, with their labels (``names``, else each file's
+    name, else ``<input N>``); with ``strict``, every line is first parsed by ``parse``
+    (:func:`validate_first`: the first bad one refuses the whole import, nothing written)
+    and the inputs given are their second pass. Spools are closed on the way out."""
+    inputs = list(sources)
+    labels = list(names) if names is not None else [
+        source_name(s, i) for i, s in enumerate(inputs)]
+    passes = [TwoPass(s) for s in inputs] if strict else []
+    try:
+        if strict:
+            validate_first(passes, labels, parse)
+            inputs = [reader.second() for reader in passes]
+        yield inputs, labels
+    finally:
+        for reader in passes:
+            reader.close()
