@@ -5,12 +5,13 @@ by today's keys."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger.domain.time import iso_utc
 from opsledger.projections import incidents as incident_view
 from opsledger_test_support import go_live
 
@@ -55,6 +56,7 @@ from opsledger.results import (
     WeeklyReview,
     WhatIfReport,
 )
+from opsledger.serialize import fmt_time
 from opsledger.services.slo import Period
 
 T = datetime(2026, 11, 3, 20, 0, tzinfo=UTC)
@@ -130,11 +132,13 @@ def _round_trip(cls: type[Result], obj: Result) -> Result:
     return _from_row(cls, row)
 
 
-def _from_row(cls: type[Result], row: Mapping[str, Any]) -> Result:
-    """``cls.of(row).to_dict() == row``, frozen, slotted, and ``obj[key]`` is the field
-    today's ``key`` names (or, for an incident event, the event field in ``details``)."""
+def _from_row(cls: type[Result], row: Mapping[str, Any],
+              times: Callable[[datetime], str] = iso_utc) -> Result:
+    """``cls.of(row).to_dict(times) == row`` (``times``: the form of the row's times),
+    frozen, slotted, and ``obj[key]`` is the field today's ``key`` names (or, for an incident
+    event, the event field in ``details``)."""
     obj = cls.of(row)
-    assert obj.to_dict() == row
+    assert obj.to_dict(times) == row
     names = [f.name for f in dataclasses.fields(obj)]
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(obj, names[0], None)
@@ -329,13 +333,15 @@ def test_an_unknown_key_and_a_naive_time_are_refused(scenario: Scenario) -> None
 def test_weekly_and_monthly_reviews(scenario: Scenario) -> None:
     from opsledger.reports.review import monthly_review, weekly_review
 
-    weekly = _from_row(WeeklyReview, weekly_review(scenario.ops, Period.week("2026-W45")))
+    # (the reviews print every time in the one output form: milliseconds)
+    weekly = _from_row(WeeklyReview, weekly_review(scenario.ops, Period.week("2026-W45")),
+                       fmt_time)
     assert isinstance(weekly, WeeklyReview)
     (tenant,) = weekly.tenants
     assert tenant.tenant_id == TENANT and tenant.this_week.operations > 0
     assert tenant.last_week.error_rate is None
     row = monthly_review(scenario.ops, NOVEMBER)
-    monthly = _from_row(MonthlyReview, row)
+    monthly = _from_row(MonthlyReview, row, fmt_time)
     assert isinstance(monthly, MonthlyReview)
     assert monthly.tenants[0].slo == SloReport.of(row["tenants"][0]["slo"])
     assert monthly.tenants[0].daily[2].day == date(2026, 11, 3)
