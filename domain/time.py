@@ -21,6 +21,7 @@ __all__ = [
     "Clock",
     "FrozenClock",
     "SystemClock",
+    "fmt_time",
     "from_us",
     "iso_utc",
     "to_us",
@@ -49,6 +50,15 @@ def utc(value: datetime, field: str = "occurred_at") -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise NaiveDatetime(field, value)
     return value.astimezone(UTC)
+
+
+def fmt_time(value: datetime) -> str:
+    """The one time form of every output (JSON and text): RFC 3339 in UTC with ``Z`` and
+    exactly milliseconds (Pumuki's own precision), ``2026-11-03T07:00:00.123Z``; finer is cut,
+    never rounded up. (A naive time is taken as UTC: the stores hand back UTC.) Stored and
+    compared times use :func:`iso_utc`."""
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def iso_utc(value: datetime) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
@@ -24,17 +24,12 @@ from uuid import UUID
 
 import orjson
 
+from opsledger.domain.time import fmt_time
+
 __all__ = ["dumps", "dumps_array_chunks", "fmt_time", "to_jsonable"]
 
 _OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME
             | orjson.OPT_PASSTHROUGH_DATACLASS)
-
-
-def fmt_time(value: datetime) -> str:
-    """``value`` in UTC as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (a naive time is taken as UTC: the
-    stores hand back UTC)."""
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -39,7 +39,7 @@ def _query_options(func: Any) -> Any:
         click.option("--outcome", type=click.Choice(["success", "error"])),
         click.option("--error-code"),
         click.option("--key"),
-        click.option("--limit", type=int),
+        click.option("--limit", type=click.IntRange(min=1, max=2**63 - 1)),
         json_option,
     ]):
         func = decorator(func)

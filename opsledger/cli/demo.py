@@ -79,8 +79,8 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
 @click.command("demo")
 @db_option
 @click.option("--month", default="2026-11", show_default=True)
-@click.option("--days", type=int, default=30, show_default=True)
-@click.option("--tenants", type=int, default=3, show_default=True)
+@click.option("--days", type=click.IntRange(min=1, max=31), default=30, show_default=True)
+@click.option("--tenants", type=click.IntRange(min=1, max=100), default=3, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("opsledger-demo"), show_default=True,
               help="where the monthly review (index.html and its charts) goes")

@@ -193,8 +193,8 @@ def sla_cmd(db: str | None, tenant: str | None, all_tenants: bool, month: str | 
     columns = ["severity", "incidents", "deadlines met", "MTTA", "time to mitigation", "MTTR",
                "status cadence"]
     table(({"severity": r["severity"], "incidents": r["incidents"],
-            "deadlines met": ", ".join(f"{k} {v['met']}/{v['met'] + v['missed']}"
-                                       for k, v in r["deadlines"].items()),
+            "deadlines met": ", ".join(f"{d.kind} {d.met}/{d.met + d.missed}"
+                                       for d in r.deadlines),
             "MTTA": _minutes(r["mtta_minutes"]),
             "time to mitigation": _minutes(r["time_to_mitigation_minutes"]),
             "MTTR": _minutes(r["mttr_minutes"]),

@@ -52,7 +52,7 @@ def _key(key_file: Path | None) -> bytes:
 
 @click.command("verify")
 @db_option
-@click.option("--from", "from_position", type=click.IntRange(min=1), default=None,
+@click.option("--from", "from_position", type=click.IntRange(min=1, max=2**63 - 1), default=None,
               help="start at this notification id, trusting the stored link before it")
 @click.option("--checkpoint", "checkpoint_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -68,9 +68,10 @@ def _write_options(func: Any) -> Any:
 @click.option("--repo", "repos", multiple=True, help="repository in scope (repeatable)")
 @click.option("--name")
 @click.option("--mode", type=_MODES, default="local_only", show_default=True)
-@click.option("--audit-days", type=int, help="retention of audit rows (days)")
-@click.option("--metrics-days", type=int)
-@click.option("--contracts-days", type=int)
+@click.option("--audit-days", type=click.IntRange(min=1, max=36500),
+              help="retention of audit rows (days)")
+@click.option("--metrics-days", type=click.IntRange(min=1, max=36500))
+@click.option("--contracts-days", type=click.IntRange(min=1, max=36500))
 @click.option("--default-retention", is_flag=True, help="use the policy's retention defaults")
 @click.option("--token-owner", help="who rotates the tenant's tokens (needed for SaaS mode)")
 @click.option("--redact-tenant", is_flag=True)

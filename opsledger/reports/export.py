@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from opsledger.domain.time import iso_utc
 from opsledger.projections import AuditQuery
 from opsledger.projections import audit as audit_queries
 from opsledger.projections._stream import merge_ordered, ordered_within
+from opsledger.serialize import fmt_time
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
@@ -117,7 +119,27 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
     # the order is that of the rows as exported (after redaction), as a sort of all would give
     streams = [ordered_within(private(rows), at=lambda r: r["at"], key=_key)
                for rows in (publish, refused)]
-    return merge_ordered([*streams, sorted(private(few), key=_key)], key=_key)
+    return map(_output_times, merge_ordered([*streams, sorted(private(few), key=_key)],
+                                            key=_key))
+
+
+_STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def _output_times(value: Any) -> Any:
+    """``value`` with every time in the one output form (:func:`~opsledger.serialize.
+    fmt_time`): the views' fixed-width text, an offset form, or the library's stored
+    ``{"_type_": "datetime_iso", "_data_": ...}`` encoding inside event details. (Rows are
+    ordered on the views' own text first, which sorts as time does.)"""
+    if isinstance(value, str) and _STORED_TIME.fullmatch(value):
+        return fmt_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    if isinstance(value, dict):
+        if value.keys() == {"_type_", "_data_"} and value["_type_"] == "datetime_iso":
+            return _output_times(value["_data_"])
+        return {k: _output_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_output_times(v) for v in value]
+    return value
 
 
 def _scrub(value: Any, names: list[str], hash_payloads: bool, key: str = "") -> Any:

@@ -26,7 +26,8 @@ from eventsourcing.persistence import IntegrityError
 from opsledger.domain.bounds import bounded
 from opsledger.domain.erasure import Erasure
 from opsledger.domain.tenant import Tenant
-from opsledger.domain.time import iso_utc
+from opsledger.domain.time import fmt_time, iso_utc
+from opsledger.projections._facts import moment
 from opsledger.projections.retention import (
     PURGED,
     horizons,
@@ -48,15 +49,15 @@ class RetentionReport:
     """What retention removed (or, in a dry run, would remove) for one tenant."""
 
     tenant_id: str
-    audit_before: str
-    metrics_before: str
+    audit_before: datetime
+    metrics_before: datetime
     removed: dict[str, int]
     recorded: bool
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"tenant": self.tenant_id, "audit_before": self.audit_before,
-                "metrics_before": self.metrics_before, "removed": dict(self.removed),
+        return {"tenant": self.tenant_id, "audit_before": fmt_time(self.audit_before),
+                "metrics_before": fmt_time(self.metrics_before), "removed": dict(self.removed),
                 "removed_total": sum(self.removed.values()), "recorded": self.recorded}
 
 
@@ -66,14 +67,14 @@ class ForgetReport:
     PostgreSQL tables, or the SQLite database file)."""
 
     tenant_id: str
-    forgotten_at: str
+    forgotten_at: datetime
     key_deleted: bool
     purged: dict[str, int]
     rewritten: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"tenant": self.tenant_id, "forgotten_at": self.forgotten_at,
+        return {"tenant": self.tenant_id, "forgotten_at": fmt_time(self.forgotten_at),
                 "key_deleted": self.key_deleted, "purged": dict(self.purged),
                 "purged_total": sum(self.purged.values()), "rewritten": list(self.rewritten)}
 
@@ -122,7 +123,8 @@ class Compliance:
                     tenant.record_retention(audit_before, metrics_before, removed, by, now)
 
                 self._store.update(functools.partial(self._tenants.load, state.tenant_id), record)
-            reports.append(RetentionReport(state.tenant_id, a, m, removed, recorded))
+            reports.append(RetentionReport(state.tenant_id, audit_before, metrics_before,
+                                           removed, recorded))
         if not dry_run:
             self._views.catch_up()
         return reports
@@ -156,5 +158,5 @@ class Compliance:
         forgotten_at = self._store.sql.fetch(
             f"SELECT occurred_at FROM {self._store.sql.table('audit_action')} WHERE tenant_id = ? "
             "AND action = 'Erasure.TenantForgotten'", (tenant_id,))
-        return ForgetReport(tenant_id, forgotten_at[0]["occurred_at"] if forgotten_at
-                            else iso_utc(now), key_deleted, counts, rewritten)
+        return ForgetReport(tenant_id, moment(forgotten_at[0]["occurred_at"]) if forgotten_at
+                            else now, key_deleted, counts, rewritten)

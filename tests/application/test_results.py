@@ -371,7 +371,7 @@ def test_export_rows(scenario: Scenario) -> None:
     from opsledger.reports.export import export_rows
 
     rows = export_rows(scenario.ops, TENANT, None, None)
-    exported = [_from_row(ExportRow, r) for r in rows]
+    exported = [_from_row(ExportRow, r, fmt_time) for r in rows]
     kinds = {e["kind"] for e in exported}
     assert {"publish", "refused", "alert_triggered", "Tenant.Registered",
             "Incident.Acknowledged"} <= kinds
