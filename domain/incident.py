@@ -21,6 +21,7 @@ from opsledger.domain import topics
 from opsledger.domain.errors import IllegalTransition, InvalidInput
 from opsledger.domain.ids import NAMESPACE
 from opsledger.domain.policy import OperationsPolicy
+from opsledger.domain.time import fmt_time
 
 __all__ = ["CAUSES", "Incident", "Severity", "State", "incident_uuid", "initial_deadlines"]
 
@@ -103,6 +104,8 @@ class Incident(Aggregate):
         self.rca_link: str | None = None
         self.fix_sprint: str | None = None
         self.times: dict[str, datetime] = {"opened": occurred_at}
+        #: The business time of the incident's latest event: its history runs to here.
+        self.last_at = occurred_at
 
     @classmethod
     def open(cls, *, key: str, severity: Severity, tenant_id: str | None, title: str,
@@ -144,6 +147,14 @@ class Incident(Aggregate):
                      if d["status"] == "pending" and d["due_at"] is not None
                      and d["due_at"] < at)
         return [(k, t) for t, k in due]
+
+    def check_not_before_history(self, at: datetime) -> None:
+        """An operator's action may not be dated before what the incident has recorded
+        already (its opening, an earlier action, a deadline missed): history is appended
+        to, never rewritten, so every point-in-time read of it stays meaningful."""
+        if at < self.last_at:
+            raise InvalidInput(f"at {fmt_time(at)} is before incident {self.id}'s history, "
+                               f"which runs to {fmt_time(self.last_at)}")
 
     def record_overdue(self, at: datetime, escalate_to: str,
                        policy: OperationsPolicy) -> int:
@@ -357,5 +368,6 @@ class Incident(Aggregate):
                at: datetime) -> None:
         self.state = State(state)
         self.deadlines = deadlines
+        self.last_at = max(self.last_at, at)
         if stamp is not None:
             self.times[stamp] = at

@@ -59,8 +59,12 @@ class Incidents:
     def _change_incident(self, incident_id: str | UUID, at: datetime | None,
                          change: Callable[[Incident, datetime], object]) -> rs.Incident:
         moment = self._clock.now(at)
-        incident = self._store.update(lambda: self._incident(incident_id),
-                               lambda i: (change(i, moment), i)[1])
+        def act(incident: Incident) -> Incident:
+            incident.check_not_before_history(moment)
+            change(incident, moment)
+            return incident
+
+        incident = self._store.update(lambda: self._incident(incident_id), act)
         return rs.Incident.of(incident_view.describe(incident))
 
     @bounded(title="text", cause="label", by="id", tenant_id="id", alert_ids="ids", at="time")

@@ -16,6 +16,7 @@ from opsledger_test_support import saas_tenant
 from opsledger import (
     FrozenClock,
     IllegalTransition,
+    InvalidInput,
     NotFound,
     Operations,
     OperationsPolicy,
@@ -101,6 +102,37 @@ def test_refused_incident_commands_leave_the_store_unchanged(snapshot: Any) -> N
         with pytest.raises(NotFound):
             ops.acknowledge("00000000-0000-0000-0000-000000000000", by="a")
         assert snapshot(ops) == before
+
+
+def test_an_action_dated_before_the_incidents_history_is_refused_and_changes_nothing(
+    snapshot: Any, tmp_path: Path
+) -> None:
+    """History is appended to: a resolve dated before the acknowledgement (or before the
+    opening) would put the incident's events out of time order and break every as-of read
+    of it; it is a typed refusal of the input (the CLI: a bad --at, exit 2) that leaves the
+    store as it was."""
+    db = f"sqlite:///{tmp_path / 'back.db'}"
+    with Operations.open(db, clock=FrozenClock(T0 + timedelta(hours=1))) as ops:
+        tenant(ops)
+        incident = ops.open_incident(severity="SEV1", title="x", cause="other", by="a",
+                                     tenant_id="acme", at=T0)
+        ops.acknowledge(incident.incident_id, by="a", at=T0 + timedelta(minutes=10))
+        before = snapshot(ops)
+        with pytest.raises(InvalidInput, match="before incident"):
+            ops.resolve_incident(incident.incident_id, summary="s", by="a",
+                                 at=T0 + timedelta(minutes=5))
+        with pytest.raises(InvalidInput, match="before incident"):
+            ops.post_status_update(incident.incident_id, message="m", by="a",
+                                   at=T0 - timedelta(days=1))
+        assert snapshot(ops) == before
+        assert ops.incident(incident.incident_id, as_of=T0 + timedelta(minutes=5)).state == \
+            "open"
+    refused = subprocess.run(
+        [sys.executable, "-m", "opsledger.cli", "incident", "resolve", str(incident.incident_id),
+         "--summary", "s", "--by", "a", "--at", "2026-11-03T08:00:00Z", "--db", db],
+        capture_output=True, text=True)
+    assert refused.returncode == 2 and "before incident" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def _day(ops: Operations, clock: FrozenClock | None) -> str:
