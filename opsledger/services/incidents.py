@@ -228,6 +228,7 @@ class Incidents:
     def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
             all_tenants: bool = False) -> list[rs.SlaFigures]:
         """SLA compliance per severity for incidents opened in ``[start, end)``."""
+        start, end = utc(start, "start"), utc(end, "end")
         if not all_tenants:
             if not tenant_id:
                 raise NotFound("an SLA query needs a tenant, or all_tenants=True")

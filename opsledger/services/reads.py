@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from opsledger import results as rs
-from opsledger.domain.errors import NotFound, OpsledgerError
-from opsledger.domain.time import iso_utc
+from opsledger.domain.errors import InvalidInput, NotFound, OpsledgerError
+from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import AuditQuery, slo_query
 from opsledger.projections import audit as audit_queries
 from opsledger.projections._stream import stream_query
@@ -164,6 +164,9 @@ class Timeline:
                       ) -> Iterator[rs.TimelineEntry]:
         """:meth:`replay` produced as the views are read: memory flat in the range's
         length (a year of publish minutes). The tenant is checked now."""
+        start, end = utc(start, "start"), utc(end, "end")
+        if end < start:
+            raise InvalidInput("a replay's end is before its start")
         self._tenants.load(tenant_id)
         self._views.catch_up()
         return map(rs.TimelineEntry.of,

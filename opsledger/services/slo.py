@@ -21,7 +21,7 @@ from opsledger.domain.slo_math import (
     integrity_met,
     nearest_rank,
 )
-from opsledger.domain.time import iso_utc
+from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import slo_query as q
 from opsledger.store.sql import SqlStore
 
@@ -35,10 +35,17 @@ def _minute(t: datetime) -> str:
 
 @dataclass(frozen=True)
 class Period:
-    """``[start, end)`` in UTC."""
+    """``[start, end)`` in UTC (tz-aware: a naive time is refused with ``NaiveDatetime``;
+    an empty or reversed range with ``InvalidInput``)."""
 
     start: datetime
     end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start, "period start"))
+        object.__setattr__(self, "end", utc(self.end, "period end"))
+        if self.end <= self.start:
+            raise InvalidInput("a period's end must be after its start")
 
     @classmethod
     def month(cls, text: str) -> Period:
@@ -98,7 +105,7 @@ class Period:
     def between(cls, start: datetime, end: datetime) -> Period:
         """An explicit range; refused if empty."""
         if end <= start:
-            raise InvalidInput("--to must be after --from")
+            raise InvalidInput("the end must be after the start (--to after --from)")
         return cls(start, end)
 
 
