@@ -284,8 +284,23 @@ def test_numbers_are_formatted_and_every_column_has_a_header(db: str) -> None:
 # ---- start-up ---------------------------------------------------------------------------
 def test_importing_the_cli_does_not_import_the_heavy_libraries() -> None:
     done = _subprocess("import sys, opsledger.cli.main\n"
-                       "print(sorted(m for m in ('matplotlib', 'psycopg', 'cryptography')"
+                       "print(sorted(m for m in ('matplotlib', 'psycopg', 'cryptography',"
+                       " 'pydantic', 'eventsourcing', 'apscheduler')"
                        " if m in sys.modules))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_read_of_a_sqlite_store_loads_no_driver_cipher_chart_or_scheduler(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL's driver, the cipher, the charts and APScheduler are imported when a
+    command needs them, not by every read of a SQLite store."""
+    done = _subprocess("import sys\nfrom opsledger import Operations\n"
+                       f"ops = Operations.open('sqlite:///{tmp_path / 'r.db'}')\n"
+                       "ops.tenants()\n"
+                       "print(sorted(m for m in ('psycopg', 'cryptography', 'matplotlib',"
+                       " 'apscheduler') if m in sys.modules))")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
