@@ -110,6 +110,7 @@ def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample:
         print_alerts(to_jsonable(result["alerts"]))
         return
     print_slo_rows(result["slo"])
-    console.print(f"alerts per rule: {safe(result['alerts_per_rule'])}")
+    per_rule = ", ".join(f"{rule} {n}" for rule, n in result["alerts_per_rule"].items())
+    console.print(f"alerts per rule: {safe(per_rule or 'none')}")
     console.print(f"monthly review written to {safe(result['review'])} "
                   f"({time.monotonic() - started:.0f} s)")

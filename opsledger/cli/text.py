@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
@@ -51,6 +52,10 @@ def text(value: object) -> str:
         return text(value.value)
     if isinstance(value, float):
         return fmt_number(value)
+    if isinstance(value, Mapping | list | tuple):  # structured details: compact JSON
+        from opsledger.serialize import to_jsonable
+
+        return orjson.dumps(to_jsonable(value), option=orjson.OPT_SORT_KEYS).decode()
     return str(value)
 
 
