@@ -1,4 +1,4 @@
-"""Retention and erasure (policy §5) as commands of ``Operations``.
+"""Retention and erasure (policy §5) as a service.
 
 ``apply_retention`` computes each tenant's horizons from its own retention policy and the
 clock (audit rows: ``audit_days``; SLO facts: ``metrics_days``), counts what they remove

@@ -1,4 +1,4 @@
-"""Go-live gate commands of ``Operations`` (policy §6, §8): evidence, activation, rollback,
+"""The go-live gate as a service (policy §6, §8): evidence, activation, rollback,
 constraints and their grace deadlines, owners; and the SaaS switch of a tenant."""
 
 from __future__ import annotations
