@@ -19,7 +19,6 @@ import orjson
 from opsledger import results as rs
 from opsledger.domain import topics
 from opsledger.domain.alert import RULES, Alert, alert_uuid
-from opsledger.domain.errors import NotFound
 from opsledger.domain.incident import Incident, Severity
 from opsledger.domain.ledger import PolicyLedger
 from opsledger.domain.policy import OperationsPolicy
@@ -370,10 +369,7 @@ class AlertProcess:
         re-evaluating late facts are flagged ``backfilled`` (with ``found_at``); those late
         facts showed never held are ``withdrawn`` and listed only with
         ``include_withdrawn``."""
-        if not all_tenants:
-            if not tenant_id:
-                raise NotFound("an alert query needs a tenant, or all_tenants=True")
-            self._tenants.load(tenant_id)
+        self._tenants.check_scope(tenant_id, all_tenants, "an alert query")
         self.evaluate_alerts()
         self._views.catch_up()
         rows = alert_rows(self._store.sql, None if all_tenants else tenant_id, rule, False,

@@ -197,10 +197,7 @@ class Incidents:
                   as_of: datetime | None = None) -> list[rs.Incident]:
         """Incidents in scope (platform-wide ones belong to the operator scope); with
         ``as_of``, those that existed then, each as it stood (``show``'s shape)."""
-        if not all_tenants:
-            if not tenant_id:
-                raise NotFound("an incident query needs a tenant, or all_tenants=True")
-            self._tenants.tenant(tenant_id)
+        self._tenants.check_scope(tenant_id, all_tenants, "an incident query")
         self._views.catch_up()
         rows = incident_view.incident_rows(self._store.sql,
                                            None if all_tenants else tenant_id, None)
@@ -229,10 +226,7 @@ class Incidents:
             all_tenants: bool = False) -> list[rs.SlaFigures]:
         """SLA compliance per severity for incidents opened in ``[start, end)``."""
         start, end = utc(start, "start"), utc(end, "end")
-        if not all_tenants:
-            if not tenant_id:
-                raise NotFound("an SLA query needs a tenant, or all_tenants=True")
-            self._tenants.tenant(tenant_id)
+        self._tenants.check_scope(tenant_id, all_tenants, "an SLA query")
         self._views.catch_up()
         return list(rs.SlaFigures.of(row) for row in sla_summary(
             self._store.sql, start, end, None if all_tenants else tenant_id))

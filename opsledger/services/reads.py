@@ -114,10 +114,7 @@ class SloReads:
     ) -> list[rs.SloReport]:
         """SLO rows for the period: the tenant total first, then each repository (or, in
         the operator scope, each tenant's total and then all tenants together)."""
-        if not all_tenants:
-            if not tenant_id:
-                raise NotFound("an SLO query needs a tenant, or all_tenants=True")
-            self._tenants.load(tenant_id)
+        self._tenants.check_scope(tenant_id, all_tenants, "an SLO query")
         moment = self._clock.now(now, "now", command=False)
         self._views.catch_up()
         as_of = min(period.end, max(period.start, moment))

@@ -12,7 +12,12 @@ from eventsourcing.persistence import IntegrityError
 
 from opsledger.domain import topics
 from opsledger.domain.bounds import bounded
-from opsledger.domain.errors import TenantAlreadyRegistered, TenantNotReady, UnknownTenant
+from opsledger.domain.errors import (
+    NotFound,
+    TenantAlreadyRegistered,
+    TenantNotReady,
+    UnknownTenant,
+)
 from opsledger.domain.governance import Governance
 from opsledger.domain.tenant import Mode, Tenant, tenant_uuid
 from opsledger.domain.time import utc
@@ -69,6 +74,15 @@ class Tenants:
         if tenant is None:
             raise UnknownTenant(tenant_id)
         return tenant
+
+    def check_scope(self, tenant_id: str | None, all_tenants: bool, what: str) -> None:
+        """A read's scope: one registered tenant, or every tenant (the operator's);
+        :class:`NotFound` names ``what`` needs one, :class:`UnknownTenant` an unknown one."""
+        if all_tenants:
+            return
+        if not tenant_id:
+            raise NotFound(f"{what} needs a tenant, or all_tenants=True")
+        self.load(tenant_id)
 
     @bounded(tenant_id="id", repositories="ids", by="id", name="label",
              token_rotation_owner="id", at="time")
