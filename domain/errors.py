@@ -16,7 +16,8 @@ has a stable ``code``, what the CLI and an HTTP API map to an exit code or a sta
     │   │   └── InvalidStoreIdentifier   a URL's schema that is not a plain identifier
     │   ├── UnsafeOutputPath             a report file outside its output folder
     │   ├── CheckpointKeyMissing         no checkpoint key configured
-    │   └── InvalidCheckpoint            a checkpoint file that is not one
+    │   ├── InvalidCheckpoint            a checkpoint file that is not one
+    │   └── PayloadTooLarge              an HTTP body over the service's size limit
     ├── ScopeViolation                   policy §5 scoping: refused, audited as a refusal
     │   ├── UnknownTenant
     │   │   └── TenantForgotten          crypto-shredded: unreadable, closed for writes
@@ -31,7 +32,11 @@ has a stable ``code``, what the CLI and an HTTP API map to an exit code or a sta
     │   ├── ActivationRefused            go-live activation with checks not satisfied
     │   └── TrackingConflict             another process advanced a view first (retry)
     ├── NotFound                         asked for something that does not exist
-    │   └── UnknownView                  a view name the store does not have
+    │   ├── UnknownView                  a view name the store does not have
+    │   └── UnknownToken                 an API token id the store does not have
+    ├── Unauthenticated                  no API token, or one that is unknown, expired or
+    │                                    revoked (the reason is counted, never shown)
+    ├── Forbidden                        the API token lacks the scope the call needs
     ├── StoreUnavailable                 the store could not be reached
     ├── KeyStoreMissing                  the key store (or a key) is missing: reads stop
     └── CheckpointSignatureInvalid       a chain checkpoint's signature does not match
@@ -52,6 +57,7 @@ __all__ = [
     "CheckpointKeyMissing",
     "CheckpointSignatureInvalid",
     "Conflict",
+    "Forbidden",
     "IllegalTransition",
     "ImportRefused",
     "InvalidCheckpoint",
@@ -68,6 +74,7 @@ __all__ = [
     "OperationIdReused",
     "OpsledgerError",
     "OutOfBounds",
+    "PayloadTooLarge",
     "RepositoryOutOfScope",
     "RetentionPolicyMissing",
     "ScopeViolation",
@@ -76,7 +83,9 @@ __all__ = [
     "TenantForgotten",
     "TenantNotReady",
     "TrackingConflict",
+    "Unauthenticated",
     "UnknownTenant",
+    "UnknownToken",
     "UnknownView",
     "UnsafeOutputPath",
     "quote",
@@ -244,6 +253,16 @@ class InvalidCheckpoint(InvalidInput):
     code = "invalid_checkpoint"
 
 
+class PayloadTooLarge(InvalidInput):
+    """An HTTP body over the service's size limit: refused before it is read whole."""
+
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"request body over the limit of {limit:,} bytes")
+
+
 class ScopeViolation(OpsledgerError):
     """A publish record outside the tenant/repository scope (policy §5)."""
 
@@ -386,6 +405,36 @@ class UnknownView(NotFound):
     """A view name that the store does not have."""
 
     code = "unknown_view"
+
+
+class UnknownToken(NotFound):
+    """An API token id the store does not have (token rotate/revoke of a typo)."""
+
+    code = "unknown_token"
+
+
+class Unauthenticated(OpsledgerError):
+    """A call without a valid API token. ``reason`` (``missing``, ``malformed``,
+    ``unknown``, ``mismatch``, ``expired``, ``revoked``, ``forgotten``) is counted for
+    operators; the message a caller sees is the same for every reason and never quotes the
+    token."""
+
+    code = "unauthenticated"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("a valid API token is required (Authorization: Bearer <token>)")
+
+
+class Forbidden(OpsledgerError):
+    """The API token is valid but lacks the scope the call needs."""
+
+    code = "forbidden"
+
+    def __init__(self, needed: str, scope: str) -> None:
+        self.needed = needed
+        self.scope = scope
+        super().__init__(f"this call needs a token of scope {needed!r}; this one is {scope!r}")
 
 
 class StoreUnavailable(OpsledgerError):

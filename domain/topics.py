@@ -13,6 +13,12 @@ __all__ = [
     "ALERT_RESOLVED",
     "ALERT_REVISED",
     "ALERT_TRIGGERED",
+    "API_TOKEN_AGGREGATE",
+    "API_TOKEN_CREATED",
+    "API_TOKEN_ISSUED",
+    "API_TOKEN_PREFIX",
+    "API_TOKEN_REVOKED",
+    "API_TOKEN_ROTATED",
     "ERASURE_AGGREGATE",
     "ERASURE_CREATED",
     "ERASURE_PREFIX",
@@ -87,6 +93,14 @@ ALERT_CREATED = "opsledger.Alert.Created"
 ALERT_RESOLVED = "opsledger.Alert.Resolved"
 ALERT_REVISED = "opsledger.Alert.Revised"
 ALERT_TRIGGERED = "opsledger.Alert.Triggered"
+
+# ---- ApiToken -----------------------------------------------------------------------------
+API_TOKEN_AGGREGATE = "opsledger.ApiToken"
+API_TOKEN_PREFIX = "opsledger.ApiToken."
+API_TOKEN_CREATED = "opsledger.ApiToken.Created"
+API_TOKEN_ISSUED = "opsledger.ApiToken.Issued"
+API_TOKEN_REVOKED = "opsledger.ApiToken.Revoked"
+API_TOKEN_ROTATED = "opsledger.ApiToken.Rotated"
 
 # ---- Erasure ------------------------------------------------------------------------------
 ERASURE_AGGREGATE = "opsledger.Erasure"

@@ -22,6 +22,7 @@ from opsledger.services.policies import Policies
 from opsledger.services.reads import AuditReads, SloReads, Sweeps, Timeline
 from opsledger.services.recording import PublishResult, Recording
 from opsledger.services.tenants import Tenants, TenantState
+from opsledger.services.tokens import Tokens
 from opsledger.services.views import Views
 from opsledger.store.events import OpsledgerApp
 from opsledger.store.url import DEFAULT_URL, StoreUrl, parse_store_url
@@ -173,6 +174,12 @@ class Operations:
     # integrity
     verify_chain = Forward("integrity", Integrity.verify_chain)
     checkpoint = Forward("integrity", Integrity.checkpoint)
+    # API tokens
+    create_token = Forward("tokens", Tokens.create_token)
+    rotate_token = Forward("tokens", Tokens.rotate_token)
+    revoke_token = Forward("tokens", Tokens.revoke_token)
+    tokens = Forward("tokens", Tokens.tokens)
+    authenticate = Forward("tokens", Tokens.authenticate)
 
 
 #: The importers as functions of the store (the 0.1 embedding API):

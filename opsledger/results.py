@@ -108,11 +108,13 @@ __all__ = [
     "IncidentBrief",
     "IncidentEvent",
     "IncidentTransition",
+    "IssuedToken",
     "LateAlertFacts",
     "MonthlyReview",
     "MonthlyTenant",
     "OperatorAction",
     "PolicyAdoption",
+    "Principal",
     "PublishMinute",
     "RefusalRow",
     "Rejection",
@@ -123,6 +125,7 @@ __all__ = [
     "SnapshotImportSummary",
     "TenantLateFacts",
     "TimelineEntry",
+    "TokenInfo",
     "WeekNumbers",
     "WeeklyReview",
     "WeeklyTenant",
@@ -931,3 +934,43 @@ class ExportRow(Result):
     subject: str
     outcome: str | None
     details: Mapping[str, Any]
+
+
+# ---- API tokens (Operations.create_token, rotate_token, revoke_token, tokens, authenticate)
+@dataclass(frozen=True, slots=True)
+class TokenInfo(Result):
+    """An API token as it stands at the time asked for (never its secret or its hash).
+    ``state``: ``active``, ``overlap`` (rotated, valid until ``expires_at``), ``expired``
+    or ``revoked``."""
+
+    token_id: str
+    tenant_id: str | None
+    scope: str
+    owner: str
+    state: str
+    issued_at: datetime
+    issued_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    predecessor: str | None
+    successor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken(Result):
+    """A new token: ``token`` is the secret, shown this once (only its hash is stored)."""
+
+    token: str
+    info: TokenInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Principal(Result):
+    """Who an authenticated call acts as: the token, its tenant (``None``: an operator token,
+    every tenant) and its scope."""
+
+    token_id: str
+    tenant_id: str | None
+    scope: str
+    owner: str

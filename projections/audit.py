@@ -49,7 +49,9 @@ IDENTITY = ("audit_publish_identity", "audit_publish", "tenant_id, operation_id"
 LEGACY_IDENTITY = "audit_publish_operation"
 REFUSED = topics.REFUSED_COMMAND_REFUSED
 ACTION_PREFIXES = (topics.TENANT_PREFIX, topics.POLICY_LEDGER_PREFIX, topics.GO_LIVE_GATE_PREFIX,
-                   topics.ERASURE_PREFIX)
+                   topics.ERASURE_PREFIX, topics.API_TOKEN_PREFIX)
+#: State fields an audited action never shows (an API token's secret hash).
+HIDDEN_DETAILS = ("timestamp", "originator_topic", "occurred_at", "by", "secret_hash")
 
 PUBLISH_COLUMNS = (
     "operation_id", "tenant_id", "repository_id", "idempotency_key", "key_missing",
@@ -83,7 +85,7 @@ class AuditView:
 
     name = "audit"
     #: Bump when the tables or the rows written change: stores rebuild the view on open.
-    version: int = 1
+    version: int = 2  # 2: stored times in action details as text; API token actions
     tables: tuple[str, ...] = ("audit_publish", "audit_refusal", "audit_action")
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
@@ -214,6 +216,9 @@ class AuditView:
         ``Registered`` carries it)."""
         if fact.topic.startswith(topics.ERASURE_PREFIX):
             return str(fact.state["tenant_id"])
+        if fact.topic.startswith(topics.API_TOKEN_PREFIX):  # every token event carries it
+            tenant = fact.state.get("tenant_id")
+            return None if tenant is None else str(tenant)
         if not fact.topic.startswith(topics.TENANT_PREFIX):
             return None
         if "tenant_id" in fact.state:
@@ -279,8 +284,8 @@ def _publish_row(fact: Fact, op: StoredPublish) -> tuple[Any, ...]:
 def _action_row(fact: Fact, tenant_id: str | None) -> tuple[Any, ...]:
     state = fact.state
     details = {
-        k: v for k, v in state.items()
-        if k not in ("timestamp", "originator_topic", "occurred_at", "by")
+        k: _unwrapped(v) for k, v in state.items()
+        if k not in HIDDEN_DETAILS
     }
     action = fact.topic.removeprefix("opsledger.")
     return (
@@ -288,6 +293,13 @@ def _action_row(fact: Fact, tenant_id: str | None) -> tuple[Any, ...]:
         iso(state["occurred_at"]),
         orjson.dumps(details, default=_plain, option=orjson.OPT_SORT_KEYS).decode(),
     )
+
+
+def _unwrapped(value: Any) -> Any:
+    """A stored time (``{"_type_": "datetime_iso", "_data_": text}``) as its text."""
+    if type(value) is dict and value.keys() == {"_type_", "_data_"}:
+        return value["_data_"]
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -21,7 +21,10 @@ layer                      may import (besides itself)
                            export, doctor and view verification are built on the facade's
                            public calls, as the CLI is)
 ``opsledger.cli``          only the facade (``opsledger``, ``opsledger.application``) and
-                           the public types, the serializer, the reports and the simulator
+                           the public types, the serializer, the reports, the simulator and
+                           the HTTP service (``opsledger serve``)
+``opsledger.api``          the HTTP service: only the facade, the public types and the
+                           serializer (as the CLI)
 ``opsledger.samples``      nothing (data files)
 =========================  ===========================================================
 
@@ -69,7 +72,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "opsledger": _FACADE,
     "opsledger.reports": _FACADE,
     "opsledger.cli": ("opsledger", "opsledger.application", "opsledger.results",
-                      "opsledger.serialize", "opsledger.reports", "opsledger.sim"),
+                      "opsledger.serialize", "opsledger.reports", "opsledger.sim",
+                      "opsledger.api"),
+    "opsledger.api": ("opsledger", "opsledger.application", "opsledger.results",
+                      "opsledger.serialize"),
     "opsledger.samples": (),
 }
 # Third-party packages the pure layers never import (I/O, the scheduler library, the CLI).

@@ -30,6 +30,7 @@ from opsledger.services.policies import Policies
 from opsledger.services.reads import AuditReads, SloReads, Sweeps, Timeline
 from opsledger.services.recording import Recording
 from opsledger.services.tenants import Tenants
+from opsledger.services.tokens import Tokens
 from opsledger.services.views import Views
 from opsledger.store.events import EventStore
 from opsledger.store.url import StoreUrl
@@ -82,6 +83,7 @@ class Services:
     timeline: Timeline
     sweeps: Sweeps
     integrity: Integrity
+    tokens: Tokens
 
     @classmethod
     def build(cls, store: EventStore, clock: Clock, runner: ViewRunner) -> Services:
@@ -106,6 +108,7 @@ class Services:
             timeline=Timeline(store, tenants, views),
             sweeps=Sweeps(store, time, alerts, freshness, incidents, gate),
             integrity=Integrity(store),
+            tokens=Tokens(store, time, tenants),
         )
 
 
