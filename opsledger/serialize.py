@@ -5,6 +5,9 @@ streams today, an HTTP API later. No CLI imports here.
   its ``to_dict`` documents, any other frozen dataclass, pydantic model, dict, list, tuple,
   set, Enum, UUID, Decimal, datetime, ...) into plain JSON values;
 * :func:`dumps` writes those values as bytes, keys sorted, indented by 2;
+* :func:`to_wire` is :func:`to_jsonable` for the HTTP API: a typed result by its attribute
+  names (``tenant_id``, not ``to_dict``'s ``tenant``), so a body is exactly what the OpenAPI
+  schema generated from that same dataclass describes;
 * :func:`fmt_time` is the one time format of every output, JSON and text alike: RFC 3339 in
   UTC with ``Z`` and exactly millisecond precision (Pumuki's own), e.g.
   ``2026-11-03T07:00:00.123Z``. A time finer than a millisecond is cut, never rounded up.
@@ -26,7 +29,7 @@ import orjson
 
 from opsledger.domain.time import fmt_time
 
-__all__ = ["dumps", "dumps_array_chunks", "fmt_time", "to_jsonable"]
+__all__ = ["dumps", "dumps_array_chunks", "dumps_wire", "fmt_time", "to_jsonable", "to_wire"]
 
 _OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME
             | orjson.OPT_PASSTHROUGH_DATACLASS)
@@ -47,6 +50,23 @@ def to_jsonable(obj: Any) -> Any:
         items = [to_jsonable(v) for v in obj]
         return sorted(items, key=orjson.dumps)  # stable whatever the hash seed
     return _scalar_or_structure(obj)
+
+
+def to_wire(obj: Any) -> Any:
+    """``obj`` as JSON values, typed results (and every other dataclass) by attribute name:
+    the HTTP API's bodies, which its OpenAPI schema describes field for field."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_wire(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {_key(k): to_wire(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_wire(v) for v in obj]
+    return to_jsonable(obj)
+
+
+def dumps_wire(obj: Any) -> bytes:
+    """``obj`` as compact JSON bytes by :func:`to_wire` (keys sorted)."""
+    return orjson.dumps(to_wire(obj), option=orjson.OPT_SORT_KEYS)
 
 
 def _as_is(moment: datetime) -> datetime:
