@@ -38,8 +38,8 @@ __all__ = ["DEFAULT_OVERLAP", "MAX_OVERLAP", "Tokens", "allows"]
 DEFAULT_OVERLAP = timedelta(hours=24)
 #: The longest overlap a rotation may ask for.
 MAX_OVERLAP = timedelta(days=30)
-_TOKEN = re.compile(r"^olt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
-_TOKEN_ID = re.compile(r"^[0-9a-f]{16}$")
+_TOKEN = re.compile(r"olt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")  # fullmatch: no "\n" after
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def allows(scope: str, needed: str) -> bool:
@@ -69,8 +69,9 @@ class Tokens:
         self._tenants = tenants
 
     def _load(self, token_id: str) -> ApiToken:
-        if not _TOKEN_ID.match(token_id):
-            raise UnknownToken(f"no API token {token_id[:40]!r}")
+        if not _TOKEN_ID.fullmatch(token_id):  # never quoted: it may be a whole token
+            raise UnknownToken("no such API token: give its id, the 16 hex digits after "
+                               f"{TOKEN_PREFIX!r} (never the whole token)")
         token = self._store.get(token_uuid(token_id), ApiToken)
         if token is None:
             raise UnknownToken(f"no API token {token_id!r}")
@@ -140,11 +141,15 @@ class Tokens:
 
         return self._store.update(lambda: self._load(token_id), revoke)
 
+    @bounded(tenant_id="id")
     def tokens(self, tenant_id: str | None = None, *, at: datetime | None = None
                ) -> tuple[TokenInfo, ...]:
-        """Every token (of ``tenant_id`` only, if given) in the order issued, with its
-        state at ``at`` (default now). Secrets and hashes never leave the store."""
+        """Every token (of ``tenant_id`` only, if given: :class:`UnknownTenant` if it is
+        not registered, like every tenant read) in the order issued, with its state at
+        ``at`` (default now). Secrets and hashes never leave the store."""
         now = self._clock.now(at, command=False)
+        if tenant_id is not None:
+            self._tenants.load(tenant_id)  # UnknownTenant / TenantForgotten
         sql = self._store.sql
         with sql.transaction(commit=False) as cursor:
             sql.execute(cursor, f"SELECT originator_id FROM {sql.table(sql.events_table)} "
@@ -173,7 +178,7 @@ class Tokens:
         now = utc(at, "at") if at is not None else self._clock.now()
         if not presented:
             raise Unauthenticated("missing")
-        match = _TOKEN.match(presented)
+        match = _TOKEN.fullmatch(presented)
         if match is None:
             raise Unauthenticated("malformed")
         token_id, secret = match.groups()
