@@ -140,7 +140,7 @@ def token_revoke(token_id: str, db: str | None, by: str, reason: str, at: str | 
     if as_json:
         emit_json(info)
         return
-    console.print(f"token {safe(info.token_id)} revoked at {fmt_time(info.revoked_at)} by "
+    console.print(f"token {safe(info.token_id)} revoked at {safe(info.revoked_at)} by "
                   f"{safe(info.revoked_by)}", soft_wrap=True)
 
 

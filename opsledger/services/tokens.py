@@ -153,7 +153,7 @@ class Tokens:
         sql = self._store.sql
         with sql.transaction(commit=False) as cursor:
             sql.execute(cursor, f"SELECT originator_id FROM {sql.table(sql.events_table)} "
-                                "WHERE topic = ? ORDER BY originator_id",
+                                f"WHERE topic = ? ORDER BY {sql.position_column()}",
                         (topics.API_TOKEN_ISSUED,))
             ids = [row[0] if isinstance(row, tuple) else row["originator_id"]
                    for row in cursor.fetchall()]
@@ -166,7 +166,7 @@ class Tokens:
                 continue
             if token is not None and (tenant_id is None or token.tenant_id == tenant_id):
                 found.append(token)
-        found.sort(key=lambda t: (t.issued_at, t.token_id))
+        found.sort(key=lambda t: t.issued_at)  # stable: same time, in the log's order
         return tuple(_info(t, now) for t in found)
 
     def authenticate(self, presented: str | None, *, needs: str | None = None,
