@@ -16,6 +16,8 @@ import secrets
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from opsledger.domain import topics
 from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import (
@@ -40,6 +42,7 @@ DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_OVERLAP = timedelta(days=30)
 _TOKEN = re.compile(r"olt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")  # fullmatch: no "\n" after
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+_ATTEMPTS = 10  # a rotation that meets a concurrent writer reloads and decides again
 
 
 def allows(scope: str, needed: str) -> bool:
@@ -116,17 +119,26 @@ class Tokens:
     ) -> IssuedToken:
         """Issue a successor of the same tenant and scope (its owner: ``owner``, else the
         old one's); the old token stays valid for ``overlap`` (default 24 h), then
-        expires. Old and new are saved in one transaction."""
+        expires. Old and new are saved in one transaction; when another process changed the
+        old token meanwhile, the rotation is decided again on its fresh state (rotated or
+        revoked already: :class:`IllegalTransition`)."""
         now = self._clock.now(at)
         if not timedelta(0) <= overlap <= MAX_OVERLAP:
             raise InvalidInput(f"overlap must lie between 0 and {MAX_OVERLAP.days} days")
-        old = self._load(token_id)
-        secret, new = self._issue(tenant_id=old.tenant_id, scope=old.scope,
-                                  owner=owner or old.owner, by=by, now=now,
-                                  predecessor=old.token_id)
-        old.rotate(new.token_id, now + overlap, by, now)
-        self._store.save(old, new)
-        return IssuedToken(token=secret, info=_info(new, now))
+        for attempt in range(_ATTEMPTS):
+            old = self._load(token_id)
+            secret, new = self._issue(tenant_id=old.tenant_id, scope=old.scope,
+                                      owner=owner or old.owner, by=by, now=now,
+                                      predecessor=old.token_id)
+            old.rotate(new.token_id, now + overlap, by, now)  # IllegalTransition unless active
+            try:
+                self._store.save(old, new)
+            except IntegrityError:  # another process changed it first: decide again
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                continue
+            return IssuedToken(token=secret, info=_info(new, now))
+        raise AssertionError("unreachable")
 
     @bounded(token_id="id", by="id", reason="text", at="time")
     def revoke_token(

@@ -17,6 +17,7 @@ from opsledger import (
     Forbidden,
     FrozenClock,
     Governance,
+    IllegalTransition,
     InvalidInput,
     IssuedToken,
     Operations,
@@ -161,6 +162,33 @@ def test_a_revoked_token_fails_at_once_in_this_and_in_another_process(shared_url
                 engine.authenticate(issued.token)
             assert refused.value.reason == "revoked"
         assert [t.state for t in other.tokens("acme")] == ["revoked"]
+
+
+@pytest.mark.policy("6.token_rotation")
+def test_a_rotation_racing_another_process_is_decided_again_on_fresh_state(
+    shared_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Operations.open(shared_url, clock=FrozenClock(T0)) as ops, \
+            Operations.open(shared_url, clock=FrozenClock(T0)) as other:
+        _tenants(ops, "acme")
+        old = ops.create_token(scope="read", tenant_id="acme", owner="bob", by="alice")
+        service = other.services.tokens
+        load = service._load
+        loads: list[str] = []
+
+        def stale_load(token_id: str) -> Any:  # `ops` rotates between this read and the save
+            token = load(token_id)
+            if not loads:
+                ops.rotate_token(token_id, by="carol")
+            loads.append(token_id)
+            return token
+
+        monkeypatch.setattr(service, "_load", stale_load)
+        with pytest.raises(IllegalTransition):
+            other.rotate_token(old.info.token_id, by="dave")
+        assert len(loads) == 2  # the conflict was seen, and the second read decided
+        assert [(t.issued_by, t.predecessor) for t in other.tokens("acme")] == [
+            ("alice", None), ("carol", old.info.token_id)]
 
 
 @pytest.mark.policy("5.auth_validation")
