@@ -75,11 +75,12 @@ def _register() -> None:
     from opsledger.cli.simulate import simulate_cmd
     from opsledger.cli.slo import slo_cmd
     from opsledger.cli.tenants import tenant
+    from opsledger.cli.tokens import token_group
 
     for command in (import_group, audit, simulate_cmd, demo, projections, verify, checkpoint,
                     doctor, policy, tenant, record, gate_group, review_group, alerts_group,
                     slo_cmd, scheduler_group, replay_cmd, incident_group, sla_cmd,
-                    retention_group):
+                    retention_group, token_group):
         main.add_command(command)
     tenant.add_command(tenant_forget)
 

@@ -16,6 +16,8 @@ import secrets
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from opsledger.domain import topics
 from opsledger.domain.bounds import bounded
 from opsledger.domain.errors import (
@@ -38,8 +40,9 @@ __all__ = ["DEFAULT_OVERLAP", "MAX_OVERLAP", "Tokens", "allows"]
 DEFAULT_OVERLAP = timedelta(hours=24)
 #: The longest overlap a rotation may ask for.
 MAX_OVERLAP = timedelta(days=30)
-_TOKEN = re.compile(r"^olt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
-_TOKEN_ID = re.compile(r"^[0-9a-f]{16}$")
+_TOKEN = re.compile(r"olt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")  # fullmatch: no "\n" after
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+_ATTEMPTS = 10  # a rotation that meets a concurrent writer reloads and decides again
 
 
 def allows(scope: str, needed: str) -> bool:
@@ -69,8 +72,9 @@ class Tokens:
         self._tenants = tenants
 
     def _load(self, token_id: str) -> ApiToken:
-        if not _TOKEN_ID.match(token_id):
-            raise UnknownToken(f"no API token {token_id[:40]!r}")
+        if not _TOKEN_ID.fullmatch(token_id):  # never quoted: it may be a whole token
+            raise UnknownToken("no such API token: give its id, the 16 hex digits after "
+                               f"{TOKEN_PREFIX!r} (never the whole token)")
         token = self._store.get(token_uuid(token_id), ApiToken)
         if token is None:
             raise UnknownToken(f"no API token {token_id!r}")
@@ -115,17 +119,26 @@ class Tokens:
     ) -> IssuedToken:
         """Issue a successor of the same tenant and scope (its owner: ``owner``, else the
         old one's); the old token stays valid for ``overlap`` (default 24 h), then
-        expires. Old and new are saved in one transaction."""
+        expires. Old and new are saved in one transaction; when another process changed the
+        old token meanwhile, the rotation is decided again on its fresh state (rotated or
+        revoked already: :class:`IllegalTransition`)."""
         now = self._clock.now(at)
         if not timedelta(0) <= overlap <= MAX_OVERLAP:
             raise InvalidInput(f"overlap must lie between 0 and {MAX_OVERLAP.days} days")
-        old = self._load(token_id)
-        secret, new = self._issue(tenant_id=old.tenant_id, scope=old.scope,
-                                  owner=owner or old.owner, by=by, now=now,
-                                  predecessor=old.token_id)
-        old.rotate(new.token_id, now + overlap, by, now)
-        self._store.save(old, new)
-        return IssuedToken(token=secret, info=_info(new, now))
+        for attempt in range(_ATTEMPTS):
+            old = self._load(token_id)
+            secret, new = self._issue(tenant_id=old.tenant_id, scope=old.scope,
+                                      owner=owner or old.owner, by=by, now=now,
+                                      predecessor=old.token_id)
+            old.rotate(new.token_id, now + overlap, by, now)  # IllegalTransition unless active
+            try:
+                self._store.save(old, new)
+            except IntegrityError:  # another process changed it first: decide again
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                continue
+            return IssuedToken(token=secret, info=_info(new, now))
+        raise AssertionError("unreachable")
 
     @bounded(token_id="id", by="id", reason="text", at="time")
     def revoke_token(
@@ -140,15 +153,19 @@ class Tokens:
 
         return self._store.update(lambda: self._load(token_id), revoke)
 
+    @bounded(tenant_id="id")
     def tokens(self, tenant_id: str | None = None, *, at: datetime | None = None
                ) -> tuple[TokenInfo, ...]:
-        """Every token (of ``tenant_id`` only, if given) in the order issued, with its
-        state at ``at`` (default now). Secrets and hashes never leave the store."""
+        """Every token (of ``tenant_id`` only, if given: :class:`UnknownTenant` if it is
+        not registered, like every tenant read) in the order issued, with its state at
+        ``at`` (default now). Secrets and hashes never leave the store."""
         now = self._clock.now(at, command=False)
+        if tenant_id is not None:
+            self._tenants.load(tenant_id)  # UnknownTenant / TenantForgotten
         sql = self._store.sql
         with sql.transaction(commit=False) as cursor:
             sql.execute(cursor, f"SELECT originator_id FROM {sql.table(sql.events_table)} "
-                                "WHERE topic = ? ORDER BY originator_id",
+                                f"WHERE topic = ? ORDER BY {sql.position_column()}",
                         (topics.API_TOKEN_ISSUED,))
             ids = [row[0] if isinstance(row, tuple) else row["originator_id"]
                    for row in cursor.fetchall()]
@@ -161,7 +178,7 @@ class Tokens:
                 continue
             if token is not None and (tenant_id is None or token.tenant_id == tenant_id):
                 found.append(token)
-        found.sort(key=lambda t: (t.issued_at, t.token_id))
+        found.sort(key=lambda t: t.issued_at)  # stable: same time, in the log's order
         return tuple(_info(t, now) for t in found)
 
     def authenticate(self, presented: str | None, *, needs: str | None = None,
@@ -173,7 +190,7 @@ class Tokens:
         now = utc(at, "at") if at is not None else self._clock.now()
         if not presented:
             raise Unauthenticated("missing")
-        match = _TOKEN.match(presented)
+        match = _TOKEN.fullmatch(presented)
         if match is None:
             raise Unauthenticated("malformed")
         token_id, secret = match.groups()
