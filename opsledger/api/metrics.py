@@ -126,6 +126,7 @@ class OpsledgerCollector(Collector):
 
     def _read_store(self, monotonic_now: float) -> list[Metric]:
         ops = self.engine.ops
+        views = ops.view_status()  # first: the reads below catch the views up
         now = ops.clock.now()
         rows = ops.slo(opsledger.Period.month(f"{now:%Y-%m}"), all_tenants=True)
         metrics = list(_slo_metrics(r for r in rows if r.tenant_id is not None))
@@ -141,10 +142,9 @@ class OpsledgerCollector(Collector):
         metrics.append(_labelled(CounterMetricFamily, "opsledger_publishes_recorded",
                                  "publish operations recorded, by outcome",
                                  ["tenant", "outcome"], published))
-        views = ops.view_status()
         lags = self._lag.lags(views, monotonic_now)
         metrics.append(_labelled(GaugeMetricFamily, "opsledger_view_lag_events",
-                                 "events the view has not applied yet", ["view"],
+                                 "events the view had not applied at the scrape", ["view"],
                                  {(v.view,): v.lag for v in views}))
         metrics.append(_labelled(GaugeMetricFamily, "opsledger_view_lag_seconds",
                                  "seconds since this process first saw an event the view "
