@@ -75,7 +75,6 @@ if TYPE_CHECKING:
         AuditQuery,
         ViewStatus,
     )
-    from opsledger.scheduler.driver import Periodic
     from opsledger.results import (
         AdvanceReport,
         Alert,
@@ -129,6 +128,7 @@ if TYPE_CHECKING:
         WeekNumbers,
         WhatIfReport,
     )
+    from opsledger.scheduler.driver import Periodic
     from opsledger.services.compliance import (
         ForgetReport,
         RetentionReport,

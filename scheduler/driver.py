@@ -1,11 +1,12 @@
 """The live driver: APScheduler 3.x wakes at the next due time and records what fell due.
 
-This is the one module that imports APScheduler (the live driver, and :class:`Periodic`, the
-plain every-few-seconds runner ``opsledger serve`` ticks its background job with). Jobs run with ``misfire_grace_time=None``
-and ``coalesce=True``: a late wake-up still runs (once), it is never silently skipped. At
-start it sweeps immediately, which records at their original due times every deadline that
-fell due while no scheduler was running; the sweep is the same ``advance(now)`` imports
-and replays use, so live and history share one code path.
+This is the one module that imports APScheduler (the live driver, and :class:`Periodic`,
+the plain every-few-seconds runner ``opsledger serve`` ticks its background job with). Jobs
+run with ``misfire_grace_time=None`` and ``coalesce=True``: a late wake-up still runs
+(once), it is never silently skipped. At start it sweeps immediately, which records at their
+original due times every deadline that fell due while no scheduler was running; the sweep
+is the same ``advance(now)`` imports and replays use, so live and history share one code
+path.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ leadership only keeps the work, and the log lines, to one process.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -90,18 +91,14 @@ class PostgresLeadership:
     def _drop(self) -> None:
         conn, self._conn, self._held = self._conn, None, False
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection
                 conn.close()
-            except Exception:  # pragma: no cover - closing a broken connection
-                pass
 
     def release(self) -> None:
         """Unlock and close the connection."""
         if self._held and self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the session is gone: so is the lock
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-            except Exception:  # the session is gone: so is the lock
-                pass
         self._drop()
 
 

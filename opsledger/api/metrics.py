@@ -19,7 +19,7 @@ import ipaddress
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -172,7 +172,7 @@ def _labelled(kind: Any, name: str, documentation: str, labels: list[str],
 def _slo_metrics(rows: Iterable[Any]) -> Iterator[Metric]:
     """The running month's SLO figures per tenant (a figure without traffic: no sample)."""
     rows = list(rows)
-    figures = (
+    figures: tuple[tuple[str, str, Callable[[Any], float | None]], ...] = (
         ("opsledger_slo_availability_ratio", "availability this month",
          lambda r: r.availability),
         ("opsledger_slo_availability_target_ratio", "availability objective",

@@ -9,6 +9,7 @@ import stat
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,7 +81,7 @@ def test_the_leader_file_is_private_and_a_stopped_leader_unlocks_it(tmp_path: An
     one, two = FileLeadership(path), FileLeadership(path)
     assert one.hold() and not two.hold()
     assert stat.S_IMODE(os.stat(path + ".leader").st_mode) == 0o600
-    assert open(path + ".leader").read().strip() == str(os.getpid())
+    assert Path(path + ".leader").read_text().strip() == str(os.getpid())
     assert one.hold()  # still held
     one.release()
     assert two.hold() and not one.hold()
