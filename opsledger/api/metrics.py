@@ -111,6 +111,8 @@ class OpsledgerCollector(Collector):
         state = state if isinstance(state, SchedulerState) else SchedulerState()
         yield _gauge("opsledger_scheduler_leader",
                      "1 if this process holds leadership and sweeps", int(state.leader))
+        yield CounterMetricFamily("opsledger_scheduler_sweeps",
+                                  "sweeps this process completed", value=state.sweeps)
         yield _gauge("opsledger_scheduler_enabled",
                      "1 if this process runs the background job", int(state.enabled))
         if state.last_sweep_at is not None:

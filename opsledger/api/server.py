@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+import opsledger
 from opsledger import Operations
 from opsledger.api.app import Background, create_app
 from opsledger.api.engine import Engine, ServeSettings
@@ -78,10 +79,17 @@ class PathOnly(logging.Filter):
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; :class:`~opsledger.InvalidInput` (a usage error
+    in the CLI) when the address cannot be had (in use, not this machine's)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise opsledger.InvalidInput(f"cannot listen on {host}:{port}: "
+                                     f"{exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -112,8 +120,11 @@ def serve(ops: Operations, settings: ServeSettings,
     server = uvicorn.Server(config)
     received: list[int] = []
 
-    def note(sig: int, frame: FrameType | None) -> None:  # uvicorn re-raises the signal
-        received.append(sig)                              # it stopped on: we exit cleanly
+    def note(sig: int, frame: FrameType | None) -> None:
+        """Before uvicorn listens: stop at once. After: uvicorn re-raises the signal it
+        stopped on when it is done, and we exit cleanly instead of dying of it."""
+        received.append(sig)
+        server.should_exit = True
 
     previous: dict[int, Any] = {s: signal.signal(s, note) for s in (signal.SIGTERM, signal.SIGINT)}
     host, port = sock.getsockname()[:2]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from opsledger import FrozenClock, Operations, Periodic
 from opsledger.api.engine import Engine, ServeSettings
@@ -169,6 +170,13 @@ def test_the_app_runs_the_job_and_status_shows_it_and_stopping_releases_leadersh
             assert body["scheduler"]["last_sweep_at"] == "2026-11-03T12:00:00.000Z"
             assert body["version"] and body["auth_failures"] == {}
             assert not FileLeadership(path).hold()  # the app's job holds it
+            exposed = {s.name: s.value for f in text_string_to_metric_families(
+                http.get("/metrics").text) for s in f.samples}
+            assert exposed["opsledger_scheduler_leader"] == 1
+            assert exposed["opsledger_scheduler_enabled"] == 1
+            assert exposed["opsledger_scheduler_sweeps_total"] >= 2
+            assert exposed["opsledger_scheduler_last_sweep_timestamp_seconds"] == \
+                START.timestamp()
         assert service.job is not None and service.job.state.leader is False
         other = FileLeadership(path)
         assert other.hold()  # the lifespan released it

@@ -258,3 +258,25 @@ def test_two_servers_on_postgres_kill_9_the_leader_and_the_other_records_each_de
             assert datetime.fromisoformat(missed["due_at"]) == at + ack
     follower.proc.send_signal(signal.SIGTERM)
     assert follower.proc.wait(timeout=60) == 0
+
+
+def test_an_address_in_use_or_not_this_machines_is_a_usage_error(tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from opsledger.cli.main import main
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = CliRunner().invoke(main, ["serve", "--db", db, "--port", str(port)])
+    assert busy.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.output
+    assert "warning" not in busy.output
+    # TEST-NET-1 is no address of this machine: nothing listens, the warning is given first
+    remote = CliRunner().invoke(main, ["serve", "--db", db, "--host", "192.0.2.1",
+                                       "--port", "0"])
+    assert remote.exit_code == 2 and "cannot listen on 192.0.2.1:0" in remote.output
+    assert "warning: listening on 192.0.2.1, not loopback" in remote.output
