@@ -9,7 +9,8 @@ Label sets are bounded: tenant, rule, severity, kind, outcome, view, reason — 
 operation, an incident or a token. Platform-wide incidents have ``tenant=""``.
 
 ``/metrics`` needs the metrics token (``Authorization: Bearer …``) when one is configured;
-without one it answers loopback clients only (403 otherwise).
+without one it answers loopback clients only (403 otherwise) — behind a reverse proxy on
+the same host every client looks like loopback: configure a token there.
 """
 
 from __future__ import annotations

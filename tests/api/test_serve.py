@@ -187,9 +187,9 @@ def _missed_events(ops: Operations, incident_id: str) -> list[dict[str, Any]]:
             if e.to_dict()["kind"] == "Incident.DeadlineMissed"]
 
 
-def two_servers(pg_url: str, serving: Any, token: str) -> tuple[Serve, Serve]:
-    """Two ``serve`` processes on one schema, once one of them leads: (leader, follower)."""
-    servers = [serving(pg_url, "--tick", "0.2") for _ in range(2)]
+def two_servers(db: str, serving: Any, token: str) -> tuple[Serve, Serve]:
+    """Two ``serve`` processes on one store, once one of them leads: (leader, follower)."""
+    servers = [serving(db, "--tick", "0.2") for _ in range(2)]
 
     def leaders() -> list[Serve]:
         found = [s for s in servers if (st := s.status(token)) and st["scheduler"]["leader"]]
@@ -207,6 +207,18 @@ def kill_9(leader: Serve, follower: Serve, token: str) -> None:
     leader.proc.wait(timeout=30)
     wait_for("takeover", lambda: (st := follower.status(token)) and st["scheduler"]["leader"]
              and st["scheduler"]["sweeps"])
+
+
+def test_two_servers_on_a_sqlite_file_the_leader_lock_dies_with_the_leader(
+        tmp_path: Path, serving: Any) -> None:
+    path = tmp_path / "store.db"
+    token = operator_token(f"sqlite:///{path}")
+    leader, follower = two_servers(f"sqlite:///{path}", serving, token)
+    assert (path.parent / "store.db.leader").read_text().strip() == str(leader.proc.pid)
+    kill_9(leader, follower, token)
+    assert (path.parent / "store.db.leader").read_text().strip() == str(follower.proc.pid)
+    follower.proc.send_signal(signal.SIGTERM)
+    assert follower.proc.wait(timeout=60) == 0
 
 
 @pytest.mark.policy("3.SEV1.ack")
