@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ __all__ = ["CACHE_SECONDS", "OpsledgerCollector", "metrics_refusal", "registry_o
            "scheduler_state"]
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("opsledger.api.metrics")
 
 #: How long a scrape reuses what the previous one read from the store.
 CACHE_SECONDS = 5.0
@@ -101,7 +103,9 @@ class OpsledgerCollector(Collector):
             try:
                 metrics = [*self.engine.run(self._read_store, now), _gauge(
                     "opsledger_store_up", "1 if the last read of the store succeeded", 1)]
-            except Exception:
+            except Exception as exc:
+                log.error("metrics: reading the store failed: %s %s", type(exc).__name__,
+                          exc if isinstance(exc, opsledger.OpsledgerError) else "")
                 metrics = [_gauge("opsledger_store_up",
                                   "1 if the last read of the store succeeded", 0)]
             self._cached = (now, metrics)

@@ -186,3 +186,20 @@ def test_status_is_for_operators(live_api: Any) -> None:
     assert body["scheduler"] == {"enabled": False, "leader": False, "last_sweep_at": None,
                                  "sweeps": 0, "last_error": None}
     assert body["auth_failures"] == {"missing": 1, "forbidden": 1}
+
+
+def test_a_store_that_cannot_be_read_is_store_up_0_and_the_process_series_stay(
+        api_factory: Any, pg_url: str) -> None:
+    import psycopg
+
+    live = api_factory(pg_url)
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as admin:
+        schema = pg_url.split("schema=")[1]
+        admin.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_gone"')
+        try:
+            found = scrape(live)
+        finally:
+            admin.execute(f'ALTER SCHEMA "{schema}_gone" RENAME TO "{schema}"')
+    assert found["opsledger_store_up"] == {(): 0.0}
+    assert found["opsledger_scheduler_leader"] == {(): 0.0}
+    assert "opsledger_slo_availability_ratio" not in found
