@@ -86,6 +86,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections queue from now on, while the app starts
     except OSError as exc:
         sock.close()
         raise opsledger.InvalidInput(f"cannot listen on {host}:{port}: "

@@ -54,9 +54,14 @@ class Serve:
         """The process's /v1/status (None while it does not answer)."""
         try:
             answer = self.http.get("/v1/status", headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.last_problem = repr(exc)
             return None
-        return answer.json() if answer.status_code == 200 else None
+        if answer.status_code != 200:
+            self.last_problem = f"{answer.status_code} {answer.text[:300]}"
+            return None
+        body: dict[str, Any] = answer.json()
+        return body
 
     def logs(self) -> str:
         """Everything it wrote."""
@@ -91,7 +96,7 @@ def wait_for(what: str, check: Any, seconds: float = 30) -> Any:
         if found := check():
             return found
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}")  # (Serve.last_problem says why)
 
 
 def operator_token(db: str) -> str:
@@ -197,7 +202,8 @@ def two_servers(db: str, serving: Any, token: str) -> tuple[Serve, Serve]:
 
     (leader,) = wait_for("one leader", leaders)
     (follower,) = [s for s in servers if s is not leader]
-    assert follower.status(token)["scheduler"]["sweeps"] == 0  # type: ignore[index]
+    state = wait_for("the follower's status", lambda: follower.status(token))
+    assert not state["scheduler"]["leader"] and state["scheduler"]["sweeps"] == 0, state
     return leader, follower
 
 
@@ -219,6 +225,7 @@ def test_two_servers_on_a_sqlite_file_the_leader_lock_dies_with_the_leader(
     assert (path.parent / "store.db.leader").read_text().strip() == str(follower.proc.pid)
     follower.proc.send_signal(signal.SIGTERM)
     assert follower.proc.wait(timeout=60) == 0
+    assert "Traceback" not in follower.logs() and "unexpected error" not in follower.logs()
 
 
 @pytest.mark.policy("3.SEV1.ack")
@@ -238,6 +245,7 @@ def test_two_servers_on_postgres_after_kill_9_of_the_leader_the_other_sweeps(
         assert len(_missed_events(ops, incident.incident_id)) == 1
     follower.proc.send_signal(signal.SIGTERM)
     assert follower.proc.wait(timeout=60) == 0
+    assert "Traceback" not in follower.logs() and "unexpected error" not in follower.logs()
 
 
 @pytest.mark.slow
@@ -270,6 +278,7 @@ def test_two_servers_on_postgres_kill_9_the_leader_and_the_other_records_each_de
             assert datetime.fromisoformat(missed["due_at"]) == at + ack
     follower.proc.send_signal(signal.SIGTERM)
     assert follower.proc.wait(timeout=60) == 0
+    assert "Traceback" not in follower.logs() and "unexpected error" not in follower.logs()
 
 
 def test_an_address_in_use_or_not_this_machines_is_a_usage_error(tmp_path: Path) -> None:
