@@ -128,6 +128,7 @@ if TYPE_CHECKING:
         WeekNumbers,
         WhatIfReport,
     )
+    from opsledger.scheduler.driver import Periodic
     from opsledger.services.compliance import (
         ForgetReport,
         RetentionReport,
@@ -146,7 +147,7 @@ if TYPE_CHECKING:
         ChainReport,
         Checkpoint,
     )
-    from opsledger.store.url import DEFAULT_URL
+    from opsledger.store.url import DEFAULT_URL, pg_connect
 
 
 #: Where each public name lives (the module imported on first access).
@@ -203,6 +204,10 @@ _HOMES: dict[str, str] = {
     ], "opsledger.store.chain"),
 }
 _HOMES["DEFAULT_URL"] = "opsledger.store.url"
+#: For ``opsledger serve``: its background tick, and a PostgreSQL connection of its own
+#: (the leadership lock).
+_HOMES["Periodic"] = "opsledger.scheduler.driver"
+_HOMES["pg_connect"] = "opsledger.store.url"
 #: The importers as functions of the store: ``import_pumuki_audit(ops, sources, ...)``.
 _HOMES.update(dict.fromkeys(["import_pumuki_audit", "import_snapshots"], "opsledger.application"))
 
@@ -278,6 +283,7 @@ __all__ = [
     "OutOfBounds",
     "PayloadTooLarge",
     "Period",
+    "Periodic",
     "PolicyAdoption",
     "Principal",
     "PrivacySettings",
@@ -320,6 +326,7 @@ __all__ = [
     "WhatIfReport",
     "import_pumuki_audit",
     "import_snapshots",
+    "pg_connect",
 ]
 
 

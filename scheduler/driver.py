@@ -1,10 +1,12 @@
 """The live driver: APScheduler 3.x wakes at the next due time and records what fell due.
 
-This is the one module that imports APScheduler. Jobs run with ``misfire_grace_time=None``
-and ``coalesce=True``: a late wake-up still runs (once), it is never silently skipped. At
-start it sweeps immediately, which records at their original due times every deadline that
-fell due while no scheduler was running; the sweep is the same ``advance(now)`` imports
-and replays use, so live and history share one code path.
+This is the one module that imports APScheduler (the live driver, and :class:`Periodic`,
+the plain every-few-seconds runner ``opsledger serve`` ticks its background job with). Jobs
+run with ``misfire_grace_time=None`` and ``coalesce=True``: a late wake-up still runs
+(once), it is never silently skipped. At start it sweeps immediately, which records at their
+original due times every deadline that fell due while no scheduler was running; the sweep
+is the same ``advance(now)`` imports and replays use, so live and history share one code
+path.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-__all__ = ["Driver", "Sweeper"]
+__all__ = ["Driver", "Periodic", "Sweeper"]
 
 log = logging.getLogger("opsledger.scheduler")
 JOB = "opsledger-sweep"
@@ -82,3 +85,31 @@ class Driver(Generic[T]):
     def stop(self) -> None:
         """Stop waking up."""
         self.scheduler.shutdown(wait=False)
+
+
+class Periodic:
+    """Calls ``job`` in a background thread at once and then every ``every`` (wall-clock
+    ticks, not business time): ``misfire_grace_time=None`` and ``coalesce=True`` (a late
+    tick still runs, once), ``max_instances=1`` (never two at a time). :meth:`stop` waits
+    for a running call to finish."""
+
+    def __init__(self, job: Callable[[], object], every: timedelta, *,
+                 name: str = "opsledger-tick") -> None:
+        if every <= timedelta(0):
+            raise ValueError("a periodic job needs a positive interval")
+        self.job = job
+        self.every = every
+        self.name = name
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
+            "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+
+    def start(self) -> None:
+        """Run the job now (in the background thread), then every interval."""
+        self.scheduler.add_job(self.job, IntervalTrigger(seconds=self.every.total_seconds()),
+                               id=self.name, next_run_time=datetime.now(UTC))
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stop ticking; wait for a call in progress to finish."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)

@@ -72,6 +72,7 @@ def _register() -> None:
     from opsledger.cli.replay import replay_cmd
     from opsledger.cli.review import review_group
     from opsledger.cli.scheduler import scheduler_group
+    from opsledger.cli.serve import serve_cmd
     from opsledger.cli.simulate import simulate_cmd
     from opsledger.cli.slo import slo_cmd
     from opsledger.cli.tenants import tenant
@@ -80,7 +81,7 @@ def _register() -> None:
     for command in (import_group, audit, simulate_cmd, demo, projections, verify, checkpoint,
                     doctor, policy, tenant, record, gate_group, review_group, alerts_group,
                     slo_cmd, scheduler_group, replay_cmd, incident_group, sla_cmd,
-                    retention_group, token_group):
+                    retention_group, token_group, serve_cmd):
         main.add_command(command)
     tenant.add_command(tenant_forget)
 
