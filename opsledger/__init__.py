@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         RetentionPolicy,
         SystemClock,
     )
+    from opsledger.domain.bounds import MAX_LINE_BYTES
     from opsledger.domain.errors import (
         ActivationRefused,
         CheckpointKeyMissing,
@@ -203,11 +204,14 @@ _HOMES: dict[str, str] = {
     ], "opsledger.store.chain"),
 }
 _HOMES["DEFAULT_URL"] = "opsledger.store.url"
+#: The longest import line read (longer ones are refused unparsed): the HTTP ingest's too.
+_HOMES["MAX_LINE_BYTES"] = "opsledger.domain.bounds"
 #: The importers as functions of the store: ``import_pumuki_audit(ops, sources, ...)``.
 _HOMES.update(dict.fromkeys(["import_pumuki_audit", "import_snapshots"], "opsledger.application"))
 
 __all__ = [
     "DEFAULT_URL",
+    "MAX_LINE_BYTES",
     "ActivationRefused",
     "AdvanceReport",
     "Alert",
