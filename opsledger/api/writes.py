@@ -1,6 +1,7 @@
 """Ingest writes (``ingest`` scope; an operator token writes for every tenant): publish
 operations and downstream visibility, each through the same service call as the CLI's, and
-the operator writes of :mod:`opsledger.api.writes_ops` under the same router.
+the operator writes of :mod:`opsledger.api.writes_ops` under the same router (bodies are
+read and bounded by :mod:`opsledger.api.bodies`).
 
 A body is one JSON record, a JSON array of them, or (``Content-Type: application/x-ndjson``)
 lines exactly as Pumuki writes its audit (downstream snapshots as ``import snapshots`` reads
@@ -19,12 +20,10 @@ or record never stores part of itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 import opsledger
 from opsledger import (
@@ -36,32 +35,19 @@ from opsledger import (
     SnapshotRecord,
 )
 from opsledger.api.auth import Ingest, engine_of, visible_tenant
+from opsledger.api.bodies import BODY, RawBody, is_ndjson, items_of, lines_of, screen
 from opsledger.api.wire import WireJSON, reply
 from opsledger.api.writes_ops import router as operator_router
 
-__all__ = ["MAX_ITEMS", "PublishAnswer", "PublishItem", "Refusal", "VisibilityAnswer",
+__all__ = ["PublishAnswer", "PublishItem", "Refusal", "VisibilityAnswer",
            "VisibilityItem", "router"]
 
 router = APIRouter()
 router.include_router(operator_router)
 
-#: Records in one JSON body, or lines in one NDJSON body (a bigger batch: split it).
-MAX_ITEMS = 50_000
-#: How an NDJSON body is named in its rejections (as ``<stdin>`` is for the CLI).
-BODY = "<body>"
-_NDJSON = frozenset({"application/x-ndjson", "application/jsonl"})
-_BOM = b"\xef\xbb\xbf"
 _CHUNK = 1000  # records per transaction, as the importer's
 #: What a record may be refused for; anything else (the store unreachable) fails the call.
 _REFUSALS = (opsledger.InvalidInput, opsledger.ScopeViolation, opsledger.Conflict)
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body, read through the size limit (a chunked body over it: 413)."""
-    return await request.body()
-
-
-RawBody = Annotated[bytes, Depends(raw_body)]
 
 
 @dataclass(frozen=True)
@@ -138,10 +124,11 @@ def publishes(request: Request, who: Ingest, raw: RawBody,
     if register_unknown and who.tenant_id is not None:
         raise opsledger.Forbidden("operator", who.scope)
     engine = engine_of(request)
-    if _is_ndjson(request):
-        return reply(engine.run(_import_publishes, engine.ops, _lines(raw), who,
+    if is_ndjson(request):
+        return reply(engine.run(_import_publishes, engine.ops, lines_of(raw), who,
                                 register_unknown))
-    return reply(engine.run(_record_publishes, engine.ops, _items(raw), who, register_unknown))
+    return reply(engine.run(_record_publishes, engine.ops, items_of(raw), who,
+                            register_unknown))
 
 
 @router.post("/v1/visibility", tags=["ingest"], response_model=VisibilityAnswer,
@@ -151,46 +138,9 @@ def visibility(request: Request, who: Ingest, raw: RawBody) -> WireJSON:
     records as ``opsledger record visibility``; NDJSON as ``opsledger import snapshots``
     (which then settles freshness deadlines by the snapshots' own time)."""
     engine = engine_of(request)
-    if _is_ndjson(request):
-        return reply(engine.run(_import_visibility, engine.ops, _lines(raw), who))
-    return reply(engine.run(_record_visibility, engine.ops, _items(raw), who))
-
-
-def _is_ndjson(request: Request) -> bool:
-    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    return kind in _NDJSON
-
-
-def _too_many() -> opsledger.InvalidInput:
-    return opsledger.InvalidInput(f"a body holds at most {MAX_ITEMS:,} records or lines: "
-                                  "split it")
-
-
-def _lines(raw: bytes) -> list[bytes]:
-    """An NDJSON body's lines (counted before they are split: bounded)."""
-    if raw.count(b"\n") > MAX_ITEMS:
-        raise _too_many()
-    lines = raw.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    if len(lines) > MAX_ITEMS:
-        raise _too_many()
-    return lines
-
-
-def _items(raw: bytes) -> list[Any]:
-    """A JSON body's records: one object, or an array. Objects and arrays are counted
-    before parsing, so a body of millions of tiny values is refused unparsed."""
-    if not raw.strip():
-        raise opsledger.InvalidInput("the body is empty: give a record, an array of records, "
-                                     "or NDJSON lines (Content-Type: application/x-ndjson)")
-    if raw.count(b"{") + raw.count(b"[") > MAX_ITEMS + 1:
-        raise _too_many()
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise opsledger.InvalidInput(f"the body is not valid JSON: {exc}") from None
-    return data if isinstance(data, list) else [data]
+    if is_ndjson(request):
+        return reply(engine.run(_import_visibility, engine.ops, lines_of(raw), who))
+    return reply(engine.run(_record_visibility, engine.ops, items_of(raw), who))
 
 
 def _refusal(error: opsledger.OpsledgerError) -> Refusal:
@@ -252,7 +202,8 @@ def _publish_summary(items: tuple[PublishItem, ...]) -> ImportSummary:
     summary = ImportSummary(lines=len(items))
     for item in items:
         if item.error is not None:
-            summary.rejected.append({"file": BODY, "line": item.item, "field": item.error.field,
+            summary.rejected.append({"file": BODY, "line": item.item,
+                                     "field": item.error.field,
                                      "error": f"{item.error.code}: {item.error.message}"})
         elif item.status == "duplicate":
             summary.duplicates += 1
@@ -267,7 +218,7 @@ def _publish_summary(items: tuple[PublishItem, ...]) -> ImportSummary:
 def _import_publishes(ops: opsledger.Operations, lines: list[bytes], who: Principal,
                       register_unknown: bool) -> PublishAnswer:
     bounds = ops.time_bounds()
-    screened, foreign = _screen(lines, who, lambda d: PublishRecord.from_pumuki(d, bounds))
+    screened, foreign = screen(lines, who, lambda d: PublishRecord.from_pumuki(d, bounds))
     summary = ops.import_pumuki_audit([screened], register_unknown=register_unknown,
                                       by=who.owner, names=[BODY])
     summary.rejected = [foreign.get(r["line"], r) for r in summary.rejected]
@@ -294,7 +245,8 @@ def _record_visibility(ops: opsledger.Operations, items: list[Any],
             answers.append(VisibilityItem(number, "refused", _refusal(error)))
             continue
         answers.append(VisibilityItem(number, "recorded" if new else "duplicate"))
-    rejected = tuple(Rejection(BODY, a.item, a.error.field, f"{a.error.code}: {a.error.message}")
+    rejected = tuple(Rejection(BODY, a.item, a.error.field,
+                               f"{a.error.code}: {a.error.message}")
                      for a in answers if a.error is not None)
     summary = SnapshotImportSummary(
         lines=len(answers), recorded=sum(a.status == "recorded" for a in answers),
@@ -305,7 +257,7 @@ def _record_visibility(ops: opsledger.Operations, items: list[Any],
 def _import_visibility(ops: opsledger.Operations, lines: list[bytes],
                        who: Principal) -> VisibilityAnswer:
     bounds = ops.time_bounds()
-    screened, foreign = _screen(lines, who, lambda d: SnapshotRecord.create(d, bounds))
+    screened, foreign = screen(lines, who, lambda d: SnapshotRecord.create(d, bounds))
     summary = ops.import_snapshots([screened], names=[BODY])
     rejected = tuple(Rejection.of(foreign[r.line]) if r.line in foreign else r
                      for r in summary.rejected)
@@ -316,35 +268,3 @@ def _import_visibility(ops: opsledger.Operations, lines: list[bytes],
     return VisibilityAnswer(items, summary)
 
 
-def _screen(lines: list[bytes], who: Principal, validate: Callable[[dict[str, Any]], object]
-            ) -> tuple[list[bytes], dict[int, dict[str, Any]]]:
-    """For a tenant token: the lines with every valid line of another tenant blanked (the
-    importer reads a blank line as a bad one and stores nothing of it), and the rejection
-    each blanked line gets instead — an unknown tenant's, as the importer words it. A line
-    the importer refuses anyway (too long, not JSON, invalid) is left to it: its refusal does
-    not depend on the tenant existing."""
-    own = who.tenant_id
-    if own is None:
-        return lines, {}
-    screened, foreign = list(lines), {}
-    for number, line in enumerate(lines, start=1):
-        text = line.rstrip(b"\r\n")
-        if len(text) > opsledger.MAX_LINE_BYTES:
-            continue
-        if number == 1 and text.startswith(_BOM):
-            text = text[len(_BOM):]
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(data, dict) or data.get("tenant_id") == own:
-            continue
-        try:
-            validate(data)
-        except opsledger.OpsledgerError:
-            continue
-        screened[number - 1] = b""
-        error = opsledger.UnknownTenant(data["tenant_id"])
-        foreign[number] = {"file": BODY, "line": number, "field": None,
-                           "error": f"{error.code}: {error}"}
-    return screened, foreign

@@ -7,53 +7,29 @@ Incident actions are operator-only, tenant-scoped incidents included: a tenant t
 ``at`` (its business time; default now by the engine's clock) and ``by`` (the actor
 recorded; default the token's owner).
 
-Bodies are read through the size limit by :func:`body_of` (a chunked body over it is the
-typed 413, never a partial read) and validated into the models below; a bad field is 422
-naming it.
+Bodies are read through the size limit by :func:`~opsledger.api.bodies.body_of` (a chunked
+body over it is the typed 413, never a partial read) and validated into the models below; a
+bad field is 422 naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 import opsledger
 from opsledger import GateStatus, Incident, OperationsPolicy
 from opsledger.api.auth import Operator, engine_of
+from opsledger.api.bodies import body_of, documented
 from opsledger.api.wire import WireJSON, reply
 
-__all__ = ["Action", "body_of", "router"]
+__all__ = ["Action", "PolicyAdopted", "router"]
 
 router = APIRouter(prefix="/v1", tags=["operator writes"])
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def body_of(model: type[M]) -> Any:
-    """A dependency: the request body (read whole through the size limit) validated as
-    ``model``; an empty body is ``{}``. Invalid: 422 naming the field, not echoing it."""
-
-    async def read(request: Request) -> M:
-        raw = await request.body()
-        try:
-            return model.model_validate_json(raw or b"{}")
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-
-    read.__name__ = f"body_{model.__name__}"
-    return Depends(read)
-
-
-def documented(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` describing a JSON request body of ``model`` (a flat model)."""
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}
 
 
 class Action(BaseModel):

@@ -106,8 +106,9 @@ def test_one_record_is_recorded_and_posting_it_again_records_nothing_new(
 
 
 @pytest.mark.policy("5.idempotency_key")
+@pytest.mark.policy("5.audit_trail")
 def test_an_array_answers_each_record_retry_collision_duplicate_and_refusals(
-        world: World) -> None:
+        world: World, snapshot: Any) -> None:
     body = [publish(), publish(minutes=59), publish(payload_hash=HASH_B, minutes=58),
             publish(), publish(key="k2", idempotency_key=None), publish(key="k3",
             repository_id="api"), publish(key="k4", payload_hash="xyz"), 7]
@@ -125,6 +126,10 @@ def test_an_array_answers_each_record_retry_collision_duplicate_and_refusals(
     assert [r["line"] for r in summary["rejected"]] == [5, 6, 7, 8]
     assert len(world.audit("acme")) == 3
     assert [r.reason for r in world.refusals("acme")] == ["repository_out_of_scope"]
+    before = world.snapshot(snapshot)
+    again = world.http.post("/v1/publishes", json=body, headers=world.acme)
+    assert statuses(again) == ["duplicate"] * 4 + ["refused"] * 4
+    assert world.snapshot(snapshot) == before  # the refusal is audited once, too
 
 
 @pytest.mark.policy("5.scoping")
@@ -172,19 +177,24 @@ def test_registering_unknown_tenants_is_for_operator_tokens(world: World) -> Non
 @pytest.mark.policy("5.scoping")
 def test_ndjson_mixing_own_foreign_and_malformed_lines_stores_only_the_valid_own_ones(
         world: World) -> None:
-    good = json.dumps(publish(key="k7")).encode()
+    from opsledger import MAX_LINE_BYTES
+
+    good = b"\xef\xbb\xbf" + json.dumps(publish(key="k7")).encode()  # Pumuki may write a BOM
+    too_long = json.dumps(publish("beta", key="k10", note="n" * MAX_LINE_BYTES)).encode()
     lines = [good, json.dumps(publish("beta", key="k8")).encode(), b'{"tenant_id": "acme", ',
-             json.dumps(publish(key="k9", latency_ms=-1)).encode(), b"[1, 2]"]
+             json.dumps(publish(key="k9", latency_ms=-1)).encode(), b"[1, 2]", too_long]
     answer = world.http.post("/v1/publishes", content=b"\r\n".join(lines),
                              headers={**world.acme, **NDJSON})
     refused = {i["item"]: (i["error"]["code"], i["error"]["field"])
                for i in answer.json()["items"]}
     assert refused == {2: ("unknown_tenant", None), 3: ("invalid_input", None),
-                       4: ("invalid_record", "latency_ms"), 5: ("invalid_input", None)}
+                       4: ("invalid_record", "latency_ms"), 5: ("invalid_input", None),
+                       6: ("line_too_long", None)}  # as the importer refuses it, unread
     summary = answer.json()["summary"]
-    assert (summary["lines"], summary["imported"]) == (5, 1)
+    assert (summary["lines"], summary["imported"]) == (6, 1)
     assert [r.idempotency_key for r in world.audit("acme")] == ["k7"]
-    assert world.audit("beta") == []
+    assert world.audit("beta") == [] and world.refusals("beta") == []
+    assert "n" * 50 not in answer.text
 
 
 def test_a_malformed_ndjson_body_leaves_the_store_unchanged(world: World, snapshot: Any) -> None:
@@ -211,9 +221,9 @@ def test_a_body_that_is_no_record_at_all_is_422(world: World, snapshot: Any, bod
 
 def test_a_body_of_more_items_than_the_limit_is_422_unread(world: World,
                                                            monkeypatch: Any) -> None:
-    from opsledger.api import writes
+    from opsledger.api import bodies
 
-    monkeypatch.setattr(writes, "MAX_ITEMS", 2)
+    monkeypatch.setattr(bodies, "MAX_ITEMS", 2)
     for body, headers in ((json.dumps([publish()] * 3).encode(), {}),
                           (ndjson(publish(), publish(), publish()), NDJSON)):
         answer = world.http.post("/v1/publishes", content=body,
