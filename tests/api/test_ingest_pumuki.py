@@ -1,10 +1,13 @@
 """Pumuki's own sample audit posted to a live API as NDJSON (the bytes Pumuki wrote) gives the
-same audit rows, refusals and SLOs as ``import_pumuki_audit`` of the same file into a second
-fresh store; posting it again records nothing new."""
+same import summary, audit rows, refusals and SLOs as ``import_pumuki_audit`` — and as
+``opsledger import pumuki-audit`` — of the same file into a second fresh store; posting it
+again records nothing new."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,22 +21,32 @@ from opsledger.serialize import dumps_wire
 TENANT = "tenant-solo"
 REPOSITORIES = ["repo-solo-api", "repo-solo-web"]
 NDJSON = {"Content-Type": "application/x-ndjson"}
+BODY = "<body>"
 DAY_AFTER = datetime(2026, 11, 4, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def reference(tmp_path: Path, sample_audit: Path,
+@pytest.fixture(params=["import_pumuki_audit", "cli"])
+def reference(request: pytest.FixtureRequest, tmp_path: Path, sample_audit: Path,
               live_api: Any) -> Iterator[tuple[Operations, Any]]:
-    """A second fresh store (SQLite file), set up as the API's, with the sample imported in
-    process by ``import_pumuki_audit``; and that import's summary as JSON."""
+    """A second fresh store (SQLite file), set up as the API's, with the sample imported by
+    ``import_pumuki_audit`` in process, or by ``opsledger import pumuki-audit``; and that
+    import's summary (as the API words it: the CLI names the file, the API ``<body>``)."""
     from opsledger_test_support import saas_tenant
 
-    ops = Operations.open(f"sqlite:///{tmp_path / 'reference.db'}",
-                          clock=FrozenClock(live_api.clock.now()))
+    url = f"sqlite:///{tmp_path / 'reference.db'}"
+    ops = Operations.open(url, clock=FrozenClock(live_api.clock.now()))
     saas_tenant(ops, TENANT, REPOSITORIES)
-    with sample_audit.open("rb") as source:
-        summary = ops.import_pumuki_audit([source], names=["<body>"])
-    yield ops, json.loads(dumps_wire(summary))
+    if request.param == "cli":
+        ops.close()
+        done = subprocess.run([sys.executable, "-m", "opsledger.cli", "import", "pumuki-audit",
+                               str(sample_audit), "--db", url, "--json"],
+                              capture_output=True, text=True, timeout=120, check=True)
+        summary = {**json.loads(done.stdout), "late_facts": {}}  # the CLI's alert pass
+        ops = Operations.open(url, clock=FrozenClock(live_api.clock.now()))
+    else:
+        with sample_audit.open("rb") as source:
+            summary = json.loads(dumps_wire(ops.import_pumuki_audit([source], names=[BODY])))
+    yield ops, summary
     ops.close()
 
 
