@@ -160,7 +160,9 @@ def _publish_record(item: Any, bounds: Any) -> PublishRecord:
         raise opsledger.InvalidInput("a record must be a JSON object")
     if "event_at" in item or "event_id" in item:
         return PublishRecord.from_pumuki(item, bounds)
-    fields = {k: v for k, v in item.items() if k != "time_bounds"}  # not a record field
+    # only the record's fields (the rest is ignored anyway): no key reaches create's own
+    # parameters (``cls``, ``time_bounds``)
+    fields = {k: v for k, v in item.items() if k in PublishRecord.model_fields}
     return PublishRecord.create(time_bounds=bounds, **fields)
 
 

@@ -130,7 +130,7 @@ def _by(who: opsledger.Principal, body: Action) -> dict[str, Any]:
     return {"by": body.by or who.owner, "at": body.at}
 
 
-IncidentCall = Callable[..., Incident]
+_IncidentCall = Callable[..., Incident]
 
 
 def _incident_action(path: str, model: type[Action], call: str, summary: str,
@@ -139,7 +139,7 @@ def _incident_action(path: str, model: type[Action], call: str, summary: str,
 
     def action(request: Request, incident_id: str, who: Operator, body: Any) -> WireJSON:
         engine = engine_of(request)
-        method: IncidentCall = getattr(engine.ops, call)
+        method: _IncidentCall = getattr(engine.ops, call)
         return reply(engine.run(method, incident_id, **fields(body), **_by(who, body)))
 
     # (annotations are text here: the body's, made now, is given as an object)

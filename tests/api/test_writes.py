@@ -109,7 +109,8 @@ def test_one_record_is_recorded_and_posting_it_again_records_nothing_new(
 @pytest.mark.policy("5.audit_trail")
 def test_an_array_answers_each_record_retry_collision_duplicate_and_refusals(
         world: World, snapshot: Any) -> None:
-    body = [publish(), publish(minutes=59), publish(payload_hash=HASH_B, minutes=58),
+    body = [publish(cls=1, time_bounds=2), publish(minutes=59),
+            publish(payload_hash=HASH_B, minutes=58),
             publish(), publish(key="k2", idempotency_key=None), publish(key="k3",
             repository_id="api"), publish(key="k4", payload_hash="xyz"), 7]
     answer = world.http.post("/v1/publishes", json=body, headers=world.acme)
