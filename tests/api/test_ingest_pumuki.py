@@ -9,11 +9,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from opsledger import AuditQuery, FrozenClock, Operations, Period
 from opsledger.serialize import dumps_wire
@@ -116,3 +118,74 @@ def test_another_tenants_token_posting_the_sample_stores_nothing(
     assert {r["error"] for r in summary["rejected"]} == {f"unknown_tenant: unknown tenant "
                                                         f"{TENANT!r}"}
     assert live_api.setup(snapshot, live_api.ops) == before
+
+
+#: Tenants whose ids share prefixes and case: a line of one is never another's.
+PREFIXED = ["a", "a-b", "a_b", "A"]
+_LINE = st.fixed_dictionaries({
+    "tenant": st.sampled_from([*PREFIXED, "ghost", "a "]),
+    "key": st.sampled_from(["k1", "k2", "k3"]),
+    "hash": st.sampled_from(["a" * 64, "b" * 64]),
+    "minutes": st.integers(1, 600),
+    "valid": st.booleans(),
+})
+
+
+def _pumuki_line(line: dict[str, Any]) -> bytes:
+    record = {"event_id": f"e-{line['tenant']}-{line['key']}-{line['minutes']}",
+              "event_at": (datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+                           - timedelta(minutes=line["minutes"])).isoformat(),
+              "tenant_id": line["tenant"], "repository_id": "web",
+              "idempotency_key": line["key"], "payload_hash": line["hash"],
+              "outcome": "success", "attempts": 1, "latency_ms": line["minutes"]}
+    if not line["valid"]:
+        record["attempts"] = "one"
+    return json.dumps(record).encode()
+
+
+@pytest.mark.policy("5.scoping")
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(lines=st.lists(_LINE, min_size=1, max_size=12), poster=st.sampled_from(PREFIXED))
+def test_a_tenant_token_never_writes_a_line_of_another_tenant(
+        api_factory: Any, tmp_path_factory: Any, lines: list[dict[str, Any]],
+        poster: str) -> None:
+    api = _prefixed_api(api_factory, tmp_path_factory)
+    others = [t for t in PREFIXED if t != poster]
+    before = {t: (api.setup(_rows_of, api.ops, t), api.setup(_refusals_of, api.ops, t))
+              for t in others}
+    answer = api.http.post("/v1/publishes", content=b"\n".join(map(_pumuki_line, lines)),
+                           headers={**api.auth(api.tokens[poster]), **NDJSON})
+    assert answer.status_code == 200, answer.text
+    refused = {i["item"]: i["error"]["code"] for i in answer.json()["items"]}
+    for number, line in enumerate(lines, start=1):
+        if not line["valid"]:
+            assert refused[number] == "invalid_record"
+        elif line["tenant"] != poster:
+            assert refused[number] == "unknown_tenant"
+        else:
+            assert number not in refused
+    for tenant in others:  # nothing of theirs was written, not even a refusal
+        assert (api.setup(_rows_of, api.ops, tenant),
+                api.setup(_refusals_of, api.ops, tenant)) == before[tenant]
+
+
+def _prefixed_api(api_factory: Any, tmp_path_factory: Any) -> Any:
+    """One live API (SQLite file) for the examples of one run of the property (kept on that
+    run's factory, which stops it): tenants ``PREFIXED``, an ingest token each."""
+    api = getattr(api_factory, "prefixed", None)
+    if api is None:
+        api = api_factory(f"sqlite:///{tmp_path_factory.mktemp('prefixed') / 'store.db'}")
+        for tenant in PREFIXED:
+            api.saas_tenant(tenant)
+        api.tokens = {t: api.token("ingest", t) for t in PREFIXED}
+        api_factory.prefixed = api
+    return api
+
+
+def _rows_of(ops: Operations, tenant: str) -> list[Any]:
+    return list(ops.audit(AuditQuery(tenant_id=tenant)))
+
+
+def _refusals_of(ops: Operations, tenant: str) -> list[Any]:
+    return list(ops.audit_refusals(AuditQuery(tenant_id=tenant)))
