@@ -105,6 +105,17 @@ def test_one_record_is_recorded_and_posting_it_again_records_nothing_new(
     assert row.source == "api" and row.operation_id == item["operation_id"]
 
 
+def test_a_json_record_may_be_a_pumuki_audit_object_as_it_is(world: World) -> None:
+    pumuki = publish()
+    pumuki["event_at"], pumuki["event_id"] = pumuki.pop("occurred_at"), "saas-ingestion-1"
+    answer = world.http.post("/v1/publishes", json=pumuki, headers=world.acme)
+    assert statuses(answer) == ["recorded"]
+    assert answer.json()["items"][0]["operation_id"] == "saas-ingestion-1"
+    bad = world.http.post("/v1/publishes", json={**pumuki, "event_at": "yesterday"},
+                          headers=world.acme)
+    assert bad.json()["items"][0]["error"]["field"] == "event_at"  # named as Pumuki names it
+
+
 @pytest.mark.policy("5.idempotency_key")
 @pytest.mark.policy("5.audit_trail")
 def test_an_array_answers_each_record_retry_collision_duplicate_and_refusals(
