@@ -204,10 +204,11 @@ _HOMES: dict[str, str] = {
     ], "opsledger.store.chain"),
 }
 _HOMES["DEFAULT_URL"] = "opsledger.store.url"
-#: The longest import line read (longer ones are refused unparsed): the HTTP ingest's too.
-_HOMES["MAX_LINE_BYTES"] = "opsledger.domain.bounds"
 #: The importers as functions of the store: ``import_pumuki_audit(ops, sources, ...)``.
 _HOMES.update(dict.fromkeys(["import_pumuki_audit", "import_snapshots"], "opsledger.application"))
+
+#: The longest import line read (longer ones are refused unparsed): the HTTP ingest's too.
+_HOMES["MAX_LINE_BYTES"] = "opsledger.domain.bounds"
 
 __all__ = [
     "DEFAULT_URL",
