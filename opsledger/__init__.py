@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         RetentionPolicy,
         SystemClock,
     )
+    from opsledger.domain.bounds import MAX_LINE_BYTES
     from opsledger.domain.errors import (
         ActivationRefused,
         CheckpointKeyMissing,
@@ -211,8 +212,12 @@ _HOMES["pg_connect"] = "opsledger.store.url"
 #: The importers as functions of the store: ``import_pumuki_audit(ops, sources, ...)``.
 _HOMES.update(dict.fromkeys(["import_pumuki_audit", "import_snapshots"], "opsledger.application"))
 
+#: The longest import line read (longer ones are refused unparsed): the HTTP ingest's too.
+_HOMES["MAX_LINE_BYTES"] = "opsledger.domain.bounds"
+
 __all__ = [
     "DEFAULT_URL",
+    "MAX_LINE_BYTES",
     "ActivationRefused",
     "AdvanceReport",
     "Alert",
