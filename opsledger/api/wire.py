@@ -14,7 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 import opsledger
 from opsledger.serialize import dumps_wire
@@ -40,9 +41,10 @@ _STATUS: tuple[tuple[str, int], ...] = (
 _DETAIL_TYPES = (str, int, float, bool, type(None))
 
 
-class WireJSON(Response):
+class WireJSON(JSONResponse):
     """A JSON body made by :func:`~opsledger.serialize.dumps_wire` (typed results by their
-    attribute names, times RFC 3339 UTC with milliseconds)."""
+    attribute names, times RFC 3339 UTC with milliseconds). A ``JSONResponse``, so the
+    OpenAPI document gives each route's ``response_model`` as its schema."""
 
     media_type = "application/json"
 
@@ -99,6 +101,15 @@ def _validation_error(request: Request, error: Exception) -> Response:
     return WireJSON(body, status_code=422)
 
 
+def _http_error(request: Request, error: Exception) -> Response:
+    """The framework's own refusals (no such path, method not allowed) as typed bodies."""
+    assert isinstance(error, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    message = str(error.detail) if error.detail else "request refused"
+    return WireJSON({"code": code, "message": message, "details": {}},
+                    status_code=error.status_code, headers=error.headers)
+
+
 def _unexpected(request: Request, error: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path,
               exc_info=(type(error), error, error.__traceback__))
@@ -109,5 +120,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Every refusal as a typed error body."""
     app.add_exception_handler(opsledger.OpsledgerError, _opsledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
