@@ -198,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify.main(arguments[1:])
     if arguments[:1] == ["import-memory"]:
         return _import_memory.main(arguments[1:])
+    if arguments[:1] == ["serve"]:
+        from bench import _serve
+
+        return _serve.main(arguments[1:])
     if arguments[:1] == ["startup"]:
         startup = _startup.measure()
         as_json = arguments[1:] == ["--json"]
