@@ -364,3 +364,24 @@ def test_the_openapi_document_has_the_result_types(scene: Any) -> None:
     assert {"Alert", "Incident", "Deadline", "SlaFigures", "AuditPage", "AuditRow",
             "ChainReport", "ViewLag", "TenantState", "TimelineEntry"} <= set(schemas)
     assert "/v1/tenants/{tenant_id}/audit" in document["paths"]
+
+
+def test_an_incident_whose_alert_late_facts_revised_still_exports(scene: Any) -> None:
+    """Late successes in the burst's window end its alert earlier (an ``Alert.Revised``);
+    the incident opened for that alert keeps its timeline, and the export answers 200."""
+    before = {a.alert_id: a.resolved_at for a in scene.setup(scene.ops.alerts,
+                                                             tenant_id="acme")}
+    for n in range(200, 400):
+        publish(scene, "acme", n, at=T0 + timedelta(seconds=(n - 200) / 2))
+    scene.setup(scene.ops.advance, START)
+    revised = [a for a in scene.setup(scene.ops.alerts, tenant_id="acme")
+               if a.alert_id in before and a.resolved_at != before[a.alert_id]]
+    assert revised, "the late facts did not revise the alert"
+    linked = [i for i in scene.setup(scene.ops.incidents, tenant_id="acme")
+              if revised[0].alert_id in scene.setup(scene.ops.incident, i.incident_id).alert_ids]
+    assert linked
+    answer = scene.http.get("/v1/tenants/acme/export", headers=scene.acme,
+                            params={"format": "ndjson"})
+    assert answer.status_code == 200
+    assert answer.content == scene.setup(
+        lambda: render(export_rows(scene.ops, "acme", None, None), "ndjson"))
