@@ -13,6 +13,7 @@ from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
 from opsledger.services.compose import Forward, Services, open_store, view_runner
+from opsledger.services.export import Export
 from opsledger.services.freshness import Freshness
 from opsledger.services.gate import Gate, GateState
 from opsledger.services.importer import Importer
@@ -123,6 +124,7 @@ class Operations:
     audit_refusals_stream = Forward("audit", AuditReads.audit_refusals_stream)
     audit_actions = Forward("audit", AuditReads.audit_actions)
     audit_summary = Forward("audit", AuditReads.audit_summary)
+    export_stream = Forward("export", Export.export_stream)
     # slo
     slo = Forward("slo", SloReads.slo)
     # timeline

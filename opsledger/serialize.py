@@ -8,6 +8,8 @@ streams today, an HTTP API later. No CLI imports here.
 * :func:`to_wire` is :func:`to_jsonable` for the HTTP API: a typed result by its attribute
   names (``tenant_id``, not ``to_dict``'s ``tenant``), so a body is exactly what the OpenAPI
   schema generated from that same dataclass describes;
+* :func:`export_chunks` writes a compliance export's rows as CSV, a JSON array or NDJSON,
+  a chunk at a time (the CLI's ``audit export`` and the HTTP API's export alike);
 * :func:`fmt_time` is the one time format of every output, JSON and text alike: RFC 3339 in
   UTC with ``Z`` and exactly millisecond precision (Pumuki's own), e.g.
   ``2026-11-03T07:00:00.123Z``. A time finer than a millisecond is cut, never rounded up.
@@ -15,7 +17,9 @@ streams today, an HTTP API later. No CLI imports here.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
@@ -29,7 +33,12 @@ import orjson
 
 from opsledger.domain.time import fmt_time
 
-__all__ = ["dumps", "dumps_array_chunks", "dumps_wire", "fmt_time", "to_jsonable", "to_wire"]
+__all__ = ["EXPORT_COLUMNS", "dumps", "dumps_array_chunks", "dumps_wire", "export_chunks",
+           "fmt_time", "to_jsonable", "to_wire"]
+
+#: The columns of a compliance export (CSV header; NDJSON and JSON keys).
+EXPORT_COLUMNS = ("at", "kind", "tenant", "repository", "actor", "subject", "outcome",
+                  "details")
 
 _OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME
             | orjson.OPT_PASSTHROUGH_DATACLASS)
@@ -127,3 +136,33 @@ def dumps_array_chunks(items: Iterable[Any]) -> Iterator[bytes]:
         yield (b"[\n  " if first else b",\n  ") + body
         first = False
     yield b"[]" if first else b"\n]"
+
+
+def export_chunks(rows: Iterable[Mapping[str, Any]], fmt: str) -> Iterator[bytes]:
+    """A compliance export's bytes a few rows at a time (an export of any length in flat
+    memory): ``csv`` (details as JSON text), ``json`` (a list) or ``ndjson`` (one object a
+    line)."""
+    if fmt == "json":
+        option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        first = True
+        for r in rows:
+            body = orjson.dumps(r, option=option).replace(b"\n", b"\n  ")
+            yield (b"[\n  " if first else b",\n  ") + body
+            first = False
+        yield b"[]" if first else b"\n]"
+        return
+    if fmt == "ndjson":
+        for r in rows:
+            yield orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
+        return
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, "details": orjson.dumps(r["details"],
+                                                      option=orjson.OPT_SORT_KEYS).decode()})
+        if text.tell() > 65536:
+            yield text.getvalue().encode()
+            text.seek(0)
+            text.truncate()
+    yield text.getvalue().encode()

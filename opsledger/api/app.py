@@ -100,7 +100,8 @@ def _routers() -> list[Any]:
     from importlib import import_module
 
     found = []
-    for name in ("writes", "reads", "operator", "metrics"):
+    for name in ("writes", "reads", "reads_audit", "reads_incidents", "reads_operator",
+                 "operator", "metrics"):
         try:
             module = import_module(f"opsledger.api.{name}")
         except ModuleNotFoundError as exc:

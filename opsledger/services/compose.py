@@ -21,6 +21,7 @@ from opsledger.services import alerting, identity
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
+from opsledger.services.export import Export
 from opsledger.services.freshness import Freshness
 from opsledger.services.gate import Gate, GateState
 from opsledger.services.importer import Importer
@@ -84,6 +85,7 @@ class Services:
     sweeps: Sweeps
     integrity: Integrity
     tokens: Tokens
+    export: Export
 
     @classmethod
     def build(cls, store: EventStore, clock: Clock, runner: ViewRunner) -> Services:
@@ -98,17 +100,19 @@ class Services:
         alerts = AlertProcess(store, policies, views, tenants)
         incidents = Incidents(store, time, policies, tenants, gate_state, views)
         gate = Gate(store, time, policies, tenants, gate_state, views)
+        audit = AuditReads(store, tenants, views)
         return cls(
             clock=time, views=views, policies=policies, gate_state=gate_state, tenants=tenants,
             recording=recording, importer=Importer(time, recording), freshness=freshness,
             alerts=alerts, incidents=incidents, gate=gate,
             compliance=Compliance(store, time, tenants, views, recording, alerts),
-            audit=AuditReads(store, tenants, views),
+            audit=audit,
             slo=SloReads(store, time, policies, tenants, views),
             timeline=Timeline(store, tenants, views),
             sweeps=Sweeps(store, time, alerts, freshness, incidents, gate),
             integrity=Integrity(store),
             tokens=Tokens(store, time, tenants),
+            export=Export(store, tenants, audit, alerts, incidents),
         )
 
 

@@ -179,6 +179,8 @@ class Incidents:
                             "kind": type(e).__qualname__, **data})
         for alert_id in incident.alert_ids:
             for e in self._store.app.events.get(UUID(alert_id)):
+                if "occurred_at" not in vars(e):  # a revision after late facts: not an entry
+                    continue
                 entries.append({"at": iso_utc(vars(e)["occurred_at"]),
                                 "kind": type(e).__qualname__, "alert_id": alert_id,
                                 "rule": vars(e)["rule"]})
