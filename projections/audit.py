@@ -85,7 +85,7 @@ class AuditView:
 
     name = "audit"
     #: Bump when the tables or the rows written change: stores rebuild the view on open.
-    version: int = 2  # 2: stored times in action details as text; API token actions
+    version: int = 1
     tables: tuple[str, ...] = ("audit_publish", "audit_refusal", "audit_action")
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
@@ -284,7 +284,7 @@ def _publish_row(fact: Fact, op: StoredPublish) -> tuple[Any, ...]:
 def _action_row(fact: Fact, tenant_id: str | None) -> tuple[Any, ...]:
     state = fact.state
     details = {
-        k: _unwrapped(v) for k, v in state.items()
+        k: v for k, v in state.items()
         if k not in HIDDEN_DETAILS
     }
     action = fact.topic.removeprefix("opsledger.")
@@ -293,13 +293,6 @@ def _action_row(fact: Fact, tenant_id: str | None) -> tuple[Any, ...]:
         iso(state["occurred_at"]),
         orjson.dumps(details, default=_plain, option=orjson.OPT_SORT_KEYS).decode(),
     )
-
-
-def _unwrapped(value: Any) -> Any:
-    """A stored time (``{"_type_": "datetime_iso", "_data_": text}``) as its text."""
-    if type(value) is dict and value.keys() == {"_type_", "_data_"}:
-        return value["_data_"]
-    return value
 
 
 def _plain(value: Any) -> Any:
