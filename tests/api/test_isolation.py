@@ -181,8 +181,11 @@ def run_property(live: Any, examples: int) -> None:
 
 
 @pytest.mark.policy("5.scoping")
-def test_no_read_with_one_tenants_token_returns_another_tenants_row(live_api: Any) -> None:
-    run_property(live_api, examples=3)
+def test_no_read_with_one_tenants_token_returns_another_tenants_row(
+    api_factory: Any, sqlite_url: str
+) -> None:
+    """The default tier on a SQLite file; the slow tier runs 25 examples on both stores."""
+    run_property(api_factory(sqlite_url), examples=3)
 
 
 @pytest.mark.slow
