@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -28,7 +28,7 @@ from opsledger.api.auth import TenantRead, engine_of
 from opsledger.api.engine import Engine
 from opsledger.api.reads import AsOf, From, Name, To, clamp, locked_stream
 from opsledger.api.wire import WireJSON, reply
-from opsledger.serialize import export_chunks
+from opsledger.serialize import export_chunks, fmt_time
 
 __all__ = ["AuditPage", "router"]
 
@@ -158,7 +158,8 @@ def export(
         if until is not None and since > until:
             raise opsledger.InvalidInput("to: before from")
         end = since
-    rows: Iterator[dict[str, Any]] = engine.run(engine.ops.export_stream, tenant_id, since, end)
+    rows = engine.run(engine.ops.export_stream, tenant_id, since, end)
     return StreamingResponse(
-        export_chunks(locked_stream(engine, rows), fmt), media_type=_MEDIA[fmt],
+        export_chunks((row.to_dict(fmt_time) for row in locked_stream(engine, rows)), fmt),
+        media_type=_MEDIA[fmt],
         headers={"Content-Disposition": f'attachment; filename="export.{fmt}"'})

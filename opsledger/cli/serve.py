@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -46,9 +47,12 @@ def _metrics_token(token_file: Path | None) -> str | None:
 @click.option("--metrics-token-file", type=click.Path(path_type=Path, dir_okay=False),
               help="file holding the bearer token /metrics requires (else env "
               "OPSLEDGER_METRICS_TOKEN; without one /metrics answers loopback clients only)")
+@click.option("--json", "as_json", is_flag=True,
+              help="announce the address as one JSON line ({\"url\", \"store\", \"pid\", "
+              "\"scheduler\"}) for scripts that start it")
 @run_command
 def serve_cmd(db: str | None, host: str, port: int, no_scheduler: bool, tick: float,
-              max_body: int | None, metrics_token_file: Path | None) -> None:
+              max_body: int | None, metrics_token_file: Path | None, as_json: bool) -> None:
     """Serve the HTTP API, /metrics and the deadline sweep until SIGTERM (graceful)."""
     from opsledger.api.engine import DEFAULT_MAX_BODY, ServeSettings
     from opsledger.api.server import is_loopback, serve
@@ -66,7 +70,12 @@ def serve_cmd(db: str | None, host: str, port: int, no_scheduler: bool, tick: fl
     ops = Operations.open(store_url(db))
 
     def announce(line: str) -> None:
-        sys.stdout.write(f"opsledger serve: {line} ({ops.store.display})\n")
+        if as_json:  # the line is "listening on URL"
+            announced = {"url": line.rpartition(" ")[2], "pid": os.getpid(),
+                         "store": ops.store.display, "scheduler": settings.scheduler}
+            sys.stdout.write(json.dumps(announced, sort_keys=True) + "\n")
+        else:
+            sys.stdout.write(f"opsledger serve: {line} ({ops.store.display})\n")
         sys.stdout.flush()
 
     code = serve(ops, settings, announce)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from opsledger.serialize import EXPORT_COLUMNS, export_chunks
+from opsledger.serialize import EXPORT_COLUMNS, export_chunks, fmt_time
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
@@ -28,7 +28,7 @@ def iter_export(ops: Operations, tenant_id: str, since: datetime | None,
                 until: datetime | None) -> Iterator[dict[str, Any]]:
     """:func:`export_rows` produced as they are read (memory flat in the number of rows);
     the tenant and the scope are checked before the first row."""
-    return ops.export_stream(tenant_id, since, until)
+    return (row.to_dict(fmt_time) for row in ops.export_stream(tenant_id, since, until))
 
 
 def render(rows: Iterable[dict[str, Any]], fmt: str) -> bytes:

@@ -19,6 +19,7 @@ from opsledger.domain.time import fmt_time, iso_utc
 from opsledger.projections import AuditQuery
 from opsledger.projections import audit as audit_queries
 from opsledger.projections._stream import merge_ordered, ordered_within
+from opsledger.results import ExportRow
 
 if TYPE_CHECKING:
     from opsledger.services.alerting import AlertProcess
@@ -59,14 +60,15 @@ class Export:
         self.incident_timeline = incidents.incident_timeline
 
     def export_stream(self, tenant_id: str, since: datetime | None,
-                      until: datetime | None) -> Iterator[dict[str, Any]]:
+                      until: datetime | None) -> Iterator[ExportRow]:
         """The tenant's rows in ``[since, until)``, privacy applied, in time order, produced
         as they are read: publish rows and refusals (the many) stream from the views in
         bounded batches and merge, in order, with the tenant's few actions, alerts and
         incident actions — memory flat in the number of rows. The tenant and the scope are
         checked (and the few rows read) before this returns; the stream holds one read
-        transaction of its own until it ends."""
-        return _export(self, tenant_id, since, until)
+        transaction of its own until it ends. ``row.to_dict(fmt_time)`` is the export's row
+        (:func:`opsledger.serialize.export_chunks` writes those)."""
+        return map(ExportRow.of, _export(self, tenant_id, since, until))
 
 
 def _export(ops: Export, tenant_id: str, since: datetime | None,

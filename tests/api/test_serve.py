@@ -5,6 +5,7 @@ every missed deadline exactly once at its due time."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -45,6 +46,9 @@ class Serve:
             for line in self.out.read_text().splitlines():
                 if "listening on " in line:
                     return line.split("listening on ")[1].split()[0]
+                if line.startswith("{"):  # --json
+                    announced: dict[str, Any] = json.loads(line)
+                    return str(announced["url"])
             if self.proc.poll() is not None:
                 raise RuntimeError(f"serve exited: {self.err.read_text()[-2000:]}")
             time.sleep(0.05)
@@ -157,6 +161,19 @@ def test_logs_show_paths_but_never_tokens_or_query_strings(tmp_path: Path, servi
     for secret in (token, wrong, token.split("_")[-1], "c2VjcmV0LWN1cnNvcg", "in-the-query"):
         assert secret not in logs
     assert "leadership" not in logs  # API only: never led
+
+
+def test_json_announces_the_address_as_one_line_a_script_can_read(
+    tmp_path: Path, serving: Any
+) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    server = serving(db, "--json", "--no-scheduler")
+    announced = json.loads(server.out.read_text().splitlines()[0])
+    assert announced == {"url": server.base, "pid": server.proc.pid, "store": db,
+                         "scheduler": False}
+    assert server.http.get("/openapi.json").status_code == 200
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) == 0
 
 
 def test_the_access_log_filter_keeps_the_path_only() -> None:
