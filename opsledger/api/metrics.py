@@ -32,10 +32,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 import opsledger
-from opsledger.api.auth import AuthFailures, Operator, engine_of
+from opsledger.api.auth import AuthFailures, engine_of
 from opsledger.api.engine import Engine
 from opsledger.api.leader import SchedulerState
-from opsledger.api.wire import WireJSON, error_body, reply
+from opsledger.api.wire import WireJSON, error_body
 
 __all__ = ["CACHE_SECONDS", "OpsledgerCollector", "metrics_refusal", "registry_of", "router",
            "scheduler_state"]
@@ -287,17 +287,3 @@ def metrics(request: Request,
     if refusal is not None:
         return refusal
     return Response(generate_latest(registry_of(request)), media_type=CONTENT_TYPE_LATEST)
-
-
-@router.get("/v1/status")
-def status(request: Request, who: Operator) -> WireJSON:
-    """This process (operators): its version, whether it leads and when it last swept,
-    and failed authentications by reason."""
-    state = scheduler_state(request)
-    return reply({
-        "version": request.app.version,
-        "scheduler": {"enabled": state.enabled, "leader": state.leader,
-                      "last_sweep_at": state.last_sweep_at, "sweeps": state.sweeps,
-                      "last_error": state.last_error},
-        "auth_failures": request.app.state.auth_failures.snapshot(),
-    })

@@ -1,0 +1,52 @@
+"""``GET /v1/status``: this process, for operators — its version, its background job (does
+it lead, when did it last sweep, its last error) and the failed authentications it has
+counted, by reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+
+from opsledger.api.auth import Operator
+from opsledger.api.metrics import scheduler_state
+from opsledger.api.wire import WireJSON, reply
+
+__all__ = ["SchedulerStatus", "ServiceStatus", "router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    """This process's background job: whether it runs, leads, and its last sweep."""
+
+    enabled: bool
+    leader: bool
+    last_sweep_at: datetime | None
+    sweeps: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """``GET /v1/status``: the version, the scheduler, failed authentications by reason."""
+
+    version: str
+    scheduler: SchedulerStatus
+    auth_failures: dict[str, int]
+
+
+@router.get("/v1/status", response_model=ServiceStatus)
+def status(request: Request, who: Operator) -> WireJSON:
+    """This process (operators): its version, whether it leads and when it last swept,
+    and failed authentications by reason."""
+    state = scheduler_state(request)
+    return reply(ServiceStatus(
+        version=request.app.version,
+        scheduler=SchedulerStatus(enabled=state.enabled, leader=state.leader,
+                                  last_sweep_at=state.last_sweep_at, sweeps=state.sweeps,
+                                  last_error=state.last_error),
+        auth_failures=request.app.state.auth_failures.snapshot(),
+    ))
