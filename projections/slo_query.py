@@ -65,9 +65,13 @@ def freshness(
     """Accepted publishes with ``accepted_at`` in ``[start, end)``, judged by what was known
     at ``known_at`` (visibility and misses up to then: the state as it stood)."""
     scope, params = _scope(tenant_id, repository_id)
-    seen = "visible_at <= ?"
-    fresh = f"{seen} AND visible_at <= due_at"
-    stale = f"missed_at <= ? OR ({seen} AND visible_at > due_at)"
+    # Fresh: known visible by its due time — even when that visibility was recorded after
+    # the deadline had been swept as missed (a snapshot arriving late: it was visible in
+    # time). Stale: every other publish recorded missed, or known visible only after its
+    # due time. The two never overlap (IS NOT NULL keeps the tests out of SQL's NULL logic).
+    seen = "visible_at IS NOT NULL AND visible_at <= ?"
+    fresh = f"({seen} AND visible_at <= due_at)"
+    stale = f"NOT {fresh} AND (missed_at <= ? OR ({seen} AND visible_at > due_at))"
     with sql.transaction(commit=False) as cursor:
         sql.execute(
             cursor,
@@ -78,7 +82,7 @@ def freshness(
             f"AS late "
             f"FROM {sql.table('slo_freshness')} "
             f"WHERE accepted_at >= ? AND accepted_at < ?{scope}",
-            [known_at, known_at, known_at, known_at, start, end, *params],
+            [known_at, known_at, known_at, known_at, known_at, start, end, *params],
         )
         row = cursor.fetchone()
     accepted, ok, bad = int(row["accepted"]), int(row["fresh"]), int(row["stale"])

@@ -156,6 +156,27 @@ def test_freshness_boundary_and_the_missed_deadline_is_a_fact_at_its_due_time(
 
 
 @pytest.mark.policy("2.freshness")
+def test_a_snapshot_showing_visibility_in_time_that_arrives_after_the_sweep_is_fresh(
+    store_url: str,
+) -> None:
+    """Live, the sweep records a miss by the clock; the downstream snapshot that arrives
+    afterwards shows the publish was visible in time: it counts fresh — once, never also
+    stale — and nothing is pending below zero."""
+    clock = FrozenClock(T0)
+    with Operations.open(store_url, clock=clock) as ops:
+        setup(ops)
+        publish(ops, 1)
+        publish(ops, 2)
+        assert ops.advance(T0 + timedelta(minutes=20))["freshness_missed"] == 2
+        ops.record_visibility(tenant_id="acme", repository_id="web",
+                              idempotency_key="key-acme-web-1", payload_hash=f"{1:064x}",
+                              visible_at=T0 + timedelta(minutes=5))
+        r = row(ops)
+        assert (r["accepted"], r["fresh"], r["stale"], r["pending"]) == (2, 1, 1, 0)
+        assert r["visible_late"] == 0 and r["freshness"] == pytest.approx(0.5)
+
+
+@pytest.mark.policy("2.freshness")
 def test_only_the_first_success_of_a_payload_is_an_accepted_publish() -> None:
     with Operations.open("memory://") as ops:
         setup(ops)
