@@ -276,7 +276,7 @@ class UnknownTenant(ScopeViolation, LookupError):
 
     def __init__(self, tenant_id: str) -> None:
         self.tenant_id = tenant_id
-        super().__init__(f"unknown tenant {tenant_id!r}")
+        super().__init__(f"unknown tenant {quote(tenant_id)}")
 
 
 class TenantForgotten(UnknownTenant):

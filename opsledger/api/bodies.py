@@ -94,6 +94,8 @@ def items_of(raw: bytes) -> list[Any]:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise opsledger.InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if isinstance(data, list) and len(data) > MAX_ITEMS:  # (scalars pass the count above)
+        raise _too_many()
     return data if isinstance(data, list) else [data]
 
 

@@ -229,9 +229,12 @@ def _incident_metrics(incidents: Iterable[Any]) -> list[Metric]:
         _labelled(GaugeMetricFamily, "opsledger_incident_deadlines_pending",
                   "response deadlines not yet met nor missed", ["tenant", "severity", "kind"],
                   pending),
-        _labelled(CounterMetricFamily, "opsledger_incident_deadlines_missed",
-                  "response deadlines recorded as missed", ["tenant", "severity", "kind"],
-                  missed),
+        # A gauge, not a counter: an incident lists each kind's latest deadline only (a SEV1's
+        # status-update cadence misses many), and a missed one can be met late. The number
+        # of misses recorded in a month is the SLA read's (``GET …/sla``).
+        _labelled(GaugeMetricFamily, "opsledger_incident_deadlines_missed",
+                  "deadlines of incidents whose latest due time passed unmet (each kind's "
+                  "latest deadline per incident)", ["tenant", "severity", "kind"], missed),
     ]
 
 

@@ -28,6 +28,7 @@ from opsledger import Operations
 from opsledger.api.app import Background, create_app
 from opsledger.api.engine import Engine, ServeSettings
 from opsledger.api.leader import SchedulerState, SweepJob, leadership_for
+from opsledger.api.wire import clean
 
 __all__ = ["PathOnly", "Service", "build_service", "is_loopback", "serve"]
 
@@ -68,13 +69,14 @@ def is_loopback(host: str) -> bool:
 
 
 class PathOnly(logging.Filter):
-    """Drops the query string from uvicorn's access log lines (the path stays)."""
+    """Drops the query string from uvicorn's access log lines; the path stays, anything in
+    it that looks like a token replaced and a long one cut (:func:`~opsledger.api.wire.clean`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's path argument."""
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+            record.args = (*args[:2], clean(args[2].partition("?")[0], 200), *args[3:])
         return True
 
 

@@ -10,6 +10,7 @@ nothing of its cause.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,8 @@ from starlette.exceptions import HTTPException
 import opsledger
 from opsledger.serialize import dumps_wire
 
-__all__ = ["WireJSON", "error_body", "install_error_handlers", "reply", "status_of"]
+__all__ = ["MESSAGE_CHARS", "WireJSON", "clean", "error_body", "install_error_handlers", "reply",
+           "status_of"]
 
 log = logging.getLogger("opsledger.api")
 
@@ -66,12 +68,27 @@ def status_of(error: Exception) -> int:
     return 500
 
 
+#: Something that looks like an API token, wherever a caller put it (a path, a parameter).
+_TOKEN_LIKE = re.compile(r"olt_[0-9A-Za-z_-]{4,}")
+#: The most of a message (and of a detail) a refusal quotes back.
+MESSAGE_CHARS = 300
+
+
+def clean(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as a refusal may say it: anything token-like replaced by ``olt_…``, cut to
+    ``limit`` characters (a value from outside is never echoed whole)."""
+    text = _TOKEN_LIKE.sub("olt_…", text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _details(error: Exception) -> dict[str, Any]:
     details: dict[str, Any] = {}
     for key, value in vars(error).items():
         if key.startswith("_") or key in ("value", "reason"):  # never echo; never say why
             continue
-        if isinstance(value, _DETAIL_TYPES):
+        if isinstance(value, str):
+            details[key] = clean(value, 60)
+        elif isinstance(value, _DETAIL_TYPES):
             details[key] = value
         elif key == "problems":  # InvalidRecord / InvalidPolicy: (field, value, why)
             details[key] = [{"field": str(p[0]), "why": str(p[2])} for p in value]
@@ -81,7 +98,7 @@ def _details(error: Exception) -> dict[str, Any]:
 def error_body(error: Exception) -> dict[str, Any]:
     """``{"code", "message", "details"}`` of a typed error."""
     if isinstance(error, opsledger.OpsledgerError):
-        return {"code": error.code, "message": str(error), "details": _details(error)}
+        return {"code": error.code, "message": clean(str(error)), "details": _details(error)}
     return {"code": "internal", "message": "internal error", "details": {}}
 
 
@@ -105,7 +122,7 @@ def _http_error(request: Request, error: Exception) -> Response:
     """The framework's own refusals (no such path, method not allowed) as typed bodies."""
     assert isinstance(error, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    message = str(error.detail) if error.detail else "request refused"
+    message = clean(str(error.detail)) if error.detail else "request refused"
     return WireJSON({"code": code, "message": message, "details": {}},
                     status_code=error.status_code, headers=error.headers)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from opsledger.domain.bounds import DEFAULT_TIME_BOUNDS
 from opsledger.domain.errors import InvalidInput
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.slo_math import (
@@ -46,6 +47,10 @@ class Period:
         object.__setattr__(self, "end", utc(self.end, "period end"))
         if self.end <= self.start:
             raise InvalidInput("a period's end must be after its start")
+        bounds = DEFAULT_TIME_BOUNDS
+        if self.end <= bounds.earliest or self.start >= bounds.latest:
+            raise InvalidInput(f"a period must overlap {bounds.earliest:%Y-%m-%d} to "
+                               f"{bounds.latest:%Y-%m-%d} UTC, the times a store holds")
 
     @classmethod
     def month(cls, text: str) -> Period:

@@ -55,3 +55,30 @@ def test_the_frameworks_own_refusals_are_typed_bodies_too(
     answer = live_api.http.request(method, path)
     assert answer.status_code == status
     assert answer.json() == {"code": code, "message": answer.json()["message"], "details": {}}
+
+
+def test_a_refusal_never_echoes_a_token_or_a_long_value(live_api: Any) -> None:
+    operator = live_api.auth(live_api.token("operator"))
+    token = live_api.token("operator")
+    for path in (f"/v1/tenants/{token}/slo", f"/v1/incidents/{token}",
+                 "/v1/tenants/" + "x" * 5000 + "/slo"):
+        answer = live_api.http.get(path, headers=operator)
+        assert answer.status_code == 404, path[:80]
+        assert token[4:] not in answer.text and "x" * 100 not in answer.text
+        assert len(answer.content) < 1000
+    day = live_api.http.get("/v1/tenants/acme/slo", headers=operator, params={"day": token})
+    assert day.status_code == 422 and token[4:] not in day.text
+
+
+def test_a_period_outside_the_stores_times_and_an_array_of_too_many_items_are_422(
+    live_api: Any
+) -> None:
+    operator = live_api.auth(live_api.token("operator"))
+    live_api.saas_tenant("acme")
+    for day in ("0001-01-01", "9999-12-31"):
+        answer = live_api.http.get("/v1/tenants/acme/slo", headers=operator,
+                                   params={"day": day})
+        assert answer.status_code == 422 and answer.json()["code"] == "invalid_input", day
+    flood = live_api.http.post("/v1/publishes", content=b"[" + b"1," * 50_000 + b"1]",
+                               headers={**operator, "Content-Type": "application/json"})
+    assert flood.status_code == 422 and "at most 50,000" in flood.json()["message"]

@@ -97,9 +97,9 @@ def test_metrics_match_the_facade(live_api: Any) -> None:
     missed = sum(1 for i in incidents for d in i.deadlines if d.status == "missed")
     pending = sum(1 for i in incidents for d in i.deadlines if d.status == "pending")
     assert missed >= 2  # SEV1 ack at +15 min, SEV2 ack at +60 min
-    assert sum(found["opsledger_incident_deadlines_missed_total"].values()) == missed
+    assert sum(found["opsledger_incident_deadlines_missed"].values()) == missed
     assert sum(found["opsledger_incident_deadlines_pending"].values()) == pending
-    assert found["opsledger_incident_deadlines_missed_total"][
+    assert found["opsledger_incident_deadlines_missed"][
         (("kind", "acknowledge"), ("severity", "SEV1"), ("tenant", ""))] == 1
 
     summary = live_api.setup(ops.audit_summary, AuditQuery(all_tenants=True))
