@@ -11,16 +11,17 @@ path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 __all__ = ["Driver", "Periodic", "Sweeper"]
 
@@ -89,9 +90,10 @@ class Driver(Generic[T]):
 
 class Periodic:
     """Calls ``job`` in a background thread at once and then every ``every`` (wall-clock
-    ticks, not business time): ``misfire_grace_time=None`` and ``coalesce=True`` (a late
-    tick still runs, once), ``max_instances=1`` (never two at a time). :meth:`stop` waits
-    for a running call to finish."""
+    ticks, not business time). Each next call is scheduled when the previous one ends (at
+    its start plus ``every``, or at once if it ran longer), so calls never overlap and a
+    long one is never reported as a skipped tick; ``misfire_grace_time=None`` and
+    ``coalesce=True`` as everywhere. :meth:`stop` waits for a running call to finish."""
 
     def __init__(self, job: Callable[[], object], every: timedelta, *,
                  name: str = "opsledger-tick") -> None:
@@ -100,16 +102,31 @@ class Periodic:
         self.job = job
         self.every = every
         self.name = name
+        self.calls = 0
+        self._stopping = False
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "misfire_grace_time": None, "coalesce": True, "max_instances": 1})
 
+    def _call(self) -> None:
+        started = datetime.now(UTC)
+        try:
+            self.job()
+        finally:
+            self.calls += 1
+            if not self._stopping:
+                wake = max(datetime.now(UTC), started + self.every)
+                with contextlib.suppress(SchedulerNotRunningError):  # stopped meanwhile
+                    self.scheduler.add_job(self._call, DateTrigger(run_date=wake),
+                                           id=f"{self.name}-{self.calls}")
+
     def start(self) -> None:
         """Run the job now (in the background thread), then every interval."""
-        self.scheduler.add_job(self.job, IntervalTrigger(seconds=self.every.total_seconds()),
-                               id=self.name, next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self._call, DateTrigger(run_date=datetime.now(UTC)),
+                               id=f"{self.name}-start")
         self.scheduler.start()
 
     def stop(self) -> None:
         """Stop ticking; wait for a call in progress to finish."""
+        self._stopping = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
