@@ -13,7 +13,7 @@ from fastapi import FastAPI
 import opsledger
 from opsledger.api.auth import AuthFailures
 from opsledger.api.engine import Engine
-from opsledger.api.wire import WireJSON, error_body, install_error_handlers
+from opsledger.api.wire import ERROR_RESPONSES, WireJSON, error_body, install_error_handlers
 
 __all__ = ["Background", "BodyLimit", "create_app"]
 
@@ -90,7 +90,7 @@ def create_app(engine: Engine, background: Sequence[Background] = ()) -> FastAPI
     app.state.auth_failures = AuthFailures()
     install_error_handlers(app)
     for router in _routers():
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     app.add_middleware(BodyLimit, limit=engine.settings.max_body_bytes)
     return app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,8 +22,8 @@ from starlette.exceptions import HTTPException
 import opsledger
 from opsledger.serialize import dumps_wire
 
-__all__ = ["MESSAGE_CHARS", "WireJSON", "clean", "error_body", "install_error_handlers", "reply",
-           "status_of"]
+__all__ = ["ERROR_RESPONSES", "MESSAGE_CHARS", "ErrorBody", "WireJSON", "clean", "error_body",
+           "install_error_handlers", "reply", "status_of"]
 
 log = logging.getLogger("opsledger.api")
 
@@ -41,6 +42,26 @@ _STATUS: tuple[tuple[str, int], ...] = (
 )
 #: Attributes of an error that may go into ``details`` (values quoted short by the error).
 _DETAIL_TYPES = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """Every refusal's body: a stable ``code`` (the error's), a message that quotes little and
+    never a token, and the error's facts (``details.problems`` for a record or a policy: the
+    field and why)."""
+
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+#: The refusals every route may answer, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what} for status, what in (
+        (401, "no valid API token"), (403, "the token lacks the scope"),
+        (404, "no such tenant or object (or another tenant's)"),
+        (409, "the command contradicts the stored state"), (413, "body over the limit"),
+        (422, "invalid input: the field and why"))}
 
 
 class WireJSON(JSONResponse):

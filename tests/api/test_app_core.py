@@ -82,3 +82,17 @@ def test_a_period_outside_the_stores_times_and_an_array_of_too_many_items_are_42
     flood = live_api.http.post("/v1/publishes", content=b"[" + b"1," * 50_000 + b"1]",
                                headers={**operator, "Content-Type": "application/json"})
     assert flood.status_code == 422 and "at most 50,000" in flood.json()["message"]
+
+
+def test_the_openapi_document_gives_the_bearer_scheme_and_the_typed_refusals(
+    live_api: Any
+) -> None:
+    document = live_api.http.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    slo = document["paths"]["/v1/tenants/{tenant_id}/slo"]["get"]
+    assert {"HTTPBearer": []} in slo["security"]
+    assert "authorization" not in {p["name"].lower() for p in slo["parameters"]}
+    for status in ("401", "403", "404", "422"):
+        schema = slo["responses"][status]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/ErrorBody"), status
+    assert "HTTPValidationError" not in document["components"]["schemas"]
