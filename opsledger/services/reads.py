@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
 
 from opsledger import results as rs
 from opsledger.domain.errors import InvalidInput, NotFound, OpsledgerError
-from opsledger.domain.time import iso_utc, utc
+from opsledger.domain.time import fmt_time, iso_utc, utc
 from opsledger.projections import AuditQuery, slo_query
 from opsledger.projections import audit as audit_queries
 from opsledger.projections._stream import stream_query
@@ -77,9 +80,10 @@ class AuditReads:
                          audit_queries.refusal_rows(self._store.sql, self._scoped(query))))
 
     def audit_actions(self, query: AuditQuery) -> list[rs.AuditAction]:
-        """Operator actions with their actors, in scope."""
-        return list(map(rs.AuditAction.of,
-                         audit_queries.action_rows(self._store.sql, self._scoped(query))))
+        """Operator actions with their actors, in scope (a time in their details in the
+        one output form, not the store's encoding)."""
+        rows = audit_queries.action_rows(self._store.sql, self._scoped(query))
+        return [rs.AuditAction.of(_plain_times(row)) for row in rows]
 
     def audit_summary(self, query: AuditQuery) -> list[rs.AuditSummary]:
         """Counts per tenant / outcome / error code (integers on every backend:
@@ -212,3 +216,24 @@ class Sweeps:
                                         self._freshness.freshness_deadlines())]
         known = [d for d in dues if d is not None]
         return min(known) if known else None
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.keys() == {"_type_", "_data_"} and value["_type_"] == "datetime_iso":
+            return fmt_time(datetime.fromisoformat(value["_data_"]))
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _plain_times(row: dict[str, Any]) -> dict[str, Any]:
+    """An action row whose details (JSON text) hold stored times
+    (``{"_type_": "datetime_iso", "_data_": …}``, e.g. a token's ``expires_at``, a grace
+    deadline) with those times as RFC 3339 text instead."""
+    details = row.get("details")
+    if not isinstance(details, str) or '"_type_"' not in details:
+        return row
+    plain = _unwrap(orjson.loads(details))
+    return {**row, "details": orjson.dumps(plain, option=orjson.OPT_SORT_KEYS).decode()}

@@ -246,6 +246,9 @@ def test_token_actions_are_audited_with_actor_and_tenant_and_never_the_hash(url:
         ]
         assert len([a for a in ops.audit_actions(AuditQuery(tenant_id="acme"))
                     if a.action.startswith("ApiToken.")]) == 4
+        rotated = [a for a in ops.audit_actions(AuditQuery(tenant_id="acme"))
+                   if a.action == "ApiToken.Rotated"]
+        assert rotated[0].details["expires_at"] == "2026-11-04T09:00:00.000Z"  # RFC 3339 text
         dumped = repr([a.to_dict() for a in ops.audit_actions(AuditQuery(all_tenants=True))])
         for issued in (first, second, operator):
             assert hashlib.sha256(_secret(issued).encode()).hexdigest() not in dumped
