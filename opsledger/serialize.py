@@ -143,13 +143,7 @@ def export_chunks(rows: Iterable[Mapping[str, Any]], fmt: str) -> Iterator[bytes
     memory): ``csv`` (details as JSON text), ``json`` (a list) or ``ndjson`` (one object a
     line)."""
     if fmt == "json":
-        option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-        first = True
-        for r in rows:
-            body = orjson.dumps(r, option=option).replace(b"\n", b"\n  ")
-            yield (b"[\n  " if first else b",\n  ") + body
-            first = False
-        yield b"[]" if first else b"\n]"
+        yield from dumps_array_chunks(rows)
         return
     if fmt == "ndjson":
         for r in rows:
