@@ -117,10 +117,12 @@ def api_factory() -> Iterator[Callable[..., LiveApi]]:
         engine.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def live_api(request: pytest.FixtureRequest, tmp_path: Any,
              api_factory: Callable[..., LiveApi]) -> LiveApi:
-    """A live API on a SQLite file, and on PostgreSQL."""
+    """A live API on a SQLite file (the default tier), and on PostgreSQL (the slow tier: the
+    API is the same code over both stores, whose own tests run on both in the default tier;
+    the serve tests with two processes on PostgreSQL stay in the default tier)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
