@@ -184,7 +184,7 @@ def run_property(live: Any, examples: int) -> None:
 def test_no_read_with_one_tenants_token_returns_another_tenants_row(
     api_factory: Any, sqlite_url: str
 ) -> None:
-    """The default tier on a SQLite file; the slow tier runs 25 examples on both stores."""
+    """The default tier on a SQLite file; the slow tier runs 12 examples on both stores."""
     run_property(api_factory(sqlite_url), examples=3)
 
 
@@ -193,4 +193,4 @@ def test_no_read_with_one_tenants_token_returns_another_tenants_row(
 def test_no_read_with_one_tenants_token_returns_another_tenants_row_more_examples(
     live_api: Any,
 ) -> None:
-    run_property(live_api, examples=25)
+    run_property(live_api, examples=12)
