@@ -19,6 +19,10 @@ Four commands:
   of the same notifications (target: 1,000,000 events in under 5 s). See
   :mod:`bench._verify`.
 * ``python -m bench startup [--json]``: only the start-up row described below.
+* ``python -m bench serve [--lines N] [--single M] [--repeat K] [--json]``: publishes over
+  HTTP to ``opsledger serve``'s app (single-record JSON POSTs; 1,000-line NDJSON bodies)
+  against the in-process ``record_publish`` / import of the same records, with the
+  library's rates and p50/p99 request latencies. See :mod:`bench._serve`.
 * ``python -m bench import-memory [--small N] [--large M] [--sides S] [--dir D] [--json]``:
   the peak memory (VmHWM of a fresh child) of importing M simulated audit lines against N
   (default 200,000 vs 20,000; target ratio <= 1.2), for the importer, ``--strict``,
