@@ -119,17 +119,34 @@ class Freshness:
             lambda v: v.miss(accepted_at, deadline.due_at))
         return missed
 
-    def visibility_watermark(self) -> datetime | None:
-        """The newest visible_at known, minus the allowed lateness (None if none)."""
+    def visibility_watermarks(self) -> dict[str, datetime]:
+        """Each tenant's visibility event time: its newest ``visible_at`` known, minus the
+        allowed lateness. Per tenant, so no tenant's snapshots ever move another's
+        freshness deadlines (a snapshot a day ahead passes the bounds)."""
         self._views.catch_up()
-        with self._store.sql.transaction(commit=False) as cursor:
-            self._store.sql.execute(cursor, f"SELECT MAX(visible_at) AS v FROM "
-                                    f"{self._store.sql.table('slo_freshness')}")
-            newest = cursor.fetchone()["v"]
-        if newest is None:
-            return None
-        lateness = self._policies.policy_at(moment(newest)).alerts.allowed_lateness_seconds
-        return moment(newest) - timedelta(seconds=lateness)
+        sql = self._store.sql
+        with sql.transaction(commit=False) as cursor:
+            sql.execute(cursor, f"SELECT tenant_id, MAX(visible_at) AS v FROM "
+                                f"{sql.table('slo_freshness')} WHERE visible_at IS NOT NULL "
+                                "GROUP BY tenant_id")
+            newest = {str(row["tenant_id"]): moment(row["v"]) for row in cursor.fetchall()}
+        marks = {}
+        for tenant, seen in newest.items():
+            lateness = self._policies.policy_at(seen).alerts.allowed_lateness_seconds
+            marks[tenant] = seen - timedelta(seconds=lateness)
+        return marks
+
+    def advance_freshness_by_event_time(self) -> tuple[int, datetime | None]:
+        """Record each tenant's freshness deadlines due by its own visibility event time;
+        returns how many were missed and the newest of those times (``None``: no
+        visibility yet)."""
+        marks = self.visibility_watermarks()
+        if not marks:
+            return 0, None
+        queue = self.freshness_deadlines()
+        due = [d for d in queue.due(max(marks.values()))
+               if d.key[0] in marks and d.due_at <= marks[d.key[0]]]
+        return sum(self._record_missed(deadline) for deadline in due), max(marks.values())
 
     def _observe_chunk(self, records: list[dict[str, Any]]) -> int:
         """Record a chunk of visibilities in one transaction (re-decided on a conflict)."""
@@ -170,9 +187,9 @@ class Freshness:
         with checked_inputs(sources, names, strict,
                             lambda raw: _parse_snapshot(raw, time_bounds)) as (inputs, labels):
             summary = self._import_lines(inputs, labels, time_bounds)
-        watermark = self.visibility_watermark()
+        missed, watermark = self.advance_freshness_by_event_time()
         if watermark is not None:
-            summary["missed"] = self.advance_freshness(watermark)
+            summary["missed"] = missed
             summary["watermark"] = iso_utc(watermark)
         return rs.SnapshotImportSummary.of(summary)
 

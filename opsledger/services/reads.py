@@ -200,11 +200,9 @@ class Sweeps:
 
     def advance_by_event_time(self) -> rs.AdvanceReport:
         """Record what the facts themselves have passed (imports, replays): freshness
-        deadlines by the visibility stream's time, alerts and incident deadlines by each
-        tenant's own watermark."""
+        deadlines, alerts and incident deadlines each by its tenant's own event time."""
         changes = self._alerts.evaluate_alerts()
-        watermark = self._freshness.visibility_watermark()
-        missed = self._freshness.advance_freshness(watermark) if watermark else 0
+        missed, _ = self._freshness.advance_freshness_by_event_time()
         incidents = self._incidents.record_due_incident_deadlines_per_tenant(
             alerting.publish_watermarks(self._store))
         return rs.AdvanceReport.of({"freshness_missed": missed, "alert_changes": changes,

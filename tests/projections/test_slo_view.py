@@ -176,6 +176,29 @@ def test_a_snapshot_showing_visibility_in_time_that_arrives_after_the_sweep_is_f
         assert r["visible_late"] == 0 and r["freshness"] == pytest.approx(0.5)
 
 
+@pytest.mark.policy("5.scoping")
+def test_one_tenants_snapshots_never_move_another_tenants_freshness_deadlines(
+    tmp_path: Any,
+) -> None:
+    """Imported snapshots advance freshness deadlines by event time — each tenant's own:
+    globex's snapshot a day ahead records nothing of acme's (whose own snapshots have not
+    passed its due times), only globex's."""
+    clock = FrozenClock(T0 + timedelta(hours=1))
+    with Operations.open(f"sqlite:///{tmp_path / 's.db'}", clock=clock) as ops:
+        setup(ops)
+        publish(ops, 1)  # acme, due T0 + 15 min; no snapshot of its own yet
+        publish(ops, 2, tenant="globex", repo="core")
+        lines = tmp_path / "snapshots.ndjson"
+        lines.write_text(
+            '{"tenant_id": "globex", "repository_id": "core", "idempotency_key": '
+            f'"key-globex-core-2", "payload_hash": "{2:064x}", '
+            f'"visible_at": "{(T0 + timedelta(hours=20)).isoformat()}"}}\n')
+        summary = ops.import_snapshots([lines.open("rb")])
+        assert summary["missed"] == 1  # globex's own publish, visible only after its due time
+        assert row(ops)["pending"] == 1 and row(ops)["stale"] == 0  # acme's: still pending
+        assert row(ops, tenant_id="globex")["stale"] == 1
+
+
 @pytest.mark.policy("2.freshness")
 def test_only_the_first_success_of_a_payload_is_an_accepted_publish() -> None:
     with Operations.open("memory://") as ops:
