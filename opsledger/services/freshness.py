@@ -119,7 +119,7 @@ class Freshness:
             lambda v: v.miss(accepted_at, deadline.due_at))
         return missed
 
-    def visibility_watermarks(self) -> dict[str, datetime]:
+    def _visibility_watermarks(self) -> dict[str, datetime]:
         """Each tenant's visibility event time: its newest ``visible_at`` known, minus the
         allowed lateness. Per tenant, so no tenant's snapshots ever move another's
         freshness deadlines (a snapshot a day ahead passes the bounds)."""
@@ -140,7 +140,7 @@ class Freshness:
         """Record each tenant's freshness deadlines due by its own visibility event time;
         returns how many were missed and the newest of those times (``None``: no
         visibility yet)."""
-        marks = self.visibility_watermarks()
+        marks = self._visibility_watermarks()
         if not marks:
             return 0, None
         queue = self.freshness_deadlines()
