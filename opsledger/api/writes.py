@@ -264,7 +264,7 @@ def _import_visibility(ops: opsledger.Operations, lines: list[bytes],
     rejected = tuple(Rejection.of(foreign[r.line]) if r.line in foreign else r
                      for r in summary.rejected)
     summary = replace(summary, rejected=rejected)
-    if who.tenant_id is not None:  # the watermark and its misses are store-wide
+    if who.tenant_id is not None:  # misses and watermark count every tenant's: not told
         summary = replace(summary, missed=0, watermark=None)
     items = tuple(VisibilityItem(r.line, "refused", _rejected(r.to_dict())) for r in rejected)
     return VisibilityAnswer(items, summary)

@@ -14,6 +14,7 @@ from opsledger.domain.errors import InvalidInput, NotFound, OpsledgerError
 from opsledger.domain.time import fmt_time, iso_utc, utc
 from opsledger.projections import AuditQuery, slo_query
 from opsledger.projections import audit as audit_queries
+from opsledger.projections._facts import moment
 from opsledger.projections._stream import stream_query
 from opsledger.projections.timeline import iter_timeline
 from opsledger.services import alerting
@@ -219,7 +220,7 @@ class Sweeps:
 def _unwrap(value: Any) -> Any:
     if isinstance(value, dict):
         if value.keys() == {"_type_", "_data_"} and value["_type_"] == "datetime_iso":
-            return fmt_time(datetime.fromisoformat(value["_data_"]))
+            return fmt_time(moment(value))
         return {k: _unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unwrap(v) for v in value]
