@@ -4,10 +4,7 @@ process, the reasons a token is refused, and a store that never holds a token in
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,34 +28,17 @@ from opsledger.services.tokens import allows
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every backend; PostgreSQL in a schema of this branch's own (``tokens_…``)."""
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        yield from _pg_schema(request)
+@pytest.fixture
+def url(store_url: str) -> str:
+    """Every backend (the shared ``store_url``: memory, SQLite file, PostgreSQL)."""
+    return store_url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store two ``Operations`` can open at once: a SQLite file, or PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        yield from _pg_schema(request)
-
-
-def _pg_schema(request: pytest.FixtureRequest) -> Iterator[str]:
-    import psycopg
-
-    base = str(request.getfixturevalue("pg_url")).partition("?schema=")[0]  # skips if no PG
-    schema = f"tokens_{uuid.uuid4().hex[:12]}"
-    yield f"{base}?schema={schema}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+@pytest.fixture
+def shared_url(db: str) -> str:
+    """A store two ``Operations`` can open at once (the shared ``db``: a SQLite file, or
+    PostgreSQL)."""
+    return db
 
 
 def _tenants(ops: Operations, *names: str) -> None:
