@@ -12,6 +12,8 @@ has a stable ``code``, what the CLI and an HTTP API map to an exit code or a sta
     │   ├── InvalidRecord                a publish/snapshot record that does not validate
     │   ├── ImportRefused                a strict import refused at its first bad line
     │   ├── InvalidPolicy                a policy file/value that does not validate
+│   ├── InvalidNotifyConfig          a notification config (channels, routes) that does not
+│   │                                validate
     │   ├── InvalidStoreUrl              a store URL opsledger does not understand
     │   │   └── InvalidStoreIdentifier   a URL's schema that is not a plain identifier
     │   ├── UnsafeOutputPath             a report file outside its output folder
@@ -39,7 +41,8 @@ has a stable ``code``, what the CLI and an HTTP API map to an exit code or a sta
     ├── Forbidden                        the API token lacks the scope the call needs
     ├── StoreUnavailable                 the store could not be reached
     ├── KeyStoreMissing                  the key store (or a key) is missing: reads stop
-    └── CheckpointSignatureInvalid       a chain checkpoint's signature does not match
+    ├── CheckpointSignatureInvalid       a chain checkpoint's signature does not match
+    └── DeliveryFailed                   a test notification its receiver did not accept
 
 Errors carry their facts as attributes so callers and the CLI can render them; a value
 from outside is never echoed whole (:func:`quote`).
@@ -57,11 +60,13 @@ __all__ = [
     "CheckpointKeyMissing",
     "CheckpointSignatureInvalid",
     "Conflict",
+    "DeliveryFailed",
     "Forbidden",
     "IllegalTransition",
     "ImportRefused",
     "InvalidCheckpoint",
     "InvalidInput",
+    "InvalidNotifyConfig",
     "InvalidPolicy",
     "InvalidRecord",
     "InvalidStoreIdentifier",
@@ -154,6 +159,25 @@ class InvalidPolicy(InvalidInput):
         self.problems = problems
         lines = [f"{key} = {value!r}: {why}" for key, value, why in problems]
         super().__init__("invalid policy: " + "; ".join(lines))
+
+
+class InvalidNotifyConfig(InvalidInput):
+    """A notification config (channels, routes, quiet windows) failed validation; names
+    every key, its value (secrets never quoted) and why."""
+
+    code = "invalid_notify_config"
+
+    def __init__(self, problems: list[tuple[str, object, str]]) -> None:
+        self.problems = problems
+        lines = [f"{key} = {value!r}: {why}" for key, value, why in problems]
+        super().__init__("invalid notify config: " + "; ".join(lines))
+
+
+class DeliveryFailed(OpsledgerError):
+    """A test notification was not accepted by its route's receiver (the status or error
+    says why; nothing secret is quoted)."""
+
+    code = "delivery_failed"
 
 
 class OutOfBounds(InvalidInput):

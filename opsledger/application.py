@@ -19,6 +19,7 @@ from opsledger.services.gate import Gate, GateState
 from opsledger.services.importer import Importer
 from opsledger.services.incidents import Incidents
 from opsledger.services.integrity import Integrity
+from opsledger.services.notifications import Notifications
 from opsledger.services.policies import Policies
 from opsledger.services.reads import AuditReads, SloReads, Sweeps, Timeline
 from opsledger.services.recording import PublishResult, Recording
@@ -87,7 +88,6 @@ class Operations:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
 
     # clock
     time_bounds = Forward("clock", BusinessClock.bounds)
@@ -182,6 +182,14 @@ class Operations:
     revoke_token = Forward("tokens", Tokens.revoke_token)
     tokens = Forward("tokens", Tokens.tokens)
     authenticate = Forward("tokens", Tokens.authenticate)
+    # the notification outbox
+    notifications = Forward("notifications", Notifications.notifications)
+    notification = Forward("notifications", Notifications.notification)
+    outbox = Forward("notifications", Notifications.outbox)
+    outbox_status = Forward("notifications", Notifications.outbox_status)
+    retry_notifications = Forward("notifications", Notifications.retry_notifications)
+    deliver_notifications = Forward("notifications", Notifications.deliver_notifications)
+    test_notification_route = Forward("notifications", Notifications.test_notification_route)
 
 
 #: The importers as functions of the store (the 0.1 embedding API):

@@ -93,6 +93,8 @@ __all__ = [
     "Deadline",
     "DeadlineCompliance",
     "DeadlineDecided",
+    "DeliveryAttempt",
+    "DeliveryReport",
     "Detection",
     "ErrorBudget",
     "ErrorsByCode",
@@ -112,7 +114,11 @@ __all__ = [
     "LateAlertFacts",
     "MonthlyReview",
     "MonthlyTenant",
+    "Notification",
+    "NotificationDelivery",
+    "NotificationDetail",
     "OperatorAction",
+    "OutboxStatus",
     "PolicyAdoption",
     "Principal",
     "PublishMinute",
@@ -974,3 +980,101 @@ class Principal(Result):
     tenant_id: str | None
     scope: str
     owner: str
+
+
+# ---- The notification outbox (Operations.notifications, notification, deliver_notifications,
+# retry_notifications, test_notification_route, outbox_status) ------------------------------
+@dataclass(frozen=True, slots=True)
+class Notification(Result):
+    """One notification of the outbox, as derived from the log. ``notification_id`` is its
+    dedup key (subject + transition, stable across rebuilds); ``position`` orders the
+    notifications of one ``subject``; ``audience`` is ``primary`` or ``secondary`` (a missed
+    acknowledgement: policy §7)."""
+
+    notification_id: str = field(metadata=_key("id"))
+    position: int
+    subject: str
+    kind: str
+    tenant_id: str | None = field(metadata=_key("tenant"))
+    level: str
+    audience: str
+    rule: str | None
+    occurred_at: datetime
+    summary: str
+    details: Mapping[str, Any] = field(metadata=JSON_TEXT)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationDelivery(Result):
+    """One notification on one route: its delivery state (``pending``, ``failed``,
+    ``delivered``, ``dead``, ``suppressed``), attempts so far, the last answer and error,
+    why it was suppressed or given up (``reason``) and when the next attempt is due."""
+
+    delivery_id: str = field(metadata=_key("id"))
+    notification_id: str
+    route: str
+    channel: str
+    subject: str
+    position: int
+    tenant_id: str | None = field(metadata=_key("tenant"))
+    kind: str
+    level: str
+    state: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    reason: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt(Result):
+    """One attempt to deliver (or an operator's retry): when, the outcome (``delivered``,
+    ``failed``, ``dead``, ``retried``), the HTTP status if one answered, the error, how
+    long it took and when the next attempt was scheduled."""
+
+    delivery_id: str
+    attempt: int
+    at: datetime
+    outcome: str
+    status: int | None
+    error: str | None
+    duration_ms: float | None
+    next_attempt_at: datetime | None
+    by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationDetail(Result):
+    """``notify show``: the delivery, its notification and every attempt."""
+
+    delivery: NotificationDelivery
+    notification: Notification | None
+    attempts: tuple[DeliveryAttempt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport(Result):
+    """What one delivery step did: notifications routed into deliveries (and of those,
+    suppressed), attempts made, delivered, failed (to be retried) and given up (dead)."""
+
+    routed: int
+    suppressed: int
+    attempted: int
+    delivered: int
+    failed: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus(Result):
+    """The outbox at a glance (``/metrics``, ``notify list`` footers): deliveries by state,
+    failed attempts ever, notifications not yet routed, the oldest pending delivery's
+    creation time."""
+
+    by_state: Mapping[str, int]
+    failed_attempts: int
+    unrouted: int
+    oldest_pending_at: datetime | None

@@ -14,6 +14,7 @@ from opsledger.projections.audit import (
     summary_rows,
 )
 from opsledger.projections.incidents import IncidentsView
+from opsledger.projections.outbox import OutboxView
 from opsledger.projections.retention import RetentionView
 from opsledger.projections.runner import View, ViewRunner
 from opsledger.projections.slo import SloView
@@ -24,6 +25,7 @@ __all__ = [
     "AuditView",
     "Fact",
     "IncidentsView",
+    "OutboxView",
     "RetentionView",
     "SloView",
     "SqlStore",

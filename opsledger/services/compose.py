@@ -12,12 +12,13 @@ from opsledger.projections import (
     AlertsView,
     AuditView,
     IncidentsView,
+    OutboxView,
     RetentionView,
     SloView,
     View,
     ViewRunner,
 )
-from opsledger.services import alerting, identity
+from opsledger.services import alerting, identity, outbox_store
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
@@ -27,6 +28,7 @@ from opsledger.services.gate import Gate, GateState
 from opsledger.services.importer import Importer
 from opsledger.services.incidents import Incidents
 from opsledger.services.integrity import Integrity
+from opsledger.services.notifications import Notifications
 from opsledger.services.policies import Policies
 from opsledger.services.reads import AuditReads, SloReads, Sweeps, Timeline
 from opsledger.services.recording import Recording
@@ -44,8 +46,10 @@ R = TypeVar("R")
 
 
 def view_runner(store: EventStore) -> ViewRunner:
-    """The views over ``store``'s log (audit, SLO, alerts, incidents, retention)."""
-    views: list[View] = [AuditView(), SloView(), AlertsView(), IncidentsView(), RetentionView()]
+    """The views over ``store``'s log (audit, SLO, alerts, incidents, retention, the
+    notification outbox)."""
+    views: list[View] = [AuditView(), SloView(), AlertsView(), IncidentsView(), OutboxView(),
+                         RetentionView()]
     return ViewRunner(store.app.recorder, store.sql, views, decode=store.decode_state)
 
 
@@ -55,6 +59,7 @@ def _create_tables(store: EventStore) -> None:
     runner.create_tables()
     with store.sql.transaction(commit=True) as cursor:
         alerting.create_tables(store.sql, cursor)
+        outbox_store.create_tables(store.sql, cursor)
         identity.create_table(store.sql, cursor, runner)
 
 
@@ -86,6 +91,7 @@ class Services:
     integrity: Integrity
     tokens: Tokens
     export: Export
+    notifications: Notifications
 
     @classmethod
     def build(cls, store: EventStore, clock: Clock, runner: ViewRunner) -> Services:
@@ -113,6 +119,7 @@ class Services:
             integrity=Integrity(store),
             tokens=Tokens(store, time, tenants),
             export=Export(store, tenants, audit, alerts, incidents),
+            notifications=Notifications(store, clock, views),
         )
 
 

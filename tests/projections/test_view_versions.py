@@ -76,7 +76,7 @@ def test_a_changed_table_layout_needs_no_hand_migration(
             table: fresh[table] for table in SLO_TABLES}
         ops.sql.fetch(f"SELECT resolved_at FROM {ops.sql.table('slo_integrity')}")
         assert ops.views.versions() == {"audit": 1, "slo": 2, "alerts": 2, "incidents": 1,
-                                        "retention": 1}
+                                        "outbox": 1, "retention": 1}
 
 
 def test_a_store_from_before_view_versions_counts_as_version_one(
@@ -91,7 +91,7 @@ def test_a_store_from_before_view_versions_counts_as_version_one(
             "threshold DOUBLE PRECISION, window_start TEXT, window_end TEXT, resolution TEXT)")
     with Operations.open(sqlite_url) as ops:  # alerts (now 2) rebuilt; the rest is at 1
         assert ops.views.versions() == {"audit": 1, "slo": 1, "alerts": 2, "incidents": 1,
-                                        "retention": 1}
+                                        "outbox": 1, "retention": 1}
         assert _rows(ops, "alerts", VIEW_TABLES["alerts"]) == fresh["alerts"]
         assert _rows(ops, "slo_minute", VIEW_TABLES["slo_minute"]) == []
     monkeypatch.setattr(SloView, "version", 2)
