@@ -145,6 +145,10 @@ if TYPE_CHECKING:
     from opsledger.services.importer import (
         ImportSummary,
     )
+    from opsledger.services.notify_config import (
+        NotifyConfig,
+        load_notify_config,
+    )
     from opsledger.services.records import (
         PublishRecord,
         SnapshotRecord,
@@ -205,6 +209,9 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys([
         "ImportSummary",
     ], "opsledger.services.importer"),
+    **dict.fromkeys([
+        "NotifyConfig", "load_notify_config",
+    ], "opsledger.services.notify_config"),
     **dict.fromkeys([
         "PublishRecord", "SnapshotRecord",
     ], "opsledger.services.records"),
@@ -297,6 +304,7 @@ __all__ = [
     "Notification",
     "NotificationDelivery",
     "NotificationDetail",
+    "NotifyConfig",
     "OperationIdReused",
     "Operations",
     "OperationsPolicy",
@@ -350,6 +358,7 @@ __all__ = [
     "WhatIfReport",
     "import_pumuki_audit",
     "import_snapshots",
+    "load_notify_config",
     "pg_connect",
 ]
 
