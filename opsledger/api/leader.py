@@ -16,6 +16,11 @@ Leadership (:func:`leadership_for`):
   releases it when the process dies, ``kill -9`` included.
 * memory — one process: always the leader.
 
+A ``purpose`` (``leadership_for(store, "notify")``) names a second, independent leadership
+over the same store — the notification delivery worker's (``<db>.notify.leader``, advisory
+key ``lock_key(schema + ":notify")``) — so the sweeper and the deliverer may be different
+processes, and each is still one at a time.
+
 Sweeps are safe to race anyway (a second sweeper's save conflicts on the incident's version
 and finds the deadline recorded), so a stale leader can never record a deadline twice;
 leadership only keeps the work, and the log lines, to one process.
@@ -64,9 +69,9 @@ def lock_key(schema: str) -> int:
 class PostgresLeadership:
     """A session advisory lock on a dedicated connection (see the module docstring)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, purpose: str | None = None) -> None:
         self.store = store
-        self.key = lock_key(store.schema)
+        self.key = lock_key(store.schema if purpose is None else f"{store.schema}:{purpose}")
         self._conn: Any = None
         self._held = False
 
@@ -103,10 +108,11 @@ class PostgresLeadership:
 
 
 class FileLeadership:
-    """An exclusive ``flock`` on ``<path>.leader`` (created ``0600``)."""
+    """An exclusive ``flock`` on ``<path>.leader`` (``<path>.<purpose>.leader``; created
+    ``0600``)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path + ".leader"
+    def __init__(self, path: str, purpose: str | None = None) -> None:
+        self.path = path + (f".{purpose}" if purpose else "") + ".leader"
         self._fd: int | None = None
 
     def hold(self) -> bool:
@@ -144,12 +150,13 @@ class SoleLeadership:
         """Nothing to give up."""
 
 
-def leadership_for(store: Any) -> Leadership:
-    """The leadership of the store ``store`` (an ``Operations.store``) by its kind."""
+def leadership_for(store: Any, purpose: str | None = None) -> Leadership:
+    """The leadership of the store ``store`` (an ``Operations.store``) by its kind; a
+    ``purpose`` makes an independent one (the module docstring)."""
     if store.kind == "postgresql":
-        return PostgresLeadership(store)
+        return PostgresLeadership(store, purpose)
     if store.kind == "sqlite" and store.path:
-        return FileLeadership(store.path)
+        return FileLeadership(store.path, purpose)
     return SoleLeadership()
 
 

@@ -8,6 +8,12 @@ process's own figures (leadership, last sweep, failed authentications) are alway
 Label sets are bounded: tenant, rule, severity, kind, outcome, view, reason — never an
 operation, an incident or a token. Platform-wide incidents have ``tenant=""``.
 
+The notification outbox (``ops.outbox_status()``) is read with the store's figures:
+deliveries by state, failed attempts ever, dead letters, notifications not yet routed, the
+age of the oldest pending delivery. While this process runs the delivery job
+(``serve --notify-config``) its leadership and the histogram of its deliveries' latency
+(routed to delivered) are shown too.
+
 ``/metrics`` needs the metrics token (``Authorization: Bearer …``) when one is configured;
 without one it answers loopback clients only (403 otherwise) — behind a reverse proxy on
 the same host every client looks like loopback: configure a token there.
@@ -35,6 +41,7 @@ import opsledger
 from opsledger.api.auth import AuthFailures, engine_of
 from opsledger.api.engine import Engine
 from opsledger.api.leader import SchedulerState
+from opsledger.api.notify import delivery_metrics, outbox_metrics
 from opsledger.api.wire import WireJSON, error_body
 
 __all__ = ["CACHE_SECONDS", "OpsledgerCollector", "metrics_refusal", "registry_of", "router",
@@ -124,6 +131,8 @@ class OpsledgerCollector(Collector):
             yield _gauge("opsledger_scheduler_last_sweep_timestamp_seconds",
                          "business time of this process's last completed sweep",
                          state.last_sweep_at.timestamp())
+        yield from delivery_metrics(getattr(self.app_state, "delivery", None),
+                                    getattr(self.app_state, "delivery_latency", None))
         failures: AuthFailures = self.app_state.auth_failures
         family = CounterMetricFamily("opsledger_auth_failures",
                                      "failed authentications by reason", labels=["reason"])
@@ -149,6 +158,7 @@ class OpsledgerCollector(Collector):
         metrics.append(_labelled(CounterMetricFamily, "opsledger_publishes_recorded",
                                  "publish operations recorded, by outcome",
                                  ["tenant", "outcome"], published))
+        metrics += outbox_metrics(ops.outbox_status(), now)
         lags = self._lag.lags(views, monotonic_now)
         metrics.append(_labelled(GaugeMetricFamily, "opsledger_view_lag_events",
                                  "events the view had not applied at the scrape", ["view"],

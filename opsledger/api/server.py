@@ -2,8 +2,8 @@
 worker in this process, until SIGTERM or SIGINT.
 
 Shutdown is graceful: uvicorn stops accepting, lets the requests in flight finish, then the
-app's lifespan stops the background job (a sweep in progress finishes) and releases
-leadership; last the store is closed and :func:`serve` returns 0.
+app's lifespan stops the background jobs (a sweep or a delivery step in progress finishes)
+and releases leadership; last the store is closed and :func:`serve` returns 0.
 
 Logs never carry a secret: uvicorn's access log shows the path without its query string
 (:class:`PathOnly`), no header is logged, and the store URL is shown redacted.
@@ -28,6 +28,7 @@ from opsledger import Operations
 from opsledger.api.app import Background, create_app
 from opsledger.api.engine import Engine, ServeSettings
 from opsledger.api.leader import SchedulerState, SweepJob, leadership_for
+from opsledger.api.notify import DeliveryJob, DeliveryState
 from opsledger.api.wire import clean
 
 __all__ = ["PathOnly", "Service", "build_service", "is_loopback", "serve"]
@@ -40,22 +41,31 @@ GRACEFUL_SECONDS = 60
 
 @dataclass
 class Service:
-    """What one ``serve`` process runs: the engine, the app and its background job."""
+    """What one ``serve`` process runs: the engine, the app and its background jobs."""
 
     engine: Engine
     app: FastAPI
     job: SweepJob | None
+    delivery: DeliveryJob | None = None
 
 
-def build_service(ops: Operations, settings: ServeSettings) -> Service:
-    """The app over ``ops`` (with the sweep job unless ``settings.scheduler`` is off);
-    ``app.state.scheduler`` is the job's state for ``/v1/status`` and ``/metrics``."""
+def build_service(ops: Operations, settings: ServeSettings,
+                  notify_config: opsledger.NotifyConfig | None = None) -> Service:
+    """The app over ``ops`` (with the sweep job unless ``settings.scheduler`` is off, and
+    the notification delivery job when ``notify_config`` is given — it catches the views
+    up itself when no sweep job does); ``app.state.scheduler`` and ``app.state.delivery``
+    are the jobs' states for ``/v1/status`` and ``/metrics``."""
     engine = Engine(ops, settings)
     job = SweepJob(engine, leadership_for(ops.store)) if settings.scheduler else None
-    background: list[Background] = [job] if job is not None else []
+    delivery = None if notify_config is None else DeliveryJob(
+        engine, notify_config, leadership_for(ops.store, "notify"),
+        catch_up=not settings.scheduler)
+    background: list[Background] = [j for j in (job, delivery) if j is not None]
     app = create_app(engine, background)
     app.state.scheduler = job.state if job is not None else SchedulerState()
-    return Service(engine, app, job)
+    app.state.delivery = delivery.state if delivery is not None else DeliveryState()
+    app.state.delivery_latency = delivery.latency if delivery is not None else None
+    return Service(engine, app, job, delivery)
 
 
 def is_loopback(host: str) -> bool:
@@ -108,10 +118,12 @@ def _logging() -> None:
 
 
 def serve(ops: Operations, settings: ServeSettings,
-          announce: Callable[[str], None] = print) -> int:
+          announce: Callable[[str], None] = print,
+          notify_config: opsledger.NotifyConfig | None = None) -> int:
     """Serve until SIGTERM/SIGINT; closes ``ops`` at the end. ``announce`` gets the line
-    ``listening on http://HOST:PORT`` (the port actually bound: ``port=0`` picks one)."""
-    service = build_service(ops, settings)
+    ``listening on http://HOST:PORT`` (the port actually bound: ``port=0`` picks one);
+    with ``notify_config`` the process also delivers notifications (under leadership)."""
+    service = build_service(ops, settings, notify_config)
     try:
         sock = _bind(settings.host, settings.port)
     except BaseException:

@@ -66,6 +66,7 @@ def _register() -> None:
     from opsledger.cli.imports import import_group
     from opsledger.cli.incidents import incident_group, sla_cmd
     from opsledger.cli.integrity import checkpoint, verify
+    from opsledger.cli.notify import notify_group
     from opsledger.cli.policy import policy
     from opsledger.cli.projections import doctor, projections
     from opsledger.cli.record import record
@@ -81,7 +82,7 @@ def _register() -> None:
     for command in (import_group, audit, simulate_cmd, demo, projections, verify, checkpoint,
                     doctor, policy, tenant, record, gate_group, review_group, alerts_group,
                     slo_cmd, scheduler_group, replay_cmd, incident_group, sla_cmd,
-                    retention_group, token_group, serve_cmd):
+                    retention_group, token_group, serve_cmd, notify_group):
         main.add_command(command)
     tenant.add_command(tenant_forget)
 

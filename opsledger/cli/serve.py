@@ -1,6 +1,7 @@
 """``opsledger serve``: the engine as a long-running HTTP service (see
 :mod:`opsledger.api.server`). The CLI reads the environment (``OPSLEDGER_DB``,
-``OPSLEDGER_METRICS_TOKEN``); the service itself is given its settings."""
+``OPSLEDGER_METRICS_TOKEN``, ``OPSLEDGER_NOTIFY_CONFIG`` and the secrets that config
+names); the service itself is given its settings."""
 
 from __future__ import annotations
 
@@ -47,16 +48,26 @@ def _metrics_token(token_file: Path | None) -> str | None:
 @click.option("--metrics-token-file", type=click.Path(path_type=Path, dir_okay=False),
               help="file holding the bearer token /metrics requires (else env "
               "OPSLEDGER_METRICS_TOKEN; without one /metrics answers loopback clients only)")
+@click.option("--notify-config", type=click.Path(path_type=Path, dir_okay=False),
+              metavar="FILE", help="deliver notifications with this config (TOML; else env "
+              "OPSLEDGER_NOTIFY_CONFIG; without one this process delivers none)")
 @click.option("--json", "as_json", is_flag=True,
               help="announce the address as one JSON line ({\"url\", \"store\", \"pid\", "
-              "\"scheduler\"}) for scripts that start it")
+              "\"scheduler\", \"notifications\"}) for scripts that start it")
 @run_command
 def serve_cmd(db: str | None, host: str, port: int, no_scheduler: bool, tick: float,
-              max_body: int | None, metrics_token_file: Path | None, as_json: bool) -> None:
-    """Serve the HTTP API, /metrics and the deadline sweep until SIGTERM (graceful)."""
+              max_body: int | None, metrics_token_file: Path | None,
+              notify_config: Path | None, as_json: bool) -> None:
+    """Serve the HTTP API, /metrics, the deadline sweep and (with a notify config) the
+    notification delivery until SIGTERM (graceful)."""
     from opsledger.api.engine import DEFAULT_MAX_BODY, ServeSettings
     from opsledger.api.server import is_loopback, serve
     from opsledger.application import Operations
+    from opsledger.cli.notify import CONFIG_ENV, load_config
+
+    notify = None
+    if notify_config is not None or os.environ.get(CONFIG_ENV):
+        notify = load_config(notify_config, "--notify-config")
 
     settings = ServeSettings(host=host, port=port, scheduler=not no_scheduler,
                              tick_seconds=tick, max_body_bytes=max_body or DEFAULT_MAX_BODY,
@@ -72,12 +83,13 @@ def serve_cmd(db: str | None, host: str, port: int, no_scheduler: bool, tick: fl
     def announce(line: str) -> None:
         if as_json:  # the line is "listening on URL"
             announced = {"url": line.rpartition(" ")[2], "pid": os.getpid(),
-                         "store": ops.store.display, "scheduler": settings.scheduler}
+                         "store": ops.store.display, "scheduler": settings.scheduler,
+                         "notifications": notify is not None}
             sys.stdout.write(json.dumps(announced, sort_keys=True) + "\n")
         else:
             sys.stdout.write(f"opsledger serve: {line} ({ops.store.display})\n")
         sys.stdout.flush()
 
-    code = serve(ops, settings, announce)
+    code = serve(ops, settings, announce, notify)
     if code:
         raise SystemExit(code)
