@@ -77,6 +77,7 @@ class DeliveryLatency:
         (``delivered``: how many the step reported; the newest are read); how many."""
         if delivered <= 0:
             return 0
+        since = since.replace(microsecond=since.microsecond // 1000 * 1000)  # stored: ms
         rows = ops.notifications(state="delivered", limit=min(10_000, 2 * delivered + 100))
         self._seen = {k: at for k, at in self._seen.items() if at >= since}
         observed = 0

@@ -17,8 +17,10 @@ progress finish and exits 0.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -250,15 +252,25 @@ def notify_run(db: str | None, config_file: Path | None, tick: float, once: bool
             engine.close()
 
 
+class _ToStderr(logging.Handler):
+    """Log lines to whatever ``sys.stderr`` is when each is written."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
 def _logging() -> None:
     """The worker's log lines (counts, leadership, errors) on stderr."""
-    import logging
-
     ours = logging.getLogger("opsledger")
-    if not ours.handlers:
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _ToStderr) for h in ours.handlers):
+        handler = _ToStderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ours.addHandler(handler)
+    if ours.getEffectiveLevel() > logging.INFO:
         ours.setLevel(logging.INFO)
 
 
