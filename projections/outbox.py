@@ -125,11 +125,13 @@ class _Batch:
         self.changed.add(key)
 
     def add(self, fact: Fact, key: str, subject: str, kind: str, summary: str,
-            details: dict[str, Any], audience: str = "primary") -> None:
-        """One notification of ``subject`` (its tenant, level and rule as last remembered)."""
+            details: dict[str, Any], audience: str = "primary", at: Any = None) -> None:
+        """One notification of ``subject`` (its tenant, level and rule as last remembered)
+        that occurred at ``at`` (default: the event's ``occurred_at``)."""
         tenant, level, rule, _ = self.subject(subject)
         self.rows.append((key, fact.position, subject, kind, tenant, level, audience, rule,
-                          iso(fact.state["occurred_at"]), summary[:1000], _json(details)))
+                          iso(at or fact.state["occurred_at"]), summary[:1000],
+                          _json(details)))
 
     def flush(self) -> None:
         """Write the rows and the subjects changed."""
@@ -178,16 +180,18 @@ def _alert_resolved(b: _Batch, f: Fact) -> None:
 
 
 def _alert_revised(b: _Batch, f: Fact) -> None:
+    """A revision has no ``occurred_at``: it happened when it was found (``found_at``)."""
     s, subject = f.state, f"alert/{f.stream_id}"
     if s["withdrawn"]:
         b.add(f, f"{subject}/withdrawn", subject, "alert.withdrawn",
               f"withdrawn: alert {s['rule']} for tenant {s['tenant_id']} never held "
-              f"({s['reason']})", {"alert_id": f.stream_id, "reason": s["reason"]})
+              f"({s['reason']})", {"alert_id": f.stream_id, "reason": s["reason"]},
+              at=s["found_at"])
     elif s["resolved_at"]:
         b.add(f, f"{subject}/resolved", subject, "alert.resolved",
               f"resolved: alert {s['rule']} for tenant {s['tenant_id']} ({s['reason']})",
               {"alert_id": f.stream_id, "reason": s["reason"],
-               "resolved_at": _time(s["resolved_at"])})
+               "resolved_at": _time(s["resolved_at"])}, at=s["found_at"])
 
 
 def _incident_opened(b: _Batch, f: Fact) -> None:
