@@ -5,8 +5,9 @@ that reads the store on scrape, through the facade and under the engine's lock, 
 what it read for a few seconds (:data:`CACHE_SECONDS`) so that scrapes stay cheap. The
 process's own figures (leadership, last sweep, failed authentications) are always fresh.
 
-Label sets are bounded: tenant, rule, severity, kind, outcome, view, reason — never an
-operation, an incident or a token. Platform-wide incidents have ``tenant=""``.
+Label sets are bounded: tenant, rule, severity, kind, outcome, view, reason, state (of a
+delivery) — never an operation, an incident, a notification or a token. Platform-wide
+incidents have ``tenant=""``.
 
 The notification outbox (``ops.outbox_status()``) is read with the store's figures:
 deliveries by state, failed attempts ever, dead letters, notifications not yet routed, the

@@ -32,6 +32,7 @@ import opsledger
 from opsledger.api.engine import Engine
 from opsledger.api.leader import Leadership
 from opsledger.results import DeliveryReport
+from opsledger.serialize import fmt_time
 
 __all__ = ["LATENCY_BUCKETS", "DeliveryJob", "DeliveryLatency", "DeliveryState",
            "delivery_metrics", "describe_report", "outbox_metrics"]
@@ -226,4 +227,4 @@ class DeliveryJob:
         if self.on_step is not None:
             self.on_step(started, report)
         if report.routed or report.attempted:
-            log.info("delivery step at %s: %s", started.isoformat(), describe_report(report))
+            log.info("delivery step at %s: %s", fmt_time(started), describe_report(report))

@@ -44,6 +44,7 @@ from opsledger.cli.common import (
     store_url,
     table,
     text,
+    to_jsonable,
 )
 
 if TYPE_CHECKING:
@@ -219,6 +220,8 @@ def notify_run(db: str | None, config_file: Path | None, tick: float, once: bool
     one worker per store at a time (the notify leadership). SIGTERM: finish, exit 0."""
     from datetime import timedelta
 
+    import orjson
+
     from opsledger.api.engine import Engine, ServeSettings
     from opsledger.api.leader import leadership_for
     from opsledger.api.notify import DeliveryJob, describe_report
@@ -233,7 +236,10 @@ def notify_run(db: str | None, config_file: Path | None, tick: float, once: bool
 
     def show(at: datetime, report: DeliveryReport) -> None:
         if as_json and (once or report.routed or report.attempted):
-            emit_json({"at": at, **report.to_dict()})
+            line = orjson.dumps(to_jsonable({"at": at, **report.to_dict()}),
+                                option=orjson.OPT_SORT_KEYS)
+            sys.stdout.write(line.decode() + "\n")
+            sys.stdout.flush()
         elif once and not as_json:
             console.print(f"{text(at)} {describe_report(report)}", soft_wrap=True)
 

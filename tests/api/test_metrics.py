@@ -116,7 +116,8 @@ def test_metrics_match_the_facade(live_api: Any) -> None:
     for name, series in found.items():  # bounded labels only
         for key in series:
             assert {label for label, _ in key} <= {
-                "tenant", "rule", "severity", "kind", "outcome", "view", "reason", "window"}, name
+                "tenant", "rule", "severity", "kind", "outcome", "view", "reason", "window",
+                "state"}, name
 
 
 def test_view_lag_counts_events_not_applied_and_the_cache_holds_for_its_time(

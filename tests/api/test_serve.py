@@ -170,7 +170,7 @@ def test_json_announces_the_address_as_one_line_a_script_can_read(
     server = serving(db, "--json", "--no-scheduler")
     announced = json.loads(server.out.read_text().splitlines()[0])
     assert announced == {"url": server.base, "pid": server.proc.pid, "store": db,
-                         "scheduler": False}
+                         "scheduler": False, "notifications": False}
     assert server.http.get("/openapi.json").status_code == 200
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=30) == 0

@@ -15,7 +15,6 @@ import hmac
 import json
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,14 +78,13 @@ def incidents(db: str, count: int, *, resolve: int | None = None,
     return ids
 
 
-@dataclass(frozen=True)
 class Received:
-    """One POST as read: its place in the arrival order, path, headers and body."""
+    """One POST as read: its place in the arrival order, path, headers (lower-case names)
+    and body. (A plain class: this module is loaded by path, outside ``sys.modules``, where
+    a dataclass cannot be made.)"""
 
-    order: int
-    path: str
-    headers: dict[str, str]
-    body: bytes
+    def __init__(self, order: int, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.order, self.path, self.headers, self.body = order, path, headers, body
 
     def json(self) -> dict[str, Any]:
         """The body as JSON."""
