@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +225,35 @@ def test_the_readme_signature_recipe_verifies_a_real_webhook(
     assert not verify(SECRET.encode(), headers, got.body + b" ")
     stale = str(int(headers["X-Opsledger-Timestamp"]) - 301)
     assert not verify(SECRET.encode(), {**headers, "X-Opsledger-Timestamp": stale}, got.body)
+
+
+def test_the_worker_finishes_its_step_on_sigterm_releases_the_leadership_and_exits_0(
+        tmp_path: Path, receiver: Any) -> None:
+    path = tmp_path / "store.db"
+    db = f"sqlite:///{path}"
+    incidents(db, 2)
+    config = write_config(tmp_path, receiver.url)
+    err = tmp_path / "worker.err"
+    env = {**os.environ, "OPSLEDGER_DB": db, **ENV}
+    with err.open("wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "opsledger.cli", "notify", "run",
+                                   "--config", str(config), "--tick", "0.1", "--json"],
+                                  stdout=subprocess.PIPE, stderr=log, env=env)
+        try:
+            assert receiver.wait_for(10, 60), err.read_text()  # 2 incidents: 10 notifications
+            assert not FileLeadership(str(path), "notify").hold()  # the worker holds it
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=60)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert worker.returncode == 0, err.read_text()
+    (step,) = [json.loads(line) for line in out.decode().splitlines()]  # one step did something
+    assert step["delivered"] == 10 and step["at"].endswith("Z")
+    logs = err.read_text()
+    assert "took notify leadership" in logs and "notify leadership released" in logs
+    assert "delivered 10" in logs and SECRET not in logs and "/hook" not in logs
+    again = FileLeadership(str(path), "notify")
+    assert again.hold()
+    again.release()

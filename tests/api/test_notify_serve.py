@@ -127,3 +127,21 @@ def test_with_no_scheduler_the_delivery_job_catches_the_views_up_itself(
         service.engine.close()
     assert not service.delivery.state.leader  # released when the app stopped
     assert service.delivery.every == timedelta(seconds=0.1)
+
+
+def test_on_postgresql_the_notify_leadership_is_an_advisory_lock_of_its_own(
+        pg_url: str) -> None:
+    from opsledger.api.leader import leadership_for, lock_key
+
+    with Operations.open(pg_url) as ops:
+        sweeper, deliverer, rival = (leadership_for(ops.store), leadership_for(ops.store, "notify"),
+                                     leadership_for(ops.store, "notify"))
+        assert lock_key(ops.store.schema) != lock_key(ops.store.schema + ":notify")
+        try:
+            assert sweeper.hold() and deliverer.hold()  # one process may lead both
+            assert not rival.hold()  # but one deliverer at a time
+            deliverer.release()
+            assert rival.hold()
+        finally:
+            for leadership in (sweeper, deliverer, rival):
+                leadership.release()
