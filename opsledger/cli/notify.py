@@ -229,33 +229,35 @@ def notify_run(db: str | None, config_file: Path | None, tick: float, once: bool
 
     config = load_config(config_file)
     _logging()
-    ops = Operations.open(store_url(db))
-    engine = Engine(ops, ServeSettings(scheduler=False, tick_seconds=tick))
-    job = DeliveryJob(engine, config, leadership_for(ops.store, "notify"),
-                      every=timedelta(seconds=tick), catch_up=True)
+    engine = Engine(Operations.open(store_url(db)),
+                    ServeSettings(scheduler=False, tick_seconds=tick))
+    try:
+        job = DeliveryJob(engine, config, leadership_for(engine.ops.store, "notify"),
+                          every=timedelta(seconds=tick), catch_up=True)
 
-    def show(at: datetime, report: DeliveryReport) -> None:
-        if as_json and (once or report.routed or report.attempted):
-            line = orjson.dumps(to_jsonable({"at": at, **report.to_dict()}),
-                                option=orjson.OPT_SORT_KEYS)
-            sys.stdout.write(line.decode() + "\n")
-            sys.stdout.flush()
-        elif once and not as_json:
-            console.print(f"{text(at)} {describe_report(report)}", soft_wrap=True)
+        def show(at: datetime, report: DeliveryReport) -> None:
+            if as_json and (once or report.routed or report.attempted):
+                line = orjson.dumps(to_jsonable({"at": at, **report.to_dict()}),
+                                    option=orjson.OPT_SORT_KEYS)
+                sys.stdout.write(line.decode() + "\n")
+                sys.stdout.flush()
+            elif once and not as_json:
+                console.print(f"{text(at)} {describe_report(report)}", soft_wrap=True)
 
-    job.on_step = show
-    with _until_signalled() as stop:
-        try:
-            while True:
-                led = job.tick()
-                if once:
-                    _check_once(led, job.state.last_error)
-                    return
-                if stop.wait(tick):
-                    return
-        finally:
-            job.stop()
-            engine.close()
+        job.on_step = show
+        with _until_signalled() as stop:
+            try:
+                if not job.tick() and not once:
+                    logging.getLogger("opsledger.cli.notify").info(
+                        "another worker holds the notify leadership: waiting for it")
+                while not once and not stop.wait(tick):
+                    job.tick()
+            finally:
+                job.stop()
+        if once:
+            _check_once(job.state.steps > 0, job.state.last_error)
+    finally:
+        engine.close()
 
 
 class _ToStderr(logging.Handler):
@@ -280,14 +282,15 @@ def _logging() -> None:
         ours.setLevel(logging.INFO)
 
 
-def _check_once(led: bool, error: str | None) -> None:
-    if not led:
-        err_console.print("[red]error[/red] another worker holds the notify leadership of "
-                          "this store: nothing delivered", soft_wrap=True)
-        raise SystemExit(EXIT_REFUSED)
+def _check_once(stepped: bool, error: str | None) -> None:
+    """``--once``: exit 1 when the step failed, or never ran (another worker leads)."""
     if error is not None:
         err_console.print(f"[red]error[/red] the delivery step failed ({safe(error)})",
                           soft_wrap=True)
+        raise SystemExit(EXIT_REFUSED)
+    if not stepped:
+        err_console.print("[red]error[/red] another worker holds the notify leadership of "
+                          "this store: nothing delivered", soft_wrap=True)
         raise SystemExit(EXIT_REFUSED)
 
 
