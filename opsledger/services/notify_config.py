@@ -343,8 +343,9 @@ def _route(problems: Problems, name: str, entry: dict[str, Any],
         problems.append((f"{prefix}.channel", None, "required: the channel this route sends "
                                                     "to (one route, one channel)"))
     elif not isinstance(channel, str) or channel not in channels:
-        problems.append((f"{prefix}.channel", channel, "no such channel (defined: "
-                                                       f"{', '.join(channels) or 'none'})"))
+        shown = ", ".join(channels[:10]) + (", …" if len(channels) > 10 else "")
+        problems.append((f"{prefix}.channel", channel, f"no such channel (defined: "
+                                                       f"{shown or 'none'})"))
     owner = entry.get("owner", "primary")
     if owner not in OWNERS:
         problems.append((f"{prefix}.owner", owner, f"not one of {', '.join(OWNERS)}"))
