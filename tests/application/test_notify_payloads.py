@@ -309,3 +309,16 @@ def test_secrets_are_not_in_the_repr_of_what_is_sent() -> None:
         out = render(channel, note("alert.triggered"), route="r", now=NOW, schedule=PLAIN)
         shown = repr(out) + repr(channel)
         assert SECRET not in shown and ROUTING_KEY not in shown and SLACK_URL not in shown
+
+
+def test_the_receiver_recipe_in_the_docstring_verifies_a_real_payload() -> None:
+    from opsledger.services import notify_channels
+
+    recipe = (notify_channels.__doc__ or "").split("A receiver without opsledger::", 1)[1]
+    code = "\n".join(line[4:] for line in recipe.split("\n\n", 2)[1].splitlines())
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # the documented few lines, as a receiver would paste them
+    out = render(WEBHOOK, note("alert.triggered"), route="h", now=datetime.now(UTC),
+                 schedule=PLAIN)
+    assert namespace["verified"](SECRET.encode(), out.headers, out.body)
+    assert not namespace["verified"](SECRET.encode(), out.headers, out.body + b" ")
