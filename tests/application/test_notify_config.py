@@ -207,6 +207,14 @@ def test_a_missing_secret_file_is_named_by_its_path(tmp_path: Path) -> None:
     assert found["channels.c.secret"][1] == "give only one of secret_env or secret_file"
 
 
+def test_a_directory_is_not_a_secret_file(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    text = '[channels.p]\ntype = "pagerduty"\nrouting_key_file = "keys"\n'
+    (key, value, why), = problems(text, {}, tmp_path)
+    assert (key, value) == ("channels.p.routing_key_file", "keys")
+    assert why.startswith("cannot be read")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_an_unreadable_secret_file_is_a_problem(tmp_path: Path) -> None:
     secret = tmp_path / "locked"

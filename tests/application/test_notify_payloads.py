@@ -132,7 +132,6 @@ def test_pagerduty_event_action_follows_the_transition(kind: str, action: str) -
         assert set(event) == {"routing_key", "event_action", "dedup_key"}
 
 
-@pytest.mark.policy("4.critical.no_successful_ingestion")
 def test_the_trigger_and_resolve_of_one_alert_share_the_dedup_key() -> None:
     trigger = render(PAGER, note("alert.triggered"), route="p", now=NOW, schedule=PLAIN)
     resolve = render(PAGER, note("alert.resolved"), route="p", now=NOW, schedule=PLAIN)
