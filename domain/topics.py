@@ -49,6 +49,10 @@ __all__ = [
     "INCIDENT_RESOLVED",
     "INCIDENT_SEVERITY_CHANGED",
     "INCIDENT_STATUS_UPDATE_POSTED",
+    "INTEGRITY_ALARM_AGGREGATE",
+    "INTEGRITY_ALARM_CHAIN_FAILED",
+    "INTEGRITY_ALARM_CREATED",
+    "INTEGRITY_ALARM_PREFIX",
     "POLICY_LEDGER_ADOPTED",
     "POLICY_LEDGER_AGGREGATE",
     "POLICY_LEDGER_CREATED",
@@ -137,6 +141,12 @@ INCIDENT_RCA_PUBLISHED = "opsledger.Incident.RcaPublished"
 INCIDENT_RESOLVED = "opsledger.Incident.Resolved"
 INCIDENT_SEVERITY_CHANGED = "opsledger.Incident.SeverityChanged"
 INCIDENT_STATUS_UPDATE_POSTED = "opsledger.Incident.StatusUpdatePosted"
+
+# ---- IntegrityAlarm -----------------------------------------------------------------------
+INTEGRITY_ALARM_AGGREGATE = "opsledger.IntegrityAlarm"
+INTEGRITY_ALARM_PREFIX = "opsledger.IntegrityAlarm."
+INTEGRITY_ALARM_CHAIN_FAILED = "opsledger.IntegrityAlarm.ChainFailed"
+INTEGRITY_ALARM_CREATED = "opsledger.IntegrityAlarm.Created"
 
 # ---- PolicyLedger -------------------------------------------------------------------------
 POLICY_LEDGER_AGGREGATE = "opsledger.PolicyLedger"

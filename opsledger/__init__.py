@@ -145,8 +145,13 @@ if TYPE_CHECKING:
     from opsledger.services.importer import (
         ImportSummary,
     )
+    from opsledger.services.notify_channels import verify_signature
     from opsledger.services.notify_config import (
+        Channel,
+        DeliverySchedule,
         NotifyConfig,
+        QuietWindow,
+        Route,
         load_notify_config,
     )
     from opsledger.services.records import (
@@ -210,8 +215,10 @@ _HOMES: dict[str, str] = {
         "ImportSummary",
     ], "opsledger.services.importer"),
     **dict.fromkeys([
-        "NotifyConfig", "load_notify_config",
+        "Channel", "DeliverySchedule", "NotifyConfig", "QuietWindow", "Route",
+        "load_notify_config",
     ], "opsledger.services.notify_config"),
+    "verify_signature": "opsledger.services.notify_channels",
     **dict.fromkeys([
         "PublishRecord", "SnapshotRecord",
     ], "opsledger.services.records"),
@@ -250,6 +257,7 @@ __all__ = [
     "BoundaryViolation",
     "BusinessCalendar",
     "ChainReport",
+    "Channel",
     "Checkpoint",
     "CheckpointKeyMissing",
     "CheckpointSignatureInvalid",
@@ -262,6 +270,7 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryFailed",
     "DeliveryReport",
+    "DeliverySchedule",
     "Detection",
     "ErrorBudget",
     "ErrorsByCode",
@@ -322,6 +331,7 @@ __all__ = [
     "PublishMinute",
     "PublishRecord",
     "PublishResult",
+    "QuietWindow",
     "RefusalRow",
     "Rejection",
     "RepositoryOutOfScope",
@@ -329,6 +339,7 @@ __all__ = [
     "RetentionPolicy",
     "RetentionPolicyMissing",
     "RetentionReport",
+    "Route",
     "RuleComparison",
     "ScopeViolation",
     "SlaFigures",
@@ -360,6 +371,7 @@ __all__ = [
     "import_snapshots",
     "load_notify_config",
     "pg_connect",
+    "verify_signature",
 ]
 
 

@@ -264,6 +264,17 @@ def _gate_breached(b: _Batch, f: Fact) -> None:
           {"environment": s["environment"], "constraint": s["kind"], "due_at": due})
 
 
+def _chain_failed(b: _Batch, f: Fact) -> None:
+    s, at = f.state, iso(f.state["occurred_at"])
+    b.remember("chain", None, "critical", None, None)
+    b.add(f, f"chain/failed/{s['first_bad_position']}/{f.stream_id}", "chain",
+          "integrity.chain_failed",
+          f"hash chain verification failed at position {s['first_bad_position']}: "
+          f"{s['reason']}",
+          {"first_bad_position": s["first_bad_position"], "reason": s["reason"],
+           "events_checked": s["events_checked"], "found_at": at})
+
+
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:g}"
 
@@ -279,4 +290,5 @@ _HANDLERS = {
     _T.INCIDENT_RESOLVED: _incident_resolved,
     _T.GO_LIVE_GATE_ACTIVATION_REFUSED: _gate_refused,
     _T.GO_LIVE_GATE_COMPLIANCE_BREACHED: _gate_breached,
+    _T.INTEGRITY_ALARM_CHAIN_FAILED: _chain_failed,
 }

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["LOOPBACK", "Problems", "check_duration", "check_name", "check_names",
-           "check_time", "check_url", "read_secret", "redact_url"]
+           "check_time", "check_url", "entries", "read_secret", "redact_url", "table",
+           "unknown", "when"]
 
 Problems = list[tuple[str, object, str]]
 
@@ -26,6 +27,7 @@ _DURATION = re.compile(r"([0-9]{1,7})(s|m|h|d)")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DAILY = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])")
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -183,3 +185,68 @@ def read_secret(problems: Problems, prefix: str, entry: Mapping[str, Any], base:
         problems.append((key, where, "holds spaces or control characters (one line expected)"))
         return None
     return secret
+
+
+def table(problems: Problems, data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` if it is a table (missing: an empty one)."""
+    value = data.get(key, {})
+    if isinstance(value, dict):
+        return value
+    problems.append((key, None, "a table"))
+    return {}
+
+
+def entries(problems: Problems, data: dict[str, Any], section: str,
+             most: int) -> list[tuple[str, dict[str, Any]]]:
+    """The named tables of ``[section.NAME]`` (at most ``most``) with good names."""
+    named = table(problems, data, section)
+    if len(named) > most:
+        problems.append((section, len(named), f"at most {most} entries"))
+    found = []
+    for name, entry in list(named.items())[:most]:
+        if not isinstance(entry, dict):
+            problems.append((f"{section}.{name}", None, "a table"))
+        elif check_name(problems, f"{section}.{name}", name) is not None:
+            found.append((name, entry))
+    return found
+
+
+def unknown(problems: Problems, prefix: str, entry: dict[str, Any],
+             known: tuple[str, ...]) -> None:
+    """A problem for each key of ``entry`` not in ``known`` (its value never quoted: a
+    misspelt key may hold a secret)."""
+    for key in entry:
+        if key in ("secret", "routing_key"):  # never quoted: it may be the secret itself
+            problems.append((f"{prefix}.{key}", None, f"a secret is never written in the "
+                                                      f"config: use {key}_env or {key}_file"))
+        elif key not in known:
+            problems.append((f"{prefix}.{key}", None, f"unknown key (known: {', '.join(known)})"))
+
+
+def when(problems: Problems, prefix: str, entry: dict[str, Any]
+          ) -> tuple[tuple[time, time] | None, tuple[datetime, datetime] | None]:
+    """Quiet hours (``daily``) or a maintenance window (``start`` and ``end``)."""
+    if "daily" in entry and {"start", "end"} & entry.keys():
+        problems.append((prefix, None, "either daily (quiet hours) or start and end (a "
+                                       "maintenance window), not both"))
+    elif "daily" in entry:
+        raw = entry["daily"]
+        found = _DAILY.fullmatch(raw) if isinstance(raw, str) else None
+        if found is None or found.group(1, 2) == found.group(3, 4):
+            problems.append((f"{prefix}.daily", raw, '"HH:MM-HH:MM" in UTC, two different '
+                                                     'times (an end before the start crosses '
+                                                     'midnight)'))
+            return None, None
+        h1, m1, h2, m2 = (int(g) for g in found.groups())
+        return (time(h1, m1), time(h2, m2)), None
+    elif "start" in entry and "end" in entry:
+        start = check_time(problems, f"{prefix}.start", entry["start"])
+        end = check_time(problems, f"{prefix}.end", entry["end"])
+        if start is not None and end is not None:
+            if end > start:
+                return None, (start, end)
+            problems.append((f"{prefix}.end", str(entry["end"]), "must be after start"))
+    else:
+        problems.append((prefix, None, 'needs daily = "HH:MM-HH:MM" (quiet hours) or both '
+                                       "start and end (a maintenance window)"))
+    return None, None

@@ -116,7 +116,7 @@ class Services:
             slo=SloReads(store, time, policies, tenants, views),
             timeline=Timeline(store, tenants, views),
             sweeps=Sweeps(store, time, alerts, freshness, incidents, gate),
-            integrity=Integrity(store),
+            integrity=Integrity(store, clock),
             tokens=Tokens(store, time, tenants),
             export=Export(store, tenants, audit, alerts, incidents),
             notifications=Notifications(store, clock, views),

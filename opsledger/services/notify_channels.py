@@ -5,7 +5,14 @@ no I/O, no clock (``now`` is passed in).
 A webhook is signed the way receivers already verify Stripe's or Slack's requests:
 ``X-Opsledger-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>`` with the
 timestamp (unix seconds) in ``X-Opsledger-Timestamp``; :func:`verify_signature` is the
-receiving side (constant-time, refuses stale timestamps).
+receiving side (constant-time, refuses stale timestamps). A receiver without opsledger::
+
+    import hashlib, hmac, time
+    def verified(secret: bytes, headers, body: bytes) -> bool:
+        stamp = headers["X-Opsledger-Timestamp"]
+        mac = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        fresh = abs(time.time() - int(stamp)) <= 300
+        return fresh and hmac.compare_digest("v1=" + mac, headers["X-Opsledger-Signature"])
 
 Slack (https://api.slack.com/messaging/webhooks, Block Kit): every value from the store is
 escaped (``&``, ``<``, ``>``, so an id or title cannot mention ``<!channel>`` or forge a

@@ -6,6 +6,13 @@ Secrets (a webhook's signing secret, a Slack webhook URL, a PagerDuty routing ke
 the environment (``secret_env``, ``url_env``, ``routing_key_env``: the host passes ``env``;
 the library reads no environment itself) or a file (``secret_file`` …), never from the
 config text and never from the store; they never appear in a ``repr``, a log or an error.
+URLs are ``https`` (plain ``http`` only to 127.0.0.1, localhost or ::1).
+
+Bounds: ``max_age`` 1m..30d, ``backoff_initial`` 1s..1h, ``backoff_max`` 1s..1d (not below
+``backoff_initial``), ``timeout`` 1s..120s; channel and route names 1..64 letters, digits,
+``-`` or ``_``; at most 100 channels, 200 routes, 200 quiet entries, 256 KiB of text;
+windows within 2000-2100 UTC. A route sends to one channel; its ``tenants``, ``levels``,
+``rules`` and ``kinds`` left out match any (``tenants = ["*"]`` too).
 
 Example::
 
@@ -49,7 +56,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,12 +73,14 @@ from opsledger.results import Notification
 from opsledger.services._notify_checks import (
     Problems,
     check_duration,
-    check_name,
     check_names,
-    check_time,
     check_url,
+    entries,
     read_secret,
     redact_url,
+    table,
+    unknown,
+    when,
 )
 
 __all__ = ["CHANNEL_TYPES", "OWNERS", "Channel", "DeliverySchedule", "NotifyConfig",
@@ -201,7 +209,7 @@ def load_notify_config(text: str, env: Mapping[str, str],
     return _parse(data, env, base_dir)
 
 
-# ---- parsing ----------------------------------------------------------------------------
+# ---- parsing (the checks: ._notify_checks) --------------------------------------------
 _SECTIONS = ("delivery", "channels", "routes", "quiet")
 _DELIVERY = {  # key -> (lowest, highest)
     "max_age": (timedelta(minutes=1), timedelta(days=30)),
@@ -215,7 +223,6 @@ _CHANNEL_KEYS = {"webhook": ("url", "secret_env", "secret_file"),
 _ANY_CHANNEL_KEY = ("type", *sorted({k for keys in _CHANNEL_KEYS.values() for k in keys}))
 _ROUTE_KEYS = ("channel", "owner", "tenants", "levels", "rules", "kinds")
 _QUIET_KEYS = ("tenant", "daily", "start", "end", "levels", "reason")
-_DAILY = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 def _parse(data: dict[str, Any], env: Mapping[str, str], base_dir: Path | None) -> NotifyConfig:
@@ -223,22 +230,22 @@ def _parse(data: dict[str, Any], env: Mapping[str, str], base_dir: Path | None) 
     for key in data:
         if key not in _SECTIONS:
             problems.append((key, None, f"unknown section (known: {', '.join(_SECTIONS)})"))
-    delivery = _delivery(problems, _table(problems, data, "delivery"))
+    delivery = _delivery(problems, table(problems, data, "delivery"))
     channels: dict[str, Channel] = {}
-    for name, entry in _entries(problems, data, "channels", MAX_CHANNELS):
+    for name, entry in entries(problems, data, "channels", MAX_CHANNELS):
         channel = _channel(problems, name, entry, env, base_dir)
         if channel is not None:
             channels[name] = channel
     declared = tuple(data["channels"]) if isinstance(data.get("channels"), dict) else ()
-    routes = [r for name, entry in _entries(problems, data, "routes", MAX_ROUTES)
+    routes = [r for name, entry in entries(problems, data, "routes", MAX_ROUTES)
               if (r := _route(problems, name, entry, declared)) is not None]
-    entries = data.get("quiet", [])
-    if not isinstance(entries, list) or not all(isinstance(q, dict) for q in entries):
+    windows = data.get("quiet", [])
+    if not isinstance(windows, list) or not all(isinstance(q, dict) for q in windows):
         problems.append(("quiet", None, "an array of tables ([[quiet]] entries)"))
-        entries = []
-    elif len(entries) > MAX_QUIET:
-        problems.append(("quiet", len(entries), f"at most {MAX_QUIET} entries"))
-    quiet = [w for i, entry in enumerate(entries[:MAX_QUIET])
+        windows = []
+    elif len(windows) > MAX_QUIET:
+        problems.append(("quiet", len(windows), f"at most {MAX_QUIET} entries"))
+    quiet = [w for i, entry in enumerate(windows[:MAX_QUIET])
              if (w := _quiet(problems, f"quiet[{i}]", entry)) is not None]
     if problems:
         raise InvalidNotifyConfig(problems)
@@ -246,38 +253,11 @@ def _parse(data: dict[str, Any], env: Mapping[str, str], base_dir: Path | None) 
                         quiet=tuple(quiet), delivery=delivery)
 
 
-def _table(problems: Problems, data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if isinstance(value, dict):
-        return value
-    problems.append((key, None, "a table"))
-    return {}
 
-
-def _entries(problems: Problems, data: dict[str, Any], section: str,
-             most: int) -> list[tuple[str, dict[str, Any]]]:
-    """The named tables of ``[section.NAME]`` (at most ``most``) with good names."""
-    table = _table(problems, data, section)
-    if len(table) > most:
-        problems.append((section, len(table), f"at most {most} entries"))
-    found = []
-    for name, entry in list(table.items())[:most]:
-        if not isinstance(entry, dict):
-            problems.append((f"{section}.{name}", None, "a table"))
-        elif check_name(problems, f"{section}.{name}", name) is not None:
-            found.append((name, entry))
-    return found
-
-
-def _unknown(problems: Problems, prefix: str, entry: dict[str, Any],
-             known: tuple[str, ...]) -> None:
-    for key in entry:
-        if key not in known:
-            problems.append((f"{prefix}.{key}", None, f"unknown key (known: {', '.join(known)})"))
 
 
 def _delivery(problems: Problems, entry: dict[str, Any]) -> DeliverySchedule:
-    _unknown(problems, "delivery", entry, (*_DELIVERY, "base_url"))
+    unknown(problems, "delivery", entry, (*_DELIVERY, "base_url"))
     values: dict[str, Any] = {}
     for key, (low, high) in _DELIVERY.items():
         if key in entry:
@@ -300,9 +280,9 @@ def _channel(problems: Problems, name: str, entry: dict[str, Any], env: Mapping[
     prefix, kind = f"channels.{name}", entry.get("type")
     if not isinstance(kind, str) or kind not in CHANNEL_TYPES:
         problems.append((f"{prefix}.type", kind, f"not one of {', '.join(CHANNEL_TYPES)}"))
-        _unknown(problems, prefix, entry, _ANY_CHANNEL_KEY)
+        unknown(problems, prefix, entry, _ANY_CHANNEL_KEY)
         return None
-    _unknown(problems, prefix, entry, ("type", *_CHANNEL_KEYS[kind]))
+    unknown(problems, prefix, entry, ("type", *_CHANNEL_KEYS[kind]))
     if kind == "slack":
         return _slack(problems, prefix, name, entry, env, base_dir)
     secret = read_secret(problems, prefix, entry,
@@ -337,14 +317,15 @@ def _slack(problems: Problems, prefix: str, name: str, entry: dict[str, Any],
 def _route(problems: Problems, name: str, entry: dict[str, Any],
            channels: tuple[str, ...]) -> Route | None:
     prefix, before = f"routes.{name}", len(problems)
-    _unknown(problems, prefix, entry, _ROUTE_KEYS)
+    unknown(problems, prefix, entry, _ROUTE_KEYS)
     channel = entry.get("channel")
     if channel is None:
         problems.append((f"{prefix}.channel", None, "required: the channel this route sends "
                                                     "to (one route, one channel)"))
     elif not isinstance(channel, str) or channel not in channels:
-        problems.append((f"{prefix}.channel", channel, "no such channel (defined: "
-                                                       f"{', '.join(channels) or 'none'})"))
+        shown = ", ".join(channels[:10]) + (", …" if len(channels) > 10 else "")
+        problems.append((f"{prefix}.channel", channel, f"no such channel (defined: "
+                                                       f"{shown or 'none'})"))
     owner = entry.get("owner", "primary")
     if owner not in OWNERS:
         problems.append((f"{prefix}.owner", owner, f"not one of {', '.join(OWNERS)}"))
@@ -362,13 +343,13 @@ def _route(problems: Problems, name: str, entry: dict[str, Any],
 
 def _quiet(problems: Problems, prefix: str, entry: dict[str, Any]) -> QuietWindow | None:
     before = len(problems)
-    _unknown(problems, prefix, entry, _QUIET_KEYS)
+    unknown(problems, prefix, entry, _QUIET_KEYS)
     tenant = entry.get("tenant")
     if tenant is None:
         problems.append((f"{prefix}.tenant", None, 'required: a tenant id, or "*" for all'))
     else:
         check_names(problems, f"{prefix}.tenant", [tenant], None)
-    daily, span = _when(problems, prefix, entry)
+    daily, span = when(problems, prefix, entry)
     default = QUIET_HOURS_LEVELS if "daily" in entry else frozenset(LEVELS)
     levels = check_names(problems, f"{prefix}.levels", entry["levels"], LEVELS) \
         if "levels" in entry else default
@@ -384,32 +365,3 @@ def _quiet(problems: Problems, prefix: str, entry: dict[str, Any]) -> QuietWindo
     start, end = span  # type: ignore[misc]
     said = f"maintenance window {fmt_time(start)} to {fmt_time(end)}"
     return QuietWindow(str(tenant), levels, str(reason or said), start=start, end=end)
-
-
-def _when(problems: Problems, prefix: str, entry: dict[str, Any]
-          ) -> tuple[tuple[time, time] | None, tuple[datetime, datetime] | None]:
-    """Quiet hours (``daily``) or a maintenance window (``start`` and ``end``)."""
-    if "daily" in entry and {"start", "end"} & entry.keys():
-        problems.append((prefix, None, "either daily (quiet hours) or start and end (a "
-                                       "maintenance window), not both"))
-    elif "daily" in entry:
-        raw = entry["daily"]
-        found = _DAILY.fullmatch(raw) if isinstance(raw, str) else None
-        if found is None or found.group(1, 2) == found.group(3, 4):
-            problems.append((f"{prefix}.daily", raw, '"HH:MM-HH:MM" in UTC, two different '
-                                                     'times (an end before the start crosses '
-                                                     'midnight)'))
-            return None, None
-        h1, m1, h2, m2 = (int(g) for g in found.groups())
-        return (time(h1, m1), time(h2, m2)), None
-    elif "start" in entry and "end" in entry:
-        start = check_time(problems, f"{prefix}.start", entry["start"])
-        end = check_time(problems, f"{prefix}.end", entry["end"])
-        if start is not None and end is not None:
-            if end > start:
-                return None, (start, end)
-            problems.append((f"{prefix}.end", str(entry["end"]), "must be after start"))
-    else:
-        problems.append((prefix, None, 'needs daily = "HH:MM-HH:MM" (quiet hours) or both '
-                                       "start and end (a maintenance window)"))
-    return None, None
