@@ -329,7 +329,12 @@ class AlertProcess:
                   kinds: tuple[str, ...] = (topics.action(topics.ALERT_TRIGGERED),
                                              topics.action(topics.ALERT_RESOLVED))) -> None:
         """Call ``callback(event)`` after each alert event this process stores. A failing
-        callback is retried and logged; it never loses or blocks the event."""
+        callback is retried and logged; it never loses or blocks the event.
+
+        Best-effort, for embedding: a callback that keeps failing (or a process that stops)
+        misses the notification for good. The reliable path is the notification outbox
+        (``deliver_notifications``, ``opsledger notify run``): derived from the log, retried
+        with backoff, delivered at least once."""
         self.subscribers.append((callback, frozenset(kinds)))
 
     def evaluate_alerts(self, now: datetime | None = None) -> int:

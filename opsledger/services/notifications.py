@@ -149,10 +149,12 @@ class Notifications:
             for i in ids:
                 sql.execute(cursor, f"UPDATE {table} SET state = 'pending', reason = NULL, "
                                     "next_attempt_at = ? WHERE id = ?", (now, i))
-                sql.execute(cursor, f"INSERT INTO {sql.table(ATTEMPTS)} SELECT ?, "
-                                    "COALESCE(MAX(attempt), 0) + 1, ?, 'retried', NULL, NULL, "
-                                    f"NULL, ?, ? FROM {sql.table(ATTEMPTS)} WHERE delivery_id = ?",
-                            (i, now, now, by, i))
+                number = sql.fetch_one(cursor, f"SELECT COALESCE(MAX(attempt), 0) + 1 AS n "
+                                               f"FROM {sql.table(ATTEMPTS)} WHERE "
+                                               "delivery_id = ?", (i,))["n"]
+                sql.execute(cursor, f"INSERT INTO {sql.table(ATTEMPTS)} (delivery_id, attempt, "
+                                    "at, outcome, next_attempt_at, by) VALUES "
+                                    "(?, ?, ?, 'retried', ?, ?)", (i, number, now, now, by))
             found = []
             for i in ids:
                 found.append(_delivery(sql.fetch_one(cursor, f"SELECT * FROM {table} WHERE "

@@ -23,6 +23,7 @@ from opsledger_test_support import saas_tenant
 
 from opsledger import (
     DeliveryFailed,
+    DeliveryReport,
     FrozenClock,
     InvalidInput,
     NotFound,
@@ -82,14 +83,18 @@ def hook() -> Iterator[Any]:
 
 
 @pytest.fixture
-def ops(sqlite_url: str) -> Iterator[Operations]:
-    clock = FrozenClock(T0)
-    with Operations.open(sqlite_url, clock=clock) as opened:
-        opened.services.notifications._rng = random.Random(16)  # repeatable jitter
+def ops(db: str) -> Iterator[Operations]:
+    """A SQLite file or PostgreSQL store with tenant ``acme`` and the gate's owners."""
+    with Operations.open(db, clock=FrozenClock(T0)) as opened:
         saas_tenant(opened, "acme", ["web"], at=T0 - timedelta(days=1))
         opened.assign_owners(primary="backend maintainers", secondary="dana (release on duty)",
                              by="lead", at=T0)
         yield opened
+
+
+def deliver(ops: Operations, config: NotifyConfig) -> DeliveryReport:
+    """One delivery step with a seeded jitter (repeatable schedules)."""
+    return ops.deliver_notifications(config, rng=random.Random(16))
 
 
 def _clock(ops: Operations) -> FrozenClock:
@@ -110,7 +115,7 @@ def _by_kind(ops: Operations) -> dict[str, Any]:
 def _drain(ops: Operations, config: NotifyConfig, steps: int = 12) -> None:
     """Deliver, moving the clock 5 minutes between steps, until nothing waits (bounded)."""
     for _ in range(steps):
-        ops.deliver_notifications(config)
+        deliver(ops, config)
         status = ops.outbox_status().by_state
         if status["pending"] == status["failed"] == 0:
             return
@@ -140,9 +145,10 @@ def test_a_failing_slow_and_throttling_receiver_gets_everything_in_order_signed(
     clock.set(T0 + timedelta(minutes=5))
     hook.script(500, (200, {}, 1.5), (429, {"Retry-After": "120"}, 0.0))
 
-    first = ops.deliver_notifications(config)  # opened (500), other's opened (times out)
+    first = deliver(ops, config)  # opened (500), other's opened (times out)
     assert (first.routed, first.attempted, first.failed, first.delivered) == (4, 2, 2, 0)
-    opened, second = (ops.notifications(route="everything", state="failed")[::-1])
+    opened, second = sorted(ops.notifications(route="everything", state="failed"),
+                            key=lambda d: d.position)
     assert (opened.kind, opened.last_status, opened.attempts) == ("incident.opened", 500, 1)
     wait = opened.next_attempt_at - clock.now()
     assert timedelta(seconds=15) <= wait <= timedelta(seconds=30)  # 50-100 % of 30 s
@@ -150,7 +156,7 @@ def test_a_failing_slow_and_throttling_receiver_gets_everything_in_order_signed(
     assert len(hook.received) == 2  # the acknowledgement waits behind its opening
 
     clock.advance(timedelta(seconds=30))
-    ops.deliver_notifications(config)  # opened: 429; the other one: delivered
+    deliver(ops, config)  # opened: 429; the other one: delivered
     throttled = ops.notification(opened.delivery_id).delivery
     assert (throttled.state, throttled.last_status) == ("failed", 429)
     assert throttled.next_attempt_at == clock.now() + timedelta(seconds=120)  # as asked
@@ -186,16 +192,16 @@ def test_a_missed_sev1_acknowledgement_reaches_the_secondary_route_once_at_the_d
         ops: Operations, hook: Any) -> None:
     config = notify_config(hook.url)
     _incident(ops, "SEV1")
-    ops.deliver_notifications(config)
+    deliver(ops, config)
     clock = _clock(ops)
     clock.set(T0 + timedelta(minutes=16))
     ops.advance(T0 + timedelta(minutes=16))
     ops.catch_up()
-    ops.deliver_notifications(config)
-    ops.deliver_notifications(config)
+    deliver(ops, config)
+    deliver(ops, config)
     clock.set(T0 + timedelta(minutes=20))
     ops.advance(T0 + timedelta(minutes=20))
-    ops.deliver_notifications(config)
+    deliver(ops, config)
 
     secondary = [r.json() for r in hook.received if r.path == "/secondary"]
     assert [b["kind"] for b in secondary] == ["incident.escalated"]  # exactly once
@@ -214,7 +220,7 @@ def test_a_missed_sev1_status_update_notifies_the_primary_route_again(
     ops.acknowledge(incident, by="a", at=T0 + timedelta(minutes=5))
     _clock(ops).set(T0 + timedelta(minutes=31))
     ops.advance(T0 + timedelta(minutes=31))
-    ops.deliver_notifications(config)
+    deliver(ops, config)
     kinds = [(r.path, r.json()["kind"]) for r in hook.received]
     assert kinds[:2] == [("/primary", "incident.opened"), ("/primary", "incident.acknowledged")]
     missed = [r.json() for r in hook.received if r.json()["kind"] == "incident.deadline_missed"]
@@ -229,7 +235,7 @@ def test_a_refusal_is_dead_at_once_does_not_block_the_subject_and_a_retry_delive
     incident = _incident(ops)
     ops.acknowledge(incident, by="a", at=T0 + timedelta(minutes=1))
     hook.script(404)
-    report = ops.deliver_notifications(config)
+    report = deliver(ops, config)
     assert (report.dead, report.delivered) == (1, 1)  # the acknowledgement went on
     dead = _by_kind(ops)["incident.opened"]
     assert (dead.state, dead.reason, dead.attempts) == ("dead", "refused: HTTP 404", 1)
@@ -237,7 +243,7 @@ def test_a_refusal_is_dead_at_once_does_not_block_the_subject_and_a_retry_delive
 
     (retried,) = ops.retry_notifications(all_dead=True, by="oncall")
     assert (retried.delivery_id, retried.state) == (dead.delivery_id, "pending")
-    assert ops.deliver_notifications(config).delivered == 1
+    assert deliver(ops, config).delivered == 1
     detail = ops.notification(dead.delivery_id)
     assert [(a.outcome, a.by) for a in detail.attempts] == [
         ("dead", None), ("retried", "oncall"), ("delivered", None)]
@@ -256,7 +262,7 @@ def test_a_delivery_failing_past_max_age_goes_dead(ops: Operations, hook: Any) -
     hook.script(*[500] * 20)
     _clock(ops).set(T0 + timedelta(minutes=1))
     for _ in range(12):  # every 2 minutes: retries until 10 minutes after routing
-        ops.deliver_notifications(config)
+        deliver(ops, config)
         _clock(ops).advance(timedelta(minutes=2))
     (dead,) = ops.notifications(route="everything")
     assert dead.state == "dead" and dead.reason is not None
@@ -278,12 +284,12 @@ reason = "database upgrade"
     _incident(ops, at=T0 - timedelta(hours=3))  # history: older than max_age
     _incident(ops, at=T0)  # in the window
     _clock(ops).set(T0 + timedelta(minutes=1))
-    report = ops.deliver_notifications(config)
+    report = deliver(ops, config)
     assert (report.routed, report.suppressed, report.attempted) == (2, 2, 0)
     reasons = sorted(d.reason or "" for d in ops.notifications(state="suppressed"))
     assert reasons == ["database upgrade", "older than max_age when routed"]
     _clock(ops).advance(timedelta(hours=2))
-    ops.deliver_notifications(config)
+    deliver(ops, config)
     assert hook.received == []
 
 
@@ -294,7 +300,7 @@ def test_a_resolve_waits_while_its_trigger_is_failing(ops: Operations, hook: Any
     ops.resolve_incident(incident, summary="fixed", by="a", at=T0 + timedelta(minutes=2))
     hook.script(503, 503)
     for _ in range(2):
-        ops.deliver_notifications(config)
+        deliver(ops, config)
         _clock(ops).advance(timedelta(minutes=1))
     assert [r.json()["kind"] for r in hook.received] == ["incident.opened"] * 2
     assert _by_kind(ops)["incident.resolved"].state == "pending"
