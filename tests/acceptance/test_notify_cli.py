@@ -178,11 +178,18 @@ def test_an_invalid_config_exits_2_naming_the_key_and_never_the_secret(
         assert "invalid_notify_config" in answer.stderr
         assert "channels.hook.url" in answer.stderr and "routes.everything.channel" in answer.stderr
         assert SECRET not in answer.output
+    slack_url = "http://hooks.example.com/services/T000/B000/not-for-logs"
+    config.write_text('[channels.team]\ntype = "slack"\nurl_env = "NOTIFY_SLACK_URL"\n'
+                      '[routes.all]\nchannel = "team"\n')
+    answer = cli("notify", "run", "--once", "--config", str(config), "--db", sqlite_url,
+                 env={"NOTIFY_SLACK_URL": slack_url})
+    assert answer.exit_code == 2 and "channels.team.url_env" in answer.stderr
+    assert "not-for-logs" not in answer.output and "NOTIFY_SLACK_URL" in answer.stderr
     missing = cli("notify", "run", "--once", "--db", sqlite_url)
     assert missing.exit_code == 2 and "OPSLEDGER_NOTIFY_CONFIG" in missing.output
     from_env = cli("notify", "run", "--once", "--db", sqlite_url,
                    env={"OPSLEDGER_NOTIFY_CONFIG": str(config)})
-    assert from_env.exit_code == 2 and "channels.hook.url" in from_env.stderr
+    assert from_env.exit_code == 2 and "channels.team.url_env" in from_env.stderr
     assert SECRET not in from_env.output
 
 
