@@ -58,6 +58,7 @@ def deliveries(db: str, *options: str) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.policy("7.owners")  # escalations reach the secondary owner's route
 def test_run_once_delivers_signed_notifications_and_list_and_show_say_so(
         tmp_path: Path, sqlite_url: str, receiver: Any) -> None:
     ids = incidents(sqlite_url, 2, resolve=1)
