@@ -75,7 +75,13 @@ class DeliveryLatency:
 
     def observe_since(self, ops: Any, since: datetime, delivered: int) -> int:
         """Observe the deliveries delivered at ``since`` or later that were not yet observed
-        (``delivered``: how many the step reported; the newest are read); how many."""
+        (``delivered``: how many the step reported); how many.
+
+        The facade lists deliveries newest *routed* first, so this reads the
+        ``2 * delivered + 100`` most recently routed delivered ones: exact while deliveries
+        go out about in the order they were routed; under a large backlog delivered over
+        many steps some can be missed (a count per step in ``DeliveryReport``, or a
+        ``delivered_since`` filter on ``notifications``, would make it exact)."""
         if delivered <= 0:
             return 0
         since = since.replace(microsecond=since.microsecond // 1000 * 1000)  # stored: ms
