@@ -4,7 +4,8 @@
 time, and for each batch inserts one delivery per matching route and advances the cursor in
 one transaction: a crash never routes a notification twice or skips one. A notification
 older than the schedule's ``max_age`` when routed (history being imported) or inside a quiet
-window is recorded ``suppressed`` and never sent.
+window is recorded ``suppressed`` and never sent. A notification is routed once, by the
+config of the step that first sees it (one that matches no route then is never sent).
 
 **Delivery** takes the due deliveries (pending or failed, ``next_attempt_at`` reached) whose
 subject has no earlier delivery on the same route still waiting, so a resolve never goes
@@ -14,7 +15,9 @@ attempt and the delivery's new state in one transaction. 2xx: delivered. A 4xx o
 ``min(backoff_max, backoff_initial * 2**(n-1))`` with full jitter in [50 %, 100 %] — or
 exactly after the receiver's ``Retry-After`` on 429/503 — unless that is past ``max_age``
 from routing (or from the operator's last retry): dead. A crash between the POST and the
-record sends again with the same dedup key (at-least-once).
+record sends again with the same dedup key (at-least-once). Run one worker per store (the
+``serve`` leader, or ``notify run``): two would send some deliveries twice (each is still
+recorded once).
 """
 
 from __future__ import annotations
