@@ -104,9 +104,11 @@ class Notifications:
         (only ``tenant_id``'s when given)."""
         self._views.catch_up()
         sql = self._store.sql
-        where, params = ["position > ?"], [int(after)]
+        where: list[str] = ["position > ?"]
+        params: list[object] = [int(after)]
         if tenant_id is not None:
-            where, params = [*where, "tenant = ?"], [*params, tenant_id]
+            where.append("tenant = ?")
+            params.append(tenant_id)
         rows = sql.fetch(f"SELECT {', '.join(NOTIFICATION_COLUMNS)} FROM "
                          f"{sql.table('notifications')} WHERE {' AND '.join(where)} ORDER BY "
                          "position LIMIT ?", [*params, _limit(limit)])
