@@ -80,6 +80,7 @@ class Notifications:
         self._views = views
         self._rng = rng or random.Random()
 
+    @bounded(tenant_id="id", route="id")
     def notifications(
         self, *, state: str | None = None, tenant_id: str | None = None,
         route: str | None = None, limit: int = 100,
@@ -96,13 +97,21 @@ class Notifications:
                          "DESC, id DESC LIMIT ?", [v for _, v in given] + [_limit(limit)])
         return tuple(map(_delivery, rows))
 
-    def outbox(self, *, after: int = 0, limit: int = 1000) -> tuple[Notification, ...]:
-        """The notifications derived from the log after position ``after``, in log order."""
+    @bounded(tenant_id="id")
+    def outbox(self, *, after: int = 0, limit: int = 1000,
+               tenant_id: str | None = None) -> tuple[Notification, ...]:
+        """The notifications derived from the log after position ``after``, in log order
+        (only ``tenant_id``'s when given)."""
         self._views.catch_up()
         sql = self._store.sql
+        where: list[str] = ["position > ?"]
+        params: list[object] = [int(after)]
+        if tenant_id is not None:
+            where.append("tenant = ?")
+            params.append(tenant_id)
         rows = sql.fetch(f"SELECT {', '.join(NOTIFICATION_COLUMNS)} FROM "
-                         f"{sql.table('notifications')} WHERE position > ? ORDER BY position "
-                         "LIMIT ?", (int(after), _limit(limit)))
+                         f"{sql.table('notifications')} WHERE {' AND '.join(where)} ORDER BY "
+                         "position LIMIT ?", [*params, _limit(limit)])
         return tuple(Notification.of(r) for r in rows)
 
     def notification(self, delivery_id: str) -> NotificationDetail:

@@ -4,7 +4,8 @@
 time, and for each batch inserts one delivery per matching route and advances the cursor in
 one transaction: a crash never routes a notification twice or skips one. A notification
 older than the schedule's ``max_age`` when routed (history being imported) or inside a quiet
-window is recorded ``suppressed`` and never sent.
+window is recorded ``suppressed`` and never sent. A notification is routed once, by the
+config of the step that first sees it (one that matches no route then is never sent).
 
 **Delivery** takes the due deliveries (pending or failed, ``next_attempt_at`` reached) whose
 subject has no earlier delivery on the same route still waiting, so a resolve never goes
@@ -14,7 +15,9 @@ attempt and the delivery's new state in one transaction. 2xx: delivered. A 4xx o
 ``min(backoff_max, backoff_initial * 2**(n-1))`` with full jitter in [50 %, 100 %] — or
 exactly after the receiver's ``Retry-After`` on 429/503 — unless that is past ``max_age``
 from routing (or from the operator's last retry): dead. A crash between the POST and the
-record sends again with the same dedup key (at-least-once).
+record sends again with the same dedup key (at-least-once). Run one worker per store (the
+``serve`` leader, or ``notify run``): two would send some deliveries twice (each is still
+recorded once).
 """
 
 from __future__ import annotations
@@ -171,40 +174,35 @@ class Deliverer:
         route = next((r for r in self._config.routes if r.name == d.row["route"]), None)
         channel = self._config.channels.get(route.channel) if route else None
         if route is None or channel is None:
-            self._record(d, at, "dead", None, reason=f"route {d.row['route']!r} is not in the "
-                                                     "config (or its channel is not)")
-            tally.dead += 1
+            tally.dead += self._record(d, at, "dead", None, reason=(
+                f"route {d.row['route']!r} is not in the config (or its channel is not)"))
             return
         if at > deadline:
-            self._record(d, at, "dead", None,
-                         reason=f"max_age exceeded after {d.row['attempts']} attempts")
-            tally.dead += 1
+            tally.dead += self._record(d, at, "dead", None, reason=(
+                f"max_age exceeded after {d.row['attempts']} attempts"))
             return
         outgoing: Outgoing = render(channel, note, route=route.name, now=at, schedule=schedule)
         answer = self._transport.post(outgoing, schedule.timeout.total_seconds())
         tally.attempted += 1
-        status, tries = answer.status, d.tries + 1
+        status = answer.status
         if status is not None and 200 <= status < 300:
-            self._record(d, at, "delivered", answer)
-            tally.delivered += 1
+            tally.delivered += self._record(d, at, "delivered", answer)
         elif status is not None and 400 <= status < 500 and status not in (408, 429):
-            self._record(d, at, "dead", answer, reason=f"refused: HTTP {status}")
-            tally.dead += 1
+            tally.dead += self._record(d, at, "dead", answer, reason=f"refused: HTTP {status}")
         else:
             wait = timedelta(seconds=answer.retry_after) if answer.retry_after is not None \
-                else backoff(schedule.backoff_initial, schedule.backoff_max, tries, self._rng)
+                else backoff(schedule.backoff_initial, schedule.backoff_max, d.tries + 1,
+                             self._rng)
             if at + wait > deadline:
-                self._record(d, at, "dead", answer,
-                             reason=f"max_age exceeded after {d.row['attempts'] + 1} attempts")
-                tally.dead += 1
+                tally.dead += self._record(d, at, "dead", answer, reason=(
+                    f"max_age exceeded after {d.row['attempts'] + 1} attempts"))
             else:
-                self._record(d, at, "failed", answer, next_at=at + wait)
-                tally.failed += 1
+                tally.failed += self._record(d, at, "failed", answer, next_at=at + wait)
 
     def _record(self, d: _Due, at: datetime, outcome: str, answer: Answer | None, *,
-                next_at: datetime | None = None, reason: str | None = None) -> None:
-        """The attempt row and the delivery's new state, in one transaction (nothing if
-        another worker recorded this delivery meanwhile)."""
+                next_at: datetime | None = None, reason: str | None = None) -> bool:
+        """The attempt row and the delivery's new state, in one transaction; False (nothing
+        recorded) when another worker or an operator changed the delivery meanwhile."""
         sql, row = self._sql, d.row
         status = None if answer is None else answer.status
         if answer is None:
@@ -223,7 +221,7 @@ class Deliverer:
                          iso_utc(at) if outcome == "delivered" else None, row["id"],
                          row["attempts"]))
             if sql.rowcount(cursor) != 1:
-                return
+                return False
             number = sql.fetch_one(cursor, f"SELECT COALESCE(MAX(attempt), 0) + 1 AS n FROM "
                                            f"{sql.table(ATTEMPTS)} WHERE delivery_id = ?",
                                    (row["id"],))["n"]
@@ -232,4 +230,5 @@ class Deliverer:
                         (row["id"], number, iso_utc(at), outcome, status, error,
                          None if answer is None else answer.duration_ms,
                          iso_utc(next_at) if next_at else None, None))
+        return True
 

@@ -21,10 +21,14 @@ import httpx
 
 from opsledger.services.notify_channels import Outgoing
 
-__all__ = ["Answer", "HttpTransport", "Transport", "retry_after_seconds"]
+__all__ = ["MAX_RETRY_AFTER", "RETRY_AFTER_STATUSES", "Answer", "HttpTransport", "Transport",
+           "retry_after_seconds"]
 
 #: The statuses whose ``Retry-After`` is honoured.
 RETRY_AFTER_STATUSES = (429, 503)
+#: The longest ``Retry-After`` taken as given (longer than any ``max_age``: the delivery
+#: goes dead either way; the bound keeps the arithmetic of times in range).
+MAX_RETRY_AFTER = 366 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -50,19 +54,20 @@ class Transport(Protocol):
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """A ``Retry-After`` header as seconds from ``now`` (delta-seconds or an HTTP-date; a
-    date in the past is 0); ``None`` when absent or unreadable."""
+    date in the past is 0; at most :data:`MAX_RETRY_AFTER`); ``None`` when absent or
+    unreadable."""
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:  # an HTTP-date is GMT by definition
         return None
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER)
 
 
 class HttpTransport:
@@ -84,8 +89,8 @@ class HttpTransport:
                     if status in RETRY_AFTER_STATUSES else None
         except httpx.TimeoutException:
             return Answer(None, None, "timeout", _since(started))
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:  # never str(exc):
-            # it may quote the URL
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            # the type only: str(exc) may quote the URL
             return Answer(None, None, type(exc).__name__, _since(started))
         return Answer(status, delay, None, _since(started))
 

@@ -322,3 +322,36 @@ def test_a_route_test_sends_a_marked_payload_and_names_a_failure_without_the_url
     with pytest.raises(InvalidInput, match="nowhere"):
         ops.test_notification_route(config, "nowhere", by="oncall")
     assert ops.notifications() == () and ops.outbox_status().failed_attempts == 0
+
+
+def test_a_route_gone_from_the_config_goes_dead_and_reads_check_their_arguments(
+        ops: Operations, hook: Any) -> None:
+    _incident(ops)
+    _clock(ops).set(T0 + timedelta(minutes=2))
+    deliver(ops, notify_config(hook.url, max_age="1m"))  # routed; the opening is too old
+    (old,) = ops.notifications(state="suppressed")
+    _incident(ops, at=T0 + timedelta(minutes=2))
+    config = notify_config(hook.url)
+    hook.script(500)
+    deliver(ops, config)
+    (waiting,) = ops.notifications(state="failed")
+    renamed = load_notify_config(f"""
+[channels.hook]
+type = "webhook"
+url = "{hook.url}"
+secret_env = "HOOK_SECRET"
+[routes.renamed]
+channel = "hook"
+""", ENV)
+    _clock(ops).advance(timedelta(minutes=5))
+    assert deliver(ops, renamed).dead == 1
+    gone = ops.notification(waiting.delivery_id).delivery
+    assert (gone.state, gone.reason) == ("dead", "route 'everything' is not in the config "
+                                                 "(or its channel is not)")
+    assert old.reason == "older than max_age when routed"
+    with pytest.raises(InvalidInput):
+        ops.notifications(state="lost")
+    with pytest.raises(InvalidInput):
+        ops.notifications(limit=0)
+    with pytest.raises(InvalidInput):
+        ops.retry_notifications(by="oncall")  # neither ids nor all_dead

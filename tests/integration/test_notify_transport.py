@@ -11,7 +11,12 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from opsledger.services.notify_channels import Outgoing
-from opsledger.services.notify_transport import Answer, HttpTransport, retry_after_seconds
+from opsledger.services.notify_transport import (
+    MAX_RETRY_AFTER,
+    Answer,
+    HttpTransport,
+    retry_after_seconds,
+)
 
 _spec = importlib.util.spec_from_file_location(
     "opsledger_notify_receiver", Path(__file__).parents[1] / "notify_receiver.py")
@@ -38,6 +43,7 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
                                NOW) == 0.0
     assert retry_after_seconds("soon", NOW) is None
     assert retry_after_seconds("-5", NOW) is None
+    assert retry_after_seconds("9" * 40, NOW) == MAX_RETRY_AFTER  # bounded: times stay in range
     assert retry_after_seconds(None, NOW) is None
 
 

@@ -130,6 +130,7 @@ def test_each_source_event_gives_its_notification_with_a_stable_key(ops: Operati
     (breach,) = [n for n in notes if n.kind == "gate.compliance_breached"]
     assert breach.subject == refused.subject
     assert ops.outbox(after=alert.position, limit=1)[0].position > alert.position
+    assert {n.tenant_id for n in ops.outbox(tenant_id="globex")} == {"globex"}
 
 
 def test_a_withdrawn_alert_gives_its_notification_when_found(ops: Operations) -> None:
