@@ -9,7 +9,9 @@ notifications per subject. A receiver on 127.0.0.1 records every body and answer
 worker runs as a real process (``python -m opsledger.cli notify run --tick 0.05``); 100
 times the test waits until the receiver has read k more bodies (k random in 1..20) — plus a
 random few milliseconds, so kills land inside the database steps too — and SIGKILLs it, then
-starts another. Last, ``notify run --once`` until nothing is pending.
+starts another. Last, ``notify run --once`` until nothing is pending. (``test_notify_kill``
+forks the worker's step from this process; this one runs the command as operators do,
+interpreter start-up included: about 1 s of each restart.)
 """
 
 from __future__ import annotations
