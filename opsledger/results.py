@@ -1058,7 +1058,8 @@ class NotificationDetail(Result):
 @dataclass(frozen=True, slots=True)
 class DeliveryReport(Result):
     """What one delivery step did: notifications routed into deliveries (and of those,
-    suppressed), attempts made, delivered, failed (to be retried) and given up (dead)."""
+    suppressed), attempts made, delivered, failed (to be retried) and given up (dead); and
+    for each delivery made, the seconds from its routing to its delivery."""
 
     routed: int
     suppressed: int
@@ -1066,6 +1067,7 @@ class DeliveryReport(Result):
     delivered: int
     failed: int
     dead: int
+    delivery_seconds: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

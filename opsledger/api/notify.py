@@ -64,38 +64,20 @@ class DeliveryState:
 
 class DeliveryLatency:
     """The histogram ``opsledger_notification_delivery_seconds`` of the deliveries this
-    process completed, and what it has already observed (so a delivery counts once)."""
+    process made: each step's report carries, for every delivery it made, the seconds from
+    its routing to its delivery."""
 
     def __init__(self) -> None:
         self.histogram = Histogram(
             "opsledger_notification_delivery_seconds",
             "seconds from a notification's routing to its delivery, per delivery this "
             "process made", buckets=LATENCY_BUCKETS, registry=None)
-        self._seen: dict[str, datetime] = {}  # delivery id -> delivered_at, this instant on
 
-    def observe_since(self, ops: Any, since: datetime, delivered: int) -> int:
-        """Observe the deliveries delivered at ``since`` or later that were not yet observed
-        (``delivered``: how many the step reported); how many.
-
-        The facade lists deliveries newest *routed* first, so this reads the
-        ``2 * delivered + 100`` most recently routed delivered ones: exact while deliveries
-        go out about in the order they were routed; under a large backlog delivered over
-        many steps some can be missed (a count per step in ``DeliveryReport``, or a
-        ``delivered_since`` filter on ``notifications``, would make it exact)."""
-        if delivered <= 0:
-            return 0
-        since = since.replace(microsecond=since.microsecond // 1000 * 1000)  # stored: ms
-        rows = ops.notifications(state="delivered", limit=min(10_000, 2 * delivered + 100))
-        self._seen = {k: at for k, at in self._seen.items() if at >= since}
-        observed = 0
-        for row in rows:
-            at = row.delivered_at
-            if at is None or at < since or self._seen.get(row.delivery_id) == at:
-                continue
-            self._seen[row.delivery_id] = at
-            self.histogram.observe(max(0.0, (at - row.created_at).total_seconds()))
-            observed += 1
-        return observed
+    def observe(self, report: DeliveryReport) -> int:
+        """Observe the deliveries of one step; how many."""
+        for seconds in report.delivery_seconds:
+            self.histogram.observe(seconds)
+        return len(report.delivery_seconds)
 
     def collect(self) -> list[Metric]:
         """The histogram's families (for a collector)."""
@@ -169,6 +151,7 @@ class DeliveryJob:
         #: Called with each step's report (``notify run`` prints it).
         self.on_step: Callable[[datetime, DeliveryReport], None] | None = None
         self._tick_lock = threading.Lock()
+        self._stopping = threading.Event()  # a step in progress ends after its HTTP call
         self._stopped = False
         self._runner: Any = None
 
@@ -177,8 +160,15 @@ class DeliveryJob:
         self._runner = opsledger.Periodic(self.tick, self.every, name="opsledger-notify-tick")
         self._runner.start()
 
+    def request_stop(self) -> None:
+        """Ask a step in progress to end after its current HTTP call (safe from a signal
+        handler)."""
+        self._stopping.set()
+
     def stop(self) -> None:
-        """Let a step in progress finish, stop ticking, release the leadership."""
+        """End a step in progress after its current HTTP call, stop ticking, release the
+        leadership."""
+        self._stopping.set()
         if self._runner is not None:
             self._runner.stop()
         with self._tick_lock:
@@ -223,9 +213,9 @@ class DeliveryJob:
         if self.catch_up:
             engine.run(ops.catch_up)
         started = engine.run(ops.clock.now)
-        report = ops.deliver_notifications(self.config, limit=self.limit, guard=self._guard)
-        if report.delivered:
-            engine.run(self.latency.observe_since, ops, started, report.delivered)
+        report = ops.deliver_notifications(self.config, limit=self.limit, guard=self._guard,
+                                           stop=self._stopping.is_set)
+        self.latency.observe(report)
         self.state.last_step_at = started
         self.state.last_report = report
         self.state.steps += 1

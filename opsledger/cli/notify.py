@@ -10,8 +10,8 @@ no command prints one. A config that does not validate names the key, the value 
 
 ``run`` holds the store's *notify* leadership (``<db>.notify.leader`` for a SQLite file,
 an advisory lock on PostgreSQL), so two workers — two ``notify run``, or one and
-``serve --notify-config`` — never deliver at once; SIGTERM or SIGINT lets the step in
-progress finish and exits 0.
+``serve --notify-config`` — never deliver at once; SIGTERM or SIGINT ends the step in
+progress after its current HTTP call and exits 0.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -245,7 +245,7 @@ def notify_run(db: str | None, config_file: Path | None, tick: float, once: bool
                 console.print(f"{text(at)} {describe_report(report)}", soft_wrap=True)
 
         job.on_step = show
-        with _until_signalled() as stop:
+        with _until_signalled(job.request_stop) as stop:
             try:
                 if not job.tick() and not once:
                     logging.getLogger("opsledger.cli.notify").info(
@@ -295,12 +295,14 @@ def _check_once(stepped: bool, error: str | None) -> None:
 
 
 @contextmanager
-def _until_signalled() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT (the step in progress goes on; the loop ends)."""
+def _until_signalled(also: Callable[[], None]) -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT, which also calls ``also`` (the step in progress
+    ends after its current HTTP call; the loop ends)."""
     stop = threading.Event()
 
     def note(sig: int, frame: Any) -> None:
         stop.set()
+        also()
 
     previous = {s: signal.signal(s, note) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

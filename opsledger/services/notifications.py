@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, nullcontext
 from datetime import datetime
 from typing import Any
@@ -196,12 +196,14 @@ class Notifications:
 
     def deliver_notifications(self, config: NotifyConfig, *, transport: Transport | None = None,
                               limit: int = 500, guard: Guard | None = None,
-                              rng: random.Random | None = None) -> DeliveryReport:
+                              rng: random.Random | None = None,
+                              stop: Callable[[], bool] | None = None) -> DeliveryReport:
         """One delivery step at the clock's now: route what the view has added since the
         last step, then attempt every due delivery (at most ``limit``) in order per route
         and subject, recording each attempt. ``guard`` is taken around each database step
         and never around an HTTP call; ``transport`` defaults to HTTP (one client per
-        step); ``rng`` overrides the service's jitter source."""
+        step); ``rng`` overrides the service's jitter source; ``stop`` (checked before each
+        attempt) ends the step early, for a shutdown."""
         guard = guard or nullcontext
         tally = Tally()
         with guard():
@@ -211,10 +213,11 @@ class Notifications:
             sender = transport if transport is not None else \
                 stack.enter_context(HttpTransport(self._clock.now))
             Deliverer(self._store.sql, config, sender, self._clock.now, rng or self._rng,
-                      guard).run(_limit(limit), tally)
+                      guard).run(_limit(limit), tally, stop or (lambda: False))
         return DeliveryReport(routed=tally.routed, suppressed=tally.suppressed,
                               attempted=tally.attempted, delivered=tally.delivered,
-                              failed=tally.failed, dead=tally.dead)
+                              failed=tally.failed, dead=tally.dead,
+                              delivery_seconds=tuple(tally.delivery_seconds))
 
     @bounded(route="id", by="id")
     def test_notification_route(self, config: NotifyConfig, route: str, *, by: str,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,8 @@ class Tally:
     delivered: int = 0
     failed: int = 0
     dead: int = 0
+    #: Seconds from routing to delivery of each delivery made.
+    delivery_seconds: list[float] = field(default_factory=list)
 
 
 def _when(text: str) -> datetime:
@@ -126,17 +128,20 @@ class Deliverer:
         self._sql, self._config, self._transport = sql, config, transport
         self._now, self._rng, self._guard = now, rng, guard
 
-    def run(self, limit: int, tally: Tally) -> None:
-        """Attempt due deliveries until none is due or ``limit`` were attempted; after a
-        delivery succeeds, the next of its subject may go in the same step."""
+    def run(self, limit: int, tally: Tally, stop: Callable[[], bool] = lambda: False) -> None:
+        """Attempt due deliveries until none is due, ``limit`` were attempted or ``stop()``
+        says so (checked before each attempt: a shutdown waits for one HTTP call at most);
+        after a delivery succeeds, the next of its subject may go in the same step."""
         seen: set[str] = set()
-        while tally.attempted + tally.dead < limit:
+        while tally.attempted + tally.dead < limit and not stop():
             due, notes = self._due(limit - tally.attempted - tally.dead, seen)
             if not due:
                 return
             for d in due:
                 seen.add(d.row["id"])
                 note = notes.get(d.row["notification_id"])
+                if stop():
+                    return
                 if note is not None:  # else the view is being rebuilt: next step
                     self._attempt(d, note, tally)
 
@@ -186,7 +191,10 @@ class Deliverer:
         tally.attempted += 1
         status = answer.status
         if status is not None and 200 <= status < 300:
-            tally.delivered += self._record(d, at, "delivered", answer)
+            if self._record(d, at, "delivered", answer):
+                tally.delivered += 1
+                tally.delivery_seconds.append(
+                    max(0.0, (at - _when(d.row["created_at"])).total_seconds()))
         elif status is not None and 400 <= status < 500 and status not in (408, 429):
             tally.dead += self._record(d, at, "dead", answer, reason=f"refused: HTTP {status}")
         else:

@@ -156,7 +156,8 @@ def test_a_failing_slow_and_throttling_receiver_gets_everything_in_order_signed(
     assert len(hook.received) == 2  # the acknowledgement waits behind its opening
 
     clock.advance(timedelta(seconds=30))
-    deliver(ops, config)  # opened: 429; the other one: delivered
+    report = deliver(ops, config)  # opened: 429; the other one: delivered
+    assert report.delivery_seconds == (30.0,)  # routed by the first step, 30 s before
     throttled = ops.notification(opened.delivery_id).delivery
     assert (throttled.state, throttled.last_status) == ("failed", 429)
     assert throttled.next_attempt_at == clock.now() + timedelta(seconds=120)  # as asked
