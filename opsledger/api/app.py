@@ -103,12 +103,13 @@ def _routers() -> list[Any]:
         reads,
         reads_audit,
         reads_incidents,
+        reads_notify,
         reads_operator,
         writes,
     )
 
     return [module.router for module in (writes, reads, reads_audit, reads_incidents,
-                                         reads_operator, operator, metrics)]
+                                         reads_notify, reads_operator, operator, metrics)]
 
 
 def _version() -> str:
