@@ -29,6 +29,15 @@ support = importlib.util.module_from_spec(_support_spec)
 sys.modules["opsledger_test_support"] = support
 _support_spec.loader.exec_module(support)
 
+# tests/notify_support.py (the webhook receiver, notify configs) as ``opsledger_test_notify``.
+_notify_spec = importlib.util.spec_from_file_location(
+    "opsledger_test_notify", Path(__file__).with_name("notify_support.py")
+)
+assert _notify_spec and _notify_spec.loader
+notify_support = importlib.util.module_from_spec(_notify_spec)
+sys.modules["opsledger_test_notify"] = notify_support
+_notify_spec.loader.exec_module(notify_support)
+
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 SAMPLE = Path(__file__).resolve().parents[1] / "opsledger" / "samples"
 IN_CI = os.environ.get("CI", "").lower() == "true"

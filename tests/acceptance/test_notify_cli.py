@@ -6,7 +6,6 @@ does not validate exits 2 naming the key without ever printing a secret."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import opsledger_test_notify as receiving
 import pytest
 from click.testing import CliRunner, Result
 
@@ -24,12 +24,6 @@ from opsledger import Operations
 from opsledger.api.leader import FileLeadership
 from opsledger.cli.main import main
 from opsledger.cli.notify import os_user
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_test_notify", Path(__file__).parents[1] / "integration" / "_notify.py")
-assert _spec and _spec.loader
-receiving = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(receiving)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECRET = receiving.SECRET

@@ -4,23 +4,17 @@ another tenant's answers exactly as an id that does not exist (policy §5 scopin
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import opsledger_test_notify as receiving
 import pytest
 
 from opsledger import load_notify_config
 
 from .conftest import START, LiveApi
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_test_notify_http", Path(__file__).parents[1] / "integration" / "_notify.py")
-assert _spec and _spec.loader
-receiving = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(receiving)
 
 
 @pytest.fixture

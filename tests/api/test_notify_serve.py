@@ -6,7 +6,6 @@ notifications are configured; without a config there is no delivery job; with
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import opsledger_test_notify as receiving
 import pytest
 
 from opsledger import Operations
@@ -25,12 +25,6 @@ from opsledger.cli.notify import load_config
 from .conftest import running
 from .test_metrics import scrape
 from .test_serve import Serve, operator_token, wait_for
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_test_notify", Path(__file__).parents[1] / "integration" / "_notify.py")
-assert _spec and _spec.loader
-receiving = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(receiving)
 
 
 @pytest.fixture

@@ -9,16 +9,14 @@ Time is a frozen clock moved by the tests; the receiver's scripted timeout is th
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger_test_notify import Receiver
 from opsledger_test_support import saas_tenant
 
 from opsledger import (
@@ -32,14 +30,6 @@ from opsledger import (
     load_notify_config,
 )
 from opsledger.services.notify_channels import verify_signature
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_notify_receiver", Path(__file__).parents[1] / "notify_receiver.py")
-assert _spec and _spec.loader
-_receiver = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _receiver
-_spec.loader.exec_module(_receiver)
-Receiver = _receiver.Receiver
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 SECRET = "test-signing-secret"

@@ -10,11 +10,9 @@ are ``test_notify_run_kill``'s (the real ``notify run`` command, in the slow tie
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import signal
-import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -22,16 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opsledger_test_notify import Receiver
 
 from opsledger import FrozenClock, NotifyConfig, Operations, load_notify_config
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_notify_receiver", Path(__file__).parents[1] / "notify_receiver.py")
-assert _spec and _spec.loader
-_receiver = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _receiver
-_spec.loader.exec_module(_receiver)
-Receiver = _receiver.Receiver
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)

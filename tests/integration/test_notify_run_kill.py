@@ -17,7 +17,6 @@ interpreter start-up included: about 1 s of each restart.)
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import signal
@@ -29,15 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import opsledger_test_notify as receiving
 import pytest
 
 from opsledger import Operations
-
-_spec = importlib.util.spec_from_file_location("opsledger_test_notify",
-                                               Path(__file__).with_name("_notify.py"))
-assert _spec and _spec.loader
-receiving = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(receiving)
 
 INCIDENTS = 200
 KILLS = 100

@@ -3,12 +3,11 @@ URL: a Slack webhook URL is a secret), Retry-After in both forms, no redirect fo
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
+
+from opsledger_test_notify import Receiver
 
 from opsledger.services.notify_channels import Outgoing
 from opsledger.services.notify_transport import (
@@ -17,14 +16,6 @@ from opsledger.services.notify_transport import (
     HttpTransport,
     retry_after_seconds,
 )
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_notify_receiver", Path(__file__).parents[1] / "notify_receiver.py")
-assert _spec and _spec.loader
-_receiver = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _receiver
-_spec.loader.exec_module(_receiver)
-Receiver = _receiver.Receiver
 
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 

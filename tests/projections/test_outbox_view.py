@@ -5,26 +5,16 @@ notifications and their delivery record with it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from opsledger.domain.gate import ActivationRefused
+from opsledger_test_notify import Receiver
 from opsledger_test_support import EVIDENCE, saas_tenant
 
 from opsledger import FrozenClock, NotifyConfig, Operations, load_notify_config
-
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_notify_receiver", Path(__file__).parents[1] / "notify_receiver.py")
-assert _spec and _spec.loader
-_receiver = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _receiver
-_spec.loader.exec_module(_receiver)
-Receiver = _receiver.Receiver
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -1,11 +1,13 @@
-"""Helpers of the notification tests: a real webhook receiver on 127.0.0.1 (an
-``http.server`` in a thread that records every POST it read in full — arrival order,
-headers, body — and answers with the status it is told, 200 by default), the README's
-signature check, a notify config for it, and SEV1 incidents with missed deadlines near now
-(the delivery worker runs on the system clock; far older notifications would be too old to
-send). Load it like ``_kill.py``::
+"""The notification tests' shared pieces (imported as ``opsledger_test_notify``; registered
+by conftest like ``opsledger_test_support``): a real webhook receiver on 127.0.0.1, the
+README's signature check, a notify config for it, and SEV1 incidents near now.
 
-    spec = importlib.util.spec_from_file_location("x", Path(...).with_name("_notify.py"))
+``Receiver()`` serves at once on a free loopback port (``url``); also a context manager. Each
+POST it reads in full is kept (``received``: arrival order, path, headers — any casing —
+and body) and answered with the next scripted answer (``script(500, (429, {"Retry-After":
+"120"}, 0.0), (200, {}, 1.5))``: a status, or status, headers and a delay before answering),
+then with ``status`` (200 unless set) once the script is spent. A sender killed mid-request
+leaves nothing received.
 """
 
 from __future__ import annotations
@@ -15,17 +17,22 @@ import hmac
 import json
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SECRET", "SECRET_ENV", "Received", "Receiver", "incidents", "verify",
+import httpx
+
+__all__ = ["SECRET", "SECRET_ENV", "Answer", "Received", "Receiver", "incidents", "verify",
            "write_config"]
 
 #: The webhook's signing secret, given to the worker in the environment variable SECRET_ENV.
 SECRET = "whsec-test-0123456789abcdef"
 SECRET_ENV = "NOTIFY_TEST_SECRET"
+#: A scripted answer: status, headers, seconds to wait before answering.
+Answer = tuple[int, dict[str, str], float]
 
 
 def write_config(folder: Path, url: str, extra: str = "") -> Path:
@@ -78,20 +85,6 @@ def incidents(db: str, count: int, *, resolve: int | None = None,
     return ids
 
 
-class Received:
-    """One POST as read: its place in the arrival order, path, headers (lower-case names)
-    and body. (A plain class: this module is loaded by path, outside ``sys.modules``, where
-    a dataclass cannot be made.)"""
-
-    def __init__(self, order: int, path: str, headers: dict[str, str], body: bytes) -> None:
-        self.order, self.path, self.headers, self.body = order, path, headers, body
-
-    def json(self) -> dict[str, Any]:
-        """The body as JSON."""
-        loaded: dict[str, Any] = json.loads(self.body)
-        return loaded
-
-
 def verify(secret: str, received: Received) -> bool:
     """Whether the webhook signature verifies with ``secret`` (README's recipe)."""
     stamp = received.headers["x-opsledger-timestamp"]
@@ -100,13 +93,28 @@ def verify(secret: str, received: Received) -> bool:
     return hmac.compare_digest(expected, received.headers["x-opsledger-signature"])
 
 
+@dataclass(frozen=True)
+class Received:
+    """One POST as read: its place in the arrival order, path, headers and body."""
+
+    order: int
+    path: str
+    headers: httpx.Headers
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON."""
+        return json.loads(self.body)
+
+
 class Receiver:
-    """The receiver; ``url`` is its base, ``status`` what it answers (change it any time)."""
+    """See the module docstring."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
         self.received: list[Received] = []
         self.lock = threading.Lock()
+        self._answers: list[Answer] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,13 +125,20 @@ class Receiver:
                     return
                 with receiver.lock:
                     receiver.received.append(Received(
-                        len(receiver.received), self.path,
-                        {k.lower(): v for k, v in self.headers.items()}, body))
-                    status = receiver.status
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                        len(receiver.received), self.path, httpx.Headers(dict(self.headers)),
+                        body))
+                    status, headers, delay = receiver._answers.pop(0) if receiver._answers \
+                        else (receiver.status, {}, 0.0)
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender gave up waiting (a scripted timeout)
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
@@ -132,13 +147,22 @@ class Receiver:
             daemon_threads = True
 
             def handle_error(self, request: Any, client_address: Any) -> None:
-                """A sender killed mid-request is expected here: quiet."""
+                """A sender killed or timed out mid-request is expected here: quiet."""
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+    def script(self, *answers: int | Answer) -> None:
+        """Queue answers: a status, or (status, headers, delay in seconds)."""
+        with self.lock:
+            self._answers.extend((a, {}, 0.0) if isinstance(a, int) else a for a in answers)
+
+    def bodies(self) -> list[Any]:
+        """Every body received, as JSON, in arrival order."""
+        return [r.json() for r in self.snapshot()]
 
     def count(self) -> int:
         """How many POSTs were read so far."""
@@ -164,3 +188,9 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
