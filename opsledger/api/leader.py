@@ -42,8 +42,8 @@ import opsledger
 from opsledger import AdvanceReport
 from opsledger.api.engine import Engine
 
-__all__ = ["FileLeadership", "Leadership", "PostgresLeadership", "SchedulerState",
-           "SoleLeadership", "SweepJob", "leadership_for", "lock_key"]
+__all__ = ["FileLeadership", "LeaderJob", "Leadership", "PostgresLeadership",
+           "SchedulerState", "SoleLeadership", "SweepJob", "leadership_for", "lock_key"]
 
 log = logging.getLogger("opsledger.api.leader")
 
@@ -175,27 +175,32 @@ class SchedulerState:
     last_error: str | None = None
 
 
-class SweepJob:
-    """The background job (:class:`~opsledger.api.app.Background`): every ``every`` it
-    holds leadership or tries to, and the leader catches the views up and sweeps."""
+class LeaderJob:
+    """A background job (:class:`~opsledger.api.app.Background`) that works only while it
+    holds a leadership: every ``every`` it holds it or tries to, and the leader runs
+    :meth:`step`. Subclasses set :attr:`what` (its log lines' word), :attr:`thread`, their
+    ``state`` (with ``leader`` and ``last_error``) and :meth:`step`."""
+
+    what = "job"
+    thread = "opsledger-job"
+    state: Any
 
     def __init__(self, engine: Engine, leadership: Leadership,
                  every: timedelta | None = None) -> None:
         self.engine = engine
         self.leadership = leadership
         self.every = every or timedelta(seconds=engine.settings.tick_seconds)
-        self.state = SchedulerState(enabled=True)
         self._tick_lock = threading.Lock()
         self._stopped = False
         self._runner: Any = None
 
     def start(self) -> None:
         """Tick at once, then every interval (in a background thread)."""
-        self._runner = opsledger.Periodic(self.tick, self.every, name="opsledger-serve-tick")
+        self._runner = opsledger.Periodic(self.tick, self.every, name=self.thread)
         self._runner.start()
 
     def stop(self) -> None:
-        """Let a sweep in progress finish, stop ticking, release leadership."""
+        """Let a step in progress finish, stop ticking, release leadership."""
         if self._runner is not None:
             self._runner.stop()
         with self._tick_lock:
@@ -204,31 +209,51 @@ class SweepJob:
             self.leadership.release()
             self.state.leader = False
         if was_leader:
-            log.info("leadership released")
+            log.info("%s leadership released", self.what)
 
-    def tick(self) -> None:
-        """One tick: hold leadership (or try to); if held, catch up and sweep."""
+    def tick(self) -> bool:
+        """One tick: hold leadership (or try to); if held, one step. True when this process
+        leads."""
         with self._tick_lock:
             if self._stopped:
-                return
+                return False
             try:
                 held = self.leadership.hold()
             except Exception as exc:  # a lock file that cannot be opened, say
-                log.error("leadership attempt failed: %s", type(exc).__name__)
+                log.error("%s leadership attempt failed: %s", self.what, type(exc).__name__)
                 held = False
             if held != self.state.leader:
-                log.info("took leadership" if held else "stepped down")
+                log.info("took %s leadership" if held else "stepped down from %s leadership",
+                         self.what)
             self.state.leader = held
             if held:
-                self._sweep_logged()
+                try:
+                    self.step()
+                except Exception as exc:
+                    self.state.last_error = type(exc).__name__
+                    shown = str(exc) if isinstance(exc, opsledger.OpsledgerError) else ""
+                    log.error("%s step failed: %s %s", self.what, type(exc).__name__, shown)
+            return held
 
-    def _sweep_logged(self) -> None:
-        try:
-            self.engine.run(self._sweep)
-        except Exception as exc:
-            self.state.last_error = type(exc).__name__
-            shown = str(exc) if isinstance(exc, opsledger.OpsledgerError) else ""
-            log.error("sweep failed: %s %s", type(exc).__name__, shown)
+    def step(self) -> None:
+        """The leader's work of one tick."""
+        raise NotImplementedError
+
+
+class SweepJob(LeaderJob):
+    """The sweep: the leader catches the views up and sweeps what the clock has passed."""
+
+    what = "sweep"
+    thread = "opsledger-serve-tick"
+
+    def __init__(self, engine: Engine, leadership: Leadership,
+                 every: timedelta | None = None) -> None:
+        super().__init__(engine, leadership, every)
+        self.state = SchedulerState(enabled=True)
+
+    def step(self) -> None:
+        """Catch up and sweep, under the engine's lock."""
+        self.engine.run(self._sweep)
 
     def _sweep(self) -> None:
         ops = self.engine.ops

@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 import opsledger
 from opsledger.api.engine import Engine
-from opsledger.api.leader import Leadership
+from opsledger.api.leader import LeaderJob, Leadership
 from opsledger.results import DeliveryReport
 from opsledger.serialize import fmt_time
 
@@ -133,32 +133,24 @@ def describe_report(report: DeliveryReport) -> str:
             f"dead {report.dead}")
 
 
-class DeliveryJob:
-    """The delivery job (:class:`~opsledger.api.app.Background`): every ``every`` it holds
-    the notify leadership or tries to, and the leader runs one delivery step."""
+class DeliveryJob(LeaderJob):
+    """The delivery job: while it holds the notify leadership, one delivery step a tick."""
+
+    what = "notify"
+    thread = "opsledger-notify-tick"
 
     def __init__(self, engine: Engine, config: opsledger.NotifyConfig, leadership: Leadership,
                  *, every: timedelta | None = None, catch_up: bool = False,
                  limit: int = 500) -> None:
-        self.engine = engine
+        super().__init__(engine, leadership, every)
         self.config = config
-        self.leadership = leadership
-        self.every = every or timedelta(seconds=engine.settings.tick_seconds)
         self.catch_up = catch_up
         self.limit = limit
         self.state = DeliveryState(enabled=True)
         self.latency = DeliveryLatency()
         #: Called with each step's report (``notify run`` prints it).
         self.on_step: Callable[[datetime, DeliveryReport], None] | None = None
-        self._tick_lock = threading.Lock()
         self._stopping = threading.Event()  # a step in progress ends after its HTTP call
-        self._stopped = False
-        self._runner: Any = None
-
-    def start(self) -> None:
-        """Tick at once, then every interval (in a background thread)."""
-        self._runner = opsledger.Periodic(self.tick, self.every, name="opsledger-notify-tick")
-        self._runner.start()
 
     def request_stop(self) -> None:
         """Ask a step in progress to end after its current HTTP call (safe from a signal
@@ -169,46 +161,13 @@ class DeliveryJob:
         """End a step in progress after its current HTTP call, stop ticking, release the
         leadership."""
         self._stopping.set()
-        if self._runner is not None:
-            self._runner.stop()
-        with self._tick_lock:
-            self._stopped = True
-            was_leader = self.state.leader
-            self.leadership.release()
-            self.state.leader = False
-        if was_leader:
-            log.info("notify leadership released")
-
-    def tick(self) -> bool:
-        """One tick: hold the leadership (or try to); if held, one delivery step. True
-        when this process leads."""
-        with self._tick_lock:
-            if self._stopped:
-                return False
-            try:
-                held = self.leadership.hold()
-            except Exception as exc:  # a lock file that cannot be opened, say
-                log.error("notify leadership attempt failed: %s", type(exc).__name__)
-                held = False
-            if held != self.state.leader:
-                log.info("took notify leadership" if held else "stepped down from notify")
-            self.state.leader = held
-            if held:
-                self._step_logged()
-            return held
-
-    def _step_logged(self) -> None:
-        try:
-            self._step()
-        except Exception as exc:
-            self.state.last_error = type(exc).__name__
-            shown = str(exc) if isinstance(exc, opsledger.OpsledgerError) else ""
-            log.error("delivery step failed: %s %s", type(exc).__name__, shown)
+        super().stop()
 
     def _guard(self) -> AbstractContextManager[object]:
         return self.engine.lock
 
-    def _step(self) -> None:
+    def step(self) -> None:
+        """One delivery step (catching the views up first when no sweep job does)."""
         engine, ops = self.engine, self.engine.ops
         if self.catch_up:
             engine.run(ops.catch_up)
