@@ -169,7 +169,8 @@ class InvalidNotifyConfig(InvalidInput):
 
     def __init__(self, problems: list[tuple[str, object, str]]) -> None:
         self.problems = problems
-        lines = [f"{key} = {value!r}: {why}" for key, value, why in problems]
+        lines = [f"{key}: {why}" if value is None else f"{key} = {value!r}: {why}"
+                 for key, value, why in problems]  # None: a value not to be quoted
         super().__init__("invalid notify config: " + "; ".join(lines))
 
 

@@ -60,6 +60,10 @@ class DeliveryState:
     steps: int = 0
     #: The type of the last error of a step (cleared by a step that succeeds).
     last_error: str | None = None
+    #: What this process's steps did since it started: delivered, failed attempts, dead.
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
 
 
 class DeliveryLatency:
@@ -178,6 +182,9 @@ class DeliveryJob(LeaderJob):
         self.state.last_step_at = started
         self.state.last_report = report
         self.state.steps += 1
+        self.state.delivered += report.delivered
+        self.state.failed += report.failed
+        self.state.dead += report.dead
         self.state.last_error = None
         if self.on_step is not None:
             self.on_step(started, report)

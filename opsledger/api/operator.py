@@ -34,8 +34,9 @@ class SchedulerStatus:
 @dataclass(frozen=True)
 class NotificationsStatus:
     """This process's notification delivery job: ``configured`` (``serve --notify-config``;
-    without it this process delivers nothing), whether it leads, its last step and what
-    that step did (``delivered``, ``failed``, ``dead``)."""
+    without it this process delivers nothing), whether it leads, its last step, and what
+    its steps did since it started (``delivered``, ``failed`` attempts, ``dead``; the
+    store's totals are on ``/metrics``)."""
 
     configured: bool
     leader: bool
@@ -76,9 +77,7 @@ def status(request: Request, who: Operator) -> WireJSON:
 def _notifications(state: object) -> NotificationsStatus:
     if not isinstance(state, DeliveryState):
         state = DeliveryState()
-    report = state.last_report
     return NotificationsStatus(
         configured=state.enabled, leader=state.leader, last_step_at=state.last_step_at,
-        steps=state.steps, last_error=state.last_error,
-        delivered=report.delivered if report else 0, failed=report.failed if report else 0,
-        dead=report.dead if report else 0)
+        steps=state.steps, last_error=state.last_error, delivered=state.delivered,
+        failed=state.failed, dead=state.dead)

@@ -95,9 +95,11 @@ def _config_option(func: Any) -> Any:
                         help=f"the notify config (TOML; else env {CONFIG_ENV})")(func)
 
 
-def _by_option(func: Any) -> Any:
-    return click.option("--by", default=os_user, show_default="the OS user",
-                        help="who acts (recorded with the attempt)")(func)
+def _by_option(what: str) -> Callable[[Any], Any]:
+    def option(func: Any) -> Any:
+        return click.option("--by", default=os_user, show_default="the OS user",
+                            help=f"who acts ({what})")(func)
+    return option
 
 
 @click.group("notify")
@@ -164,7 +166,7 @@ def notify_show(delivery_id: str, db: str | None, as_json: bool) -> None:
 @click.argument("delivery_ids", nargs=-1)
 @db_option
 @click.option("--all-dead", is_flag=True, help="every dead delivery")
-@_by_option
+@_by_option("recorded with the retry")
 @json_option
 @run_command
 def notify_retry(delivery_ids: tuple[str, ...], db: str | None, all_dead: bool, by: str,
@@ -187,7 +189,7 @@ def notify_retry(delivery_ids: tuple[str, ...], db: str | None, all_dead: bool, 
 @db_option
 @click.option("--route", required=True, help="the route (its channel) to test")
 @_config_option
-@_by_option
+@_by_option("shown in the answer; a test records nothing")
 @json_option
 @run_command
 def notify_test(db: str | None, route: str, config_file: Path | None, by: str,

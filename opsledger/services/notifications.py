@@ -94,7 +94,8 @@ class Notifications:
         where = " WHERE " + " AND ".join(f"{c} = ?" for c, _ in given) if given else ""
         sql = self._store.sql
         rows = sql.fetch(f"SELECT * FROM {sql.table(DELIVERIES)}{where} ORDER BY created_at "
-                         "DESC, id DESC LIMIT ?", [v for _, v in given] + [_limit(limit)])
+                         "DESC, position DESC, route LIMIT ?",
+                         [v for _, v in given] + [_limit(limit)])
         return tuple(map(_delivery, rows))
 
     @bounded(tenant_id="id")
@@ -233,7 +234,8 @@ class Notifications:
         with ExitStack() as stack:
             sender = transport if transport is not None else \
                 stack.enter_context(HttpTransport(self._clock.now))
-            for outgoing in render_test(channel, route=chosen.name, now=now, schedule=schedule):
+            for outgoing in render_test(channel, route=chosen.name, now=now, schedule=schedule,
+                                        audience=chosen.owner):
                 answer = sender.post(outgoing, schedule.timeout.total_seconds())
                 status, spent = answer.status, spent + answer.duration_ms
                 if answer.status is None or not 200 <= answer.status < 300:

@@ -68,17 +68,20 @@ class Outgoing:
     dedup_key: str
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """``v1=`` and the hex HMAC-SHA256 of ``"<timestamp>." + body`` keyed by ``secret``."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+def sign(secret: str | bytes, timestamp: int, body: bytes) -> str:
+    """``v1=`` and the hex HMAC-SHA256 of ``"<timestamp>." + body`` keyed by ``secret``
+    (text is keyed by its UTF-8 bytes)."""
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    mac = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256)
     return "v1=" + mac.hexdigest()
 
 
-def verify_signature(secret: str, timestamp: str, signature: str, body: bytes, *,
+def verify_signature(secret: str | bytes, timestamp: str, signature: str, body: bytes, *,
                      now: datetime, tolerance: timedelta = timedelta(minutes=5)) -> bool:
     """The receiving side: True when ``signature`` (``X-Opsledger-Signature``) is
     ``body``'s under ``secret`` and ``timestamp`` (``X-Opsledger-Timestamp``) lies within
-    ``tolerance`` of ``now`` (a replayed old request fails). Compared in constant time."""
+    ``tolerance`` of ``now`` (a replayed old request fails). Compared in constant time.
+    ``secret`` as text or as bytes (the README's recipe takes bytes)."""
     if not _TIMESTAMP.fullmatch(timestamp):
         return False
     if abs(now.timestamp() - int(timestamp)) > tolerance.total_seconds():
@@ -126,14 +129,14 @@ def render(channel: Channel, notification: Notification, *, route: str, now: dat
     raise ValueError(f"unknown channel type {channel.type!r}")
 
 
-def render_test(channel: Channel, *, route: str, now: datetime,
-                schedule: DeliverySchedule) -> tuple[Outgoing, ...]:
+def render_test(channel: Channel, *, route: str, now: datetime, schedule: DeliverySchedule,
+                audience: str = "primary") -> tuple[Outgoing, ...]:
     """A payload marked as a test (``notify test --route``): for PagerDuty a trigger then
     a resolve of one dedup key (so no alert stays open), for the others one message."""
     stamp = int(now.timestamp())
     test = Notification(
         notification_id=f"test/{route}/{stamp}", position=0, subject=f"test/{route}/{stamp}",
-        kind="test", tenant_id=None, level="medium", audience="primary", rule=None,
+        kind="test", tenant_id=None, level="medium", audience=audience, rule=None,
         occurred_at=now.astimezone(UTC),
         summary=f"opsledger test notification for route {route}: nothing is wrong",
         details={"test": True, "route": route})

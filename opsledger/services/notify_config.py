@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -183,8 +183,14 @@ class NotifyConfig:
     delivery: DeliverySchedule = DeliverySchedule()
 
     def routes_for(self, notification: Notification) -> tuple[Route, ...]:
-        """The routes ``notification`` goes to, in the config's order."""
-        return tuple(r for r in self.routes if r.matches(notification))
+        """The routes ``notification`` goes to, in the config's order. An escalation that
+        no secondary route takes goes where it would go as the primary owner's (policy §7:
+        a missed acknowledgement must reach someone)."""
+        found = tuple(r for r in self.routes if r.matches(notification))
+        if not found and notification.audience == "secondary":
+            primary = replace(notification, audience="primary")
+            found = tuple(r for r in self.routes if r.matches(primary))
+        return found
 
     def quiet_reason(self, notification: Notification) -> str | None:
         """Why ``notification`` is suppressed (the first window that suppresses it), or

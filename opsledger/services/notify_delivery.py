@@ -4,8 +4,10 @@
 time, and for each batch inserts one delivery per matching route and advances the cursor in
 one transaction: a crash never routes a notification twice or skips one. A notification
 older than the schedule's ``max_age`` when routed (history being imported) or inside a quiet
-window is recorded ``suppressed`` and never sent. A notification is routed once, by the
-config of the step that first sees it (one that matches no route then is never sent).
+window is recorded ``suppressed`` and never sent; so is one that no route takes (route
+``(none)``: the record that nobody was told). An escalation that no secondary route takes
+goes where it would go as the primary owner's. A notification is routed once, by the config
+of the step that first sees it.
 
 **Delivery** takes the due deliveries (pending or failed, ``next_attempt_at`` reached) whose
 subject has no earlier delivery on the same route still waiting, so a resolve never goes
@@ -38,12 +40,15 @@ from opsledger.services.notify_transport import Answer, Transport
 from opsledger.services.outbox_store import ATTEMPTS, CURSOR, DELIVERIES, delivery_id
 from opsledger.store.sql import SqlStore
 
-__all__ = ["BATCH", "Deliverer", "Guard", "Tally", "backoff", "route_new"]
+__all__ = ["BATCH", "NO_ROUTE", "Deliverer", "Guard", "Tally", "backoff", "route_new"]
 
 #: Taken around each database step (``serve`` passes its engine's lock).
 Guard = Callable[[], AbstractContextManager[object]]
 #: Notifications routed per transaction.
 BATCH = 1000
+#: The route and channel of a notification no route takes (recorded suppressed; no route
+#: or channel can be named so).
+NO_ROUTE = "(none)"
 _WAITING = "('pending', 'failed')"
 _COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
 
@@ -84,10 +89,13 @@ def route_new(sql: SqlStore, config: NotifyConfig, now: datetime, guard: Guard,
             for n in rows:
                 reason = "older than max_age when routed" if n.occurred_at < too_old \
                     else config.quiet_reason(n)
-                for route in config.routes_for(n):
+                routes = [(r.name, r.channel) for r in config.routes_for(n)]
+                if not routes:  # recorded: nobody was told of this one
+                    routes, reason = [(NO_ROUTE, NO_ROUTE)], "no route matches it"
+                for route, channel in routes:
                     deliveries.append((
-                        delivery_id(n.notification_id, route.name), n.notification_id,
-                        route.name, route.channel, n.subject, n.position, n.tenant_id, n.kind,
+                        delivery_id(n.notification_id, route), n.notification_id,
+                        route, channel, n.subject, n.position, n.tenant_id, n.kind,
                         n.level, "suppressed" if reason else "pending", reason, stamp,
                         None if reason else stamp))
                     tally.routed += 1
@@ -101,6 +109,10 @@ def route_new(sql: SqlStore, config: NotifyConfig, now: datetime, guard: Guard,
                                 "name = 'router'", (rows[-1].position,))
         if len(rows) < BATCH:
             return
+
+
+def _attempts(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"
 
 
 def backoff(schedule_initial: timedelta, schedule_max: timedelta, tries: int,
@@ -184,7 +196,7 @@ class Deliverer:
             return
         if at > deadline:
             tally.dead += self._record(d, at, "dead", None, reason=(
-                f"max_age exceeded after {d.row['attempts']} attempts"))
+                f"max_age exceeded after {_attempts(d.row['attempts'])}"))
             return
         outgoing: Outgoing = render(channel, note, route=route.name, now=at, schedule=schedule)
         answer = self._transport.post(outgoing, schedule.timeout.total_seconds())
@@ -202,8 +214,11 @@ class Deliverer:
                 else backoff(schedule.backoff_initial, schedule.backoff_max, d.tries + 1,
                              self._rng)
             if at + wait > deadline:
+                asked = "the receiver's Retry-After" if answer.retry_after is not None \
+                    else "the next retry"
                 tally.dead += self._record(d, at, "dead", answer, reason=(
-                    f"max_age exceeded after {d.row['attempts'] + 1} attempts"))
+                    f"{asked} ({wait.total_seconds():g} s) is past max_age, after "
+                    f"{_attempts(d.row['attempts'] + 1)}"))
             else:
                 tally.failed += self._record(d, at, "failed", answer, next_at=at + wait)
 

@@ -76,7 +76,8 @@ class HttpTransport:
 
     def __init__(self, now: Callable[[], datetime], client: httpx.Client | None = None) -> None:
         self._now = now
-        self._client = client or httpx.Client(follow_redirects=False, trust_env=False)
+        self._client = client or httpx.Client(follow_redirects=False, trust_env=False,
+                                                headers={"User-Agent": "opsledger"})
 
     def post(self, outgoing: Outgoing, timeout: float) -> Answer:
         """POST ``outgoing`` (its response body is never read)."""

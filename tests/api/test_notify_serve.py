@@ -74,6 +74,8 @@ def test_serve_with_a_notify_config_delivers_and_shows_the_series(
         assert found["opsledger_notification_delivery_seconds_count"][()] == len(expected)
         assert found["opsledger_notification_delivery_seconds_bucket"][(("le", "+Inf"),)] \
             == len(expected)
+        totals = server.status(token)["notifications"]  # since the process started
+        assert (totals["delivered"], totals["dead"]) == (len(expected), 0)
 
         # a second deliverer beside serve: it never holds the notify leadership
         env = {**os.environ, "OPSLEDGER_DB": db}

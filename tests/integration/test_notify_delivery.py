@@ -257,9 +257,21 @@ def test_a_delivery_failing_past_max_age_goes_dead(ops: Operations, hook: Any) -
         _clock(ops).advance(timedelta(minutes=2))
     (dead,) = ops.notifications(route="everything")
     assert dead.state == "dead" and dead.reason is not None
-    assert dead.reason == f"max_age exceeded after {dead.attempts} attempts"
+    assert "max_age" in dead.reason and dead.reason.endswith(f"after {dead.attempts} attempts")
     assert 2 <= dead.attempts <= 6
     assert ops.outbox_status().failed_attempts == dead.attempts
+
+
+def test_a_retry_after_past_max_age_is_dead_at_once_and_says_why(
+        ops: Operations, hook: Any) -> None:
+    config = notify_config(hook.url, max_age="10m")
+    _incident(ops)
+    hook.script((429, {"Retry-After": "100000"}, 0.0))
+    _clock(ops).set(T0 + timedelta(minutes=1))
+    assert deliver(ops, config).dead == 1
+    (dead,) = ops.notifications(route="everything")
+    assert (dead.state, dead.last_status, dead.attempts) == ("dead", 429, 1)
+    assert dead.reason == "the receiver's Retry-After (100000 s) is past max_age, after 1 attempt"
 
 
 def test_quiet_windows_and_old_history_are_recorded_suppressed_and_never_sent(
