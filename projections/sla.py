@@ -1,6 +1,11 @@
 """SLA compliance (policy §3): per incident, each deadline met or missed and by how much;
 per period and severity, the share of each deadline kind met, MTTA, time to mitigation,
-MTTR and whether the SEV1 status-update cadence was kept."""
+MTTR and whether the SEV1 status-update cadence was kept.
+
+With ``as_of``, as it stood then: a deadline counts as met or missed only if it was decided
+before ``as_of`` (a status-update slot missed later was still pending), and an incident's
+acknowledgement, mitigation and resolution only if they happened before it — so a closed
+period's figures never change when later events and sweeps arrive."""
 
 from __future__ import annotations
 
@@ -19,9 +24,23 @@ def _t(text: str | None) -> datetime | None:
     return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def sla_summary(sql: SqlStore, start: datetime, end: datetime,
-                tenant_id: str | None) -> list[dict[str, Any]]:
-    """Per severity, for incidents opened in ``[start, end)`` (a tenant's, or all)."""
+def _as_of(incidents: list[dict[str, Any]], deadlines: list[dict[str, Any]],
+           cutoff: str) -> None:
+    """Forget, in place, what happened at or after ``cutoff`` (fixed-width UTC text)."""
+    for incident in incidents:
+        for column in ("acknowledged_at", "mitigation_started_at", "resolved_at"):
+            if incident[column] and incident[column] >= cutoff:
+                incident[column] = None
+    for d in deadlines:
+        decided = d["met_at"] if d["status"] == "met" else d["missed_at"]
+        if d["status"] in ("met", "missed") and (not decided or decided >= cutoff):
+            d["status"] = "pending"
+
+
+def sla_summary(sql: SqlStore, start: datetime, end: datetime, tenant_id: str | None,
+                as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Per severity, for incidents opened in ``[start, end)`` (a tenant's, or all); with
+    ``as_of``, as it stood then (see the module docstring)."""
     params: list[Any] = [iso_utc(start), iso_utc(end)]
     scope = ""
     if tenant_id is not None:
@@ -34,6 +53,8 @@ def sla_summary(sql: SqlStore, start: datetime, end: datetime,
         sql.execute(cursor, f"SELECT * FROM {sql.table('incident_deadlines')} WHERE "
                             f"opened_at >= ? AND opened_at < ?{scope}", params)
         deadlines = [dict(r) for r in cursor.fetchall()]
+    if as_of is not None:
+        _as_of(incidents, deadlines, iso_utc(as_of))
     by_severity: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for incident in incidents:
         by_severity[incident["severity"]].append(incident)

@@ -173,10 +173,13 @@ def _minutes(value: float | None) -> str:
 @click.option("--tenant")
 @click.option("--all-tenants", is_flag=True)
 @click.option("--month", help="incidents opened in this month, e.g. 2026-11 (default now)")
+@click.option("--as-of", "as_of", help="as it stood at this time: deadlines decided, "
+              "incidents acknowledged and resolved before it (a review's figures use the "
+              "month's end)")
 @json_option
 @run_command
 def sla_cmd(db: str | None, tenant: str | None, all_tenants: bool, month: str | None,
-            as_json: bool) -> None:
+            as_of: str | None, as_json: bool) -> None:
     """SLA compliance per severity: deadlines met, MTTA, time to mitigation, MTTR."""
     from opsledger import Period
     from opsledger.cli.common import usage_of
@@ -186,7 +189,8 @@ def sla_cmd(db: str | None, tenant: str | None, all_tenants: bool, month: str | 
     with open_ops(db) as ops:
         with usage_of("--month"):
             period = Period.month(month or ops.clock.now().strftime("%Y-%m"))
-        rows = ops.sla(period.start, period.end, tenant_id=tenant, all_tenants=all_tenants)
+        rows = ops.sla(period.start, period.end, tenant_id=tenant, all_tenants=all_tenants,
+                       as_of=parse_time(as_of, "--as-of"))
     if as_json:
         emit_json(rows)
         return

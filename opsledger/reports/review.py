@@ -27,8 +27,10 @@ _VIOLATION = topics.action(topics.TENANT_BOUNDARY_VIOLATION_CONFIRMED)
 _ADOPTED = topics.action(topics.POLICY_LEDGER_ADOPTED)
 
 
-def _tenants(ops: Operations, tenant_id: str | None) -> list[str]:
-    return [tenant_id] if tenant_id else [t.tenant_id for t in ops.tenants()]
+def _tenants(ops: Operations, tenant_id: str | None, at: datetime) -> list[str]:
+    """The tenant asked for, or every tenant registered before ``at``."""
+    return [tenant_id] if tenant_id else [t.tenant_id for t in ops.tenants()
+                                          if t.registered_at < at]
 
 
 def _text_time(stored: str) -> str:
@@ -58,7 +60,7 @@ def weekly_review(ops: Operations, week: Period, tenant_id: str | None = None
         "kind": "weekly", "period_start": fmt_time(week.start), "period_end": fmt_time(week.end),
         "tenants": [{"tenant": t, "this_week": _week_numbers(ops, t, week),
                      "last_week": _week_numbers(ops, t, previous)}
-                    for t in _tenants(ops, tenant_id)],
+                    for t in _tenants(ops, tenant_id, week.end)],
     }
 
 
@@ -79,12 +81,14 @@ def _daily(ops: Operations, tenant: str, month: Period) -> list[dict[str, Any]]:
 
 def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
                    now: datetime | None = None) -> dict[str, Any]:
-    """§7 monthly review: SLO and SLA compliance, alerts, incidents, threshold tuning."""
-    moment = now or month.end
-    scope = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
-    alerts = [a.to_dict(times=fmt_time) for a in ops.alerts(**scope)
+    """§7 monthly review: SLO and SLA compliance, alerts, incidents, threshold tuning —
+    as it stood at the month's end (at ``now`` while the month runs), so a closed month's
+    review reads the same whenever it is made, whatever was recorded since."""
+    moment = min(now or month.end, month.end)
+    scope: dict[str, Any] = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
+    alerts = [a.to_dict(times=fmt_time) for a in ops.alerts(**scope, as_of=moment)
               if month.start <= a.triggered_at < month.end]
-    incidents = [i.to_dict(times=fmt_time) for i in ops.incidents(**scope)
+    incidents = [i.to_dict(times=fmt_time) for i in ops.incidents(**scope, as_of=moment)
                  if month.start <= i.opened_at < month.end]
     adoptions = [{"at": _text_time(a["occurred_at"]), "by": a["actor"], "details": a["details"]}
                  for a in audit_queries.actions_named(ops.sql, _ADOPTED)
@@ -94,8 +98,9 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
         "period_end": fmt_time(month.end),
         "tenants": [{"tenant": t, "slo": ops.slo(month, tenant_id=t,
                                                  now=moment)[0].to_dict(times=fmt_time),
-                     "daily": _daily(ops, t, month)} for t in _tenants(ops, tenant_id)],
-        "sla": [s.to_dict(times=fmt_time) for s in ops.sla(month.start, month.end, **scope)],
+                     "daily": _daily(ops, t, month)} for t in _tenants(ops, tenant_id, moment)],
+        "sla": [s.to_dict(times=fmt_time)
+                for s in ops.sla(month.start, month.end, **scope, as_of=moment)],
         "alerts_per_rule": dict(sorted(Counter(a["rule"] for a in alerts).items())),
         "alerts": alerts,
         "incidents": [{k: i.get(k) for k in ("id", "tenant", "severity", "state", "cause",

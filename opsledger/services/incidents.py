@@ -225,13 +225,16 @@ class Incidents:
         )
 
     def sla(self, start: datetime, end: datetime, *, tenant_id: str | None = None,
-            all_tenants: bool = False) -> list[rs.SlaFigures]:
-        """SLA compliance per severity for incidents opened in ``[start, end)``."""
+            all_tenants: bool = False, as_of: datetime | None = None) -> list[rs.SlaFigures]:
+        """SLA compliance per severity for incidents opened in ``[start, end)``; with
+        ``as_of``, as it stood then (deadlines decided, incidents acknowledged, mitigated
+        and resolved before it)."""
         start, end = utc(start, "start"), utc(end, "end")
+        moment = None if as_of is None else utc(as_of, "as_of")
         self._tenants.check_scope(tenant_id, all_tenants, "an SLA query")
         self._views.catch_up()
         return list(rs.SlaFigures.of(row) for row in sla_summary(
-            self._store.sql, start, end, None if all_tenants else tenant_id))
+            self._store.sql, start, end, None if all_tenants else tenant_id, moment))
 
     def record_due_incident_deadlines(self, now: datetime) -> int:
         """Record every incident deadline due by ``now`` as missed, at its due time.

@@ -215,7 +215,8 @@ def test_a_directory_is_not_a_secret_file(tmp_path: Path) -> None:
     assert why.startswith("cannot be read")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="needs a non-root user: root reads a file whatever its mode")
+@pytest.mark.skipif(os.geteuid() == 0,
+                    reason="needs a non-root user: root reads a file whatever its mode")
 def test_an_unreadable_secret_file_is_a_problem(tmp_path: Path) -> None:
     secret = tmp_path / "locked"
     secret.write_text(ROUTING_KEY)
