@@ -859,6 +859,7 @@ class IncidentBrief(Result):
     """An incident as the monthly review lists it."""
 
     incident_id: str = field(metadata=_key("id"))
+    title: str
     tenant_id: str | None = field(metadata=_key("tenant"))
     severity: str
     state: str

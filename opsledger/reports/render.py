@@ -32,8 +32,21 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _chart(plt: Any, out: Path, file: str, title: str, draw: Any) -> str:
+    """One chart: ``draw(ax)`` on a new figure, titled, saved into ``out`` as ``file``."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    draw(ax)
+    ax.set_title(title, parse_math=False)
+    fig.tight_layout()
+    fig.savefig(confined(out, file), dpi=90)
+    plt.close(fig)
+    return file
+
+
 def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
-    """(title, file name) for each chart written into ``out`` (monthly reviews)."""
+    """(title, file name) for each chart written into ``out`` (monthly reviews): per tenant
+    the daily SLO series against their targets, then deadlines met and missed per severity,
+    then the alert timeline. Every axis says what it shows and in which unit."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,83 +60,176 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         slo, name = tenant["slo"], tenant["tenant"]
         days = [d["day"][5:] for d in daily]
         series = (
-            ("availability", "daily availability vs target", slo["availability_target"]),
-            ("latency_p95_ms", "daily p95 latency (ms) vs 3 s", slo["latency_p95_target_ms"]),
-            ("freshness", "daily freshness vs target", slo["freshness_target"]),
-            ("budget_remaining", "error budget remaining (failures)", 0),
+            ("availability", "daily availability vs target", slo["availability_target"],
+             "availability (ratio)"),
+            ("latency_p95_ms", "daily p95 latency vs 3 s", slo["latency_p95_target_ms"],
+             "p95 latency (ms)"),
+            ("freshness", "daily freshness vs target", slo["freshness_target"],
+             "freshness (ratio)"),
+            ("budget_remaining", "error budget remaining", 0, "failures left (count)"),
         )
-        for key, title, target in series:
-            fig, ax = plt.subplots(figsize=(8, 3))
+        for key, title, target, unit in series:
             values = [d[key] if d[key] is not None else float("nan") for d in daily]
-            ax.plot(days, values, marker="o", label=key)
-            ax.axhline(target, color="red", linestyle="--", label="target")
-            ax.set_title(f"{_short(name)}: {title}", parse_math=False)
-            ax.tick_params(axis="x", labelrotation=90, labelsize=7)
-            ax.legend(loc="best", fontsize=7)
-            file = safe_file_name(name, f"{key}.png")
-            fig.tight_layout()
-            fig.savefig(confined(out, file), dpi=90)
-            plt.close(fig)
+
+            def draw(ax: Any, values: list[float] = values, key: str = key,
+                     target: float = target, unit: str = unit,
+                     days: list[str] = days) -> None:
+                ax.plot(days, values, marker="o", label=key)
+                ax.axhline(target, color="red", linestyle="--", label="target")
+                ax.set_xlabel("day (UTC, MM-DD)")
+                ax.set_ylabel(unit)
+                ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+                ax.legend(loc="best", fontsize=7)
+
+            file = _chart(plt, out, safe_file_name(name, f"{key}.png"),
+                          f"{_short(name)}: {title}", draw)
             charts.append((f"{name}: {title}", file))
+    sla = review.get("sla", [])
+    if sla:
+        def draw_sla(ax: Any) -> None:
+            labels = [f"{s['severity']} {kind}" for s in sla for kind in s["deadlines"]]
+            met = [v["met"] for s in sla for v in s["deadlines"].values()]
+            missed = [v["missed"] for s in sla for v in s["deadlines"].values()]
+            ax.bar(labels, met, label="met", color="#2ca02c")
+            ax.bar(labels, missed, bottom=met, label="missed", color="#d62728")
+            ax.set_xlabel("severity and deadline")
+            ax.set_ylabel("deadlines (count)")
+            ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+            ax.legend(loc="best", fontsize=7)
+
+        charts.append(("response deadlines met and missed",
+                       _chart(plt, out, "sla.png", "response deadlines met and missed",
+                              draw_sla)))
     alerts = review.get("alerts", [])
     if alerts:
         rules = sorted({a["rule"] for a in alerts})
         start = _t(review["period_start"])
-        fig, ax = plt.subplots(figsize=(8, 3))
-        for index, rule in enumerate(rules):
-            days = [(_t(a["triggered_at"]) - start).total_seconds() / 86400
-                    for a in alerts if a["rule"] == rule]
-            ax.scatter(days, [index] * len(days), label=rule, s=18)
-        ax.set_xlabel(f"days since {review['period_start'][:10]}")
-        ax.set_yticks(range(len(rules)), rules, fontsize=7)
-        ax.set_title("alert timeline")
-        fig.tight_layout()
-        fig.savefig(confined(out, "alert-timeline.png"), dpi=90)
-        plt.close(fig)
-        charts.append(("alert timeline", "alert-timeline.png"))
+
+        def draw_alerts(ax: Any) -> None:
+            for index, rule in enumerate(rules):
+                days = [(_t(a["triggered_at"]) - start).total_seconds() / 86400
+                        for a in alerts if a["rule"] == rule]
+                ax.scatter(days, [index] * len(days), label=rule, s=18)
+            ax.set_xlabel(f"days since {review['period_start'][:10]} (UTC)")
+            ax.set_ylabel("rule")
+            ax.set_yticks(range(len(rules)), rules, fontsize=7)
+
+        charts.append(("alert timeline", _chart(plt, out, "alert-timeline.png",
+                                                "alert timeline", draw_alerts)))
     return charts
+
+
+def _when(value: Any) -> str:
+    """A stored time to the second, UTC (``2026-11-03 07:03:03Z``)."""
+    if not value:
+        return "-"
+    return _t(str(value)).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _met(value: Any) -> str:
+    return "-" if value is None else ("met" if value else "not met")
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _cards(review: dict[str, Any]) -> list[dict[str, str]]:
+    """The summary first: per tenant, each SLO's value against its target, met or not."""
+    cards: list[dict[str, str]] = []
+    if review["kind"] != "monthly":
+        return cards
+    for t in review.get("tenants", []):
+        slo = t["slo"]
+        for name, value, target, met in (
+                ("availability", slo["availability"], slo["availability_target"],
+                 slo["availability_met"]),
+                ("p95 latency (ms)", slo["latency_p95_ms"], slo["latency_p95_target_ms"],
+                 slo["latency_met"]),
+                ("freshness", slo["freshness"], slo["freshness_target"], slo["freshness_met"]),
+                ("integrity", slo["unresolved_critical_isolation_incidents"], 0,
+                 slo["integrity_met"])):
+            cards.append({"tenant": str(t["tenant"]), "name": name,
+                          "value": _cell(value), "target": _cell(target), "met": _met(met),
+                          "state": "none" if met is None else ("met" if met else "missed")})
+    return cards
 
 
 def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
     tables = []
     if review["kind"] == "weekly":
-        rows = [[t["tenant"], w, *[t[w][k] for k in ("operations", "error_rate",
-                                                      "latency_p95_ms", "freshness",
-                                                      "isolation_blocked",
-                                                      "confirmed_violations")]]
+        rows = [[t["tenant"], w.replace("_", " "),
+                 *[t[w][k] for k in ("operations", "error_rate", "latency_p95_ms", "freshness",
+                                     "isolation_blocked", "confirmed_violations")]]
                 for t in review["tenants"] for w in ("this_week", "last_week")]
         tables.append(("Weekly review", ["tenant", "week", "operations", "error rate",
                                          "p95 ms", "freshness", "blocked crossings",
                                          "confirmed violations"], rows))
         return tables
-    slo_rows = [[t["tenant"], t["slo"]["availability"], t["slo"]["availability_met"],
-                 t["slo"]["latency_p95_ms"], t["slo"]["latency_met"], t["slo"]["freshness"],
-                 t["slo"]["freshness_met"], t["slo"]["integrity_met"],
-                 t["slo"]["error_budget_remaining"]] for t in review["tenants"]]
-    tables.append(("SLO compliance", ["tenant", "availability", "met", "p95 ms", "met",
-                                      "freshness", "met", "integrity", "budget left"],
-                   slo_rows))
+    slo_rows = [[t["tenant"], t["slo"]["availability"], _met(t["slo"]["availability_met"]),
+                 t["slo"]["latency_p95_ms"], _met(t["slo"]["latency_met"]),
+                 t["slo"]["freshness"], _met(t["slo"]["freshness_met"]),
+                 _met(t["slo"]["integrity_met"]), t["slo"]["error_budget_remaining"]]
+                for t in review["tenants"]]
+    tables.append(("SLO compliance", ["tenant", "availability", "target", "p95 ms", "target",
+                                      "freshness", "target", "integrity",
+                                      "budget left (failures)"], slo_rows))
     sla_rows = [[s["severity"], s["incidents"],
                  ", ".join(f"{k} {v['met']}/{v['met'] + v['missed']}"
                            for k, v in s["deadlines"].items()),
-                 s["mtta_minutes"], s["time_to_mitigation_minutes"], s["mttr_minutes"]]
+                 s["mtta_minutes"], s["time_to_mitigation_minutes"], s["mttr_minutes"],
+                 "-" if s["status_cadence_kept"] is None else
+                 ("kept" if s["status_cadence_kept"] else "not kept")]
                 for s in review["sla"]]
     tables.append(("SLA compliance", ["severity", "incidents", "deadlines met", "MTTA min",
-                                      "mitigation min", "MTTR min"], sla_rows))
+                                      "mitigation min", "MTTR min", "SEV1 status cadence"],
+                   sla_rows))
     tables.append(("Alerts per rule", ["rule", "alerts"],
                    [[k, v] for k, v in review["alerts_per_rule"].items()]))
-    tables.append(("Incidents", ["opened", "tenant", "severity", "state", "cause"],
-                   [[i["opened_at"], i["tenant"], i["severity"], i["state"], i["cause"]]
-                    for i in review["incidents"]]))
-    what_if = review.get("what_if")
-    if what_if:
-        tables.append(("What-if: candidate thresholds", ["rule", "fired", "would fire", "same"],
-                       [[rule, r["fired"], r["would_fire"], r["same"]]
-                        for rule, r in what_if["rules"].items()]))
+    tables.append(("Alerts", ["triggered", "tenant", "rule", "level", "observed",
+                              "threshold", "resolved"],
+                   [[_when(a["triggered_at"]), a["tenant"], a["rule"], a["level"],
+                     _number(a["observed"]), _number(a["threshold"]),
+                     _when(a.get("resolved_at"))] for a in review["alerts"]]))
+    tables.append(("Incidents", ["id", "title", "tenant", "severity", "state", "cause",
+                                 "opened", "resolved"],
+                   [[i["id"], i.get("title") or "-", i["tenant"] or "(platform)",
+                     i["severity"], i["state"], i["cause"], _when(i["opened_at"]),
+                     _when(i.get("resolved_at"))] for i in review["incidents"]]))
+    tables.append(("Threshold tuning: policies adopted this month", ["at", "by", "changes"],
+                   [[_when(a["at"]), a["by"], _changes(a["details"])]
+                    for a in review.get("threshold_tuning", [])]))
+    tables += _what_if(review.get("what_if"))
     return tables
 
 
+def _changes(details: Any) -> str:
+    """A policy adoption's details in one line."""
+    if isinstance(details, str):
+        return details
+    return ", ".join(f"{k}: {v}" for k, v in sorted(dict(details or {}).items()))
+
+
+def _what_if(what_if: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """The candidate thresholds replayed over the month: per rule, and the alerts each side
+    alone raised."""
+    if not what_if:
+        return []
+    return [
+        ("What-if: candidate thresholds, per rule", ["rule", "fired", "would fire", "same"],
+         [[rule, r["fired"], r["would_fire"], r["same"]]
+          for rule, r in what_if["rules"].items()]),
+        ("What-if: alerts the candidate would not raise (removed)",
+         ["tenant", "rule", "triggered"],
+         [[tenant, rule, _when(at)] for tenant, rule, at in what_if.get("only_recorded", [])]),
+        ("What-if: alerts only the candidate raises (added)", ["tenant", "rule", "triggered"],
+         [[tenant, rule, _when(at)] for tenant, rule, at in what_if.get("only_candidate", [])]),
+    ]
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return _met(value)
     if isinstance(value, float):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
@@ -152,7 +258,7 @@ def render_page(review: dict[str, Any], fmt: str, charts: list[dict[str, str]]) 
     tables = [{"name": name, "header": header, "rows": [[_cell(v) for v in row] for row in rows]}
               for name, header, rows in _tables(review)]
     template = _environment().get_template(f"review.{fmt}.j2")
-    return template.render(title=title, tables=tables, charts=charts)
+    return template.render(title=title, tables=tables, charts=charts, cards=_cards(review))
 
 
 def write_review(review: dict[str, Any], fmt: str, out: Path) -> Path:

@@ -103,7 +103,8 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
                 for s in ops.sla(month.start, month.end, **scope, as_of=moment)],
         "alerts_per_rule": dict(sorted(Counter(a["rule"] for a in alerts).items())),
         "alerts": alerts,
-        "incidents": [{k: i.get(k) for k in ("id", "tenant", "severity", "state", "cause",
-                                          "opened_at", "resolved_at")} for i in incidents],
+        "incidents": [{k: i.get(k) for k in ("id", "title", "tenant", "severity", "state",
+                                          "cause", "opened_at", "resolved_at")}
+                      for i in incidents],
         "threshold_tuning": adoptions,
     }

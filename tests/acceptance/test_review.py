@@ -58,8 +58,10 @@ def test_html_and_markdown_reviews_carry_non_empty_charts(demo_db: str, tmp_path
         "--db", demo_db)
     page = (html_dir / "index.html").read_text()
     pngs = sorted(html_dir.glob("*.png"))
-    assert len(pngs) == 5 and all(p.stat().st_size > 2000 for p in pngs)
-    assert page.count("data:image/png;base64,") == 5
+    assert len(pngs) == 6 and all(p.stat().st_size > 2000 for p in pngs)  # 4 SLO, SLA, alerts
+    assert page.count("data:image/png;base64,") == 6
+    assert "True" not in page and "False" not in page  # met / not met, in words
+    assert "not met" in page and "sla.png" in page
     cli("review", "monthly", "--month", "2026-11", "--format", "md", "--out", str(md_dir),
         "--db", demo_db)
     markdown = (md_dir / "index.md").read_text()
