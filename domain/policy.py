@@ -15,7 +15,14 @@ from typing import Any
 
 from opsledger.domain.errors import InvalidPolicy
 from opsledger.domain.time import BusinessCalendar
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AlertRules",
@@ -80,11 +87,55 @@ class AlertRules(BaseModel):
     freshness_consecutive_windows: int = Field(2, ge=1)
     allowed_lateness_seconds: int = Field(300, ge=0)
     high_alerts_open_sev2: bool = True
+    #: rule -> the severity of the incident its alert opens, or ``none`` (a TOML table:
+    #: ``[alerts.auto_incidents]`` / ``publish_latency_p95 = "SEV3"``). A rule not named
+    #: keeps the policy's own (:data:`AUTO_INCIDENT_DEFAULTS`).
+    auto_incidents: tuple[tuple[str, str], ...] = ()
     min_operations: int = Field(0, ge=0)
     burn_rate_alerts: bool = False
     burn_page_fast: float = Field(14.4, gt=0)
     burn_page_slow: float = Field(6.0, gt=0)
     burn_ticket: float = Field(1.0, gt=0)
+
+    @field_validator("auto_incidents", mode="before")
+    @classmethod
+    def _auto_incidents(cls, value: Any) -> tuple[tuple[str, str], ...]:
+        """A table (or pairs) of known rules to SEV1, SEV2, SEV3 or none, kept sorted."""
+        from opsledger.domain.alert import RULES
+
+        pairs = list(value.items()) if isinstance(value, dict) else list(value or ())
+        for pair in pairs:
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise ValueError("expected a table of rule = severity")
+            rule, severity = pair
+            if rule not in RULES:
+                raise ValueError(f"unknown rule {str(rule)[:40]!r}: one of {', '.join(RULES)}")
+            if severity not in AUTO_SEVERITIES:
+                raise ValueError(f"{rule}: {str(severity)[:10]!r} is not one of "
+                                 f"{', '.join(AUTO_SEVERITIES)}")
+        return tuple(sorted((str(r), str(s)) for r, s in pairs))
+
+    def auto_incident(self, rule: str) -> str | None:
+        """The severity of the incident an alert of ``rule`` opens, or None: as
+        ``auto_incidents`` names it, else the policy's (:data:`AUTO_INCIDENT_DEFAULTS`;
+        its SEV2s only with ``high_alerts_open_sev2``)."""
+        chosen = dict(self.auto_incidents).get(rule)
+        if chosen is None:
+            chosen = AUTO_INCIDENT_DEFAULTS.get(rule, "none")
+            if chosen == "SEV2" and not self.high_alerts_open_sev2:
+                chosen = "none"
+        return None if chosen == "none" else chosen
+
+
+#: What ``auto_incidents`` may name for a rule.
+AUTO_SEVERITIES = ("SEV1", "SEV2", "SEV3", "none")
+#: The policy's own: its critical alerts open SEV1 incidents, its high ones SEV2 (policy
+#: §3/§4); latency, freshness and the opt-in burn-rate alerts open none.
+AUTO_INCIDENT_DEFAULTS = {
+    "tenant_boundary_violation": "SEV1", "no_successful_ingestion": "SEV1",
+    "publish_error_rate": "SEV2", "auth_scope_failures": "SEV2",
+    "idempotency_collision_rate": "SEV2",
+}
 
 
 class CalendarSettings(BaseModel):
@@ -189,6 +240,9 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list) and all(isinstance(v, list) and len(v) == 2 for v in value) \
+            and value:  # pairs (auto_incidents): an inline table
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value) + " }"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')

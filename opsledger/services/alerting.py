@@ -91,25 +91,29 @@ def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str
     return []
 
 
-#: rule -> (severity, cause) of the incident its alert opens (policy §3/§4).
-AUTO_INCIDENTS = {
-    "tenant_boundary_violation": ("SEV1", "tenant_isolation_breach"),
-    "no_successful_ingestion": ("SEV1", "ingestion_outage"),
-    "publish_error_rate": ("SEV2", "partial_publish_failures"),
-    "auth_scope_failures": ("SEV2", "degraded_ingestion"),
-    "idempotency_collision_rate": ("SEV2", "degraded_ingestion"),
+#: rule -> the cause of the incident its alert opens (policy §3/§4); the severity is the
+#: policy's (``alerts.auto_incident``).
+AUTO_CAUSES = {
+    "tenant_boundary_violation": "tenant_isolation_breach",
+    "no_successful_ingestion": "ingestion_outage",
+    "publish_error_rate": "partial_publish_failures",
+    "auth_scope_failures": "degraded_ingestion",
+    "idempotency_collision_rate": "degraded_ingestion",
+    "publish_latency_p95": "latency",
+    "freshness_under_target": "degraded_ingestion",
 }
 
 
 def _incident_for(change: Change, alert_id: Any, policy: OperationsPolicy) -> Incident | None:
-    """The incident an alert opens, linked both ways (high alerts: a policy switch)."""
-    plan = AUTO_INCIDENTS.get(change.rule)
-    if plan is None or (plan[0] == "SEV2" and not policy.alerts.high_alerts_open_sev2):
+    """The incident an alert opens (as the policy in force says), linked both ways."""
+    severity = policy.alerts.auto_incident(change.rule)
+    if severity is None:
         return None
     at = from_us(change.at)
-    return Incident.open(key=f"alert/{alert_id}", severity=Severity(plan[0]),
+    return Incident.open(key=f"alert/{alert_id}", severity=Severity(severity),
                          tenant_id=change.tenant, title=f"{change.rule} for {change.tenant}",
-                         cause=plan[1], by="opsledger", at=at, policy=policy,
+                         cause=AUTO_CAUSES.get(change.rule, "other"), by="opsledger", at=at,
+                         policy=policy,
                          alert_ids=[str(alert_id)])
 
 
