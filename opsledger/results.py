@@ -350,8 +350,9 @@ class Alert(Result):
     """An alert: when its rule fired and cleared; ``backfilled`` alerts were found by
     re-evaluating late facts (at ``found_at``), ``withdrawn`` ones shown never to hold.
     Operators' judgement: who acknowledged it and when, its ``verdict`` (``actionable`` or
-    ``noise``, with ``verdict_reason`` and ``judged_by``), the ``incident_id`` it is linked
-    to, and ``actionable`` (the verdict, else true when linked, else ``None``: unjudged)."""
+    ``noise``, with ``verdict_reason``, ``judged_by`` and ``judged_at``), the
+    ``incident_id`` it is linked to, and ``actionable`` (the verdict, else true when
+    linked, else ``None``: unjudged)."""
 
     alert_id: str = field(metadata=_key("id"))
     tenant_id: str = field(metadata=_key("tenant"))
@@ -373,6 +374,7 @@ class Alert(Result):
     verdict: str | None = None
     verdict_reason: str | None = None
     judged_by: str | None = None
+    judged_at: datetime | None = None
     incident_id: str | None = None
     actionable: bool | None = None
 
@@ -388,7 +390,7 @@ class Alert(Result):
 
 
 _ALERT_JUDGEMENT = ("acknowledged_at", "acknowledged_by", "verdict", "verdict_reason",
-                    "judged_by", "incident_id")
+                    "judged_by", "judged_at", "incident_id")
 
 
 @dataclass(frozen=True, slots=True)

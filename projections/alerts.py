@@ -5,7 +5,7 @@ view makes them queryable by tenant, rule, state and time. An alert found by re-
 late facts is flagged ``backfilled`` with ``found_at``; one that late facts showed never
 held is kept, flagged ``withdrawn`` (left out of queries unless asked for). Operators'
 judgements are columns too: who acknowledged it and when, its ``verdict`` (actionable or
-noise, with its reason and who judged), and the incident it is linked to — by an operator,
+noise, with its reason, who judged and when), and the incident it is linked to — by an operator,
 or by an incident opened with it among its ``alert_ids`` (the automatic incident an alert
 opens). Reads derive ``actionable``: the verdict if judged, else true when linked to an
 incident, else unknown (``None``).
@@ -35,7 +35,7 @@ ALERT_COLUMNS = (
     "id", "tenant", "rule", "level", "repository", "triggered_at", "resolved_at", "observed",
     "threshold", "window_start", "window_end", "resolution", "backfilled", "found_at",
     "withdrawn", "acknowledged_at", "acknowledged_by", "verdict", "verdict_reason", "judged_by",
-    "incident_id",
+    "judged_at", "incident_id",
 )
 _FLAGS = ("backfilled", "withdrawn")
 
@@ -86,7 +86,7 @@ class AlertsView:
                              s["threshold"], iso(s["window_start"]), iso(s["window_end"]),
                              None, int(bool(details.get("backfilled"))),
                              iso(found) if found else None, 0, None, None, None, None, None,
-                             details.get("incident_id")))
+                             None, details.get("incident_id")))
             elif fact.topic == RESOLVED:
                 resolved.append((iso(s["occurred_at"]), s["reason"], fact.stream_id))
             elif fact.topic == REVISED:
@@ -96,7 +96,8 @@ class AlertsView:
             elif fact.topic == ACKNOWLEDGED:
                 acknowledged.append((iso(s["occurred_at"]), s["by"], fact.stream_id))
             elif fact.topic == JUDGED:
-                judged.append((s["verdict"], s["reason"], s["by"], fact.stream_id))
+                judged.append((s["verdict"], s["reason"], s["by"], iso(s["occurred_at"]),
+                               fact.stream_id))
             elif fact.topic == LINKED:
                 linked.append((s["incident_id"], fact.stream_id))
             elif fact.topic == INCIDENT_OPENED and s.get("alert_ids"):
@@ -112,7 +113,7 @@ class AlertsView:
         sql.executemany(cursor, f"UPDATE {table} SET acknowledged_at = ?, acknowledged_by = ? "
                                 "WHERE id = ?", acknowledged)
         sql.executemany(cursor, f"UPDATE {table} SET verdict = ?, verdict_reason = ?, "
-                                "judged_by = ? WHERE id = ?", judged)
+                                "judged_by = ?, judged_at = ? WHERE id = ?", judged)
         sql.executemany(cursor, f"UPDATE {table} SET incident_id = ? WHERE id = ?", linked)
 
 

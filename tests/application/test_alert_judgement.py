@@ -161,3 +161,18 @@ def test_a_withdrawn_alert_cannot_be_acknowledged_or_judged() -> None:
     with pytest.raises(IllegalTransition):
         alert.link_to_incident("some-incident", "ann", T0 + timedelta(minutes=1))
     assert alert.acknowledged_at is None and alert.verdict is None
+
+
+@pytest.mark.policy("7.monthly_review")
+def test_the_alert_history_as_of_a_time_shows_the_judgement_as_it_stood(db: str) -> None:
+    with Operations.open(db) as ops:
+        alert = _error_burst(ops)
+        ops.acknowledge_alert(alert.alert_id, by="ann", at=T0 + timedelta(minutes=4))
+        ops.judge_alert(alert.alert_id, "noise", reason="quiet window", by="bob",
+                        at=T0 + timedelta(minutes=9))
+        (then,) = ops.alerts(tenant_id="acme", as_of=T0 + timedelta(hours=2, minutes=6))
+        assert (then.acknowledged_by, then.verdict, then.judged_at) == (
+            "ann", "noise", T0 + timedelta(minutes=9))
+        (before,) = ops.alerts(tenant_id="acme", as_of=T0 + timedelta(minutes=6))
+        assert (before.acknowledged_by, before.verdict, before.judged_by) == ("ann", None, None)
+        assert before.actionable is True  # it opened its SEV2
