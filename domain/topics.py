@@ -7,8 +7,11 @@ literal (a test reads the source to keep it so)."""
 from __future__ import annotations
 
 __all__ = [
+    "ALERT_ACKNOWLEDGED",
     "ALERT_AGGREGATE",
     "ALERT_CREATED",
+    "ALERT_JUDGED",
+    "ALERT_LINKED_TO_INCIDENT",
     "ALERT_PREFIX",
     "ALERT_RESOLVED",
     "ALERT_REVISED",
@@ -94,6 +97,9 @@ ROOT = "opsledger."
 ALERT_AGGREGATE = "opsledger.Alert"
 ALERT_PREFIX = "opsledger.Alert."
 ALERT_CREATED = "opsledger.Alert.Created"
+ALERT_ACKNOWLEDGED = "opsledger.Alert.Acknowledged"
+ALERT_JUDGED = "opsledger.Alert.Judged"
+ALERT_LINKED_TO_INCIDENT = "opsledger.Alert.LinkedToIncident"
 ALERT_RESOLVED = "opsledger.Alert.Resolved"
 ALERT_REVISED = "opsledger.Alert.Revised"
 ALERT_TRIGGERED = "opsledger.Alert.Triggered"

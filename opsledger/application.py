@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from opsledger.domain.policy import OperationsPolicy
 from opsledger.domain.time import Clock, SystemClock
+from opsledger.services.alert_judgement import AlertJudgement
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
@@ -89,7 +90,6 @@ class Operations:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # clock
     time_bounds = Forward("clock", BusinessClock.bounds)
     # policies
     adopt_policy = Forward("policies", Policies.adopt_policy)
@@ -130,16 +130,18 @@ class Operations:
     # timeline
     replay = Forward("timeline", Timeline.replay)
     replay_stream = Forward("timeline", Timeline.replay_stream)
-    # sweeps
     advance = Forward("sweeps", Sweeps.advance)
     advance_by_event_time = Forward("sweeps", Sweeps.advance_by_event_time)
     next_due = Forward("sweeps", Sweeps.next_due)
-    # alerts
+    # alerts, and operators' judgement of them
     subscribe = Forward("alerts", AlertProcess.subscribe)
     evaluate_alerts = Forward("alerts", AlertProcess.evaluate_alerts)
     alerts = Forward("alerts", AlertProcess.alerts)
     late_alert_facts = Forward("alerts", AlertProcess.late_alert_facts)
     alert_process_status = Forward("alerts", AlertProcess.alert_process_status)
+    acknowledge_alert = Forward("judgement", AlertJudgement.acknowledge_alert)
+    judge_alert = Forward("judgement", AlertJudgement.judge_alert)
+    link_alert = Forward("judgement", AlertJudgement.link_alert)
     # incidents
     open_incident = Forward("incidents", Incidents.open_incident)
     acknowledge = Forward("incidents", Incidents.acknowledge)
@@ -167,7 +169,7 @@ class Operations:
     assign_owners = Forward("gate", Gate.assign_owners)
     gate_status = Forward("gate", Gate.gate_status)
     settle_gate_deadlines = Forward("gate", Gate.settle_gate_deadlines)
-    # gate_state
+    # gate state
     secondary_owner = Forward("gate_state", GateState.secondary_owner)
     ready_for_saas = Forward("gate_state", GateState.ready_for_saas)
     # compliance
@@ -182,7 +184,6 @@ class Operations:
     revoke_token = Forward("tokens", Tokens.revoke_token)
     tokens = Forward("tokens", Tokens.tokens)
     authenticate = Forward("tokens", Tokens.authenticate)
-    # the notification outbox
     notifications = Forward("notifications", Notifications.notifications)
     notification = Forward("notifications", Notifications.notification)
     outbox = Forward("notifications", Notifications.outbox)

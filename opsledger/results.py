@@ -348,7 +348,11 @@ class SloReport(Result):
 @dataclass(frozen=True, slots=True)
 class Alert(Result):
     """An alert: when its rule fired and cleared; ``backfilled`` alerts were found by
-    re-evaluating late facts (at ``found_at``), ``withdrawn`` ones shown never to hold."""
+    re-evaluating late facts (at ``found_at``), ``withdrawn`` ones shown never to hold.
+    Operators' judgement: who acknowledged it and when, its ``verdict`` (``actionable`` or
+    ``noise``, with ``verdict_reason``, ``judged_by`` and ``judged_at``), the
+    ``incident_id`` it is linked to, and ``actionable`` (the verdict, else true when
+    linked, else ``None``: unjudged)."""
 
     alert_id: str = field(metadata=_key("id"))
     tenant_id: str = field(metadata=_key("tenant"))
@@ -365,6 +369,28 @@ class Alert(Result):
     backfilled: bool
     found_at: datetime | None
     withdrawn: bool
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    verdict: str | None = None
+    verdict_reason: str | None = None
+    judged_by: str | None = None
+    judged_at: datetime | None = None
+    incident_id: str | None = None
+    actionable: bool | None = None
+
+    @classmethod
+    def _normalized(cls, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A row from before operators' judgements reads unjudged; ``actionable`` is
+        derived when the row does not carry it (the verdict, else linked to an incident)."""
+        judged: dict[str, Any] = {name: row.get(name) for name in _ALERT_JUDGEMENT}
+        verdict = judged["verdict"]
+        derived = (verdict == "actionable" if verdict is not None
+                   else True if judged["incident_id"] is not None else None)
+        return {**row, **judged, "actionable": row.get("actionable", derived)}
+
+
+_ALERT_JUDGEMENT = ("acknowledged_at", "acknowledged_by", "verdict", "verdict_reason",
+                    "judged_by", "judged_at", "incident_id")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,12 @@
 Alertmanager keeps no history; here every trigger and resolution is an event, and this
 view makes them queryable by tenant, rule, state and time. An alert found by re-evaluating
 late facts is flagged ``backfilled`` with ``found_at``; one that late facts showed never
-held is kept, flagged ``withdrawn`` (left out of queries unless asked for).
+held is kept, flagged ``withdrawn`` (left out of queries unless asked for). Operators'
+judgements are columns too: who acknowledged it and when, its ``verdict`` (actionable or
+noise, with its reason, who judged and when), and the incident it is linked to — by an operator,
+or by an incident opened with it among its ``alert_ids`` (the automatic incident an alert
+opens). Reads derive ``actionable``: the verdict if judged, else true when linked to an
+incident, else unknown (``None``).
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso
 from opsledger.projections._sql import SqlStore, create_index, equals
 
-__all__ = ["ALERT_COLUMNS", "AlertsView", "alert_rows"]
+__all__ = ["ALERT_COLUMNS", "AlertsView", "actionable", "alert_row", "alert_rows"]
 
 TRIGGERED = topics.ALERT_TRIGGERED
 RESOLVED = topics.ALERT_RESOLVED
 REVISED = topics.ALERT_REVISED
+ACKNOWLEDGED = topics.ALERT_ACKNOWLEDGED
+JUDGED = topics.ALERT_JUDGED
+LINKED = topics.ALERT_LINKED_TO_INCIDENT
+INCIDENT_OPENED = topics.INCIDENT_OPENED
 ALERT_COLUMNS = (
     "id", "tenant", "rule", "level", "repository", "triggered_at", "resolved_at", "observed",
     "threshold", "window_start", "window_end", "resolution", "backfilled", "found_at",
-    "withdrawn",
+    "withdrawn", "acknowledged_at", "acknowledged_by", "verdict", "verdict_reason", "judged_by",
+    "judged_at", "incident_id",
 )
 _FLAGS = ("backfilled", "withdrawn")
 
@@ -36,8 +46,9 @@ class AlertsView:
     name = "alerts"
     #: Bump when the tables or the rows written change: stores rebuild the view on open.
     #: 2: the ``backfilled``/``withdrawn``/``found_at`` flags (a store from before them had
-    #: the columns added by hand; it is rebuilt instead).
-    version: int = 2
+    #: the columns added by hand; it is rebuilt instead). 3: operators' judgements and the
+    #: linked incident.
+    version: int = 3
     tables: tuple[str, ...] = ("alerts",)
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("alerts_scope", "alerts", "tenant, triggered_at"),)
@@ -62,6 +73,9 @@ class AlertsView:
         rows: list[tuple[Any, ...]] = []
         resolved: list[tuple[Any, ...]] = []
         revised: list[tuple[Any, ...]] = []
+        acknowledged: list[tuple[Any, ...]] = []
+        judged: list[tuple[Any, ...]] = []
+        linked: list[tuple[Any, ...]] = []
         for fact in facts:
             s = fact.state
             if fact.topic == TRIGGERED:
@@ -71,13 +85,23 @@ class AlertsView:
                              s["repository_id"], iso(s["occurred_at"]), None, s["observed"],
                              s["threshold"], iso(s["window_start"]), iso(s["window_end"]),
                              None, int(bool(details.get("backfilled"))),
-                             iso(found) if found else None, 0))
+                             iso(found) if found else None, 0, None, None, None, None, None,
+                             None, details.get("incident_id")))
             elif fact.topic == RESOLVED:
                 resolved.append((iso(s["occurred_at"]), s["reason"], fact.stream_id))
             elif fact.topic == REVISED:
                 revised.append((iso(s["resolved_at"]) if s["resolved_at"] else None,
                                 s["reason"], int(s["withdrawn"]), iso(s["found_at"]),
                                 fact.stream_id))
+            elif fact.topic == ACKNOWLEDGED:
+                acknowledged.append((iso(s["occurred_at"]), s["by"], fact.stream_id))
+            elif fact.topic == JUDGED:
+                judged.append((s["verdict"], s["reason"], s["by"], iso(s["occurred_at"]),
+                               fact.stream_id))
+            elif fact.topic == LINKED:
+                linked.append((s["incident_id"], fact.stream_id))
+            elif fact.topic == INCIDENT_OPENED and s.get("alert_ids"):
+                linked.extend((fact.stream_id, a) for a in s["alert_ids"])
         sql.executemany(cursor, f"INSERT INTO {sql.table('alerts')} VALUES "
                                 f"({', '.join('?' * len(ALERT_COLUMNS))})", rows)
         sql.executemany(cursor, f"UPDATE {sql.table('alerts')} SET resolved_at = ?, "
@@ -85,6 +109,12 @@ class AlertsView:
         sql.executemany(cursor, f"UPDATE {sql.table('alerts')} SET resolved_at = ?, "
                                 "resolution = ?, withdrawn = ?, found_at = ? WHERE id = ?",
                         revised)
+        table = sql.table("alerts")
+        sql.executemany(cursor, f"UPDATE {table} SET acknowledged_at = ?, acknowledged_by = ? "
+                                "WHERE id = ?", acknowledged)
+        sql.executemany(cursor, f"UPDATE {table} SET verdict = ?, verdict_reason = ?, "
+                                "judged_by = ?, judged_at = ? WHERE id = ?", judged)
+        sql.executemany(cursor, f"UPDATE {table} SET incident_id = ? WHERE id = ?", linked)
 
 
 def alert_rows(
@@ -117,4 +147,27 @@ def alert_rows(
     for row in rows:
         for flag in _FLAGS:
             row[flag] = bool(row[flag])
+        row["actionable"] = actionable(row)
     return rows
+
+
+def alert_row(sql: SqlStore, alert_id: str) -> dict[str, Any] | None:
+    """One alert's row as :func:`alert_rows` gives it (withdrawn or not), or ``None``."""
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT * FROM {sql.table('alerts')} WHERE id = ?", [alert_id])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    row = dict(found)
+    for flag in _FLAGS:
+        row[flag] = bool(row[flag])
+    row["actionable"] = actionable(row)
+    return row
+
+
+def actionable(row: dict[str, Any]) -> bool | None:
+    """An alert is actionable as judged; unjudged, when it is linked to an incident (it
+    opened one, or an operator linked it); else unknown (``None``)."""
+    if row.get("verdict") is not None:
+        return bool(row["verdict"] == "actionable")
+    return True if row.get("incident_id") is not None else None

@@ -1,4 +1,5 @@
-"""CLI for alerts: the history (``opsledger alerts``) and a live feed (``alerts watch``)."""
+"""CLI for alerts: the history (``opsledger alerts``), a live feed (``alerts watch``) and
+operators' judgement (``alerts ack``, ``alerts judge``, ``alerts link``)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def print_alerts(rows: list[Any]) -> None:
     from rich.table import Table
 
     table = Table("triggered_at", "tenant", "rule", "level", "observed", "threshold",
-                  "resolved_at", "flags")
+                  "resolved_at", "verdict", "flags")
     for r in rows:
         colour = {"critical": "red", "high": "yellow"}.get(r["level"], "cyan")
         table.add_row(safe(r["triggered_at"]), safe(r["tenant"]), safe(r["rule"]),
@@ -60,8 +61,16 @@ def print_alerts(rows: list[Any]) -> None:
                       fmt_observed(r["rule"], r["observed"]),
                       fmt_observed(r["rule"], r["threshold"]),
                       safe(r["resolved_at"]) if r["resolved_at"] else "[bold]open[/bold]",
-                      _flags(r))
+                      _verdict(r), _flags(r))
     console.print(table)
+
+
+def _verdict(row: Any) -> str:
+    """actionable / noise as judged; unjudged, ``actionable (incident)`` when linked."""
+    verdict = value_of(row, "verdict")
+    if verdict:
+        return safe(verdict)
+    return "actionable (incident)" if value_of(row, "incident_id") else ""
 
 
 def _flags(row: Any) -> str:
@@ -146,3 +155,60 @@ def alerts_watch(db: str | None, interval: float, count: int, as_json: bool) -> 
             if count and sweeps >= count:
                 return
             time.sleep(interval)
+
+
+def _show(alert: Any, as_json: bool) -> None:
+    """One alert after an operator's command: JSON, or a line and its judgement."""
+    from opsledger.cli.common import emit_json
+
+    if as_json:
+        emit_json(alert)
+        return
+    row = to_jsonable(alert)
+    console.print(f"[bold]{safe(row['id'])}[/bold] {safe(row['tenant'])} {safe(row['rule'])} "
+                  f"triggered {safe(row['triggered_at'])}")
+    console.print(f"  acknowledged: {safe(row['acknowledged_at'] or '-')} "
+                  f"by {safe(row['acknowledged_by'] or '-')}; verdict: "
+                  f"{_verdict(row) or '-'}"
+                  + (f" ({safe(row['verdict_reason'])})" if row["verdict_reason"] else "")
+                  + (f" by {safe(row['judged_by'])}" if row["judged_by"] else "")
+                  + f"; incident: {safe(row['incident_id'] or '-')}")
+
+
+def _judgement_command(name: str, help_text: str, extra: list[Any],
+                       action: Callable[[Any, str, dict[str, Any]], Any]) -> None:
+    """``alerts NAME ALERT_ID`` with --by, --at, --json, plus ``extra`` arguments/options."""
+    def command(alert_id: str, db: str | None, by: str, at: str | None, as_json: bool,
+                **extra_values: Any) -> None:
+        when = parse_time(at)
+        with open_ops(db) as ops:
+            _show(action(ops, alert_id, {"by": by, "at": when, **extra_values}), as_json)
+
+    command.__doc__ = help_text
+    decorated: Any = run_command(command)
+    for option in reversed([click.argument("alert_id"), *extra, db_option,
+                            click.option("--by", required=True),
+                            click.option("--at", help="business time (default now)"),
+                            json_option]):
+        decorated = option(decorated)
+    alerts_group.command(name)(decorated)
+
+
+def _judge(ops: Any, alert_id: str, kw: dict[str, Any]) -> Any:
+    if kw["verdict"] is None:
+        raise click.UsageError("give --actionable or --noise")
+    return ops.judge_alert(alert_id, kw["verdict"], reason=kw["reason"], by=kw["by"],
+                           at=kw["at"])
+
+
+_judgement_command("ack", "Acknowledge an alert: someone has seen it.", [],
+                   lambda ops, i, kw: ops.acknowledge_alert(i, **kw))
+_judgement_command(
+    "judge", "Mark an alert actionable or noise (noise needs --reason); a later judgement "
+    "replaces an earlier one. Threshold tuning (policy §7) counts these.",
+    [click.option("--actionable", "verdict", flag_value="actionable"),
+     click.option("--noise", "verdict", flag_value="noise"),
+     click.option("--reason", help="why (required for --noise)")], _judge)
+_judgement_command("link", "Link an alert to an incident (unjudged, it then counts as "
+                   "actionable).", [click.argument("incident_id")],
+                   lambda ops, i, kw: ops.link_alert(i, kw.pop("incident_id"), **kw))

@@ -28,6 +28,7 @@ from opsledger.domain.rules import Change, RuleEngine, from_us, to_us
 from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import alert_rows
 from opsledger.projections._facts import moment
+from opsledger.projections.alerts import actionable
 from opsledger.services import alert_backfill as backfill
 from opsledger.services import alert_fresh as fresh_rows
 from opsledger.services.alert_migrate import migrate_store
@@ -317,6 +318,16 @@ def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, froz
                                   attempt + 1)
 
 
+def _judgement_as_of(row: dict[str, Any], at: str) -> None:
+    """Operators' judgement as it stood at ``at``: an acknowledgement or a verdict
+    recorded later is left out (a verdict that replaced an earlier one reads unjudged)."""
+    if row["acknowledged_at"] is not None and row["acknowledged_at"] > at:
+        row["acknowledged_at"] = row["acknowledged_by"] = None
+    if row["judged_at"] is not None and row["judged_at"] > at:
+        row["verdict"] = row["verdict_reason"] = row["judged_by"] = row["judged_at"] = None
+    row["actionable"] = actionable(row)
+
+
 class AlertProcess:
     """The alert process as a service (policy §4): evaluation, its status, subscribers,
     and the alert history as it stands or stood."""
@@ -391,4 +402,5 @@ class AlertProcess:
             for r in rows:
                 if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
                     r["resolved_at"] = r["resolution"] = None
+                _judgement_as_of(r, iso_utc(moment_))
         return list(rs.Alert.of(r) for r in rows if not open_only or r["resolved_at"] is None)

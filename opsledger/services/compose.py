@@ -19,6 +19,7 @@ from opsledger.projections import (
     ViewRunner,
 )
 from opsledger.services import alerting, identity, outbox_store
+from opsledger.services.alert_judgement import AlertJudgement
 from opsledger.services.alerting import AlertProcess
 from opsledger.services.clock import BusinessClock
 from opsledger.services.compliance import Compliance
@@ -81,6 +82,7 @@ class Services:
     importer: Importer
     freshness: Freshness
     alerts: AlertProcess
+    judgement: AlertJudgement
     incidents: Incidents
     gate: Gate
     compliance: Compliance
@@ -110,7 +112,8 @@ class Services:
         return cls(
             clock=time, views=views, policies=policies, gate_state=gate_state, tenants=tenants,
             recording=recording, importer=Importer(time, recording), freshness=freshness,
-            alerts=alerts, incidents=incidents, gate=gate,
+            alerts=alerts, judgement=AlertJudgement(store, time, views), incidents=incidents,
+            gate=gate,
             compliance=Compliance(store, time, tenants, views, recording, alerts),
             audit=audit,
             slo=SloReads(store, time, policies, tenants, views),
