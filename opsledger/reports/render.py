@@ -187,10 +187,10 @@ def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     tables.append(("Alerts per rule", ["rule", "alerts"],
                    [[k, v] for k, v in review["alerts_per_rule"].items()]))
     tables.append(("Alerts", ["triggered", "tenant", "rule", "level", "observed",
-                              "threshold", "resolved"],
+                              "threshold", "resolved", "judgement"],
                    [[_when(a["triggered_at"]), a["tenant"], a["rule"], a["level"],
                      _number(a["observed"]), _number(a["threshold"]),
-                     _when(a.get("resolved_at"))] for a in review["alerts"]]))
+                     _when(a.get("resolved_at")), _judgement(a)] for a in review["alerts"]]))
     tables.append(("Incidents", ["id", "title", "tenant", "severity", "state", "cause",
                                  "opened", "resolved"],
                    [[i["id"], i.get("title") or "-", i["tenant"] or "(platform)",
@@ -201,6 +201,16 @@ def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
                     for a in review.get("threshold_tuning", [])]))
     tables += _what_if(review.get("what_if"))
     return tables
+
+
+def _judgement(alert: dict[str, Any]) -> str:
+    """An alert's judgement: the operator's verdict (and why), else actionable when it is
+    linked to an incident, else not judged."""
+    verdict = alert.get("verdict")
+    if verdict is not None:
+        reason = alert.get("verdict_reason")
+        return f"{verdict} ({reason})" if reason else str(verdict)
+    return "actionable (incident)" if alert.get("incident_id") else "not judged"
 
 
 def _changes(details: Any) -> str:
