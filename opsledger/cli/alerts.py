@@ -21,6 +21,7 @@ from opsledger.cli.common import (
     parse_time,
     run_command,
     safe,
+    table,
     text,
     to_jsonable,
     value_of,
@@ -212,3 +213,37 @@ _judgement_command(
 _judgement_command("link", "Link an alert to an incident (unjudged, it then counts as "
                    "actionable).", [click.argument("incident_id")],
                    lambda ops, i, kw: ops.link_alert(i, kw.pop("incident_id"), **kw))
+
+
+@alerts_group.command("quality")
+@db_option
+@click.option("--month", help="alerts triggered in this month, e.g. 2026-11 (default: now)")
+@click.option("--tenant")
+@click.option("--all-tenants", is_flag=True, help="operator scope: every tenant")
+@json_option
+@run_command
+def alerts_quality(db: str | None, month: str | None, tenant: str | None, all_tenants: bool,
+                   as_json: bool) -> None:
+    """Detection quality per rule and tenant: precision (actionable / all), missed
+    detections, time to detect — as the month stood at its end (policy §7 tuning)."""
+    from opsledger import Period
+    from opsledger.cli.common import emit_json, usage_of
+    from opsledger.reports.quality import alert_quality
+
+    if not tenant and not all_tenants:
+        raise click.UsageError("give --tenant T, or --all-tenants for the operator scope")
+    with open_ops(db) as ops:
+        with usage_of("--month"):
+            period = Period.month(month or ops.clock.now().strftime("%Y-%m"))
+        report = alert_quality(ops, period, tenant)
+    if as_json:
+        emit_json(report)
+        return
+    rows = [{**r, "precision": "-" if r["precision"] is None else f"{r['precision']:.0%}",
+             "time to detect (median s)": "-" if r["time_to_detect_median_s"] is None
+             else f"{r['time_to_detect_median_s']:g}"} for r in report["rules"]]
+    table(rows, ["tenant", "rule", "alerts", "actionable", "noise", "unjudged", "precision",
+                 "missed", "time to detect (median s)"])
+    for miss in report["missed"]:
+        console.print(f"missed: {safe(miss['tenant'])} {safe(miss['rule'])} — "
+                      f"{safe(miss['kind'])} {safe(miss['subject'])}", soft_wrap=True)
