@@ -48,8 +48,12 @@ IDENTITY = ("audit_publish_identity", "audit_publish", "tenant_id, operation_id"
 #: The unique index of the layout before: the operation id alone, across every tenant.
 LEGACY_IDENTITY = "audit_publish_operation"
 REFUSED = topics.REFUSED_COMMAND_REFUSED
+#: Operators' judgements of alerts (an alert's other events are the rules', not actions).
+ALERT_JUDGEMENTS = (topics.ALERT_ACKNOWLEDGED, topics.ALERT_JUDGED,
+                    topics.ALERT_LINKED_TO_INCIDENT)
 ACTION_PREFIXES = (topics.TENANT_PREFIX, topics.POLICY_LEDGER_PREFIX, topics.GO_LIVE_GATE_PREFIX,
-                   topics.ERASURE_PREFIX, topics.API_TOKEN_PREFIX)
+                   topics.ERASURE_PREFIX, topics.API_TOKEN_PREFIX,
+                   *ALERT_JUDGEMENTS)
 #: State fields an audited action never shows (an API token's secret hash).
 HIDDEN_DETAILS = ("timestamp", "originator_topic", "occurred_at", "by", "secret_hash")
 
@@ -85,7 +89,8 @@ class AuditView:
 
     name = "audit"
     #: Bump when the tables or the rows written change: stores rebuild the view on open.
-    version: int = 1
+    #: 2: operators' judgements of alerts are audited actions.
+    version: int = 2
     tables: tuple[str, ...] = ("audit_publish", "audit_refusal", "audit_action")
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
@@ -214,7 +219,7 @@ class AuditView:
     ) -> str | None:
         """The tenant id of a tenant (or erasure) event (of the tenant's own events only
         ``Registered`` carries it)."""
-        if fact.topic.startswith(topics.ERASURE_PREFIX):
+        if fact.topic.startswith(topics.ERASURE_PREFIX) or fact.topic in ALERT_JUDGEMENTS:
             return str(fact.state["tenant_id"])
         if fact.topic.startswith(topics.API_TOKEN_PREFIX):  # every token event carries it
             tenant = fact.state.get("tenant_id")

@@ -176,3 +176,18 @@ def test_the_alert_history_as_of_a_time_shows_the_judgement_as_it_stood(db: str)
         (before,) = ops.alerts(tenant_id="acme", as_of=T0 + timedelta(minutes=6))
         assert (before.acknowledged_by, before.verdict, before.judged_by) == ("ann", None, None)
         assert before.actionable is True  # it opened its SEV2
+
+
+@pytest.mark.policy("5.audit_trail")
+def test_judgements_are_audited_operator_actions_of_the_alerts_tenant(db: str) -> None:
+    from opsledger import AuditQuery
+
+    with Operations.open(db) as ops:
+        alert = _error_burst(ops)
+        ops.acknowledge_alert(alert.alert_id, by="ann", at=T0 + timedelta(minutes=4))
+        ops.judge_alert(alert.alert_id, "actionable", by="bob", at=T0 + timedelta(minutes=9))
+        actions = [a for a in ops.audit_actions(AuditQuery(tenant_id="acme"))
+                   if a.action.startswith("Alert.")]
+    assert [(a.action, a.actor, a.tenant_id) for a in actions] == [
+        ("Alert.Acknowledged", "ann", "acme"), ("Alert.Judged", "bob", "acme")]
+    assert actions[1].details["verdict"] == "actionable"
