@@ -916,6 +916,9 @@ class MonthlyReview(Result):
     alerts: tuple[Alert, ...]
     incidents: tuple[IncidentBrief, ...]
     threshold_tuning: tuple[PolicyAdoption, ...]
+    #: Detection quality per rule and tenant (``alerts quality``): precision, misses, time
+    #: to detect, and the missed detections.
+    quality: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,25 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         charts.append(("response deadlines met and missed",
                        _chart(plt, out, "sla.png", "response deadlines met and missed",
                               draw_sla)))
+    quality = review.get("quality") or {}
+    judged = [r for r in quality.get("rules", []) if r["alerts"]]
+    if judged:
+        def draw_precision(ax: Any) -> None:
+            labels = [f"{_short(str(r['tenant']), 20)} {r['rule']}" for r in judged]
+            bottom = [0] * len(judged)
+            for key, colour in (("actionable", "#2ca02c"), ("noise", "#d62728"),
+                                ("unjudged", "#8a93a3")):
+                values = [r[key] for r in judged]
+                ax.barh(labels, values, left=bottom, label=key, color=colour)
+                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+            ax.set_xlabel("alerts (count)")
+            ax.set_ylabel("tenant and rule")
+            ax.tick_params(axis="y", labelsize=6)
+            ax.legend(loc="best", fontsize=7)
+
+        charts.append(("alert precision: actionable, noise and not judged per rule",
+                       _chart(plt, out, "precision.png",
+                              "alert precision: actionable, noise, not judged", draw_precision)))
     alerts = review.get("alerts", [])
     if alerts:
         rules = sorted({a["rule"] for a in alerts})
@@ -199,8 +218,26 @@ def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]
     tables.append(("Threshold tuning: policies adopted this month", ["at", "by", "changes"],
                    [[_when(a["at"]), a["by"], _changes(a["details"])]
                     for a in review.get("threshold_tuning", [])]))
+    tables += _quality(review.get("quality"))
     tables += _what_if(review.get("what_if"))
     return tables
+
+
+def _quality(quality: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """Detection quality (``alerts quality``): per tenant and rule, and what was missed."""
+    if not quality:
+        return []
+    return [
+        ("Detection quality per rule", ["tenant", "rule", "alerts", "actionable", "noise",
+                                        "not judged", "precision", "missed",
+                                        "time to detect (median s)"],
+         [[r["tenant"], r["rule"], r["alerts"], r["actionable"], r["noise"], r["unjudged"],
+           "-" if r["precision"] is None else f"{r['precision']:.0%}", r["missed"],
+           _number(r["time_to_detect_median_s"])] for r in quality["rules"]]),
+        ("Missed detections", ["tenant", "rule", "what", "when", "subject"],
+         [[m["tenant"] or "(platform)", m["rule"], m["kind"], _when(m["at"]), m["subject"]]
+          for m in quality["missed"]]),
+    ]
 
 
 def _judgement(alert: dict[str, Any]) -> str:

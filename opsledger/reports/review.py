@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
+from opsledger.reports.quality import alert_quality
 from opsledger.serialize import fmt_time
 from opsledger.services.slo import Period
 
@@ -107,4 +108,5 @@ def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
                                           "cause", "opened_at", "resolved_at")}
                       for i in incidents],
         "threshold_tuning": adoptions,
+        "quality": alert_quality(ops, month, tenant_id, now=moment),
     }

@@ -33,9 +33,12 @@ def test_monthly_json_equals_slo_and_sla_for_the_same_period(demo_db: str) -> No
                          "2026-12-01T00:00:00Z", "--json", "--db", demo_db))
     sla = json.loads(cli("sla", "--all-tenants", "--month", "2026-11", "--json", "--db",
                          demo_db))
+    quality = json.loads(cli("alerts", "quality", "--all-tenants", "--month", "2026-11",
+                             "--json", "--db", demo_db))
     (tenant,) = review["tenants"]
     assert tenant["slo"] == slo[0]
     assert review["sla"] == sla
+    assert review["quality"] == quality and quality["rules"]
     assert review["alerts_per_rule"]["publish_error_rate"] == 6
     assert sum(day["operations"] for day in tenant["daily"]) == slo[0]["operations"] == 571
 
@@ -58,8 +61,9 @@ def test_html_and_markdown_reviews_carry_non_empty_charts(demo_db: str, tmp_path
         "--db", demo_db)
     page = (html_dir / "index.html").read_text()
     pngs = sorted(html_dir.glob("*.png"))
-    assert len(pngs) == 6 and all(p.stat().st_size > 2000 for p in pngs)  # 4 SLO, SLA, alerts
-    assert page.count("data:image/png;base64,") == 6
+    # four SLO series, deadlines met and missed, alert precision, the alert timeline
+    assert len(pngs) == 7 and all(p.stat().st_size > 2000 for p in pngs)
+    assert page.count("data:image/png;base64,") == 7
     assert "True" not in page and "False" not in page  # met / not met, in words
     assert "not met" in page and "sla.png" in page
     cli("review", "monthly", "--month", "2026-11", "--format", "md", "--out", str(md_dir),
