@@ -245,5 +245,6 @@ def alerts_quality(db: str | None, month: str | None, tenant: str | None, all_te
     table(rows, ["tenant", "rule", "alerts", "actionable", "noise", "unjudged", "precision",
                  "missed", "time to detect (median s)"])
     for miss in report["missed"]:
+        incident = f" (incident {safe(miss['incident_id'])})" if miss["incident_id"] else ""
         console.print(f"missed: {safe(miss['tenant'])} {safe(miss['rule'])} — "
-                      f"{safe(miss['kind'])} {safe(miss['subject'])}", soft_wrap=True)
+                      f"{safe(miss['kind'])} at {safe(miss['at'])}{incident}", soft_wrap=True)

@@ -73,7 +73,7 @@ def _missed_incidents(alerts: list[Alert], incidents: list[Incident],
             missed.append({"tenant": incident.tenant_id, "rule": rules[0],
                            "kind": "incident opened by hand",
                            "at": fmt_time(incident.opened_at),
-                           "subject": str(incident.incident_id), "cause": incident.cause})
+                           "incident_id": str(incident.incident_id), "cause": incident.cause})
     return missed
 
 
@@ -91,8 +91,7 @@ def _missed_days(ops: Operations, tenants: list[str], period: Period, at: dateti
                 if getattr(slo, flag) is False and not fired & set(rules):
                     missed.append({"tenant": tenant, "rule": rules[0],
                                    "kind": f"day under target ({flag.removesuffix('_met')})",
-                                   "at": fmt_time(day), "subject": day.date().isoformat(),
-                                   "cause": None})
+                                   "at": fmt_time(day), "incident_id": None, "cause": None})
             day = end
     return missed
 

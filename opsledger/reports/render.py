@@ -234,9 +234,9 @@ def _quality(quality: dict[str, Any] | None) -> list[tuple[str, list[str], list[
          [[r["tenant"], r["rule"], r["alerts"], r["actionable"], r["noise"], r["unjudged"],
            "-" if r["precision"] is None else f"{r['precision']:.0%}", r["missed"],
            _number(r["time_to_detect_median_s"])] for r in quality["rules"]]),
-        ("Missed detections", ["tenant", "rule", "what", "when", "subject"],
-         [[m["tenant"] or "(platform)", m["rule"], m["kind"], _when(m["at"]), m["subject"]]
-          for m in quality["missed"]]),
+        ("Missed detections", ["tenant", "rule", "what", "when", "incident"],
+         [[m["tenant"] or "(platform)", m["rule"], m["kind"], _when(m["at"]),
+           m["incident_id"] or "-"] for m in quality["missed"]]),
     ]
 
 
