@@ -34,6 +34,7 @@ import hashlib
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -175,7 +176,7 @@ class SchedulerState:
     last_error: str | None = None
 
 
-class LeaderJob:
+class LeaderJob(ABC):
     """A background job (:class:`~opsledger.api.app.Background`) that works only while it
     holds a leadership: every ``every`` it holds it or tries to, and the leader runs
     :meth:`step`. Subclasses set :attr:`what` (its log lines' word), :attr:`thread`, their
@@ -235,9 +236,9 @@ class LeaderJob:
                     log.error("%s step failed: %s %s", self.what, type(exc).__name__, shown)
             return held
 
+    @abstractmethod
     def step(self) -> None:
         """The leader's work of one tick."""
-        raise NotImplementedError
 
 
 class SweepJob(LeaderJob):

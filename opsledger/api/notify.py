@@ -6,9 +6,9 @@ the job holds the *notify* leadership (:func:`~opsledger.api.leader.leadership_f
 ``purpose="notify"``: a lock of its own, so the sweeper and the deliverer may be different
 processes, and two deliverers never send at once) or tries to. The leader runs one delivery
 step, ``deliver_notifications(config, guard=…)``: the step takes the engine's lock around
-each database step only, so an HTTP send never holds up the API. When no sweep job runs in
-the process (``--no-scheduler``, or ``notify run``) the step first catches the views up,
-under the lock, so that what the log has recorded reaches the outbox.
+each database step only, so an HTTP send never holds up the API. The step itself catches
+the views up first, under the lock, so what the log has recorded reaches the outbox whether
+or not a sweep job runs in the process (``--no-scheduler``, ``notify run``).
 
 Each delivery a step completes is observed in :class:`DeliveryLatency` (seconds from when it
 was routed to when it was delivered), exposed on ``/metrics`` while the job runs. Log lines
@@ -144,11 +144,9 @@ class DeliveryJob(LeaderJob):
     thread = "opsledger-notify-tick"
 
     def __init__(self, engine: Engine, config: opsledger.NotifyConfig, leadership: Leadership,
-                 *, every: timedelta | None = None, catch_up: bool = False,
-                 limit: int = 500) -> None:
+                 *, every: timedelta | None = None, limit: int = 500) -> None:
         super().__init__(engine, leadership, every)
         self.config = config
-        self.catch_up = catch_up
         self.limit = limit
         self.state = DeliveryState(enabled=True)
         self.latency = DeliveryLatency()
@@ -171,10 +169,8 @@ class DeliveryJob(LeaderJob):
         return self.engine.lock
 
     def step(self) -> None:
-        """One delivery step (catching the views up first when no sweep job does)."""
+        """One delivery step (it catches the views up first)."""
         engine, ops = self.engine, self.engine.ops
-        if self.catch_up:
-            engine.run(ops.catch_up)
         started = engine.run(ops.clock.now)
         report = ops.deliver_notifications(self.config, limit=self.limit, guard=self._guard,
                                            stop=self._stopping.is_set)

@@ -52,14 +52,13 @@ class Service:
 def build_service(ops: Operations, settings: ServeSettings,
                   notify_config: opsledger.NotifyConfig | None = None) -> Service:
     """The app over ``ops`` (with the sweep job unless ``settings.scheduler`` is off, and
-    the notification delivery job when ``notify_config`` is given — it catches the views
-    up itself when no sweep job does); ``app.state.scheduler`` and ``app.state.delivery``
+    the notification delivery job when ``notify_config`` is given — each of its steps
+    catches the views up itself); ``app.state.scheduler`` and ``app.state.delivery``
     are the jobs' states for ``/v1/status`` and ``/metrics``."""
     engine = Engine(ops, settings)
     job = SweepJob(engine, leadership_for(ops.store)) if settings.scheduler else None
     delivery = None if notify_config is None else DeliveryJob(
-        engine, notify_config, leadership_for(ops.store, "notify"),
-        catch_up=not settings.scheduler)
+        engine, notify_config, leadership_for(ops.store, "notify"))
     background: list[Background] = [j for j in (job, delivery) if j is not None]
     app = create_app(engine, background)
     app.state.scheduler = job.state if job is not None else SchedulerState()

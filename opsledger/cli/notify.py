@@ -235,7 +235,7 @@ def notify_run(db: str | None, config_file: Path | None, tick: float, once: bool
                     ServeSettings(scheduler=False, tick_seconds=tick))
     try:
         job = DeliveryJob(engine, config, leadership_for(engine.ops.store, "notify"),
-                          every=timedelta(seconds=tick), catch_up=True)
+                          every=timedelta(seconds=tick))
 
         def show(at: datetime, report: DeliveryReport) -> None:
             if as_json and (once or report.routed or report.attempted):

@@ -215,10 +215,7 @@ class Notifications:
                 stack.enter_context(HttpTransport(self._clock.now))
             Deliverer(self._store.sql, config, sender, self._clock.now, rng or self._rng,
                       guard).run(_limit(limit), tally, stop or (lambda: False))
-        return DeliveryReport(routed=tally.routed, suppressed=tally.suppressed,
-                              attempted=tally.attempted, delivered=tally.delivered,
-                              failed=tally.failed, dead=tally.dead,
-                              delivery_seconds=tuple(tally.delivery_seconds))
+        return tally.report()
 
     @bounded(route="id", by="id")
     def test_notification_route(self, config: NotifyConfig, route: str, *, by: str,

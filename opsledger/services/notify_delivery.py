@@ -27,13 +27,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from opsledger.domain.time import iso_utc
 from opsledger.projections.outbox import NOTIFICATION_COLUMNS
-from opsledger.results import Notification
+from opsledger.results import DeliveryReport, Notification
 from opsledger.services.notify_channels import Outgoing, render
 from opsledger.services.notify_config import NotifyConfig
 from opsledger.services.notify_transport import Answer, Transport
@@ -65,6 +65,11 @@ class Tally:
     dead: int = 0
     #: Seconds from routing to delivery of each delivery made.
     delivery_seconds: list[float] = field(default_factory=list)
+
+    def report(self) -> DeliveryReport:
+        """The step's counts as the typed result."""
+        return DeliveryReport(**{**asdict(self),
+                                 "delivery_seconds": tuple(self.delivery_seconds)})
 
 
 def _when(text: str) -> datetime:
