@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "WINDOWED_RULES",
     "AlertRules",
     "CalendarSettings",
     "GateSettings",
@@ -91,7 +92,12 @@ class AlertRules(BaseModel):
     #: ``[alerts.auto_incidents]`` / ``publish_latency_p95 = "SEV3"``). A rule not named
     #: keeps the policy's own (:data:`AUTO_INCIDENT_DEFAULTS`).
     auto_incidents: tuple[tuple[str, str], ...] = ()
+    #: The low-traffic guard: a windowed rule holds only over at least this many operations
+    #: in its window (0, the policy's literal rule: no guard) ...
     min_operations: int = Field(0, ge=0)
+    #: ... or, per rule, as this table says (``[alerts.min_operations_by_rule]`` /
+    #: ``publish_latency_p95 = 10``: a p95 of four samples is one slow publish).
+    min_operations_by_rule: tuple[tuple[str, int], ...] = ()
     burn_rate_alerts: bool = False
     burn_page_fast: float = Field(14.4, gt=0)
     burn_page_slow: float = Field(6.0, gt=0)
@@ -115,6 +121,27 @@ class AlertRules(BaseModel):
                                  f"{', '.join(AUTO_SEVERITIES)}")
         return tuple(sorted((str(r), str(s)) for r, s in pairs))
 
+    @field_validator("min_operations_by_rule", mode="before")
+    @classmethod
+    def _min_operations_by_rule(cls, value: Any) -> tuple[tuple[str, int], ...]:
+        """A table (or pairs) of windowed rules to a count of operations, kept sorted."""
+        pairs = list(value.items()) if isinstance(value, dict) else list(value or ())
+        for pair in pairs:
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise ValueError("expected a table of rule = number of operations")
+            rule, count = pair
+            if rule not in WINDOWED_RULES:
+                raise ValueError(f"{str(rule)[:40]!r} is not a windowed rule: one of "
+                                 f"{', '.join(WINDOWED_RULES)}")
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 10**6:
+                raise ValueError(f"{rule}: {str(count)[:12]!r} is not a count of operations "
+                                 "(0 to 1000000)")
+        return tuple(sorted((str(r), int(c)) for r, c in pairs))
+
+    def guard(self, rule: str) -> int:
+        """The least number of operations ``rule``'s window needs before it can hold."""
+        return dict(self.min_operations_by_rule).get(rule, self.min_operations)
+
     def auto_incident(self, rule: str) -> str | None:
         """The severity of the incident an alert of ``rule`` opens, or None: as
         ``auto_incidents`` names it, else the policy's (:data:`AUTO_INCIDENT_DEFAULTS`;
@@ -127,6 +154,9 @@ class AlertRules(BaseModel):
         return None if chosen == "none" else chosen
 
 
+#: The rules evaluated over a sliding window of operations (the low-traffic guard's).
+WINDOWED_RULES = ("publish_error_rate", "auth_scope_failures", "idempotency_collision_rate",
+                  "publish_latency_p95")
 #: What ``auto_incidents`` may name for a rule.
 AUTO_SEVERITIES = ("SEV1", "SEV2", "SEV3", "none")
 #: The policy's own: its critical alerts open SEV1 incidents, its high ones SEV2 (policy

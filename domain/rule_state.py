@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from opsledger.domain.policy import AlertRules, OperationsPolicy
+from opsledger.domain.policy import WINDOWED_RULES, AlertRules, OperationsPolicy
 from opsledger.domain.slo_math import rank
 from opsledger.domain.time import MINUTE_US, from_us
 
-__all__ = ["STATE_VERSION", "Change", "deadlines", "fact_order", "migrate", "new_tenant",
-           "observe", "windowed"]
+__all__ = ["STATE_VERSION", "WINDOWED_RULES", "Change", "deadlines", "fact_order", "migrate",
+           "new_tenant", "observe", "windowed"]
 
 MINUTE = MINUTE_US
 

@@ -167,7 +167,8 @@ class RuleEngine:
 
     def _tenant(self, tenant: str) -> dict[str, Any]:
         tenants: dict[str, dict[str, Any]] = self.state["tenants"]
-        return tenants.setdefault(tenant, new_tenant())
+        found = tenants.get(tenant)  # (not setdefault: a new tenant's state costs to build)
+        return found if found is not None else tenants.setdefault(tenant, new_tenant())
 
     # ---- evaluation -------------------------------------------------------------------
     def advance(self, now: int | None = None) -> list[Change]:
@@ -278,7 +279,7 @@ class RuleEngine:
             if only is not None and rule != only:
                 continue
             facts = [f for f in t["window"] if f[0] > at - minutes * MINUTE]
-            if len(facts) < max(1, alerts.min_operations):
+            if len(facts) < max(1, alerts.guard(rule)):
                 holds, value = False, None
             else:
                 value, holds = observe(rule, facts, threshold)
