@@ -29,9 +29,10 @@ from opsledger.services.slo import Period
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
-    from opsledger.results import Alert, Incident
+    from opsledger.results import Alert, Incident, SloReport
 
-__all__ = ["CAUSE_RULES", "alert_quality"]
+__all__ = ["CAUSE_RULES", "DaySlo", "alert_quality", "period_tenants", "under_target_days",
+           "verdict_of"]
 
 #: An incident's cause -> the rules that should have seen it (the first is charged a miss).
 CAUSE_RULES: dict[str, tuple[str, ...]] = {
@@ -54,7 +55,9 @@ _SLO_RULES = (
 )
 
 
-def _verdict(alert: Alert) -> str:
+def verdict_of(alert: Alert) -> str:
+    """``actionable`` (judged so, or unjudged and linked to an incident), ``noise`` or
+    ``unjudged``."""
     if alert.verdict is not None:
         return str(alert.verdict)
     return "actionable" if alert.incident_id else "unjudged"
@@ -77,46 +80,81 @@ def _missed_incidents(alerts: list[Alert], incidents: list[Incident],
     return missed
 
 
-def _missed_days(ops: Operations, tenants: list[str], period: Period, at: datetime,
-                 alerts: list[Alert]) -> list[dict[str, Any]]:
-    missed = []
+def period_tenants(ops: Operations, tenant_id: str | None, at: datetime) -> list[str]:
+    """The tenant asked for, or every tenant registered before ``at`` (sorted)."""
+    return [tenant_id] if tenant_id else sorted(
+        t.tenant_id for t in ops.tenants() if t.registered_at < at)
+
+
+class DaySlo:
+    """Each (tenant, day)'s SLO as it stood at ``at``, read once: a review reads a day for
+    its charts and again for its missed detections."""
+
+    def __init__(self, ops: Operations, at: datetime) -> None:
+        self._ops, self._at = ops, at
+        self._rows: dict[tuple[str, datetime], SloReport] = {}
+
+    def __call__(self, tenant: str, day: datetime) -> SloReport:
+        """The SLO of ``[day, day + 1 day)`` for ``tenant``."""
+        key = (tenant, day)
+        if key not in self._rows:
+            end = day + timedelta(days=1)
+            self._rows[key] = self._ops.slo(Period(day, end), tenant_id=tenant,
+                                            now=min(end, self._at))[0]
+        return self._rows[key]
+
+
+def under_target_days(ops: Operations, tenants: list[str], period: Period, at: datetime,
+                      alerts: list[Alert], day_slo: DaySlo | None = None
+                      ) -> list[dict[str, Any]]:
+    """Each (tenant, day, SLO) under its target in ``period`` as it stood at ``at``: the
+    day's ``start``/``end``, the SLO (``flag``), the ``rules`` whose alert would have seen
+    it, and whether one of ``alerts`` did that day (``seen``)."""
+    found = []
     for tenant in tenants:
         day = period.start
         while day < period.end:
             end = day + timedelta(days=1)
-            slo = ops.slo(Period(day, end), tenant_id=tenant, now=min(end, at))[0]
+            slo = (day_slo or DaySlo(ops, at))(tenant, day)
             fired = {a.rule for a in alerts
                      if a.tenant_id == tenant and day <= a.triggered_at < end}
             for flag, rules in _SLO_RULES:
-                if getattr(slo, flag) is False and not fired & set(rules):
-                    missed.append({"tenant": tenant, "rule": rules[0],
-                                   "kind": f"day under target ({flag.removesuffix('_met')})",
-                                   "at": fmt_time(day), "incident_id": None, "cause": None})
+                if getattr(slo, flag) is False:
+                    found.append({"tenant": tenant, "start": day, "end": end, "flag": flag,
+                                  "rules": rules, "seen": bool(fired & set(rules))})
             day = end
-    return missed
+    return found
+
+
+def _missed_days(under_target: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"tenant": d["tenant"], "rule": d["rules"][0],
+             "kind": f"day under target ({d['flag'].removesuffix('_met')})",
+             "at": fmt_time(d["start"]), "incident_id": None, "cause": None}
+            for d in under_target if not d["seen"]]
 
 
 def alert_quality(ops: Operations, period: Period, tenant_id: str | None = None, *,
-                  lookback: timedelta = timedelta(hours=1),
-                  now: datetime | None = None) -> dict[str, Any]:
+                  lookback: timedelta = timedelta(hours=1), now: datetime | None = None,
+                  under_target: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Precision, missed detections and time to detect per (tenant, rule) for alerts
-    triggered in ``period``, as it stood at its end (see the module docstring)."""
+    triggered in ``period``, as it stood at its end (see the module docstring);
+    ``under_target``: :func:`under_target_days` when the caller has them."""
     at = min(now or period.end, period.end)
     scope: dict[str, Any] = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
     alerts = [a for a in ops.alerts(**scope, as_of=at)
               if period.start <= a.triggered_at < period.end]
     incidents = [i for i in ops.incidents(**scope, as_of=at)
                  if period.start <= i.opened_at < period.end]
-    tenants = [tenant_id] if tenant_id else sorted(
-        t.tenant_id for t in ops.tenants() if t.registered_at < at)
-    missed = _missed_incidents(alerts, incidents, lookback) + \
-        _missed_days(ops, tenants, period, at, alerts)
+    tenants = period_tenants(ops, tenant_id, at)
+    if under_target is None:
+        under_target = under_target_days(ops, tenants, period, at, alerts)
+    missed = _missed_incidents(alerts, incidents, lookback) + _missed_days(under_target)
     rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"alerts": 0, "actionable": 0, "noise": 0, "unjudged": 0, "missed": 0,
                  "detect_s": []})
     for alert in alerts:
         row = rows[(alert.tenant_id, alert.rule)]
-        verdict = _verdict(alert)
+        verdict = verdict_of(alert)
         row["alerts"] += 1
         row[verdict] += 1
         if verdict == "actionable":

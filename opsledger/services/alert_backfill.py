@@ -33,8 +33,8 @@ from opsledger.services.alert_fresh import FreshRows
 from opsledger.services.recording import load_many
 from opsledger.store.events import EventStore
 
-__all__ = ["CHECKPOINTS", "FACTS", "INDEX", "create_tables", "index_changes", "lean",
-           "reclassify_stored", "rerun", "save_checkpoints", "store_facts"]
+__all__ = ["CHECKPOINTS", "FACTS", "INDEX", "create_tables", "facts_between", "index_changes",
+           "lean", "reclassify_stored", "rerun", "save_checkpoints", "store_facts"]
 
 FACTS = "alert_facts"
 INDEX = "alert_process_alerts"
@@ -71,6 +71,19 @@ def lean(fact: dict[str, Any]) -> dict[str, Any]:
     return {**fact, "idempotency_key": fresh_digest(fact["idempotency_key"],
                                                     fact["payload_hash"]),
             "payload_hash": ""}
+
+
+def facts_between(sql: Any, start: int, end: int, tenant: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """Every stored rule fact (lean) with ``start <= at < end`` (microseconds), of one
+    tenant or all, in the order the rules take them: time, tenant, tiebreak."""
+    where = "at >= ? AND at < ?"
+    params: list[Any] = [start, end]
+    if tenant is not None:
+        where, params = where + " AND tenant_id = ?", [*params, tenant]
+    rows = sql.fetch(f"SELECT fact FROM {sql.table(FACTS)} WHERE {where}", params)
+    facts = [orjson.loads(r["fact"]) for r in rows]
+    return sorted(facts, key=lambda f: (f["at"], f["tenant"], f["tiebreak"], f["kind"]))
 
 
 def store_facts(store: EventStore, cursor: Any, rows: Iterable[tuple[Any, ...]]) -> None:
