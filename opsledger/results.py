@@ -82,6 +82,7 @@ __all__ = [
     "AdvanceReport",
     "Alert",
     "AlertEvent",
+    "AlertJudgementEvent",
     "AlertProcessStatus",
     "AlertResolved",
     "AlertTriggered",
@@ -612,6 +613,19 @@ class AlertEvent(TimelineEntry):
 
 
 @dataclass(frozen=True, slots=True)
+class AlertJudgementEvent(TimelineEntry):
+    """Incident timeline: an operator's ``Alert.Acknowledged`` / ``Alert.Judged`` /
+    ``Alert.LinkedToIncident`` on a linked alert, with who (and the verdict and why)."""
+
+    alert_id: str
+    rule: str
+    by: str
+    verdict: str | None = None
+    reason: str | None = None
+    incident_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentEvent(TimelineEntry):
     """Incident timeline: one of the incident's events (``kind`` ``Incident.<Event>``);
     ``details`` holds the event's other fields as stored (times as ``datetime``)."""
@@ -646,6 +660,9 @@ TimelineEntry._kinds.update({
     "deadline_met": DeadlineDecided, "deadline_missed": DeadlineDecided,
     topics.action(topics.ALERT_TRIGGERED): AlertEvent,
     topics.action(topics.ALERT_RESOLVED): AlertEvent,
+    topics.action(topics.ALERT_ACKNOWLEDGED): AlertJudgementEvent,
+    topics.action(topics.ALERT_JUDGED): AlertJudgementEvent,
+    topics.action(topics.ALERT_LINKED_TO_INCIDENT): AlertJudgementEvent,
 })
 
 
@@ -842,21 +859,31 @@ class WeekNumbers(Result):
 
 @dataclass(frozen=True, slots=True)
 class WeeklyTenant(Result):
-    """A tenant's week against the week before."""
+    """A tenant's week: its SLO report and days, and the week against the week before."""
 
     tenant_id: str = field(metadata=_key("tenant"))
+    slo: SloReport
+    daily: tuple[DailyFigures, ...]
     this_week: WeekNumbers
     last_week: WeekNumbers
 
 
 @dataclass(frozen=True, slots=True)
 class WeeklyReview(Result):
-    """§7 weekly review (``weekly_review``)."""
+    """§7 weekly review (``weekly_review``): what a monthly review shows of its period,
+    each tenant against the week before, without threshold tuning."""
 
     kind: str
     period_start: datetime
     period_end: datetime
     tenants: tuple[WeeklyTenant, ...]
+    sla: tuple[SlaFigures, ...]
+    alerts_per_rule: Mapping[str, int]
+    alerts: tuple[Alert, ...]
+    incidents: tuple[IncidentBrief, ...]
+    #: Each incident's own timeline (id, title, entries: at, what, by, detail).
+    incident_timelines: tuple[Mapping[str, Any], ...]
+    quality: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -896,11 +923,14 @@ class IncidentBrief(Result):
 
 @dataclass(frozen=True, slots=True)
 class PolicyAdoption(Result):
-    """A policy adopted in the month (threshold tuning)."""
+    """A policy adopted in the month (threshold tuning): recorded ``at`` by ``by``, in
+    force from ``effective_at``, and what it changed: ``section.key`` -> [before, after]."""
 
     at: datetime
     by: str
-    details: Mapping[str, Any] = field(metadata=JSON_TEXT)
+    effective_at: datetime
+    reason: str | None
+    changes: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -915,10 +945,16 @@ class MonthlyReview(Result):
     alerts_per_rule: Mapping[str, int]
     alerts: tuple[Alert, ...]
     incidents: tuple[IncidentBrief, ...]
-    threshold_tuning: tuple[PolicyAdoption, ...]
+    #: Each incident's own timeline (id, title, entries: at, what, by, detail).
+    incident_timelines: tuple[Mapping[str, Any], ...]
     #: Detection quality per rule and tenant (``alerts quality``): precision, misses, time
     #: to detect, and the missed detections.
     quality: Mapping[str, Any]
+    threshold_tuning: tuple[PolicyAdoption, ...]
+    #: Precision per rule in each stretch between the adoptions that took effect.
+    precision_by_policy: tuple[Mapping[str, Any], ...]
+    #: Candidates replayed over the month and the recommendation (``reports.tuning``).
+    tuning: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

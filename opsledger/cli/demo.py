@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,10 +55,27 @@ def _sample(ops: Operations) -> dict[str, Any]:
             "alerts": ops.alerts(tenant_id="tenant-solo")}
 
 
+def _split(lines: list[bytes], field: bytes, at: datetime) -> tuple[list[bytes], list[bytes]]:
+    """Lines whose ``field`` time is before ``at``, and the rest (order kept)."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S").encode()
+    marker = b'"' + field + b'":"'
+    early: list[bytes] = []
+    late: list[bytes] = []
+    for line in lines:
+        start = line.find(marker) + len(marker)
+        (early if line[start:start + len(stamp)] < stamp else late).append(line)
+    return early, late
+
+
 def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> dict[str, Any]:
-    from opsledger import Period, import_pumuki_audit, import_snapshots
+    """The month lived through in two halves: each half's facts imported and evaluated, the
+    on-call team acting on its alerts and incidents, then the deadlines swept; between the
+    halves the team adopts the first half's best single change of threshold."""
+    from opsledger import OperationsPolicy, Period, import_pumuki_audit, import_snapshots
+    from opsledger.cli.demo_operator import LEAD, act_as_operators
     from opsledger.reports.render import write_review
     from opsledger.reports.review import monthly_review
+    from opsledger.reports.tuning import tune
     from opsledger.sim.simulate import SimulationConfig, default_episodes, simulate
 
     period = Period.month(month)
@@ -65,15 +84,41 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
     config = SimulationConfig(**{**config.__dict__, "episodes": default_episodes(config)})
     audit, snapshots = io.BytesIO(), io.BytesIO()
     simulate(config, audit, snapshots)
-    summary = import_pumuki_audit(ops, [audit.getvalue().splitlines()], register_unknown=True)
-    visible = import_snapshots(ops, [snapshots.getvalue().splitlines()])
-    swept = ops.advance_by_event_time()
+    end = min(period.start + timedelta(days=days), period.end)
+    until = min(end, ops.clock.now())
+    middle = period.start + timedelta(days=max(1, days // 2))
+    halves = zip(_split(audit.getvalue().splitlines(), b"event_at", middle),
+                 _split(snapshots.getvalue().splitlines(), b"visible_at", middle),
+                 ((period.start, middle), (middle, end)), strict=True)
+    totals: dict[str, Any] = {}
+    acted: Counter[str] = Counter()
+    adopted = None
+    for index, (lines, seen, (start, stop)) in enumerate(halves):
+        summary = import_pumuki_audit(ops, [lines], register_unknown=True)
+        for key, value in summary.to_dict().items():
+            if isinstance(value, dict):
+                value = dict(Counter(totals.get(key, {})) + Counter(value))
+            totals[key] = totals[key] + value if key in totals and not isinstance(
+                value, dict) else value
+        import_snapshots(ops, [seen])
+        ops.evaluate_alerts()
+        acted.update(act_as_operators(ops, config.episodes, start, stop, until))
+        ops.advance_by_event_time()
+        if index == 0 and middle < end:
+            # one change at a time, so the second half shows what it did
+            chosen = tune(ops, Period(start, stop))["one_change"]
+            if chosen is not None:
+                adopted = chosen["name"]
+                ops.adopt_policy(OperationsPolicy.from_toml(chosen["policy_toml"]), by=LEAD,
+                                 reason=f"tuning from the first half: {adopted}",
+                                 effective_at=middle, at=middle)
     review = monthly_review(ops, period)
     page = write_review(review, "html", out)
-    return {"import": summary.to_dict(), "snapshots": {k: v for k, v in visible.to_dict().items()
-                                                       if k != "rejected"},
-            "swept": swept, "review": str(page), "slo": [t["slo"] for t in review["tenants"]],
-            "alerts_per_rule": review["alerts_per_rule"], "sla": review["sla"]}
+    return {"import": totals, "operators": dict(sorted(acted.items())),
+            "adopted": adopted, "review": str(page),
+            "slo": [t["slo"] for t in review["tenants"]],
+            "alerts_per_rule": review["alerts_per_rule"], "sla": review["sla"],
+            "recommendation": (review["tuning"]["recommendation"] or {}).get("name")}
 
 
 @click.command("demo")
@@ -110,6 +155,10 @@ def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample:
         print_alerts(to_jsonable(result["alerts"]))
         return
     print_slo_rows(result["slo"])
+    acted = ", ".join(f"{what} {n}" for what, n in result["operators"].items())
+    console.print(f"on call: {safe(acted or 'nothing to do')}")
+    if result["adopted"]:
+        console.print(f"adopted mid-month: {safe(result['adopted'])}")
     per_rule = ", ".join(f"{rule} {n}" for rule, n in result["alerts_per_rule"].items())
     console.print(f"alerts per rule: {safe(per_rule or 'none')}")
     console.print(f"monthly review written to {safe(result['review'])} "

@@ -18,6 +18,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from opsledger.reports.outputs import confined, markdown_text, safe_file_name, visible_controls
+from opsledger.reports.review_tables import Link, cards, cell, tables
 
 __all__ = ["write_review"]
 
@@ -138,148 +139,11 @@ def _charts(review: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     return charts
 
 
-def _when(value: Any) -> str:
-    """A stored time to the second, UTC (``2026-11-03 07:03:03Z``)."""
-    if not value:
-        return "-"
-    return _t(str(value)).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _met(value: Any) -> str:
-    return "-" if value is None else ("met" if value else "not met")
-
-
-def _number(value: Any) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
-def _cards(review: dict[str, Any]) -> list[dict[str, str]]:
-    """The summary first: per tenant, each SLO's value against its target, met or not."""
-    cards: list[dict[str, str]] = []
-    if review["kind"] != "monthly":
-        return cards
-    for t in review.get("tenants", []):
-        slo = t["slo"]
-        for name, value, target, met in (
-                ("availability", slo["availability"], slo["availability_target"],
-                 slo["availability_met"]),
-                ("p95 latency (ms)", slo["latency_p95_ms"], slo["latency_p95_target_ms"],
-                 slo["latency_met"]),
-                ("freshness", slo["freshness"], slo["freshness_target"], slo["freshness_met"]),
-                ("integrity", slo["unresolved_critical_isolation_incidents"], 0,
-                 slo["integrity_met"])):
-            cards.append({"tenant": str(t["tenant"]), "name": name,
-                          "value": _cell(value), "target": _cell(target), "met": _met(met),
-                          "state": "none" if met is None else ("met" if met else "missed")})
-    return cards
-
-
-def _tables(review: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
-    tables = []
-    if review["kind"] == "weekly":
-        rows = [[t["tenant"], w.replace("_", " "),
-                 *[t[w][k] for k in ("operations", "error_rate", "latency_p95_ms", "freshness",
-                                     "isolation_blocked", "confirmed_violations")]]
-                for t in review["tenants"] for w in ("this_week", "last_week")]
-        tables.append(("Weekly review", ["tenant", "week", "operations", "error rate",
-                                         "p95 ms", "freshness", "blocked crossings",
-                                         "confirmed violations"], rows))
-        return tables
-    slo_rows = [[t["tenant"], t["slo"]["availability"], _met(t["slo"]["availability_met"]),
-                 t["slo"]["latency_p95_ms"], _met(t["slo"]["latency_met"]),
-                 t["slo"]["freshness"], _met(t["slo"]["freshness_met"]),
-                 _met(t["slo"]["integrity_met"]), t["slo"]["error_budget_remaining"]]
-                for t in review["tenants"]]
-    tables.append(("SLO compliance", ["tenant", "availability", "target", "p95 ms", "target",
-                                      "freshness", "target", "integrity",
-                                      "budget left (failures)"], slo_rows))
-    sla_rows = [[s["severity"], s["incidents"],
-                 ", ".join(f"{k} {v['met']}/{v['met'] + v['missed']}"
-                           for k, v in s["deadlines"].items()),
-                 s["mtta_minutes"], s["time_to_mitigation_minutes"], s["mttr_minutes"],
-                 "-" if s["status_cadence_kept"] is None else
-                 ("kept" if s["status_cadence_kept"] else "not kept")]
-                for s in review["sla"]]
-    tables.append(("SLA compliance", ["severity", "incidents", "deadlines met", "MTTA min",
-                                      "mitigation min", "MTTR min", "SEV1 status cadence"],
-                   sla_rows))
-    tables.append(("Alerts per rule", ["rule", "alerts"],
-                   [[k, v] for k, v in review["alerts_per_rule"].items()]))
-    tables.append(("Alerts", ["triggered", "tenant", "rule", "level", "observed",
-                              "threshold", "resolved", "judgement"],
-                   [[_when(a["triggered_at"]), a["tenant"], a["rule"], a["level"],
-                     _number(a["observed"]), _number(a["threshold"]),
-                     _when(a.get("resolved_at")), _judgement(a)] for a in review["alerts"]]))
-    tables.append(("Incidents", ["id", "title", "tenant", "severity", "state", "cause",
-                                 "opened", "resolved"],
-                   [[i["id"], i.get("title") or "-", i["tenant"] or "(platform)",
-                     i["severity"], i["state"], i["cause"], _when(i["opened_at"]),
-                     _when(i.get("resolved_at"))] for i in review["incidents"]]))
-    tables.append(("Threshold tuning: policies adopted this month", ["at", "by", "changes"],
-                   [[_when(a["at"]), a["by"], _changes(a["details"])]
-                    for a in review.get("threshold_tuning", [])]))
-    tables += _quality(review.get("quality"))
-    tables += _what_if(review.get("what_if"))
-    return tables
-
-
-def _quality(quality: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[Any]]]]:
-    """Detection quality (``alerts quality``): per tenant and rule, and what was missed."""
-    if not quality:
-        return []
-    return [
-        ("Detection quality per rule", ["tenant", "rule", "alerts", "actionable", "noise",
-                                        "not judged", "precision", "missed",
-                                        "time to detect (median s)"],
-         [[r["tenant"], r["rule"], r["alerts"], r["actionable"], r["noise"], r["unjudged"],
-           "-" if r["precision"] is None else f"{r['precision']:.0%}", r["missed"],
-           _number(r["time_to_detect_median_s"])] for r in quality["rules"]]),
-        ("Missed detections", ["tenant", "rule", "what", "when", "incident"],
-         [[m["tenant"] or "(platform)", m["rule"], m["kind"], _when(m["at"]),
-           m["incident_id"] or "-"] for m in quality["missed"]]),
-    ]
-
-
-def _judgement(alert: dict[str, Any]) -> str:
-    """An alert's judgement: the operator's verdict (and why), else actionable when it is
-    linked to an incident, else not judged."""
-    verdict = alert.get("verdict")
-    if verdict is not None:
-        reason = alert.get("verdict_reason")
-        return f"{verdict} ({reason})" if reason else str(verdict)
-    return "actionable (incident)" if alert.get("incident_id") else "not judged"
-
-
-def _changes(details: Any) -> str:
-    """A policy adoption's details in one line."""
-    if isinstance(details, str):
-        return details
-    return ", ".join(f"{k}: {v}" for k, v in sorted(dict(details or {}).items()))
-
-
-def _what_if(what_if: dict[str, Any] | None) -> list[tuple[str, list[str], list[list[Any]]]]:
-    """The candidate thresholds replayed over the month: per rule, and the alerts each side
-    alone raised."""
-    if not what_if:
-        return []
-    return [
-        ("What-if: candidate thresholds, per rule", ["rule", "fired", "would fire", "same"],
-         [[rule, r["fired"], r["would_fire"], r["same"]]
-          for rule, r in what_if["rules"].items()]),
-        ("What-if: alerts the candidate would not raise (removed)",
-         ["tenant", "rule", "triggered"],
-         [[tenant, rule, _when(at)] for tenant, rule, at in what_if.get("only_recorded", [])]),
-        ("What-if: alerts only the candidate raises (added)", ["tenant", "rule", "triggered"],
-         [[tenant, rule, _when(at)] for tenant, rule, at in what_if.get("only_candidate", [])]),
-    ]
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return _met(value)
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
+def _markdown_cell(value: object) -> str:
+    """A markdown table cell: text escaped; a link as ``[text](#anchor)``."""
+    if isinstance(value, Link):
+        return f"[{markdown_text(value.text)}]({quote(value.href, safe='#')})"
+    return markdown_text(value)
 
 
 @cache
@@ -294,6 +158,8 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = markdown_text
+    env.filters["md_cell"] = _markdown_cell
+    env.tests["link"] = lambda value: isinstance(value, Link)
     return env
 
 
@@ -302,10 +168,10 @@ def render_page(review: dict[str, Any], fmt: str, charts: list[dict[str, str]]) 
     and, for HTML, the PNG as base64 ``data``)."""
     title = (f"{review['kind'].title()} review {review['period_start'][:10]} to "
              f"{review['period_end'][:10]}")
-    tables = [{"name": name, "header": header, "rows": [[_cell(v) for v in row] for row in rows]}
-              for name, header, rows in _tables(review)]
+    shown = [{"name": t.name, "header": t.header, "anchor": t.anchor, "note": t.note,
+              "rows": [[cell(v) for v in row] for row in t.rows]} for t in tables(review)]
     template = _environment().get_template(f"review.{fmt}.j2")
-    return template.render(title=title, tables=tables, charts=charts, cards=_cards(review))
+    return template.render(title=title, tables=shown, charts=charts, cards=cards(review))
 
 
 def write_review(review: dict[str, Any], fmt: str, out: Path) -> Path:
@@ -323,4 +189,8 @@ def write_review(review: dict[str, Any], fmt: str, out: Path) -> Path:
             chart["data"] = base64.b64encode(confined(out, file).read_bytes()).decode()
         charts.append(chart)
     confined(out, f"index.{fmt}").write_text(render_page(review, fmt, charts), encoding="utf-8")
+    recommended = (review.get("tuning") or {}).get("recommendation")
+    if recommended:  # the page says: opsledger policy adopt tuned-policy.toml …
+        confined(out, "tuned-policy.toml").write_text(recommended["policy_toml"],
+                                                      encoding="utf-8")
     return out / f"index.{fmt}"

@@ -1,9 +1,11 @@
 """Weekly and monthly reviews (policy §7) as data: the numbers a review meeting reads.
 
-Weekly: error rate, p95 latency, freshness and isolation events per tenant, against the
-previous week. Monthly: SLO compliance and error budget per tenant, daily series for the
-charts, SLA compliance per severity, alert counts per rule, the incidents, and the
-threshold-tuning evidence (policies adopted in the month).
+Both, as the period stood at its end: SLO compliance per tenant (with daily series for the
+charts), SLA compliance per severity, the alerts with their judgements, the incidents with
+their timelines, and detection quality. Weekly adds error rate, p95 latency, freshness and
+isolation events against the previous week; monthly adds threshold tuning — the policies
+adopted, precision before and after each, and candidate settings replayed over the month
+with a recommendation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
-from opsledger.reports.quality import alert_quality
+from opsledger.reports.quality import (
+    DaySlo,
+    alert_quality,
+    period_tenants,
+    under_target_days,
+)
+from opsledger.reports.review_parts import adoptions, incident_timelines, precision_by_policy
+from opsledger.reports.tuning import tune
 from opsledger.serialize import fmt_time
 from opsledger.services.slo import Period
 
@@ -25,18 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["monthly_review", "weekly_review"]
 
 _VIOLATION = topics.action(topics.TENANT_BOUNDARY_VIOLATION_CONFIRMED)
-_ADOPTED = topics.action(topics.POLICY_LEDGER_ADOPTED)
-
-
-def _tenants(ops: Operations, tenant_id: str | None, at: datetime) -> list[str]:
-    """The tenant asked for, or every tenant registered before ``at``."""
-    return [tenant_id] if tenant_id else [t.tenant_id for t in ops.tenants()
-                                          if t.registered_at < at]
-
-
-def _text_time(stored: str) -> str:
-    """A time the audit view stores as text, in the one output format."""
-    return fmt_time(datetime.fromisoformat(stored.replace("Z", "+00:00")))
 
 
 def _week_numbers(ops: Operations, tenant: str, period: Period) -> dict[str, Any]:
@@ -53,23 +50,13 @@ def _week_numbers(ops: Operations, tenant: str, period: Period) -> dict[str, Any
     }
 
 
-def weekly_review(ops: Operations, week: Period, tenant_id: str | None = None
-                  ) -> dict[str, Any]:
-    """§7 weekly review: this week against the previous one, per tenant."""
-    previous = Period(week.start - timedelta(days=7), week.start)
-    return {
-        "kind": "weekly", "period_start": fmt_time(week.start), "period_end": fmt_time(week.end),
-        "tenants": [{"tenant": t, "this_week": _week_numbers(ops, t, week),
-                     "last_week": _week_numbers(ops, t, previous)}
-                    for t in _tenants(ops, tenant_id, week.end)],
-    }
-
-
-def _daily(ops: Operations, tenant: str, month: Period) -> list[dict[str, Any]]:
+def _daily(ops: Operations, tenant: str, month: Period, day_slo: DaySlo
+           ) -> list[dict[str, Any]]:
+    """Per day of ``month``: the day's SLOs and the error budget left of the period so far."""
     days, day = [], month.start
     while day < month.end:
         period = Period(day, day + timedelta(days=1))
-        row = ops.slo(period, tenant_id=tenant, now=period.end)[0].to_dict()
+        row = day_slo(tenant, day).to_dict()
         running = ops.slo(Period(month.start, period.end), tenant_id=tenant,
                           now=period.end)[0].to_dict()
         days.append({"day": day.date().isoformat(), "operations": row["operations"],
@@ -80,33 +67,61 @@ def _daily(ops: Operations, tenant: str, month: Period) -> list[dict[str, Any]]:
     return days
 
 
-def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
-                   now: datetime | None = None) -> dict[str, Any]:
-    """§7 monthly review: SLO and SLA compliance, alerts, incidents, threshold tuning —
-    as it stood at the month's end (at ``now`` while the month runs), so a closed month's
-    review reads the same whenever it is made, whatever was recorded since."""
-    moment = min(now or month.end, month.end)
+def _review(ops: Operations, kind: str, period: Period, tenant_id: str | None,
+            moment: datetime) -> tuple[dict[str, Any], Any, Any]:
+    """What both reviews show of ``period`` as it stood at ``moment``; also the recorded
+    alerts and the days under target, for the parts only one review has."""
     scope: dict[str, Any] = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
-    alerts = [a.to_dict(times=fmt_time) for a in ops.alerts(**scope, as_of=moment)
-              if month.start <= a.triggered_at < month.end]
+    tenants = period_tenants(ops, tenant_id, moment)
+    recorded = [a for a in ops.alerts(**scope, as_of=moment)
+                if period.start <= a.triggered_at < period.end]
+    alerts = [a.to_dict(times=fmt_time) for a in recorded]
     incidents = [i.to_dict(times=fmt_time) for i in ops.incidents(**scope, as_of=moment)
-                 if month.start <= i.opened_at < month.end]
-    adoptions = [{"at": _text_time(a["occurred_at"]), "by": a["actor"], "details": a["details"]}
-                 for a in audit_queries.actions_named(ops.sql, _ADOPTED)
-                 if iso_utc(month.start) <= a["occurred_at"] < iso_utc(month.end)]
-    return {
-        "kind": "monthly", "period_start": fmt_time(month.start),
-        "period_end": fmt_time(month.end),
-        "tenants": [{"tenant": t, "slo": ops.slo(month, tenant_id=t,
+                 if period.start <= i.opened_at < period.end]
+    day_slo = DaySlo(ops, moment)
+    under = under_target_days(ops, tenants, period, moment, recorded, day_slo)
+    body = {
+        "kind": kind, "period_start": fmt_time(period.start),
+        "period_end": fmt_time(period.end),
+        "tenants": [{"tenant": t, "slo": ops.slo(period, tenant_id=t,
                                                  now=moment)[0].to_dict(times=fmt_time),
-                     "daily": _daily(ops, t, month)} for t in _tenants(ops, tenant_id, moment)],
+                     "daily": _daily(ops, t, period, day_slo)} for t in tenants],
         "sla": [s.to_dict(times=fmt_time)
-                for s in ops.sla(month.start, month.end, **scope, as_of=moment)],
+                for s in ops.sla(period.start, period.end, **scope, as_of=moment)],
         "alerts_per_rule": dict(sorted(Counter(a["rule"] for a in alerts).items())),
         "alerts": alerts,
         "incidents": [{k: i.get(k) for k in ("id", "title", "tenant", "severity", "state",
                                           "cause", "opened_at", "resolved_at")}
                       for i in incidents],
-        "threshold_tuning": adoptions,
-        "quality": alert_quality(ops, month, tenant_id, now=moment),
+        "incident_timelines": incident_timelines(ops, incidents, moment, period.end),
+        "quality": alert_quality(ops, period, tenant_id, now=moment, under_target=under),
     }
+    return body, recorded, under
+
+
+def weekly_review(ops: Operations, week: Period, tenant_id: str | None = None,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """§7 weekly review: the week as it stood at its end, each tenant against the previous
+    week (error rate, p95 latency, freshness, isolation events)."""
+    moment = min(now or week.end, week.end)
+    previous = Period(week.start - timedelta(days=7), week.start)
+    body, _, _ = _review(ops, "weekly", week, tenant_id, moment)
+    for tenant in body["tenants"]:
+        tenant["this_week"] = _week_numbers(ops, tenant["tenant"], week)
+        tenant["last_week"] = _week_numbers(ops, tenant["tenant"], previous)
+    return body
+
+
+def monthly_review(ops: Operations, month: Period, tenant_id: str | None = None,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """§7 monthly review: SLO and SLA compliance, alerts, incidents, detection quality and
+    threshold tuning — as it stood at the month's end (at ``now`` while the month runs), so
+    a closed month's review reads the same whenever it is made, whatever was recorded
+    since."""
+    moment = min(now or month.end, month.end)
+    body, recorded, under = _review(ops, "monthly", month, tenant_id, moment)
+    adopted = adoptions(ops, month)
+    body["threshold_tuning"] = adopted
+    body["precision_by_policy"] = precision_by_policy(recorded, month, adopted)
+    body["tuning"] = tune(ops, month, tenant_id, now=moment, under_target=under)
+    return body

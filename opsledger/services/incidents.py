@@ -67,15 +67,24 @@ class Incidents:
         incident = self._store.update(lambda: self._incident(incident_id), act)
         return rs.Incident.of(incident_view.describe(incident))
 
-    @bounded(title="text", cause="label", by="id", tenant_id="id", alert_ids="ids", at="time")
+    @bounded(title="text", cause="label", by="id", tenant_id="id", alert_ids="ids", at="time",
+             request_id="id")
     def open_incident(self, *, severity: Severity | str, title: str, cause: str, by: str,
                       tenant_id: str | None = None, alert_ids: list[str] | None = None,
-                      at: datetime | None = None) -> rs.Incident:
-        """Open an incident (platform-wide when no tenant); returns it as ``show`` does."""
+                      at: datetime | None = None,
+                      request_id: str | None = None) -> rs.Incident:
+        """Open an incident (platform-wide when no tenant); returns it as ``show`` does.
+        With ``request_id`` the opening is idempotent: the same id opens one incident (its
+        id derived from the request id), and a retry returns that incident unchanged."""
         moment = self._clock.now(at)
         if tenant_id is not None:
             self._tenants.tenant(tenant_id)  # UnknownTenant if not registered
-        incident = Incident.open(key=uuid4().hex, severity=Severity(severity),
+        key = uuid4().hex if request_id is None else f"request/{request_id}"
+        if request_id is not None:
+            existing = self._store.get(Incident.create_id(key), Incident)
+            if existing is not None:
+                return rs.Incident.of(incident_view.describe(existing))
+        incident = Incident.open(key=key, severity=Severity(severity),
                                  tenant_id=tenant_id, title=title, cause=cause, by=by,
                                  at=moment, policy=self._policies.policy_at(moment),
                                  alert_ids=alert_ids)
@@ -181,9 +190,12 @@ class Incidents:
             for e in self._store.app.events.get(UUID(alert_id)):
                 if "occurred_at" not in vars(e):  # a revision after late facts: not an entry
                     continue
-                entries.append({"at": iso_utc(vars(e)["occurred_at"]),
+                fields = vars(e)
+                extra = {} if "by" not in fields else {  # an operator's judgement
+                    k: fields.get(k) for k in ("by", "verdict", "reason", "incident_id")}
+                entries.append({"at": iso_utc(fields["occurred_at"]),
                                 "kind": type(e).__qualname__, "alert_id": alert_id,
-                                "rule": vars(e)["rule"]})
+                                "rule": fields["rule"], **extra})
         if incident.tenant_id is not None:
             self._views.catch_up()
             around = timedelta(minutes=30)

@@ -350,9 +350,10 @@ def test_weekly_and_monthly_reviews(scenario: Scenario) -> None:
     assert any(i.resolved_at is not None for i in monthly.incidents)
     assert monthly.threshold_tuning == ()  # no policy adopted in the month
     tuned = PolicyAdoption.of({"at": "2026-11-03T20:00:00.000000Z", "by": "op",
-                               "details": '{"policy":{"alerts":{"min_operations":5}}}'})
-    assert tuned.details["policy"] == {"alerts": {"min_operations": 5}}
-    assert tuned.to_dict()["details"] == '{"policy":{"alerts":{"min_operations":5}}}'
+                               "effective_at": "2026-11-04T00:00:00.000000Z", "reason": "noise",
+                               "changes": {"alerts.min_operations": [0, 5]}})
+    assert tuned.changes["alerts.min_operations"] == [0, 5]
+    assert tuned.to_dict()["effective_at"] == "2026-11-04T00:00:00.000000Z"
 
 
 def test_what_if_report(scenario: Scenario) -> None:
