@@ -38,6 +38,15 @@ notify_support = importlib.util.module_from_spec(_notify_spec)
 sys.modules["opsledger_test_notify"] = notify_support
 _notify_spec.loader.exec_module(notify_support)
 
+# tests/ui_support.py (the dashboard's login and world) as ``opsledger_test_ui``.
+_ui_spec = importlib.util.spec_from_file_location(
+    "opsledger_test_ui", Path(__file__).with_name("ui_support.py")
+)
+assert _ui_spec and _ui_spec.loader
+ui_support = importlib.util.module_from_spec(_ui_spec)
+sys.modules["opsledger_test_ui"] = ui_support
+_ui_spec.loader.exec_module(ui_support)
+
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 SAMPLE = Path(__file__).resolve().parents[1] / "opsledger" / "samples"
 IN_CI = os.environ.get("CI", "").lower() == "true"
