@@ -4,9 +4,14 @@ over the API as a producer would."""
 
 from __future__ import annotations
 
-import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,32 +32,37 @@ def login(api: Any, token: str, base: str | None = None) -> httpx.Client:
     return client
 
 
-def publish_lines(tenant: str, first: datetime, successes: int, failures: int,
-                  prefix: str = "k") -> bytes:
-    """NDJSON publish records for ``tenant`` (repository ``web``), one a second from
-    ``first``: ``successes`` then ``failures`` (HTTP 500s)."""
-    lines = []
+def publish_records(tenant: str, first: datetime, successes: int, failures: int,
+                    prefix: str = "k", step: float = 1.0) -> list[dict[str, Any]]:
+    """Publish records (the API's JSON form) for ``tenant`` (repository ``web``), one each
+    ``step`` seconds from ``first``: ``successes`` then ``failures`` (HTTP 500s)."""
+    records = []
     for i in range(successes + failures):
         failed = i >= successes
-        lines.append(json.dumps({
+        records.append({
             "tenant_id": tenant, "repository_id": "web", "idempotency_key": f"{prefix}{i}",
             "payload_hash": f"{i:064x}", "outcome": "error" if failed else "success",
             "error_code": "HTTP_STATUS" if failed else None, "attempts": 1,
-            "latency_ms": 120, "occurred_at": (first + timedelta(seconds=i)).isoformat()}))
-    return ("\n".join(lines) + "\n").encode()
+            "latency_ms": 120,
+            "occurred_at": (first + timedelta(seconds=i * step)).isoformat()})
+    return records
+
+
+def post_publishes(base: str, token: str, records: list[dict[str, Any]]) -> None:
+    """Post publish records to ``/v1/publishes`` with an ingest ``token``."""
+    answer = httpx.post(f"{base}/v1/publishes", json=records,
+                        headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert answer.status_code == 200, answer.text[:500]
+    assert all(item["status"] == "recorded" for item in answer.json()["items"]), \
+        answer.text[:500]
 
 
 def publish_minutes(api: Any, tenant: str, successes: int, failures: int,
-                    prefix: str = "k", base: str | None = None,
-                    first: datetime | None = None) -> None:
-    """Post publishes over the API with a new ingest token of ``tenant``."""
+                    prefix: str = "k") -> None:
+    """Post publishes (30 minutes before START) with a new ingest token of ``tenant``."""
     token = api.token("ingest", tenant, owner=f"{tenant}-ci")
-    answer = httpx.post(f"{base or api.base}/v1/publishes",
-                        content=publish_lines(tenant, first or START - timedelta(minutes=30),
-                                              successes, failures, prefix),
-                        headers={"Authorization": f"Bearer {token}",
-                                 "Content-Type": "application/x-ndjson"}, timeout=60)
-    assert answer.status_code == 200, answer.text[:500]
+    post_publishes(api.base, token, publish_records(tenant, START - timedelta(minutes=30),
+                                                  successes, failures, prefix))
 
 
 class UiWorld:
@@ -77,3 +87,39 @@ class UiWorld:
     def incident(self, incident_id: str) -> Any:
         """The incident now."""
         return self.api.setup(self.api.ops.incident, incident_id)
+
+
+class ServeProcess:
+    """``opsledger serve`` as its own process on 127.0.0.1 (a free port), over ``db``."""
+
+    def __init__(self, db: str, folder: Path, *options: str) -> None:
+        self.out = folder / "serve.out"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "opsledger.cli", "serve", "--db", db, "--host",
+                 "127.0.0.1", "--port", "0", *options], stdout=out, stderr=subprocess.STDOUT,
+                env=env)
+        self.base = self._address()
+
+    def _address(self) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for line in self.out.read_text().splitlines():
+                if "listening on " in line:
+                    return line.split("listening on ")[1].split()[0]
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.out.read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("serve did not start")
+
+    def stop(self) -> str:
+        """SIGTERM, wait (kill if it hangs); its output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        return self.out.read_text()
