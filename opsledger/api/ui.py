@@ -11,7 +11,9 @@ its POST is 403; every POST needs the session's CSRF token.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -24,16 +26,19 @@ from opsledger.api.reads_incidents import visible_incident
 from opsledger.api.ui_render import HEADERS, UiRoute, page, parse_time
 from opsledger.api.ui_session import Form, Session, UiSession, check_csrf
 from opsledger.api.ui_tenant import summary, tenant_page, timeline_page
-from opsledger.api.ui_views import ACTIONS, gate_page, incident_page, overview
+from opsledger.api.ui_views import ACTIONS, IncidentPage, gate_page, incident_page, overview
 from opsledger.api.wire import clean
 
 __all__ = ["router"]
 
+T = TypeVar("T")
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 
 AsOfText = Annotated[str | None, Query(max_length=40)]
 TenantId = Annotated[str, Query(alias="id", min_length=1, max_length=256)]
 IncidentId = Annotated[str, Path(max_length=64)]
+#: Open incidents the overview lists (most severe, then oldest, first).
+SHOWN_INCIDENTS = 20
 Kinds = Annotated[list[str] | None, Query(alias="kind", max_length=50)]
 
 
@@ -49,32 +54,38 @@ def root() -> Response:
     return RedirectResponse("/ui/", status_code=307, headers=HEADERS)
 
 
+def _render(request: Request, session: Session, template: str, as_of_text: str | None,
+            read: Callable[[Engine, datetime | None], T], title: Callable[[T], str],
+            **context: Any) -> Response:
+    """A page: ``read(engine, as_of)`` under the engine's lock (after the head position),
+    rendered with ``template``, titled ``title(data)``."""
+    engine = engine_of(request)
+    moment = parse_time("as_of", as_of_text)
+    with engine.lock:
+        head = _head(engine)
+        data = read(engine, moment)
+        now = engine.ops.clock.now()
+    return page(session, template, as_of=moment, head=head, now=now, data=data,
+                title=title(data), **context)
+
+
 @router.get("/")
 def overview_page(request: Request, session: UiSession, as_of: AsOfText = None) -> Response:
     """A tile per tenant (SLOs met or not, budget and burn, open alerts and incidents by
     severity) and the open incidents."""
-    engine = engine_of(request)
-    moment = parse_time("as_of", as_of)
-    with engine.lock:
-        head = _head(engine)
-        data = overview(engine.ops, session.principal, moment)
-        now = engine.ops.clock.now()
-    return page(session, "overview.html.j2", as_of=moment, head=head, now=now,
-                title="Overview", data=data)
+    return _render(request, session, "overview.html.j2", as_of,
+                   lambda engine, moment: overview(engine.ops, session.principal, moment),
+                   lambda _: "Overview", shown_incidents=SHOWN_INCIDENTS)
 
 
 @router.get("/tenant")
 def tenant(request: Request, session: UiSession, tenant_id: TenantId,
            as_of: AsOfText = None) -> Response:
     """One tenant: SLOs per repository, charts, alerts and incidents."""
-    engine = engine_of(request)
-    moment = parse_time("as_of", as_of)
-    with engine.lock:
-        head = _head(engine)
-        data = tenant_page(engine.ops, session.principal, tenant_id, moment)
-        now = engine.ops.clock.now()
-    return page(session, "tenant.html.j2", as_of=moment, head=head, now=now,
-                path="/ui/tenant", keep={"id": tenant_id}, title=f"Tenant {tenant_id}", data=data)
+    return _render(request, session, "tenant.html.j2", as_of,
+                   lambda engine, moment: tenant_page(engine.ops, session.principal,
+                                                      tenant_id, moment),
+                   lambda _: f"Tenant {tenant_id}", path="/ui/tenant", keep={"id": tenant_id})
 
 
 @router.get("/timeline")
@@ -83,18 +94,14 @@ def timeline(request: Request, session: UiSession, tenant_id: TenantId,
              until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
              kinds: Kinds = None, as_of: AsOfText = None) -> Response:
     """The tenant's RCA replay over a range, filtered by kind."""
-    engine = engine_of(request)
-    moment = parse_time("as_of", as_of)
     start, end = parse_time("from", since), parse_time("to", until)
     chosen = frozenset(k for k in kinds or () if k)
-    with engine.lock:
-        head = _head(engine)
-        data = timeline_page(engine.ops, session.principal, tenant_id, start, end, chosen,
-                             moment)
-        now = engine.ops.clock.now()
-    return page(session, "timeline.html.j2", as_of=moment, head=head, now=now,
-                path="/ui/timeline", keep={"id": tenant_id, "from": since or "", "to": until or ""},
-                title=f"Timeline of {tenant_id}", data=data, summary=summary)
+    return _render(request, session, "timeline.html.j2", as_of,
+                   lambda engine, moment: timeline_page(engine.ops, session.principal,
+                                                        tenant_id, start, end, chosen, moment),
+                   lambda _: f"Timeline of {tenant_id}", path="/ui/timeline",
+                   keep={"id": tenant_id, "from": since or "", "to": until or ""},
+                   summary=summary)
 
 
 @router.get("/incidents/{incident_id}")
@@ -102,30 +109,23 @@ def incident(request: Request, session: UiSession, incident_id: IncidentId,
              as_of: AsOfText = None) -> Response:
     """One incident: its deadlines (live countdowns), escalation, linked alerts, timeline,
     and an operator's action buttons."""
-    engine = engine_of(request)
-    moment = parse_time("as_of", as_of)
-    with engine.lock:
-        head = _head(engine)
+
+    def read(engine: Engine, moment: datetime | None) -> IncidentPage:
         found = visible_incident(engine, session.principal, incident_id, moment)
-        data = incident_page(engine.ops, session.principal, found, moment)
-        now = engine.ops.clock.now()
-    return page(session, "incident.html.j2", as_of=moment, head=head, now=now,
-                path=f"/ui/incidents/{quote(incident_id, safe='')}",
-                title=f"Incident {found.title}", data=data)
+        return incident_page(engine.ops, session.principal, found, moment)
+
+    return _render(request, session, "incident.html.j2", as_of, read,
+                   lambda data: f"Incident {data.incident.title}",
+                   path=f"/ui/incidents/{quote(incident_id, safe='')}", summary=summary)
 
 
 @router.get("/gate")
 def gate(request: Request, session: UiSession, as_of: AsOfText = None) -> Response:
     """The go-live gate: each check with its evidence and state, the constraints and their
     grace deadlines."""
-    engine = engine_of(request)
-    moment = parse_time("as_of", as_of)
-    with engine.lock:
-        head = _head(engine)
-        data = gate_page(engine.ops, session.principal, moment)
-        now = engine.ops.clock.now()
-    return page(session, "gate.html.j2", as_of=moment, head=head, now=now,
-                path="/ui/gate", title="Go-live gate", data=data)
+    return _render(request, session, "gate.html.j2", as_of,
+                   lambda engine, moment: gate_page(engine.ops, session.principal, moment),
+                   lambda _: "Go-live gate", path="/ui/gate")
 
 
 def _act(engine: Engine, session: Session, incident_id: str, action: str,

@@ -77,7 +77,7 @@ def login(request: Request, form: Form) -> Response:
     session = sessions.create(token, who)
     answer = RedirectResponse("/ui/", status_code=303, headers=HEADERS)
     _cookie(answer, request, COOKIE, session.sid, int(sessions.seconds))
-    answer.delete_cookie(LOGIN_COOKIE, path="/ui")
+    answer.delete_cookie(LOGIN_COOKIE, path="/ui", httponly=True, samesite="strict")
     return answer
 
 
@@ -87,7 +87,7 @@ def logout(request: Request, session: UiSession, form: Form) -> Response:
     check_csrf(session, form)
     sessions_of(request).drop(session.sid)
     answer = RedirectResponse("/ui/login", status_code=303, headers=HEADERS)
-    answer.delete_cookie(COOKIE, path="/ui")
+    answer.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
     return answer
 
 

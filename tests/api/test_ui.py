@@ -8,12 +8,14 @@ exactly the unknown id's 404), escaping of untrusted values, the security header
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from opsledger_test_ui import START, UiWorld, login, publish_minutes
+
+from opsledger import Period
 
 
 @pytest.fixture
@@ -174,3 +176,43 @@ def test_static_files_ship_in_the_package_and_nothing_else_is_served(ui: UiWorld
     assert http.get("/ui/static/..%2Fapp.py").status_code == 404
     assert http.get("/ui/static/review.html.j2").status_code == 404
     http.close()
+
+
+def test_logout_needs_the_csrf_token_and_ends_the_session(ui: UiWorld) -> None:
+    browser = login(ui.api, ui.api.token("read", "acme", owner="viewer"))
+    page = browser.get("/ui/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    assert browser.post("/ui/logout", data={"csrf": "forged"}).status_code == 403
+    assert browser.get("/ui/").status_code == 200
+    done = browser.post("/ui/logout", data={"csrf": csrf[1]}, follow_redirects=False)
+    assert done.headers["location"] == "/ui/login"
+    assert browser.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_the_tenant_page_draws_its_charts_from_the_days_figures(ui: UiWorld) -> None:
+    publish_minutes(ui.api, "acme", successes=30, failures=3)
+    browser = login(ui.api, ui.api.token("read", "acme", owner="viewer"))
+    page = browser.get("/ui/tenant", params={"id": "acme"})
+    assert page.status_code == 200
+    assert page.text.count('<svg class="chart"') == 7
+    assert page.text.count('class="target"') >= 4 and "<polyline" in page.text
+    assert 'data-figure="availability"' in page.text and "90.909 %" in page.text
+
+
+def test_the_daily_figures_equal_a_report_per_day(ui: UiWorld) -> None:
+    publish_minutes(ui.api, "acme", successes=30, failures=3)
+    ops, month = ui.api.ops, Period.month("2026-11")
+    daily = ui.api.setup(ops.services.slo.daily, month, tenant_id="acme")
+    assert [d.day for d in daily] == [(month.start + timedelta(days=n)).date()
+                                      for n in range(3)]  # up to the clock (3 November)
+    for day in daily:
+        start = datetime.combine(day.day, datetime.min.time(), tzinfo=UTC)
+        one = ui.api.setup(ops.slo, Period.between(start, start + timedelta(days=1)),
+                           tenant_id="acme")[0]
+        running = ui.api.setup(ops.slo, Period.between(month.start, start + timedelta(days=1)),
+                               tenant_id="acme")[0]
+        assert (day.operations, day.availability, day.latency_p95_ms, day.freshness) == (
+            one.operations, one.availability, one.latency_p95_ms, one.freshness)
+        assert day.budget_remaining == pytest.approx(running.error_budget.remaining_failures)
+    assert daily[2].operations == 33 and daily[2].availability == 30 / 33
