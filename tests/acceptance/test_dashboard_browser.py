@@ -179,6 +179,9 @@ def test_an_operator_watches_a_tile_turn_not_met_acknowledges_and_travels_back(
     wait_for("acme met", lambda: figure(browser, "acme", "availability")[1] == "✓ met")
     assert figure(browser, "acme", "availability")[0] == "100.000 %"
     assert not browser.find_elements(By.ID, "historical")
+    shown = browser.find_element(By.CSS_SELECTOR, "time[datetime]")  # UTC, local on hover
+    assert shown.text.endswith(" UTC")
+    assert shown.get_attribute("title").endswith("(your local time)")
     browser.execute_script("window.notReloaded = true;")
 
     # Failures over the API (in the minute after the successes): the tile turns, no reload.
@@ -231,8 +234,8 @@ def test_an_operator_watches_a_tile_turn_not_met_acknowledges_and_travels_back(
                for n in ("overview.png", "incident.png", "tenant.png", "tenant-as-of.png"))
 
 
-def test_a_tenant_session_sees_only_its_tenant_in_the_browser(scene: Scene,
-                                                              browser: Any) -> None:
+def test_a_tenant_session_sees_only_its_tenant_in_the_browser(scene: Scene, browser: Any,
+                                                              tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     base = scene.server.base
@@ -248,3 +251,11 @@ def test_a_tenant_session_sees_only_its_tenant_in_the_browser(scene: Scene,
     assert browser.title.startswith("404")
     assert browser.find_element(By.TAG_NAME, "main").text == other
     assert "acme publishes failing" not in browser.page_source
+
+    # A narrow window (a phone): the page reflows instead of scrolling sideways.
+    browser.set_window_size(390, 900)
+    browser.get(f"{base}/ui/tenant?id=beta")
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1;")
+    assert browser.find_element(By.ID, "charts").size["width"] <= 390
+    (tmp_path / "narrow.png").write_bytes(browser.get_screenshot_as_png())
