@@ -23,6 +23,11 @@ Four commands:
   HTTP to ``opsledger serve``'s app (single-record JSON POSTs; 1,000-line NDJSON bodies)
   against the in-process ``record_publish`` / import of the same records, with the
   library's rates and p50/p99 request latencies. See :mod:`bench._serve`.
+* ``python -m bench dashboard [--repeat K] [--dir D] [--screenshots DIR] [--json]``: the
+  dashboard's pages (overview, tenant, incident, timeline, gate, as_of variants, the poll)
+  timed over HTTP on the simulated month's store (``opsledger demo``'s, built once into
+  ``--dir``), median and p90 per page against the 300 ms goal; ``--screenshots`` also saves
+  the README's screenshots. See :mod:`bench._dashboard`.
 * ``python -m bench import-memory [--small N] [--large M] [--sides S] [--dir D] [--json]``:
   the peak memory (VmHWM of a fresh child) of importing M simulated audit lines against N
   (default 200,000 vs 20,000; target ratio <= 1.2), for the importer, ``--strict``,
@@ -206,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import _serve
 
         return _serve.main(arguments[1:])
+    if arguments[:1] == ["dashboard"]:
+        from bench import _dashboard
+
+        return _dashboard.main(arguments[1:])
     if arguments[:1] == ["startup"]:
         startup = _startup.measure()
         as_json = arguments[1:] == ["--json"]

@@ -78,12 +78,13 @@ def _prepare(db: Path, scopes: set[tuple[str, str]]) -> str:
 
 
 class _Server:
-    """``opsledger serve``'s app in a child process on a free loopback port."""
+    """``opsledger serve``'s app in a child process on a free loopback port (``child``: the
+    module that serves it, given the store URL, the port and ``extra``)."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, child: str = "bench._serve_child", *extra: str) -> None:
         self.port = _free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench._serve_child", f"sqlite:///{db}", str(self.port)])
+            [sys.executable, "-m", child, f"sqlite:///{db}", str(self.port), *extra])
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:

@@ -13,8 +13,12 @@ from typing import Any
 from opsledger.projections._sql import SqlStore, equals
 from opsledger.projections.slo import COUNTERS
 
-__all__ = ["FreshnessCounts", "counts", "freshness", "latency_histogram",
-           "pending_freshness", "repositories", "unresolved_isolation_incidents"]
+__all__ = ["FreshnessCounts", "counts", "daily_counts", "daily_freshness", "daily_latency",
+           "freshness", "latency_histogram", "pending_freshness", "repositories",
+           "unresolved_isolation_incidents"]
+
+#: A minute's or a stamp's UTC day (``YYYY-MM-DD``), the same SQL on SQLite and PostgreSQL.
+_DAY = "substr({}, 1, 10)"
 
 
 def _scope(tenant_id: str | None, repository_id: str | None) -> tuple[str, list[Any]]:
@@ -47,6 +51,38 @@ def latency_histogram(
         return [(int(r["latency_ms"]), int(r["n"])) for r in cursor.fetchall()]
 
 
+def daily_counts(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str
+) -> dict[str, dict[str, int]]:
+    """Summed counters per UTC day (``YYYY-MM-DD``) over minutes ``[start, end)``; days
+    without facts are absent."""
+    scope, params = _scope(tenant_id, repository_id)
+    sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in COUNTERS)
+    day = _DAY.format("minute")
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT {day} AS day, {sums} FROM {sql.table('slo_minute')} "
+                            f"WHERE minute >= ? AND minute < ?{scope} GROUP BY {day}",
+                    [start, end, *params])
+        return {r["day"]: {c: int(r[c]) for c in COUNTERS} for r in cursor.fetchall()}
+
+
+def daily_latency(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str
+) -> dict[str, list[tuple[int, int]]]:
+    """Each UTC day's (latency_ms, count) pairs over minutes ``[start, end)``, ascending."""
+    scope, params = _scope(tenant_id, repository_id)
+    day = _DAY.format("minute")
+    days: dict[str, list[tuple[int, int]]] = {}
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT {day} AS day, latency_ms, SUM(n) AS n FROM "
+                            f"{sql.table('slo_latency')} WHERE minute >= ? AND minute < ?"
+                            f"{scope} GROUP BY {day}, latency_ms ORDER BY {day}, latency_ms",
+                    [start, end, *params])
+        for r in cursor.fetchall():
+            days.setdefault(r["day"], []).append((int(r["latency_ms"]), int(r["n"])))
+    return days
+
+
 @dataclass(frozen=True)
 class FreshnessCounts:
     """Accepted publishes in a period and how their downstream visibility went."""
@@ -58,12 +94,12 @@ class FreshnessCounts:
     visible_late: int
 
 
-def freshness(
+def _freshness_rows(
     sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str,
-    known_at: str = "9999-12-31T23:59:59.999999Z",
-) -> FreshnessCounts:
-    """Accepted publishes with ``accepted_at`` in ``[start, end)``, judged by what was known
-    at ``known_at`` (visibility and misses up to then: the state as it stood)."""
+    known_at: str, by_day: bool,
+) -> dict[str, FreshnessCounts]:
+    """:func:`freshness` over ``[start, end)``, in one row (key ``""``) or per UTC day of
+    acceptance."""
     scope, params = _scope(tenant_id, repository_id)
     # Fresh: known visible by its due time — even when that visibility was recorded after
     # the deadline had been swept as missed (a snapshot arriving late: it was visible in
@@ -72,21 +108,44 @@ def freshness(
     seen = "visible_at IS NOT NULL AND visible_at <= ?"
     fresh = f"({seen} AND visible_at <= due_at)"
     stale = f"NOT {fresh} AND (missed_at <= ? OR ({seen} AND visible_at > due_at))"
+    day = _DAY.format("accepted_at") if by_day else "''"
     with sql.transaction(commit=False) as cursor:
         sql.execute(
             cursor,
-            f"SELECT COUNT(*) AS accepted, "
+            f"SELECT {day} AS day, COUNT(*) AS accepted, "
             f"COALESCE(SUM(CASE WHEN {fresh} THEN 1 ELSE 0 END), 0) AS fresh, "
             f"COALESCE(SUM(CASE WHEN {stale} THEN 1 ELSE 0 END), 0) AS stale, "
             f"COALESCE(SUM(CASE WHEN {seen} AND visible_at > due_at THEN 1 ELSE 0 END), 0) "
             f"AS late "
             f"FROM {sql.table('slo_freshness')} "
-            f"WHERE accepted_at >= ? AND accepted_at < ?{scope}",
+            f"WHERE accepted_at >= ? AND accepted_at < ?{scope}"
+            + (f" GROUP BY {day}" if by_day else ""),
             [known_at, known_at, known_at, known_at, known_at, start, end, *params],
         )
-        row = cursor.fetchone()
-    accepted, ok, bad = int(row["accepted"]), int(row["fresh"]), int(row["stale"])
-    return FreshnessCounts(accepted, ok, bad, accepted - ok - bad, int(row["late"]))
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        accepted, ok, bad = int(row["accepted"]), int(row["fresh"]), int(row["stale"])
+        found[row["day"]] = FreshnessCounts(accepted, ok, bad, accepted - ok - bad,
+                                            int(row["late"]))
+    return found
+
+
+def freshness(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str,
+    known_at: str = "9999-12-31T23:59:59.999999Z",
+) -> FreshnessCounts:
+    """Accepted publishes with ``accepted_at`` in ``[start, end)``, judged by what was known
+    at ``known_at`` (visibility and misses up to then: the state as it stood)."""
+    return _freshness_rows(sql, tenant_id, repository_id, start, end, known_at, False)[""]
+
+
+def daily_freshness(
+    sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str,
+    known_at: str,
+) -> dict[str, FreshnessCounts]:
+    """:func:`freshness` per UTC day of acceptance (days without publishes absent)."""
+    return _freshness_rows(sql, tenant_id, repository_id, start, end, known_at, True)
 
 
 def pending_freshness(sql: SqlStore, until: str) -> list[dict[str, Any]]:

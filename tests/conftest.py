@@ -12,31 +12,27 @@ from typing import Any
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "opsledger_test_policy_clauses", Path(__file__).with_name("policy_clauses.py")
-)
-assert _spec and _spec.loader
-_clauses = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_clauses)
-POLICY_CLAUSES: frozenset[str] = _clauses.POLICY_CLAUSES
 
-# tests/support.py is importable from any test as ``opsledger_test_support``.
-_support_spec = importlib.util.spec_from_file_location(
-    "opsledger_test_support", Path(__file__).with_name("support.py")
-)
-assert _support_spec and _support_spec.loader
-support = importlib.util.module_from_spec(_support_spec)
-sys.modules["opsledger_test_support"] = support
-_support_spec.loader.exec_module(support)
+def _helpers(name: str, file: str) -> Any:
+    """``tests/<file>`` loaded as the module ``name``, importable from any test (the tests
+    run with ``--import-mode=importlib``: no package to import them from)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
-# tests/notify_support.py (the webhook receiver, notify configs) as ``opsledger_test_notify``.
-_notify_spec = importlib.util.spec_from_file_location(
-    "opsledger_test_notify", Path(__file__).with_name("notify_support.py")
-)
-assert _notify_spec and _notify_spec.loader
-notify_support = importlib.util.module_from_spec(_notify_spec)
-sys.modules["opsledger_test_notify"] = notify_support
-_notify_spec.loader.exec_module(notify_support)
+
+# The policy clause ids (tests/policy_clauses.py); tests/support.py as
+# ``opsledger_test_support``; tests/notify_support.py (the webhook
+# receiver, notify configs) as ``opsledger_test_notify``; tests/ui_support.py (the
+# dashboard's login, world and serve process) as ``opsledger_test_ui``.
+POLICY_CLAUSES: frozenset[str] = _helpers("opsledger_test_policy_clauses",
+                                          "policy_clauses.py").POLICY_CLAUSES
+support = _helpers("opsledger_test_support", "support.py")
+notify_support = _helpers("opsledger_test_notify", "notify_support.py")
+ui_support = _helpers("opsledger_test_ui", "ui_support.py")
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 SAMPLE = Path(__file__).resolve().parents[1] / "opsledger" / "samples"

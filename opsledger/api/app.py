@@ -13,6 +13,7 @@ from fastapi import FastAPI
 import opsledger
 from opsledger.api.auth import AuthFailures
 from opsledger.api.engine import Engine
+from opsledger.api.ui_session import Sessions
 from opsledger.api.wire import ERROR_RESPONSES, WireJSON, error_body, install_error_handlers
 
 __all__ = ["Background", "BodyLimit", "create_app"]
@@ -88,6 +89,7 @@ def create_app(engine: Engine, background: Sequence[Background] = ()) -> FastAPI
     )
     app.state.engine = engine
     app.state.auth_failures = AuthFailures()
+    app.state.ui_sessions = Sessions()
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router, responses=ERROR_RESPONSES)
@@ -105,11 +107,14 @@ def _routers() -> list[Any]:
         reads_incidents,
         reads_notify,
         reads_operator,
+        ui,
+        ui_login,
         writes,
     )
 
     return [module.router for module in (writes, reads, reads_audit, reads_incidents,
-                                         reads_notify, reads_operator, operator, metrics)]
+                                         reads_notify, reads_operator, operator, metrics,
+                                         ui_login, ui)]
 
 
 def _version() -> str:

@@ -18,14 +18,14 @@ from opsledger.api.engine import Engine
 from opsledger.api.reads import AsOf, State
 from opsledger.api.wire import WireJSON, reply
 
-__all__ = ["router"]
+__all__ = ["router", "visible_incident"]
 
 router = APIRouter(prefix="/v1", tags=["reads"])
 
 IncidentId = Annotated[str, Path(max_length=64)]
 
 
-def _incident(engine: Engine, who: Principal, incident_id: str,
+def visible_incident(engine: Engine, who: Principal, incident_id: str,
               as_of: datetime | None) -> Incident:
     """The incident (as it stood ``as_of``), if ``who`` may see it; else the unknown id's
     404."""
@@ -44,7 +44,7 @@ def _incident(engine: Engine, who: Principal, incident_id: str,
 def incident(request: Request, incident_id: IncidentId, who: Read,
              as_of: AsOf = None) -> WireJSON:
     """One incident with its deadlines; with ``as_of``, as it stood then."""
-    return reply(_incident(engine_of(request), who, incident_id, as_of))
+    return reply(visible_incident(engine_of(request), who, incident_id, as_of))
 
 
 @router.get("/incidents/{incident_id}/deadlines", response_model=list[Deadline])
@@ -52,7 +52,7 @@ def incident_deadlines(request: Request, incident_id: IncidentId, who: Read,
                        as_of: AsOf = None) -> WireJSON:
     """The incident's deadlines (policy §3: acknowledge, mitigate, status updates, RCA,
     fix), met, missed or pending; with ``as_of``, as they stood then."""
-    return reply(list(_incident(engine_of(request), who, incident_id, as_of).deadlines))
+    return reply(list(visible_incident(engine_of(request), who, incident_id, as_of).deadlines))
 
 
 @router.get("/incidents", response_model=list[Incident])

@@ -24,7 +24,7 @@ from opsledger.services.freshness import Freshness
 from opsledger.services.gate import Gate
 from opsledger.services.incidents import Incidents
 from opsledger.services.policies import Policies
-from opsledger.services.slo import Period, slo_row
+from opsledger.services.slo import Period, daily_rows, slo_row
 from opsledger.services.tenants import Tenants
 from opsledger.services.views import Views
 from opsledger.store.events import EventStore
@@ -138,6 +138,19 @@ class SloReads:
         return list(rs.SloReport.of({**slo_row(self._store.sql, t, r, period, moment, policy),
                                       **({"tenant_mode": modes[t]} if t and modes[t] else {})})
                      for t, r in scopes)
+
+    def daily(self, period: Period, *, tenant_id: str,
+              now: datetime | None = None) -> list[rs.DailyFigures]:
+        """A tenant's figures per UTC day of ``period`` up to ``now`` (as known then): the
+        dashboard's daily charts, read in three grouped queries instead of a report a
+        day."""
+        self._tenants.check_scope(tenant_id, False, "an SLO query")
+        moment = self._clock.now(now, "now", command=False)
+        self._views.catch_up()
+        as_of = min(period.end, max(period.start, moment))
+        policy = self._policies.policy_at(as_of - timedelta(microseconds=1))
+        return [rs.DailyFigures.of(row)
+                for row in daily_rows(self._store.sql, tenant_id, period, moment, policy)]
 
     def _mode(self, tenant_id: str) -> str | None:
         """The tenant's mode now; ``None`` for a tenant no longer readable (forgotten)."""
