@@ -223,3 +223,49 @@ def test_the_outage_timeline_shows_the_publishes_around_it(sample_audit: Path) -
     assert minutes[-1]["at"] < datetime(2026, 11, 3, 23, 59, tzinfo=UTC)  # text "<= ...T23:59"
     assert sum(m["err_http_status"] for m in minutes) >= 21  # the outage's 503s
     assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
+
+
+def test_an_opening_with_a_request_id_is_idempotent_and_its_id_derives_from_it(
+        snapshot: Any) -> None:
+    """A retried opening (same request id) returns the incident it opened, records
+    nothing more, and another store gives it the same id (the demo's hand-opened incidents
+    replay the same way)."""
+    ids = []
+    for _ in range(2):
+        with Operations.open("memory://", clock=FrozenClock(T0)) as ops:
+            tenant(ops)
+            first = ops.open_incident(severity="SEV2", title="customer report", cause="other",
+                                      by="a", tenant_id="acme", request_id="ticket-4711")
+            before = snapshot(ops)
+            again = ops.open_incident(severity="SEV2", title="customer report",
+                                      cause="other", by="a", tenant_id="acme",
+                                      request_id="ticket-4711")
+            assert again == first and snapshot(ops) == before
+            ids.append(first.incident_id)
+            other = ops.open_incident(severity="SEV2", title="y", cause="other", by="a",
+                                      tenant_id="acme")
+            assert other.incident_id != first.incident_id
+    assert ids[0] == ids[1]
+    with Operations.open("memory://", clock=FrozenClock(T0)) as ops, \
+            pytest.raises(InvalidInput, match="request_id"):
+        ops.open_incident(severity="SEV2", title="x", cause="other", by="a",
+                          request_id="x" * 5000)
+
+
+def test_operators_judgements_of_a_linked_alert_are_on_the_incidents_timeline(
+        sample_audit: Path) -> None:
+    with Operations.open("memory://") as ops:
+        import_pumuki_audit(ops, [sample_audit.read_bytes().splitlines()],
+                            register_unknown=True)
+        ops.advance_by_event_time()
+        incident = next(i for i in ops.incidents(all_tenants=True) if i.alert_ids)
+        alert = incident.alert_ids[0]
+        at = incident.opened_at + timedelta(minutes=5)
+        ops.acknowledge_alert(alert, by="ana", at=at)
+        ops.judge_alert(alert, "noise", reason="quiet window", by="ana", at=at)
+        entries = [e.to_dict() for e in ops.incident_timeline(incident.incident_id)
+                   if e.kind.startswith("Alert.") and e.kind not in ("Alert.Triggered",
+                                                                    "Alert.Resolved")]
+    assert [(e["kind"], e["by"], e["verdict"], e["reason"]) for e in entries] == [
+        ("Alert.Acknowledged", "ana", None, None), ("Alert.Judged", "ana", "noise",
+                                                   "quiet window")]

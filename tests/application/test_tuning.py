@@ -1,0 +1,116 @@
+"""Threshold tuning from judged alerts (issue 17 point 3; policy §7 monthly review): the
+candidates replayed over the month's stored facts, and a recommendation that removes the
+noise and loses no actionable alert. Given one failure in four in a quiet window (judged
+noise) and a real burst (judged actionable), the recommended setting silences the first and
+keeps the second; adopted from a moment on, it judges what comes after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from opsledger.domain.rules import to_us
+from opsledger_test_support import saas_tenant
+
+from opsledger import Operations, OperationsPolicy, Period
+from opsledger.reports.tuning import guard_candidate, replay_alerts, tune
+from opsledger.services.alert_backfill import facts_between
+
+T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+NOVEMBER = Period.month("2026-11")
+
+
+def _publishes(ops: Operations, start: datetime, total: int, failed: range, key: str) -> None:
+    for i in range(total):
+        bad = i in failed
+        ops.record_publish(
+            tenant_id="acme", repository_id="web", idempotency_key=f"{key}-{i}",
+            payload_hash=f"{key}-{i}".encode().hex().ljust(64, "0")[:64],
+            outcome="error" if bad else "success", error_code="HTTP_STATUS" if bad else None,
+            attempts=1, latency_ms=50, occurred_at=start + timedelta(seconds=10 * i))
+
+
+def _day(ops: Operations, day: datetime, judge: bool = True) -> int:
+    """A quiet window with one failure in four at 09:00 and a burst (8 of 20) at 11:00;
+    the on-call judges the first noise and the second actionable. Returns how many
+    error-rate alerts the day raised."""
+    _publishes(ops, day, total=4, failed=range(1, 2), key=f"quiet-{day:%d}")
+    _publishes(ops, day + timedelta(hours=2), total=20, failed=range(10, 18),
+               key=f"burst-{day:%d}")
+    _publishes(ops, day + timedelta(hours=3), total=1, failed=range(0), key=f"later-{day:%d}")
+    ops.advance(day + timedelta(hours=4))
+    raised = [a for a in ops.alerts(tenant_id="acme", rule="publish_error_rate")
+              if day <= a.triggered_at < day + timedelta(days=1)]
+    if judge:
+        quiet, burst = raised
+        ops.judge_alert(quiet.alert_id, "noise", reason="one failure in a quiet window",
+                        by="ana", at=day + timedelta(hours=4))
+        ops.judge_alert(burst.alert_id, "actionable", by="ana", at=day + timedelta(hours=4))
+    return len(raised)
+
+
+@pytest.mark.policy("7.monthly_review")
+def test_the_policy_in_force_replayed_gives_exactly_the_recorded_alerts(store_url: str) -> None:
+    with Operations.open(store_url) as ops:
+        saas_tenant(ops, "acme", ["web"], at=T0 - timedelta(days=1))
+        _day(ops, T0, judge=False)
+        facts = facts_between(ops.sql, to_us(NOVEMBER.start), to_us(NOVEMBER.end))
+        replayed = replay_alerts(facts, ops.policy_at, NOVEMBER.end)
+        recorded = ops.alerts(tenant_id="acme")
+    assert [(a.tenant, a.rule, a.triggered_at, a.resolved_at) for a in replayed] == sorted(
+        (a.tenant_id, a.rule, a.triggered_at, a.resolved_at) for a in recorded)
+
+
+@pytest.mark.policy("7.monthly_review")
+def test_the_recommendation_removes_the_noise_and_keeps_the_burst(store_url: str) -> None:
+    with Operations.open(store_url) as ops:
+        saas_tenant(ops, "acme", ["web"], at=T0 - timedelta(days=1))
+        _day(ops, T0)
+        report = tune(ops, NOVEMBER)
+    assert report["noisy_rules"] == ["publish_error_rate"]
+    assert report["baseline"] == report["recorded"]  # the replay is exact
+    chosen = report["recommendation"]
+    assert chosen is not None and chosen == report["one_change"]
+    assert chosen["removed_noise"] == 1 and chosen["removed_unjudged"] == 0
+    assert chosen["alerts_after"] == chosen["alerts_before"] - 1
+    # every candidate shows what it would have removed and lost; the chosen one lost nothing
+    by_name = {c["name"]: c for c in report["candidates"]}
+    assert by_name[chosen["name"]]["lost_actionable"] == 0
+    assert any(c["lost_actionable"] for c in report["candidates"])  # a ladder stopped there
+    tuned = OperationsPolicy.from_toml(chosen["policy_toml"])
+    assert tuned != OperationsPolicy() and tuned.slo == OperationsPolicy().slo
+
+
+@pytest.mark.policy("7.monthly_review")
+def test_without_judgements_nothing_is_recommended(store_url: str) -> None:
+    with Operations.open(store_url) as ops:
+        saas_tenant(ops, "acme", ["web"], at=T0 - timedelta(days=1))
+        _day(ops, T0, judge=False)  # linked to their SEV2 incidents: both count actionable
+        report = tune(ops, NOVEMBER)
+    assert report["recommendation"] is None and report["one_change"] is None
+
+
+@pytest.mark.policy("7.monthly_review")
+def test_an_adopted_recommendation_judges_what_comes_after_its_effective_time(
+        store_url: str) -> None:
+    with Operations.open(store_url) as ops:
+        saas_tenant(ops, "acme", ["web"], at=T0 - timedelta(days=1))
+        _day(ops, T0)
+        chosen = tune(ops, NOVEMBER)["recommendation"]
+        effective = T0 + timedelta(days=1)
+        ops.adopt_policy(OperationsPolicy.from_toml(chosen["policy_toml"]), by="lead",
+                         reason=chosen["name"], effective_at=effective, at=effective)
+        raised = _day(ops, T0 + timedelta(days=2), judge=False)
+        fifth = [a.triggered_at for a in ops.alerts(tenant_id="acme", rule="publish_error_rate")
+                 if a.triggered_at.day == 5]
+    # the quiet window of the 5th stays quiet; its burst fires
+    assert raised == 1 and fifth[0] > T0 + timedelta(days=2, hours=2)
+
+
+def test_a_guard_candidate_merges_with_the_guards_in_force() -> None:
+    base = OperationsPolicy.from_toml(
+        "[alerts]\nmin_operations_by_rule = { publish_latency_p95 = 10 }\n")
+    tuned = guard_candidate("publish_error_rate", 5).policy(base)
+    assert dict(tuned.alerts.min_operations_by_rule) == {"publish_error_rate": 5,
+                                                         "publish_latency_p95": 10}
+    assert tuned.alerts.guard("auth_scope_failures") == 0
