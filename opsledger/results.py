@@ -126,6 +126,7 @@ __all__ = [
     "RefusalRow",
     "Rejection",
     "Result",
+    "ReviewBody",
     "RuleComparison",
     "SlaFigures",
     "SloReport",
@@ -869,21 +870,29 @@ class WeeklyTenant(Result):
 
 
 @dataclass(frozen=True, slots=True)
-class WeeklyReview(Result):
-    """§7 weekly review (``weekly_review``): what a monthly review shows of its period,
-    each tenant against the week before, without threshold tuning."""
+class ReviewBody(Result):
+    """What the weekly and the monthly review both show of their period, as it stood at its
+    end (``tenants`` are each review's own)."""
 
     kind: str
     period_start: datetime
     period_end: datetime
-    tenants: tuple[WeeklyTenant, ...]
     sla: tuple[SlaFigures, ...]
     alerts_per_rule: Mapping[str, int]
     alerts: tuple[Alert, ...]
     incidents: tuple[IncidentBrief, ...]
     #: Each incident's own timeline (id, title, entries: at, what, by, detail).
     incident_timelines: tuple[Mapping[str, Any], ...]
+    #: Detection quality per rule and tenant (``alerts quality``): precision, misses, time
+    #: to detect, and the missed detections.
     quality: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyReview(ReviewBody):
+    """§7 weekly review (``weekly_review``): each tenant against the week before."""
+
+    tenants: tuple[WeeklyTenant, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -934,22 +943,10 @@ class PolicyAdoption(Result):
 
 
 @dataclass(frozen=True, slots=True)
-class MonthlyReview(Result):
-    """§7 monthly review (``monthly_review``)."""
+class MonthlyReview(ReviewBody):
+    """§7 monthly review (``monthly_review``): with threshold tuning."""
 
-    kind: str
-    period_start: datetime
-    period_end: datetime
     tenants: tuple[MonthlyTenant, ...]
-    sla: tuple[SlaFigures, ...]
-    alerts_per_rule: Mapping[str, int]
-    alerts: tuple[Alert, ...]
-    incidents: tuple[IncidentBrief, ...]
-    #: Each incident's own timeline (id, title, entries: at, what, by, detail).
-    incident_timelines: tuple[Mapping[str, Any], ...]
-    #: Detection quality per rule and tenant (``alerts quality``): precision, misses, time
-    #: to detect, and the missed detections.
-    quality: Mapping[str, Any]
     threshold_tuning: tuple[PolicyAdoption, ...]
     #: Precision per rule in each stretch between the adoptions that took effect.
     precision_by_policy: tuple[Mapping[str, Any], ...]
