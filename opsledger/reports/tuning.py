@@ -19,13 +19,13 @@ the recorded alerts the baseline also raises, and their judgements at the period
 * **added**: candidate alerts no baseline alert overlaps;
 * **missed days**: days under an SLO target whose matching alert the candidate removes.
 
-The recommendation is the candidate that removes the most alerts judged noise and loses
-no actionable alert and no detection (among equals: the one removing fewer unjudged alerts,
-which nobody called noise); the per-rule winners are also tried together. Without
-judgements there is no recommendation: unjudged alerts are not evidence of noise. For a
-team that changes one thing at a time, ``one_change`` is the best single-rule candidate. Its
-policy (the policy in force at the period's end with the change) is given as TOML for
-``opsledger policy adopt --effective-at``.
+The recommendation is the candidate that removes the most alerts judged noise, net of the
+alerts it adds, and loses no actionable alert and no detection (among equals: the one
+removing fewer unjudged alerts, which nobody called noise); the per-rule winners are also
+tried together. Without judgements there is no recommendation: unjudged alerts are not
+evidence of noise. For a team that changes one thing at a time, ``one_change`` is the best
+single-rule candidate. Its policy (the policy in force at the period's end with the change)
+is given as TOML for ``opsledger policy adopt --effective-at``.
 
 The replay is exact: the policy in force, replayed, gives the recorded alerts (tested).
 """
@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["Candidate", "ReplayedAlert", "guard_candidate", "replay_alerts",
            "threshold_candidates", "tune", "window_candidate"]
 
-#: How much history before the period the replay reads to warm each rule's state up.
-WARMUP = timedelta(days=1)
+#: How much history before the period the replay reads to warm each rule's state up: the
+#: longest window a rule reads (the opt-in burn-rate ticket's three days).
+WARMUP = timedelta(days=3)
 _HOUR = 3_600_000_000
 _WINDOW_FIELD = {
     "publish_error_rate": "error_rate_window_minutes",
