@@ -33,6 +33,11 @@ Four commands:
   (default 200,000 vs 20,000; target ratio <= 1.2), for the importer, ``--strict``,
   strict from an unrewindable source, the whole import command, and the library's
   streamed batched save as the baseline. See :mod:`bench._import_memory`.
+* ``python -m bench sweep-export [--incidents N] [--sweep-days D] [--days D] [--json]``:
+  the incident deadline sweep (100 SEV1 incidents left open 17 days) and the compliance
+  export of one busy tenant (a month, 15 days, everything), rows/s, seconds and peak
+  memory against the library's read of the same notifications. See
+  :mod:`bench._sweep_export`.
 
 The default command makes two comparisons, both in the same process and run, each into a
 fresh SQLite file (WAL):
@@ -207,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify.main(arguments[1:])
     if arguments[:1] == ["import-memory"]:
         return _import_memory.main(arguments[1:])
+    if arguments[:1] == ["sweep-export"]:
+        from bench import _sweep_export
+
+        return _sweep_export.main(arguments[1:])
     if arguments[:1] == ["serve"]:
         from bench import _serve
 

@@ -342,7 +342,9 @@ class Incident(Aggregate):
         d = self.deadlines.get(kind)
         if d is None or d["status"] != "pending" or d["due_at"] != due_at:
             return False
-        deadlines = copy.deepcopy(self.deadlines)
+        # Each deadline is a flat dict of immutable values: a copy of each is a deep copy
+        # (a miss is the sweep's per-event cost: copy.deepcopy was most of it).
+        deadlines = {k: dict(v) for k, v in self.deadlines.items()}
         deadlines[kind].update(status="missed", missed_at=due_at)
         if kind == "status_update":  # every further 30 minutes without an update is a miss
             response = policy.response

@@ -85,53 +85,101 @@ class IncidentsView:
             sql.execute(cursor, f"DELETE FROM {sql.table(table)}")
 
     def apply(self, sql: SqlStore, cursor: Any, facts: Sequence[Fact]) -> None:
-        """Every incident event carries its deadlines and state: upsert both."""
+        """Every incident event carries its deadlines and state: upsert both. The writes
+        of one incident's events in the batch are folded in memory and written once at the
+        end of the batch (one update of its row, one of its deadlines), with the same rows
+        as applying each event in turn would leave."""
+        changes: dict[str, _Changes] = {}
         for fact in facts:
             if not fact.topic.startswith(topics.INCIDENT_PREFIX):
                 continue
             s, name = fact.state, fact.topic.rsplit(".", 1)[1]
+            change = changes.get(fact.stream_id)
             if name == "Opened":
                 sql.execute(cursor, f"INSERT INTO {sql.table('incidents')} VALUES "
                                     f"({', '.join('?' * len(INCIDENT_COLUMNS))})",
                             (fact.stream_id, s["tenant_id"], s["severity"], "open", s["cause"],
                              s["title"], iso(s["occurred_at"]), None, None, None, None, None,
                              orjson.dumps(s["alert_ids"]).decode(), None))
-            sets = ["state = ?", "deadlines = ?"]
-            params: list[Any] = [s.get("state", "open"),
-                                 orjson.dumps(_deadline_list(s["deadlines"])).decode()]
-            if name in STAMPS:
-                sets.append(f"{STAMPS[name]} = ?")
-                params.append(iso(s["occurred_at"]))
-            if name == "SeverityChanged":
-                sets.append("severity = ?")
-                params.append(s["severity"])
-            if s.get("escalated_to"):
-                sets.append("escalated_to = ?")
-                params.append(s["escalated_to"])
-            sql.execute(cursor, f"UPDATE {sql.table('incidents')} SET {', '.join(sets)} "
-                                "WHERE id = ?", (*params, fact.stream_id))
-            self._deadlines(sql, cursor, fact.stream_id, s)
+            if change is None:
+                change = changes[fact.stream_id] = _Changes(_head(sql, cursor, fact.stream_id))
+            change.add(name, s)
+        for incident_id, change in changes.items():
+            change.write(sql, cursor, incident_id)
 
-    @staticmethod
-    def _deadlines(sql: SqlStore, cursor: Any, incident_id: str, s: dict[str, Any]) -> None:
-        sql.execute(cursor, f"SELECT severity, tenant, opened_at FROM {sql.table('incidents')} "
-                            "WHERE id = ?", (incident_id,))
-        head = cursor.fetchone()
+
+def _head(sql: SqlStore, cursor: Any, incident_id: str) -> dict[str, Any] | None:
+    sql.execute(cursor, f"SELECT severity, tenant, opened_at FROM {sql.table('incidents')} "
+                        "WHERE id = ?", (incident_id,))
+    row = cursor.fetchone()
+    return None if row is None else dict(row)
+
+
+class _Changes:
+    """One incident's writes in a batch, folded: the columns its row gets (the last value
+    of each), its deadline rows by (kind, due) as the events leave them, and the rows an
+    event removed (a pending deadline the next event no longer carries)."""
+
+    def __init__(self, head: dict[str, Any] | None) -> None:
+        self.head = head
+        self.sets: dict[str, Any] = {}
+        self.deadlines: dict[str, Any] = {}
+        self.rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.dropped: set[tuple[str, str]] = set()
+        self.pending: set[tuple[str, str]] = set()  # the keys of the pending rows
+
+    def add(self, name: str, s: dict[str, Any]) -> None:
+        """Fold one event in."""
+        self.sets["state"] = s.get("state", "open")
+        self.deadlines = s["deadlines"]
+        if name in STAMPS:
+            self.sets[STAMPS[name]] = iso(s["occurred_at"])
+        if name == "SeverityChanged":
+            self.sets["severity"] = s["severity"]
+            if self.head is not None:
+                self.head["severity"] = s["severity"]
+        if s.get("escalated_to"):
+            self.sets["escalated_to"] = s["escalated_to"]
         # A pending deadline the event no longer carries was moved (severity change).
-        sql.execute(cursor, f"DELETE FROM {sql.table('incident_deadlines')} WHERE "
-                            "incident_id = ? AND status = 'pending'", (incident_id,))
+        for key in self.pending:
+            del self.rows[key]
+        self.dropped |= self.pending
+        self.pending = set()
         instances = [*s.get("settled", ()), *([s["missed"]] if s.get("missed") else []),
                      *s["deadlines"].values()]
         kinds = [*(["status_update"] * len(s.get("settled", ()))),
                  *([s["kind"]] if s.get("missed") else []), *s["deadlines"].keys()]
-        rows = [(incident_id, kind, _t(d["due_at"]) or "", d["status"], _t(d.get("met_at")),
-                 _t(d.get("missed_at")), head["severity"], head["tenant"], head["opened_at"])
-                for kind, d in zip(kinds, instances, strict=True)]
-        sets = ", ".join(f"{c} = excluded.{c}" for c in ("status", "met_at", "missed_at",
-                                                         "severity"))
-        sql.executemany(cursor, f"INSERT INTO {sql.table('incident_deadlines')} VALUES "
+        head = self.head
+        for kind, d in zip(kinds, instances, strict=True):
+            due = _t(d["due_at"]) or ""
+            key = (kind, due)
+            self.rows[key] = (kind, due, d["status"], _t(d.get("met_at")), _t(d.get("missed_at")),
+                              head["severity"], head["tenant"], head["opened_at"])  # type: ignore[index]
+            if d["status"] == "pending":
+                self.pending.add(key)
+            else:
+                self.pending.discard(key)
+
+    def write(self, sql: SqlStore, cursor: Any, incident_id: str) -> None:
+        """The row, then the deadlines: pending ones of before go, the removed ones go,
+        the rows the events left are upserted."""
+        sets = {**self.sets, "deadlines": orjson.dumps(_deadline_list(self.deadlines)).decode()}
+        sql.execute(cursor, f"UPDATE {sql.table('incidents')} SET "
+                            f"{', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
+                    (*sets.values(), incident_id))
+        table = sql.table("incident_deadlines")
+        sql.execute(cursor, f"DELETE FROM {table} WHERE incident_id = ? AND status = 'pending'",
+                    (incident_id,))
+        gone = [(incident_id, *key) for key in self.dropped if key not in self.rows]
+        if gone:
+            sql.executemany(cursor, f"DELETE FROM {table} WHERE incident_id = ? AND kind = ? "
+                                    "AND due = ?", sorted(gone))
+        updated = ", ".join(f"{c} = excluded.{c}" for c in ("status", "met_at", "missed_at",
+                                                            "severity"))
+        sql.executemany(cursor, f"INSERT INTO {table} VALUES "
                                 f"({', '.join('?' * len(DEADLINE_COLUMNS))}) ON CONFLICT "
-                                f"(incident_id, kind, due) DO UPDATE SET {sets}", rows)
+                                f"(incident_id, kind, due) DO UPDATE SET {updated}",
+                        [(incident_id, *row) for row in self.rows.values()])
 
 
 def incident_rows(sql: SqlStore, tenant_id: str | None, state: str | None) -> list[

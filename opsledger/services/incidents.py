@@ -4,10 +4,13 @@ that records missed deadlines at their due times."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
 
 from opsledger import results as rs
 from opsledger.domain.bounds import bounded
@@ -28,6 +31,9 @@ from opsledger.store.asof import as_of, evaluated_by
 from opsledger.store.events import EventStore
 
 __all__ = ["Incidents"]
+
+#: The most missed deadlines the sweep saves in one transaction (memory stays bounded).
+_SAVE_EVENTS = 10_000
 
 
 class Incidents:
@@ -255,8 +261,8 @@ class Incidents:
         version, it reloads, finds the deadline recorded and moves on.
         """
         due = self.incident_deadlines().due(now)
-        return sum(self._record_overdue(incident_id, now)
-                   for incident_id in dict.fromkeys(d.key[0] for d in due))
+        return self._record_all((self._incident(incident_id), now)
+                                for incident_id in dict.fromkeys(d.key[0] for d in due))
 
     def record_due_incident_deadlines_per_tenant(self, marks: dict[str, datetime]) -> int:
         """Record incident deadlines as missed on each tenant's own event time ``marks``
@@ -265,12 +271,42 @@ class Incidents:
         if not marks:
             return 0
         newest = max(marks.values())
+
+        def due() -> Iterator[tuple[Incident, datetime]]:
+            for incident_id in dict.fromkeys(
+                    d.key[0] for d in self.incident_deadlines().due(newest)):
+                incident = self._incident(incident_id)
+                tenant = incident.tenant_id
+                if tenant is None or tenant in marks:
+                    yield incident, marks.get(tenant or "", newest)
+
+        return self._record_all(due())
+
+    def _record_all(self, due: Iterable[tuple[Incident, datetime]]) -> int:
+        """Record each incident's overdue deadlines and save them together, in the order
+        given, up to ``_SAVE_EVENTS`` events a transaction (one round trip for many
+        incidents). Should a save conflict with another writer, nothing of it is kept and
+        each of its incidents is reloaded and decided again, one at a time."""
         recorded = 0
-        for incident_id in dict.fromkeys(d.key[0] for d in self.incident_deadlines().due(newest)):
-            tenant = self._incident(incident_id).tenant_id
-            if tenant is None or tenant in marks:
-                recorded += self._record_overdue(incident_id, marks.get(tenant or "", newest))
-        return recorded
+        batch: list[tuple[Incident, datetime, int]] = []
+        escalation = functools.cache(self._escalation)
+
+        def save() -> int:
+            try:
+                self._store.save(*(incident for incident, _, _ in batch))
+            except IntegrityError:
+                return sum(self._record_overdue(str(incident.id), now)
+                           for incident, now, _ in batch)
+            return sum(n for _, _, n in batch)
+
+        for incident, now in due:
+            n = incident.record_overdue(now, *escalation(now))
+            if n:
+                batch.append((incident, now, n))
+            if sum(n for _, _, n in batch) >= _SAVE_EVENTS:
+                recorded += save()
+                batch = []
+        return recorded + (save() if batch else 0)
 
     def _record_overdue(self, incident_id: str, now: datetime) -> int:
         owner, policy = self._escalation(now)
