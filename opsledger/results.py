@@ -182,6 +182,9 @@ def _inner(hint: Any) -> Any:
     return hint
 
 
+_SCALARS = frozenset({str, int, float, bool, NoneType})
+
+
 def _from(hint: Any, value: Any) -> Any:
     hint = _inner(hint)
     if value is None:
@@ -206,6 +209,8 @@ def _from(hint: Any, value: Any) -> Any:
 
 
 def _to(value: Any, times: Callable[[datetime], Any] = iso_utc) -> Any:
+    if type(value) in _SCALARS:  # the most common values, returned at once
+        return value
     if isinstance(value, datetime):
         return times(value)
     if isinstance(value, date):
@@ -1003,6 +1008,13 @@ class ExportRow(Result):
     subject: str
     outcome: str | None
     details: Mapping[str, Any]
+
+    def to_dict(self, times: Callable[[datetime], Any] = iso_utc) -> dict[str, Any]:
+        """:meth:`Result.to_dict`, spelled out: an export writes one per row."""
+        return {"at": times(self.at), "kind": self.kind, "tenant": self.tenant_id,
+                "repository": self.repository_id, "actor": self.actor,
+                "subject": self.subject, "outcome": self.outcome,
+                "details": _to(self.details, times)}
 
 
 # ---- API tokens (Operations.create_token, rotate_token, revoke_token, tokens, authenticate)

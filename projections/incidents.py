@@ -13,11 +13,11 @@ from opsledger.domain.time import iso_utc
 from opsledger.projections._facts import Fact, iso, moment
 from opsledger.projections._sql import SqlStore, create_index, equals
 
-__all__ = ["IncidentsView", "describe", "incident_rows", "pending_deadlines"]
+__all__ = ["IncidentsView", "describe", "incident_rows", "incidents_between", "pending_deadlines"]
 
 INCIDENT_COLUMNS = ("id", "tenant", "severity", "state", "cause", "title", "opened_at",
                     "acknowledged_at", "mitigation_started_at", "resolved_at", "closed_at",
-                    "escalated_to", "alert_ids", "deadlines")
+                    "escalated_to", "alert_ids", "deadlines", "last_at")
 DEADLINE_COLUMNS = ("incident_id", "kind", "due", "status", "met_at", "missed_at",
                     "severity", "tenant", "opened_at")
 STAMPS = {"Acknowledged": "acknowledged_at", "MitigationStarted": "mitigation_started_at",
@@ -63,7 +63,9 @@ class IncidentsView:
 
     name = "incidents"
     #: Bump when the tables or the rows written change: stores rebuild the view on open.
-    version: int = 1
+    #: 2: ``last_at``, the business time of the incident's latest event (what an export of
+    #: a period reads: the incidents with events in it).
+    version: int = 2
     tables: tuple[str, ...] = ("incidents", "incident_deadlines")
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("incident_deadlines_pending", "incident_deadlines", "status, due"),)
@@ -100,7 +102,8 @@ class IncidentsView:
                                     f"({', '.join('?' * len(INCIDENT_COLUMNS))})",
                             (fact.stream_id, s["tenant_id"], s["severity"], "open", s["cause"],
                              s["title"], iso(s["occurred_at"]), None, None, None, None, None,
-                             orjson.dumps(s["alert_ids"]).decode(), None))
+                             orjson.dumps(s["alert_ids"]).decode(), None,
+                             iso(s["occurred_at"])))
             if change is None:
                 change = changes[fact.stream_id] = _Changes(_head(sql, cursor, fact.stream_id))
             change.add(name, s)
@@ -109,7 +112,8 @@ class IncidentsView:
 
 
 def _head(sql: SqlStore, cursor: Any, incident_id: str) -> dict[str, Any] | None:
-    sql.execute(cursor, f"SELECT severity, tenant, opened_at FROM {sql.table('incidents')} "
+    sql.execute(cursor, f"SELECT severity, tenant, opened_at, last_at FROM "
+                        f"{sql.table('incidents')} "
                         "WHERE id = ?", (incident_id,))
     row = cursor.fetchone()
     return None if row is None else dict(row)
@@ -131,6 +135,9 @@ class _Changes:
     def add(self, name: str, s: dict[str, Any]) -> None:
         """Fold one event in."""
         self.sets["state"] = s.get("state", "open")
+        at = iso(s["occurred_at"])
+        if self.head is not None and (self.head["last_at"] or "") < at:
+            self.head["last_at"] = self.sets["last_at"] = at
         self.deadlines = s["deadlines"]
         if name in STAMPS:
             self.sets[STAMPS[name]] = iso(s["occurred_at"])
@@ -192,6 +199,7 @@ def incident_rows(sql: SqlStore, tenant_id: str | None, state: str | None) -> li
                             "ORDER BY opened_at, id", params)
         rows = [dict(r) for r in cursor.fetchall()]
     for row in rows:
+        del row["last_at"]  # the view's own (see incidents_between)
         row["alert_ids"] = orjson.loads(row["alert_ids"] or "[]")
         row["deadlines"] = orjson.loads(row["deadlines"] or "[]")
     return rows
@@ -206,3 +214,15 @@ def pending_deadlines(sql: SqlStore) -> list[dict[str, Any]]:
         return [{"incident_id": r["incident_id"], "kind": r["kind"],
                  "due": datetime.fromisoformat(r["due"].replace("Z", "+00:00"))}
                 for r in cursor.fetchall()]
+
+
+def incidents_between(sql: SqlStore, tenant_id: str, start: str, end: str) -> list[
+        dict[str, Any]]:
+    """The tenant's incidents with events in ``[start, end)`` (fixed-width UTC text): opened
+    before ``end``, their latest event at or after ``start``; ``id`` and ``severity``, by
+    opening time (as :func:`incident_rows` orders them)."""
+    with sql.transaction(commit=False) as cursor:
+        sql.execute(cursor, f"SELECT id, severity FROM {sql.table('incidents')} WHERE "
+                            "tenant = ? AND opened_at < ? AND last_at >= ? "
+                            "ORDER BY opened_at, id", (tenant_id, end, start))
+        return [dict(r) for r in cursor.fetchall()]

@@ -4,13 +4,9 @@ that records missed deadlines at their due times."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
-
-from eventsourcing.persistence import IntegrityError
 
 from opsledger import results as rs
 from opsledger.domain.bounds import bounded
@@ -22,6 +18,7 @@ from opsledger.projections import incidents as incident_view
 from opsledger.projections.sla import sla_summary
 from opsledger.projections.timeline import timeline
 from opsledger.scheduler import Deadline, DeadlineQueue
+from opsledger.services._incident_sweep import event_entries, record_all
 from opsledger.services.clock import BusinessClock
 from opsledger.services.gate import GateState
 from opsledger.services.policies import Policies
@@ -31,9 +28,6 @@ from opsledger.store.asof import as_of, evaluated_by
 from opsledger.store.events import EventStore
 
 __all__ = ["Incidents"]
-
-#: The most missed deadlines the sweep saves in one transaction (memory stays bounded).
-_SAVE_EVENTS = 10_000
 
 
 class Incidents:
@@ -183,15 +177,7 @@ class Incidents:
         tenant's per-minute publish statistics from 30 minutes before it opened to 30
         minutes after it was resolved, in business-time order (deterministic)."""
         incident = self._incident(incident_id)
-        entries: list[dict[str, Any]] = []
-        for e in self._store.app.events.get(incident.id):
-            data = {k: v for k, v in vars(e).items()
-                    if k not in ("originator_id", "originator_version", "timestamp",
-                                 "originator_topic", "deadlines", "occurred_at")}
-            if "kind" in data:  # a missed deadline's kind
-                data["deadline"] = data.pop("kind")
-            entries.append({"at": iso_utc(vars(e)["occurred_at"]),
-                            "kind": type(e).__qualname__, **data})
+        entries = event_entries(self._store.app.events.get(incident.id))
         for alert_id in incident.alert_ids:
             for e in self._store.app.events.get(UUID(alert_id)):
                 if "occurred_at" not in vars(e):  # a revision after late facts: not an entry
@@ -211,6 +197,18 @@ class Incidents:
                                             iso_utc(end + around))
                         if e["kind"] == "publish_minute"]
         return list(rs.TimelineEntry.of(e) for e in sorted(entries, key=lambda e: e["at"]))
+
+    def incident_events_between(self, tenant_id: str, start: str, end: str) -> Iterator[
+            tuple[str, str, list[rs.TimelineEntry]]]:
+        """(id, severity, its events in ``[start, end)``) of each of the tenant's incidents
+        with events then (fixed-width UTC text), by opening time: the incident events of
+        :meth:`incident_timeline`, read from the incidents that have some in the range."""
+        self._views.catch_up()
+        for row in incident_view.incidents_between(self._store.sql, tenant_id, start, end):
+            events = sorted(event_entries(self._store.app.events.get(UUID(row["id"]))),
+                            key=lambda e: e["at"])
+            yield row["id"], row["severity"], [rs.TimelineEntry.of(e) for e in events
+                                               if start <= e["at"] < end]
 
     def incidents(self, *, tenant_id: str | None = None, all_tenants: bool = False,
                   state: str | None = None,
@@ -261,8 +259,9 @@ class Incidents:
         version, it reloads, finds the deadline recorded and moves on.
         """
         due = self.incident_deadlines().due(now)
-        return self._record_all((self._incident(incident_id), now)
-                                for incident_id in dict.fromkeys(d.key[0] for d in due))
+        return record_all(self._store, ((self._incident(incident_id), now)
+                                        for incident_id in dict.fromkeys(d.key[0] for d in due)),
+                          self._escalation, self._record_overdue)
 
     def record_due_incident_deadlines_per_tenant(self, marks: dict[str, datetime]) -> int:
         """Record incident deadlines as missed on each tenant's own event time ``marks``
@@ -280,33 +279,7 @@ class Incidents:
                 if tenant is None or tenant in marks:
                     yield incident, marks.get(tenant or "", newest)
 
-        return self._record_all(due())
-
-    def _record_all(self, due: Iterable[tuple[Incident, datetime]]) -> int:
-        """Record each incident's overdue deadlines and save them together, in the order
-        given, up to ``_SAVE_EVENTS`` events a transaction (one round trip for many
-        incidents). Should a save conflict with another writer, nothing of it is kept and
-        each of its incidents is reloaded and decided again, one at a time."""
-        recorded = 0
-        batch: list[tuple[Incident, datetime, int]] = []
-        escalation = functools.cache(self._escalation)
-
-        def save() -> int:
-            try:
-                self._store.save(*(incident for incident, _, _ in batch))
-            except IntegrityError:
-                return sum(self._record_overdue(str(incident.id), now)
-                           for incident, now, _ in batch)
-            return sum(n for _, _, n in batch)
-
-        for incident, now in due:
-            n = incident.record_overdue(now, *escalation(now))
-            if n:
-                batch.append((incident, now, n))
-            if sum(n for _, _, n in batch) >= _SAVE_EVENTS:
-                recorded += save()
-                batch = []
-        return recorded + (save() if batch else 0)
+        return record_all(self._store, due(), self._escalation, self._record_overdue)
 
     def _record_overdue(self, incident_id: str, now: datetime) -> int:
         owner, policy = self._escalation(now)
@@ -315,3 +288,4 @@ class Incidents:
             return incident.record_overdue(now, owner, policy)
 
         return self._store.update(lambda: self._incident(incident_id), miss)
+
