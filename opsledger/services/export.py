@@ -172,14 +172,22 @@ def _output_times(value: Any) -> Any:
     ordered on the views' own text first, which sorts as time does.)"""
     if type(value) in _SCALARS:  # most values: nothing to look at
         return value
-    if isinstance(value, str) and _STORED_TIME.fullmatch(value):
-        return fmt_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    if isinstance(value, str):
+        return _time_text(value)
     if isinstance(value, dict):
         if value.keys() == {"_type_", "_data_"} and value["_type_"] == "datetime_iso":
             return _output_times(value["_data_"])
-        return {k: v if type(v) in _SCALARS else _output_times(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else _time_text(v) if type(v) is str
+                else _output_times(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_output_times(v) for v in value]
+    return value
+
+
+def _time_text(value: str) -> str:
+    """A time's text in the one output form; other text as it is."""
+    if _STORED_TIME.fullmatch(value):
+        return fmt_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
     return value
 
 
@@ -188,13 +196,19 @@ def _scrub(value: Any, names: list[str], hash_payloads: bool, key: str = "") -> 
     if type(value) in _SCALARS:
         return value
     if isinstance(value, dict):
-        return {k: v if type(v) in _SCALARS else _scrub(v, names, hash_payloads, k)
+        return {k: v if type(v) in _SCALARS else _scrub_text(v, names, hash_payloads, k)
+                if type(v) is str else _scrub(v, names, hash_payloads, k)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v, names, hash_payloads, key) for v in value]
     if isinstance(value, str):
-        if hash_payloads and key == "payload_hash":
-            return _digest(value)
-        for name in names:
-            value = value.replace(name, REDACTED)
+        return _scrub_text(value, names, hash_payloads, key)
+    return value
+
+
+def _scrub_text(value: str, names: list[str], hash_payloads: bool, key: str) -> str:
+    if hash_payloads and key == "payload_hash":
+        return _digest(value)
+    for name in names:
+        value = value.replace(name, REDACTED)
     return value
