@@ -25,6 +25,7 @@ notifications (the export's rate is rows per second; the library's, notification
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from bench._import_memory import _positive
 from bench._rebuild_child import library_mapped_read, peak_kib
 from bench._report import machine
 
@@ -49,13 +51,6 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 START = datetime(2026, 1, 5, tzinfo=UTC)
 TENANT = "tenant-01"
 KINDS = ("outage", "error_burst", "auth_failures", "collisions", "slow")
-
-
-def _positive(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -141,8 +136,7 @@ def _child(*args: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"{args[0]} child failed ({done.returncode}):\n"
                            f"{done.stderr.strip()[-3000:]}")
-    result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return dict(orjson.loads(done.stdout.splitlines()[-1]))
 
 
 # ---- the export store (built once) ----------------------------------------------------
@@ -178,12 +172,14 @@ def export_store(directory: Path, days: int, per_day: int) -> Path:
 
 
 # ---- the report -----------------------------------------------------------------------
+def _progress(quiet: bool, message: str) -> None:
+    if not quiet:  # with --json, the report alone
+        print(message, file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure the sweep (both policies) and the export (three ranges); the report."""
-    def log(message: str) -> None:
-        if not args.json:
-            print(message, file=sys.stderr, flush=True)
-
+    log = functools.partial(_progress, args.json)
     args.dir.mkdir(parents=True, exist_ok=True)
     sweeps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="opsledger-sweep-", dir=args.dir) as tmp:
