@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Compressor, Mapper, StoredEvent, Transcoder
 
 from opsledger.domain import topics
 from opsledger.domain.errors import TenantForgotten
@@ -41,10 +41,12 @@ class Forgotten(DomainEvent):
 
 
 class TenantCipherMapper(Mapper[UUID]):
-    """Encrypts the state of every tenant-owned event with the tenant's key."""
+    """Encrypts the state of every tenant-owned event with the tenant's key (after the
+    ``compressor``, if any, compressed it: :mod:`opsledger.store.compress`)."""
 
-    def __init__(self, transcoder: Transcoder, keyring: KeyRing) -> None:
-        super().__init__(transcoder)
+    def __init__(self, transcoder: Transcoder, keyring: KeyRing,
+                 compressor: Compressor | None = None) -> None:
+        super().__init__(transcoder, compressor=compressor)
         self.keyring = keyring
         self._stream_tenant: dict[UUID | str, str] = {}
 
