@@ -1,15 +1,17 @@
-"""``python -m bench size [--lines N] [--seed S] [--dir D] [--json]``: where a store's bytes go.
+"""``python -m bench size [--lines N] [--seed S] [--dir D] [--postgres URL] [--json]``: where
+a store's bytes go.
 
 N simulated Pumuki audit lines (default 20,000) and the downstream snapshot lines of those
 publishes are imported into a fresh SQLite store the way the CLI does it
 (``import_pumuki_audit``, ``import_snapshots``, then ``advance_by_event_time`` and
 ``catch_up``: alert process, deadlines and every view written). After a WAL checkpoint,
-SQLite's ``dbstat`` gives the pages of every table and index; each is printed as bytes per
-imported publish (pages, so free space inside pages counts), beside the raw input bytes
-(audit + snapshot NDJSON) per publish, the events per topic with their average stored state,
-and the store against the raw input (goal: <= 2x).
+SQLite's ``dbstat`` gives the pages of every table and index (with ``--postgres URL``:
+``pg_table_size`` / ``pg_relation_size`` of each relation of a fresh schema); each is printed
+as bytes per imported publish (pages, so free space inside pages counts), beside the raw input
+bytes (audit + snapshot NDJSON) per publish, the events per topic with their average stored
+state, and the store against the raw input (goal: <= 2x).
 
-The baseline, measured in the same run: the eventsourcing library's own SQLite store of
+The baseline, measured in the same run: the eventsourcing library's own store (same backend) of
 the same records saved as plain events (one aggregate per audit line carrying the fields
 opsledger stores, one per snapshot line), default transcoder, no chain, no encryption.
 """
@@ -26,6 +28,7 @@ from io import BytesIO
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import orjson
 from eventsourcing.domain import Aggregate
@@ -35,10 +38,12 @@ from bench._input import library_rows_from_lines
 from bench._report import machine, render_json_value
 from opsledger import Operations, import_pumuki_audit, import_snapshots
 from opsledger.sim.simulate import SimulationConfig, simulate
+from opsledger.store.url import parse_store_url
 
 __all__ = ["GOAL", "SizeReport", "main", "measure_store", "run"]
 
 GOAL = 2.0
+FREE = "(free pages)"
 _TENANTS, _DAYS = 5, 7
 
 
@@ -64,12 +69,13 @@ class StoreSize:
 
     @property
     def total(self) -> int:
-        """Bytes of every page in use (dbstat)."""
+        """Bytes of every page (dbstat's, and the free pages on SQLite)."""
         return sum(size for _, _, size in self.objects.values())
 
 
 def measure_store(path: Path) -> StoreSize:
-    """Checkpoint the WAL, then read ``dbstat`` (and the events per topic if any)."""
+    """Checkpoint the WAL, then read ``dbstat`` and the free pages (and the events per
+    topic if any)."""
     connection = sqlite3.connect(path)
     try:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -79,6 +85,10 @@ def measure_store(path: Path) -> StoreSize:
         for name, size in connection.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
             kind, table = kinds.get(name, ("table", name))
             objects[name] = (kind, table, int(size))
+        free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+        if free:  # pages of dropped tables (a rebuild's staging), reused by later writes
+            objects[FREE] = ("free", FREE, free * connection.execute(
+                "PRAGMA page_size").fetchone()[0])
         topics = {topic: (int(count), float(average)) for topic, count, average in
                   connection.execute("SELECT topic, COUNT(*), AVG(LENGTH(state)) FROM "
                                      "stored_events GROUP BY topic ORDER BY 2 DESC")}
@@ -109,9 +119,9 @@ def simulated_inputs(lines: int, seed: int) -> tuple[bytes, bytes]:
     return b"".join(kept), b"".join(seen)
 
 
-def opsledger_store(path: Path, audit: bytes, snapshots: bytes) -> int:
+def opsledger_store(url: str, audit: bytes, snapshots: bytes) -> int:
     """Import both inputs as the CLI does, then catch every view up; the publishes imported."""
-    with Operations.open(f"sqlite:///{path}") as ops:
+    with Operations.open(url) as ops:
         summary = import_pumuki_audit(ops, [BytesIO(audit)], register_unknown=True)
         import_snapshots(ops, [BytesIO(snapshots)])
         ops.advance_by_event_time()
@@ -121,10 +131,9 @@ def opsledger_store(path: Path, audit: bytes, snapshots: bytes) -> int:
     return summary.imported
 
 
-def library_store(path: Path, audit: bytes, snapshots: bytes) -> None:
+def library_store(env: dict[str, str], audit: bytes, snapshots: bytes) -> None:
     """The same records as plain library events (batched saves, default settings)."""
-    app = BaselineApp(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                           "SQLITE_DBNAME": str(path)})
+    app = BaselineApp(env=env)
     try:
         rows = library_rows_from_lines(audit.splitlines())
         for start in range(0, len(rows), CHUNK):
@@ -210,15 +219,59 @@ class SizeReport:
         return "\n".join(out)
 
 
-def run(lines: int, seed: int, directory: Path | None) -> SizeReport:
-    """Simulate, import into both stores in ``directory`` (temporary), measure."""
+_PG_SIZES = (
+    "SELECT c.relname, CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' END, "
+    "COALESCE(t.relname, c.relname), CASE c.relkind WHEN 'i' THEN pg_relation_size(c.oid) "
+    "ELSE pg_table_size(c.oid) END FROM pg_class c JOIN pg_namespace n ON n.oid = "
+    "c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON "
+    "t.oid = i.indrelid WHERE n.nspname = %s AND c.relkind IN ('r', 'i')")
+
+
+def measure_postgres(base: str, schema: str, events: str | None) -> StoreSize:
+    """Per relation of ``schema``: ``pg_table_size`` of each table (with its TOAST),
+    ``pg_relation_size`` of each index; and the events per topic (table ``events``)."""
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        objects = {name: (kind, table, int(size)) for name, kind, table, size in
+                   conn.execute(_PG_SIZES, (schema,)).fetchall()}
+        topics = {} if events is None else {
+            topic: (int(count), float(average)) for topic, count, average in conn.execute(
+                f'SELECT topic, COUNT(*), AVG(octet_length(state)) FROM "{schema}"."{events}" '
+                "GROUP BY topic ORDER BY 2 DESC").fetchall()}
+    return StoreSize(objects, sum(size for _, _, size in objects.values()), topics)
+
+
+def run(lines: int, seed: int, directory: Path | None, postgres: str | None = None
+        ) -> SizeReport:
+    """Simulate, import into both stores — SQLite files in ``directory`` (temporary), or
+    fresh schemas of the PostgreSQL database ``postgres`` (dropped after) — and measure."""
     audit, snapshots = simulated_inputs(lines, seed)
+    raw, seen = len(audit) + len(snapshots), snapshots.count(b"\n")
+    if postgres is not None:
+        import psycopg
+
+        schema = f"opsledger_size_{uuid4().hex[:8]}"
+        library_env = {**parse_store_url(f"{postgres}?schema={schema}_lib").env,
+                       "CREATE_TABLE": "y"}
+        try:
+            with psycopg.connect(postgres, autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA "{schema}_lib"')
+            publishes = opsledger_store(f"{postgres}?schema={schema}", audit, snapshots)
+            library_store(library_env, audit, snapshots)
+            return SizeReport(publishes, seen, raw,
+                              measure_postgres(postgres, schema, "opsledger_events"),
+                              measure_postgres(postgres, f"{schema}_lib", None))
+        finally:
+            with psycopg.connect(postgres, autocommit=True) as conn:
+                for name in (schema, f"{schema}_lib"):
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     with tempfile.TemporaryDirectory(prefix="opsledger-size-", dir=directory) as tmp:
         ours, theirs = Path(tmp) / "opsledger.db", Path(tmp) / "library.db"
-        publishes = opsledger_store(ours, audit, snapshots)
-        library_store(theirs, audit, snapshots)
-        return SizeReport(publishes, snapshots.count(b"\n"), len(audit) + len(snapshots),
-                          measure_store(ours), measure_store(theirs))
+        publishes = opsledger_store(f"sqlite:///{ours}", audit, snapshots)
+        library_store({"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                       "SQLITE_DBNAME": str(theirs)}, audit, snapshots)
+        return SizeReport(publishes, seen, raw, measure_store(ours), measure_store(theirs))
 
 
 def _positive(text: str) -> int:
@@ -237,11 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where to put the temporary stores (default: system temp)")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="measure on this PostgreSQL database instead (fresh schemas, "
+                             "dropped after), e.g. postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    report = run(args.lines, args.seed, args.dir)
+    report = run(args.lines, args.seed, args.dir, args.postgres)
     print(render_json_value(report.to_dict()) if args.json else report.render())
     return 0
 

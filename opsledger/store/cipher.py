@@ -63,11 +63,15 @@ class TenantCipherMapper(Mapper[UUID]):
         return None if tenant is None else str(tenant)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        """Plain for the policy ledger, the gate and global incidents; sealed otherwise."""
+        """Compressed and sealed with the tenant's key; plain JSON, for any tool to read,
+        for the policy ledger, the gate, global incidents and erasure records."""
         stored = super().to_stored_event(domain_event)
         tenant = self._tenant_of(stored.topic, stored.originator_id, vars(domain_event))
         if tenant is None:
-            return stored
+            if self.compressor is None:
+                return stored
+            return StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                               self.compressor.decompress(stored.state))  # (few events)
         return StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                            self.keyring.seal(tenant, stored.state))
 

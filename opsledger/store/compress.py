@@ -2,6 +2,10 @@
 before it is sealed with its tenant's key (:mod:`opsledger.store.keys`) and linked into the
 hash chain (:mod:`opsledger.store.chain`) — compress, then seal, then hash what is stored.
 
+Only the states sealed with a tenant's key are compressed; the few events that belong to
+no tenant (the policy ledger, the gate, global incidents, erasure records — the proof of
+forgetting) stay plain JSON that any tool can read.
+
 A compressed state is a standard zstd frame: it starts with zstd's magic number
 ``28 B5 2F FD``, which plain JSON (``{``) and a sealed state (``\\x00OLE1``) never do, and its
 frame header names the dictionary it was compressed with (zstd's dictionary id). A state
