@@ -91,6 +91,11 @@ def test_a_store_written_before_compression_reads_verifies_and_rebuilds(
         before = snapshot(ops)  # decodes every old event
         assert ops.verify_chain().ok and verify_views(ops).ok
         _import(ops, sample_dir, tenant="tenant-after")
+        retries = [json.dumps({**line, "event_id": "retry-" + line["event_id"]}).encode()
+                   for line in map(json.loads, (sample_dir / "saas-ingestion-audit.ndjson")
+                                   .read_bytes().splitlines()[:50])]
+        summary = import_pumuki_audit(ops, [retries])  # appended to the old batches' streams
+        assert summary.imported == 50 and not summary.rejected
         mixed = _states(ops)
         assert mixed[:len(old)] == old
         assert all(state.startswith(MAGIC) for state in mixed[len(old):])
