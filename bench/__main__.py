@@ -18,6 +18,10 @@ Four commands:
   built once through the chained insert path and reused) against the library's raw read
   of the same notifications (target: 1,000,000 events in under 5 s). See
   :mod:`bench._verify`.
+* ``python -m bench size [--lines N] [--seed S] [--dir D] [--postgres URL] [--json]``: the
+  bytes per imported publish of every table and index of a store that imported N simulated
+  audit lines and their snapshots, against the raw input (goal <= 2x) and the library's
+  store of the same records as plain events. See :mod:`bench._size`.
 * ``python -m bench startup [--json]``: only the start-up row described below.
 * ``python -m bench serve [--lines N] [--single M] [--repeat K] [--json]``: publishes over
   HTTP to ``opsledger serve``'s app (single-record JSON POSTs; 1,000-line NDJSON bodies)
@@ -224,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import _dashboard
 
         return _dashboard.main(arguments[1:])
+    if arguments[:1] == ["size"]:
+        from bench import _size
+
+        return _size.main(arguments[1:])
     if arguments[:1] == ["startup"]:
         startup = _startup.measure()
         as_json = arguments[1:] == ["--json"]

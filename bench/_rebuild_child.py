@@ -29,6 +29,7 @@ from eventsourcing.persistence import Mapper
 
 from bench._rebuild_store import library_env
 from opsledger import Operations  # also registers the stable topics the library resolves
+from opsledger.store.compress import StateCodec
 from opsledger.store.keys import KeyRing
 from opsledger.store.url import parse_store_url
 
@@ -114,9 +115,11 @@ def library_mapped_read(path: Path, batch: int = BATCH) -> tuple[int, float]:
     Raises ``RuntimeError`` if fewer events than notifications were mapped."""
     app = Application[UUID](env=library_env(path.resolve()))
     keyring = KeyRing(parse_store_url(f"sqlite:///{path.resolve()}"))
-    # The events are sealed with their tenants' keys: the library's mapper opens them
-    # through its own cipher hook (``Mapper(cipher=…)``), as any host's cipher would.
-    mapper = Mapper(app.mapper.transcoder, cipher=_KeyRingCipher(keyring))  # type: ignore[arg-type]
+    # The events are sealed with their tenants' keys and compressed: the library's mapper
+    # opens them through its own cipher and compressor hooks (``Mapper(cipher=…,
+    # compressor=…)``), as any host's would.
+    mapper = Mapper(app.mapper.transcoder, cipher=_KeyRingCipher(keyring),  # type: ignore[arg-type]
+                    compressor=StateCodec())
     try:
         head = int(app.recorder.max_notification_id() or 0)
         select, to_domain_event = app.recorder.select_notifications, mapper.to_domain_event

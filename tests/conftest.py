@@ -132,7 +132,7 @@ def store_snapshot(ops: Any) -> dict[str, Any]:
         sql.execute(cursor, f"SELECT originator_id, originator_version, topic, state "
                             f"FROM {sql.table(sql.events_table)}")
         for row in cursor.fetchall():
-            state = transcoder.decode(ops.keyring.open(bytes(row["state"])))
+            state = transcoder.decode(ops.events.plain_state(bytes(row["state"])))
             state.pop("timestamp", None)
             events.append((str(row["originator_id"]).replace("-", ""), row["originator_version"],
                            row["topic"], repr(sorted(state.items()))))

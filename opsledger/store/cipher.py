@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Compressor, Mapper, StoredEvent, Transcoder
 
 from opsledger.domain import topics
 from opsledger.domain.errors import TenantForgotten
@@ -41,10 +41,12 @@ class Forgotten(DomainEvent):
 
 
 class TenantCipherMapper(Mapper[UUID]):
-    """Encrypts the state of every tenant-owned event with the tenant's key."""
+    """Encrypts the state of every tenant-owned event with the tenant's key (after the
+    ``compressor``, if any, compressed it: :mod:`opsledger.store.compress`)."""
 
-    def __init__(self, transcoder: Transcoder, keyring: KeyRing) -> None:
-        super().__init__(transcoder)
+    def __init__(self, transcoder: Transcoder, keyring: KeyRing,
+                 compressor: Compressor | None = None) -> None:
+        super().__init__(transcoder, compressor=compressor)
         self.keyring = keyring
         self._stream_tenant: dict[UUID | str, str] = {}
 
@@ -61,11 +63,15 @@ class TenantCipherMapper(Mapper[UUID]):
         return None if tenant is None else str(tenant)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        """Plain for the policy ledger, the gate and global incidents; sealed otherwise."""
+        """Compressed and sealed with the tenant's key; plain JSON, for any tool to read,
+        for the policy ledger, the gate, global incidents and erasure records."""
         stored = super().to_stored_event(domain_event)
         tenant = self._tenant_of(stored.topic, stored.originator_id, vars(domain_event))
         if tenant is None:
-            return stored
+            if self.compressor is None:
+                return stored
+            return StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                               self.compressor.decompress(stored.state))  # (few events)
         return StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                            self.keyring.seal(tenant, stored.state))
 

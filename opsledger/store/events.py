@@ -16,6 +16,8 @@ from eventsourcing.utils import Environment, EnvType
 
 from opsledger.store import chain
 from opsledger.store.cipher import TenantCipherMapper
+from opsledger.store.compress import DICTIONARY_TABLE, StateCodec
+from opsledger.store.compress import create_table_statements as dictionary_statements
 from opsledger.store.keys import KeyRing
 from opsledger.store.recorders import RECORDER_TOPICS
 from opsledger.store.sql import SqlStore
@@ -31,8 +33,9 @@ SCHEMA_TABLE = "opsledger_schema"
 #: 2: the hash chain (opsledger_chain); 3: tenant keys, retention; 4: the alert fact log
 #: and alert index (per-tenant event time); 5: an operation's identity is (tenant, operation
 #: id): publish_identity, the audit view's unique index on the pair; 6: the freshness rule's
-#: bookkeeping in tables (alert_fresh_*), moved out of the alert state on its next run
-SCHEMA_VERSION = 6
+#: bookkeeping in tables (alert_fresh_*), moved out of the alert state on its next run;
+#: 7: compressed event states and their dictionaries (opsledger_dictionaries)
+SCHEMA_VERSION = 7
 #: Creates the tables above the events (views, process state) in the creating store; run
 #: when the schema marker is missing or older, before the marker is written (a crash in
 #: between creates them again: every creation checks what exists).
@@ -44,15 +47,18 @@ class OpsledgerApp(Application[UUID]):
 
     name = "opsledger"
 
-    def __init__(self, env: EnvType | None = None, keyring: KeyRing | None = None) -> None:
+    def __init__(self, env: EnvType | None = None, keyring: KeyRing | None = None,
+                 codec: StateCodec | None = None) -> None:
         self.keyring = keyring
+        self.codec = codec
         super().__init__(env=env)
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """With a key ring, each tenant's events are stored encrypted with its key."""
+        """With a key ring, each tenant's events are stored encrypted with its key (their
+        state compressed first, with a codec)."""
         if self.keyring is None:
             return super().construct_mapper()
-        return TenantCipherMapper(self.construct_transcoder(), self.keyring)
+        return TenantCipherMapper(self.construct_transcoder(), self.keyring, self.codec)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the settings the host passes: the library never reads ``os.environ`` here;
@@ -75,6 +81,7 @@ class EventStore:
     def __init__(self, url: StoreUrl, create_tables: TableCreator) -> None:
         self.url = url
         self.keyring = KeyRing(url)
+        self.codec = StateCodec()
         if url.kind == "memory":
             self.app = self._create_schema(create_tables)
         else:
@@ -86,8 +93,10 @@ class EventStore:
                 probe.close()
                 if not current:
                     self._create_schema(create_tables).close()
-            self.app = OpsledgerApp(env={**url.env, "CREATE_TABLE": "n"}, keyring=self.keyring)
+            self.app = OpsledgerApp(env={**url.env, "CREATE_TABLE": "n"}, keyring=self.keyring,
+                                    codec=self.codec)
         self.sql = SqlStore(self.app.recorder, url.kind, url.schema)
+        self.codec.attach(self._dictionaries)
 
     def _schema_is_current(self, app: OpsledgerApp) -> bool:
         sql = SqlStore(app.recorder, self.url.kind, self.url.schema)
@@ -101,7 +110,8 @@ class EventStore:
 
     def _create_schema(self, create_tables: TableCreator) -> OpsledgerApp:
         """Every table (events, views, process state), then the version marker."""
-        creator = OpsledgerApp(env={**self.url.env, "CREATE_TABLE": "y"}, keyring=self.keyring)
+        creator = OpsledgerApp(env={**self.url.env, "CREATE_TABLE": "y"}, keyring=self.keyring,
+                               codec=self.codec)
         self.keyring.create_tables()
         self.app = creator
         self.sql = sql = SqlStore(creator.recorder, self.url.kind, self.url.schema)
@@ -110,12 +120,20 @@ class EventStore:
             sql.execute(cursor, chain.create_table_statement(
                 sql.table(chain.CHAIN_TABLE), postgres=sql.is_postgres))
             chain.link_existing(sql, cursor)
+            for statement, params in dictionary_statements(sql.table(DICTIONARY_TABLE),
+                                                           postgres=sql.is_postgres):
+                sql.execute(cursor, statement, params)
             sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(SCHEMA_TABLE)} "
                                 "(version BIGINT)")
             sql.execute(cursor, f"DELETE FROM {sql.table(SCHEMA_TABLE)}")
             sql.execute(cursor, f"INSERT INTO {sql.table(SCHEMA_TABLE)} VALUES (?)",
                         (SCHEMA_VERSION,))
         return creator
+
+    def _dictionaries(self) -> dict[int, bytes]:
+        """The compression dictionaries stored in this store, by id."""
+        rows = self.sql.fetch(f"SELECT dict_id, dictionary FROM {self.sql.table(DICTIONARY_TABLE)}")
+        return {int(row["dict_id"]): bytes(row["dictionary"]) for row in rows}
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """The aggregate as it stands, or ``None`` if no ``kind`` was saved with that id."""
@@ -143,10 +161,16 @@ class EventStore:
             return result
         raise AssertionError("unreachable")
 
+    def plain_state(self, state: bytes) -> bytes | None:
+        """A stored event's state as the JSON bytes the transcoder wrote (opened with its
+        tenant's key, then decompressed); ``None`` for an event of a forgotten tenant."""
+        opened = self.keyring.open(state)
+        return None if opened is None else self.codec.decompress(opened)
+
     def decode_state(self, state: bytes) -> dict[str, Any] | None:
-        """A stored event's state as JSON (opened with its tenant's key); ``None`` for an
-        event of a forgotten tenant."""
-        plain = self.keyring.open(state)
+        """A stored event's state as JSON (opened with its tenant's key, decompressed);
+        ``None`` for an event of a forgotten tenant."""
+        plain = self.plain_state(state)
         if plain is None:
             return None
         loaded: dict[str, Any] = orjson.loads(plain)

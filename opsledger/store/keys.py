@@ -6,11 +6,12 @@ the stored bytes — and so the hash chain over them — stay exactly as they we
 
 Stored state of an encrypted event::
 
-    b"\\x00OLE1" || key_id (16 bytes) || nonce (12 bytes) || AES-GCM(key, nonce, JSON state)
+    b"\\x00OLE1" || key_id (16 bytes) || nonce (12 bytes) || AES-GCM(key, nonce, state)
 
-Plain JSON always starts with ``{``, so the prefix cannot be mistaken for it. Events that
-belong to no tenant (the policy ledger, the go-live gate, global incidents, erasure
-records) stay plain.
+where ``state`` is the event's JSON compressed (a zstd frame, :mod:`opsledger.store.compress`)
+or, for events stored before compression, the JSON itself. Plain JSON always starts with
+``{``, so the prefix cannot be mistaken for it. Events that belong to no tenant (the
+policy ledger, the go-live gate, global incidents, erasure records) stay plain JSON.
 
 Keys live apart from the events: beside a SQLite store in its own file ``<db>.keys``
 (rollback journal, ``secure_delete``, so a deleted key leaves no bytes behind); on

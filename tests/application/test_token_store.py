@@ -46,7 +46,7 @@ def _stored_states(ops: Operations) -> tuple[list[bytes], list[str]]:
                             f"{sql.table(sql.events_table)}")
         raw = [bytes(row["state"]) for row in cursor.fetchall()]
     decoded = [repr(transcoder.decode(opened)) for state in raw
-               if (opened := ops.keyring.open(state)) is not None]
+               if (opened := ops.events.plain_state(state)) is not None]
     return raw, decoded
 
 
