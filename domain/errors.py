@@ -456,10 +456,11 @@ class Forbidden(OpsledgerError):
 
     code = "forbidden"
 
-    def __init__(self, needed: str, scope: str) -> None:
+    def __init__(self, needed: str, scope: str, message: str | None = None) -> None:
         self.needed = needed
         self.scope = scope
-        super().__init__(f"this call needs a token of scope {needed!r}; this one is {scope!r}")
+        super().__init__(message or
+                         f"this call needs a token of scope {needed!r}; this one is {scope!r}")
 
 
 class StoreUnavailable(OpsledgerError):

@@ -674,12 +674,12 @@ TimelineEntry._kinds.update({
 
 def _entry_class(row: Mapping[str, Any]) -> type[TimelineEntry]:
     kind: str = row["kind"]
+    if "actor" in row:  # an audited operator action (``Alert.Judged`` in a tenant's replay)
+        return OperatorAction
     if kind in TimelineEntry._kinds:
         return TimelineEntry._kinds[kind]
     if kind.startswith("incident_"):
         return IncidentTransition
-    if "actor" in row:
-        return OperatorAction
     if kind.startswith(topics.action(topics.INCIDENT_PREFIX)):
         return IncidentEvent
     raise ValueError(f"no timeline entry type for kind {kind!r}")

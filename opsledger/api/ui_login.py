@@ -61,7 +61,7 @@ def login(request: Request, form: Form) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(form.get("csrf", "").encode(),
                                                expected.encode()):
-        raise opsledger.Forbidden("csrf", "form")
+        raise opsledger.Forbidden("csrf", "form", _CSRF_REFUSED)
     token = form.get("token", "").strip()
     engine = engine_of(request)
     try:
@@ -108,3 +108,7 @@ def static(name: str) -> Response:
     return Response(body, media_type=media,
                     headers={**HEADERS, "Cache-Control": "max-age=300"})
 
+
+#: Why a form was refused (a missing or stale CSRF token: another tab, an expired session).
+_CSRF_REFUSED = ("the form's CSRF token is missing or does not match this session: reload "
+                 "the page and try again")

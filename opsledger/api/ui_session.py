@@ -175,4 +175,9 @@ Form = Annotated[dict[str, str], Depends(form_of)]
 def check_csrf(session: Session, form: dict[str, str]) -> None:
     """:class:`~opsledger.Forbidden` unless the form carries the session's CSRF token."""
     if not hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode()):
-        raise opsledger.Forbidden("csrf", "form")
+        raise opsledger.Forbidden("csrf", "form", _CSRF_REFUSED)
+
+
+#: Why a form was refused (a missing or stale CSRF token: another tab, an expired session).
+_CSRF_REFUSED = ("the form's CSRF token is missing or does not match this session: reload "
+                 "the page and try again")

@@ -196,10 +196,10 @@ def _judgement_command(name: str, help_text: str, extra: list[Any],
 
 
 def _judge(ops: Any, alert_id: str, kw: dict[str, Any]) -> Any:
-    if kw["verdict"] is None:
-        raise click.UsageError("give --actionable or --noise")
-    return ops.judge_alert(alert_id, kw["verdict"], reason=kw["reason"], by=kw["by"],
-                           at=kw["at"])
+    if kw["actionable"] == kw["noise"]:
+        raise click.UsageError("give one of --actionable or --noise")
+    return ops.judge_alert(alert_id, "actionable" if kw["actionable"] else "noise",
+                           reason=kw["reason"], by=kw["by"], at=kw["at"])
 
 
 _judgement_command("ack", "Acknowledge an alert: someone has seen it.", [],
@@ -207,8 +207,8 @@ _judgement_command("ack", "Acknowledge an alert: someone has seen it.", [],
 _judgement_command(
     "judge", "Mark an alert actionable or noise (noise needs --reason); a later judgement "
     "replaces an earlier one. Threshold tuning (policy §7) counts these.",
-    [click.option("--actionable", "verdict", flag_value="actionable"),
-     click.option("--noise", "verdict", flag_value="noise"),
+    [click.option("--actionable", is_flag=True, help="it was worth having"),
+     click.option("--noise", is_flag=True, help="it was not (say why with --reason)"),
      click.option("--reason", help="why (required for --noise)")], _judge)
 _judgement_command("link", "Link an alert to an incident (unjudged, it then counts as "
                    "actionable).", [click.argument("incident_id")],

@@ -163,3 +163,6 @@ def demo(db: str | None, month: str, days: int, tenants: int, out: Path, sample:
     console.print(f"alerts per rule: {safe(per_rule or 'none')}")
     console.print(f"monthly review written to {safe(result['review'])} "
                   f"({time.monotonic() - started:.0f} s)")
+    if result["recommendation"]:
+        console.print(f"tuning recommended: {safe(result['recommendation'])} — "
+                      f"{safe(Path(result['review']).parent / 'tuned-policy.toml')}")

@@ -20,10 +20,12 @@ For a period, as it stood at the period's end (as the monthly review):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
+from opsledger.domain.bounds import DEFAULT_TIME_BOUNDS
 from opsledger.serialize import fmt_time
 from opsledger.services.slo import Period
 
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
     from opsledger.application import Operations
     from opsledger.results import Alert, Incident, SloReport
 
-__all__ = ["CAUSE_RULES", "DaySlo", "alert_quality", "period_tenants", "under_target_days",
-           "verdict_of"]
+__all__ = ["CAUSE_RULES", "DaySlo", "alert_quality", "days_of", "period_tenants",
+           "under_target_days", "verdict_of"]
 
 #: An incident's cause -> the rules that should have seen it (the first is charged a miss).
 CAUSE_RULES: dict[str, tuple[str, ...]] = {
@@ -86,6 +88,15 @@ def period_tenants(ops: Operations, tenant_id: str | None, at: datetime) -> list
         t.tenant_id for t in ops.tenants() if t.registered_at < at)
 
 
+def days_of(period: Period) -> Iterator[datetime]:
+    """The days of ``period`` a store can hold facts on (2000..2100 UTC): a period at the
+    edge of that range (``2099-W53``) reads only its days inside it."""
+    day = max(period.start, DEFAULT_TIME_BOUNDS.earliest)
+    while day < min(period.end, DEFAULT_TIME_BOUNDS.latest):
+        yield day
+        day += timedelta(days=1)
+
+
 class DaySlo:
     """Each (tenant, day)'s SLO as it stood at ``at``, read once: a review reads a day for
     its charts and again for its missed detections."""
@@ -112,8 +123,7 @@ def under_target_days(ops: Operations, tenants: list[str], period: Period, at: d
     it, and whether one of ``alerts`` did that day (``seen``)."""
     found = []
     for tenant in tenants:
-        day = period.start
-        while day < period.end:
+        for day in days_of(period):
             end = day + timedelta(days=1)
             slo = (day_slo or DaySlo(ops, at))(tenant, day)
             fired = {a.rule for a in alerts
@@ -122,7 +132,6 @@ def under_target_days(ops: Operations, tenants: list[str], period: Period, at: d
                 if getattr(slo, flag) is False:
                     found.append({"tenant": tenant, "start": day, "end": end, "flag": flag,
                                   "rules": rules, "seen": bool(fired & set(rules))})
-            day = end
     return found
 
 

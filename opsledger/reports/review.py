@@ -20,6 +20,7 @@ from opsledger.projections import audit as audit_queries
 from opsledger.reports.quality import (
     DaySlo,
     alert_quality,
+    days_of,
     period_tenants,
     under_target_days,
 )
@@ -53,8 +54,8 @@ def _week_numbers(ops: Operations, tenant: str, period: Period) -> dict[str, Any
 def _daily(ops: Operations, tenant: str, month: Period, day_slo: DaySlo
            ) -> list[dict[str, Any]]:
     """Per day of ``month``: the day's SLOs and the error budget left of the period so far."""
-    days, day = [], month.start
-    while day < month.end:
+    days = []
+    for day in days_of(month):
         period = Period(day, day + timedelta(days=1))
         row = day_slo(tenant, day).to_dict()
         running = ops.slo(Period(month.start, period.end), tenant_id=tenant,
@@ -63,7 +64,6 @@ def _daily(ops: Operations, tenant: str, month: Period, day_slo: DaySlo
                      "availability": row["availability"], "latency_p95_ms": row["latency_p95_ms"],
                      "freshness": row["freshness"],
                      "budget_remaining": running["error_budget"]["remaining_failures"]})
-        day += timedelta(days=1)
     return days
 
 

@@ -99,6 +99,8 @@ def _shown(key: str, value: Any) -> str:
     """A timeline detail as read: a time to the second, anything else as it is."""
     if key.endswith("_at") and isinstance(value, str):
         return _t(value).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 

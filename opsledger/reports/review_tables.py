@@ -52,6 +52,10 @@ def _number(value: Any) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _minutes(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _percent(value: Any) -> str:
     return "-" if value is None else f"{value:.0%}"
 
@@ -117,7 +121,8 @@ def tables(review: dict[str, Any]) -> list[Table]:
         [[s["severity"], s["incidents"],
           ", ".join(f"{k} {v['met']}/{v['met'] + v['missed']}"
                     for k, v in s["deadlines"].items()),
-          s["mtta_minutes"], s["time_to_mitigation_minutes"], s["mttr_minutes"],
+          _minutes(s["mtta_minutes"]), _minutes(s["time_to_mitigation_minutes"]),
+          _minutes(s["mttr_minutes"]),
           "-" if s["status_cadence_kept"] is None else
           ("kept" if s["status_cadence_kept"] else "not kept")] for s in review["sla"]]))
     found.append(Table("Alerts per rule", ["rule", "alerts"],
@@ -200,9 +205,10 @@ def _tuning(review: dict[str, Any]) -> list[Table]:
     found.append(Table("Threshold tuning: recommendation", [
         "choice", "candidate", "alerts before → after", "noise removed", "not judged removed"],
         rows,
-        note="Adopt with: opsledger policy adopt tuned-policy.toml --effective-at <when> "
-             "--by <you> --reason <why> (tuned-policy.toml is written beside this page; "
-             "the JSON review carries it as policy_toml)."))
+        note="The recommended policy is written as tuned-policy.toml in the folder of this "
+             "page (the JSON review carries it as policy_toml). Adopt it with: opsledger "
+             "policy adopt <that folder>/tuned-policy.toml --effective-at <when> --by <you> "
+             "--reason <why>. Each candidate names the setting in force → the one tried."))
     return found
 
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from opsledger.application import Operations
     from opsledger.results import Alert
 
-__all__ = ["Candidate", "ReplayedAlert", "guard_candidate", "replay_alerts",
+__all__ = ["MAX_RATE_THRESHOLD", "Candidate", "ReplayedAlert", "guard_candidate", "replay_alerts",
            "threshold_candidates", "tune", "window_candidate"]
 
 #: How much history before the period the replay reads to warm each rule's state up: the
@@ -107,9 +107,10 @@ class Candidate:
                          tuple(sorted(changes.items())))
 
 
-def guard_candidate(rule: str, guard: int) -> Candidate:
-    """``rule`` holds only over at least ``guard`` operations in its window."""
-    return Candidate(f"{rule}: at least {guard} operations per window", (rule,),
+def guard_candidate(rule: str, guard: int, now: int = 0) -> Candidate:
+    """``rule`` holds only over at least ``guard`` operations in its window (``now``: the
+    guard in force)."""
+    return Candidate(f"{rule}: at least {now} → {guard} operations per window", (rule,),
                      (("min_operations_by_rule", ((rule, guard),)),))
 
 
@@ -119,31 +120,39 @@ _THRESHOLD_FIELD = {
     "idempotency_collision_rate": "collision_rate_threshold",
     "publish_latency_p95": "latency_p95_threshold_ms",
 }
+#: A rate alert that stays quiet while more than this share of publishes fails is no alert:
+#: no candidate raises a rate threshold above it.
+MAX_RATE_THRESHOLD = 0.3
 
 
-def threshold_candidates(rules: AlertRules, rule: str) -> list[Candidate]:
-    """``rule``'s threshold raised step by step: a rate 2, 5, 10 and 15 times (below 1), a
-    count by 5, 10 and 20, a latency by a third, two thirds and double."""
+def threshold_candidates(policy: OperationsPolicy, rule: str) -> list[Candidate]:
+    """``rule``'s threshold raised step by step: a rate 2, 5, 10 and 15 times (up to
+    :data:`MAX_RATE_THRESHOLD`), a count by 5, 10 and 20, a latency by a third, two thirds
+    and double — never above twice the p95 SLO target (so adopting a candidate does not
+    make the next review's ladder climb on)."""
     field = _THRESHOLD_FIELD[rule]
-    now = getattr(rules, field)
+    now = getattr(policy.alerts, field)
     if rule == "auth_scope_failures":
         values: list[float] = [now + step for step in (5, 10, 20)]
     elif rule == "publish_latency_p95":
-        values = [round(now * f) for f in (4 / 3, 5 / 3, 2)]
+        ceiling = 2 * policy.slo.latency_p95_target_ms
+        values = [v for v in (round(now * f) for f in (4 / 3, 5 / 3, 2)) if v <= ceiling]
     else:
-        values = [round(now * f, 6) for f in (2, 5, 10, 15) if now * f < 1]
+        values = [v for v in (round(now * f, 6) for f in (2, 5, 10, 15))
+                  if v <= MAX_RATE_THRESHOLD]
     unit = " ms" if rule == "publish_latency_p95" else ""
-    return [Candidate(f"{rule}: threshold {value:g}{unit}", (rule,), ((field, value),))
-            for value in values]
+    return [Candidate(f"{rule}: threshold {now:g} → {value:g}{unit}", (rule,),
+                      ((field, value),)) for value in values]
 
 
 def window_candidate(rules: AlertRules, rule: str, guard: int | None = None) -> Candidate:
     """``rule``'s window doubled (and, with ``guard``, that guard too)."""
-    field, minutes = _WINDOW_FIELD[rule], getattr(rules, _WINDOW_FIELD[rule]) * 2
+    field, now = _WINDOW_FIELD[rule], getattr(rules, _WINDOW_FIELD[rule])
+    name = f"{rule}: window {now} → {now * 2} min"
     if guard is None:
-        return Candidate(f"{rule}: window {minutes} min", (rule,), ((field, minutes),))
-    return Candidate(f"{rule}: window {minutes} min, at least {guard} operations", (rule,),
-                     tuple(sorted(((field, minutes),
+        return Candidate(name, (rule,), ((field, now * 2),))
+    return Candidate(f"{name}, at least {rules.guard(rule)} → {guard} operations", (rule,),
+                     tuple(sorted(((field, now * 2),
                                   ("min_operations_by_rule", ((rule, guard),))))))
 
 
@@ -230,7 +239,7 @@ def tune(ops: Operations, period: Period, tenant_id: str | None = None, *,
     scope: dict[str, Any] = {"tenant_id": tenant_id} if tenant_id else {"all_tenants": True}
     recorded = [a for a in ops.alerts(**scope, as_of=at)
                 if period.start <= a.triggered_at < period.end and not a.withdrawn]
-    base = ops.policy_at(at)
+    base = ops.policy_at(at - timedelta(microseconds=1))  # one effective at the end: next
     if under_target is None:
         under_target = under_target_days(ops, period_tenants(ops, tenant_id, at), period, at,
                                          recorded)
@@ -257,11 +266,11 @@ def tune(ops: Operations, period: Period, tenant_id: str | None = None, *,
         for_rule: list[tuple[Candidate, dict[str, Any]]] = []
         best_guard: int | None = None
         for guard in (g for g in _GUARDS if g > base.alerts.guard(rule)):
-            for_rule.append(tried(guard_candidate(rule, guard)))
+            for_rule.append(tried(guard_candidate(rule, guard, base.alerts.guard(rule))))
             if _loses(for_rule[-1][1]):
                 break
             best_guard = guard
-        for candidate in threshold_candidates(base.alerts, rule):
+        for candidate in threshold_candidates(base, rule):
             for_rule.append(tried(candidate))
             if _loses(for_rule[-1][1]):
                 break

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -318,13 +319,20 @@ def _deliver(events: Sequence[Any], subscribers: Sequence[tuple[Subscriber, froz
                                   attempt + 1)
 
 
-def _judgement_as_of(row: dict[str, Any], at: str) -> None:
-    """Operators' judgement as it stood at ``at``: an acknowledgement or a verdict
-    recorded later is left out (a verdict that replaced an earlier one reads unjudged)."""
-    if row["acknowledged_at"] is not None and row["acknowledged_at"] > at:
+def _judgement_as_of(store: EventStore, row: dict[str, Any], at: datetime) -> None:
+    """Operators' judgement as it stood at ``at``: an acknowledgement recorded later is left
+    out; a verdict recorded later gives way to the one in force then (read from the alert's
+    own events: a re-judged alert keeps its earlier verdict in every earlier read)."""
+    when = iso_utc(at)
+    if row["acknowledged_at"] is not None and row["acknowledged_at"] > when:
         row["acknowledged_at"] = row["acknowledged_by"] = None
-    if row["judged_at"] is not None and row["judged_at"] > at:
+    if row["judged_at"] is not None and row["judged_at"] > when:
         row["verdict"] = row["verdict_reason"] = row["judged_by"] = row["judged_at"] = None
+        for event in store.app.events.get(UUID(row["id"])):
+            fields = vars(event)
+            if type(event).__qualname__ == "Alert.Judged" and fields["occurred_at"] <= at:
+                row.update(verdict=fields["verdict"], verdict_reason=fields["reason"],
+                           judged_by=fields["by"], judged_at=iso_utc(fields["occurred_at"]))
     row["actionable"] = actionable(row)
 
 
@@ -402,5 +410,5 @@ class AlertProcess:
             for r in rows:
                 if r["resolved_at"] is not None and r["resolved_at"] > cutoff:
                     r["resolved_at"] = r["resolution"] = None
-                _judgement_as_of(r, iso_utc(moment_))
+                _judgement_as_of(self._store, r, moment_)
         return list(rs.Alert.of(r) for r in rows if not open_only or r["resolved_at"] is None)

@@ -176,6 +176,11 @@ def test_the_alert_history_as_of_a_time_shows_the_judgement_as_it_stood(db: str)
         (before,) = ops.alerts(tenant_id="acme", as_of=T0 + timedelta(minutes=6))
         assert (before.acknowledged_by, before.verdict, before.judged_by) == ("ann", None, None)
         assert before.actionable is True  # it opened its SEV2
+        # judged again later: every earlier read keeps the verdict in force then
+        ops.judge_alert(alert.alert_id, "actionable", by="cy", at=T0 + timedelta(hours=3))
+        (then,) = ops.alerts(tenant_id="acme", as_of=T0 + timedelta(hours=2, minutes=6))
+        assert (then.verdict, then.verdict_reason, then.judged_by, then.actionable) == (
+            "noise", "quiet window", "bob", False)
 
 
 @pytest.mark.policy("5.audit_trail")

@@ -266,6 +266,11 @@ def test_operators_judgements_of_a_linked_alert_are_on_the_incidents_timeline(
         entries = [e.to_dict() for e in ops.incident_timeline(incident.incident_id)
                    if e.kind.startswith("Alert.") and e.kind not in ("Alert.Triggered",
                                                                     "Alert.Resolved")]
+        # the tenant's RCA replay shows them as the operator actions they are
+        replayed = [(e.kind, e["actor"]) for e in ops.replay(
+            incident.tenant_id, at - timedelta(minutes=1), at + timedelta(minutes=1))
+                    if e.kind in ("Alert.Acknowledged", "Alert.Judged")]
+        assert sorted(replayed) == [("Alert.Acknowledged", "ana"), ("Alert.Judged", "ana")]
     assert [(e["kind"], e["by"], e["verdict"], e["reason"]) for e in entries] == [
         ("Alert.Acknowledged", "ana", None, None), ("Alert.Judged", "ana", "noise",
                                                    "quiet window")]
