@@ -46,6 +46,7 @@ __all__ = ["AlertProcess", "Subscriber", "evaluate", "facts_of", "late_facts", "
 log = logging.getLogger("opsledger.alerts")
 STATE = "alert_process"
 _ALERT = topics.action(topics.ALERT_PREFIX)  # what an alert event's class name starts with
+_JUDGED = topics.action(topics.ALERT_JUDGED)
 Subscriber = Callable[[dict[str, Any]], None]
 
 
@@ -330,7 +331,7 @@ def _judgement_as_of(store: EventStore, row: dict[str, Any], at: datetime) -> No
         row["verdict"] = row["verdict_reason"] = row["judged_by"] = row["judged_at"] = None
         for event in store.app.events.get(UUID(row["id"])):
             fields = vars(event)
-            if type(event).__qualname__ == "Alert.Judged" and fields["occurred_at"] <= at:
+            if type(event).__qualname__ == _JUDGED and fields["occurred_at"] <= at:
                 row.update(verdict=fields["verdict"], verdict_reason=fields["reason"],
                            judged_by=fields["by"], judged_at=iso_utc(fields["occurred_at"]))
     row["actionable"] = actionable(row)
