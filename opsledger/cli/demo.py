@@ -67,6 +67,18 @@ def _split(lines: list[bytes], field: bytes, at: datetime) -> tuple[list[bytes],
     return early, late
 
 
+def _add(totals: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Add one import's summary to ``totals``: counts summed, lists joined, per-tenant
+    counts summed per tenant."""
+    for key, value in summary.items():
+        if key not in totals:
+            totals[key] = value
+        elif isinstance(value, dict):
+            totals[key] = dict(Counter(totals[key]) + Counter(value))
+        else:
+            totals[key] = totals[key] + value
+
+
 def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> dict[str, Any]:
     """The month lived through in two halves: each half's facts imported and evaluated, the
     on-call team acting on its alerts and incidents, then the deadlines swept; between the
@@ -94,12 +106,7 @@ def _month(ops: Operations, month: str, days: int, tenants: int, out: Path) -> d
     acted: Counter[str] = Counter()
     adopted = None
     for index, (lines, seen, (start, stop)) in enumerate(halves):
-        summary = import_pumuki_audit(ops, [lines], register_unknown=True)
-        for key, value in summary.to_dict().items():
-            if isinstance(value, dict):
-                value = dict(Counter(totals.get(key, {})) + Counter(value))
-            totals[key] = totals[key] + value if key in totals and not isinstance(
-                value, dict) else value
+        _add(totals, import_pumuki_audit(ops, [lines], register_unknown=True).to_dict())
         import_snapshots(ops, [seen])
         ops.evaluate_alerts()
         acted.update(act_as_operators(ops, config.episodes, start, stop, until))
