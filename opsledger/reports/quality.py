@@ -122,10 +122,11 @@ def under_target_days(ops: Operations, tenants: list[str], period: Period, at: d
     day's ``start``/``end``, the SLO (``flag``), the ``rules`` whose alert would have seen
     it, and whether one of ``alerts`` did that day (``seen``)."""
     found = []
+    day_slo = day_slo or DaySlo(ops, at)
     for tenant in tenants:
         for day in days_of(period):
             end = day + timedelta(days=1)
-            slo = (day_slo or DaySlo(ops, at))(tenant, day)
+            slo = day_slo(tenant, day)
             fired = {a.rule for a in alerts
                      if a.tenant_id == tenant and day <= a.triggered_at < end}
             for flag, rules in _SLO_RULES:

@@ -8,7 +8,6 @@ templates with autoescape (HTML) or a markdown-escaping filter, chart files are 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from opsledger.reports.outputs import confined, markdown_text, safe_file_name, visible_controls
 from opsledger.reports.review_tables import Link, cards, cell, tables
+from opsledger.reports.review_tables import parse_time as _t
 
 __all__ = ["write_review"]
-
-
-def _t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _short(text: str, limit: int = 60) -> str:

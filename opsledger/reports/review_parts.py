@@ -14,6 +14,8 @@ from opsledger.domain import topics
 from opsledger.domain.time import iso_utc
 from opsledger.projections import audit as audit_queries
 from opsledger.reports.quality import verdict_of
+from opsledger.reports.review_tables import parse_time as _t
+from opsledger.reports.review_tables import when
 from opsledger.serialize import fmt_time
 from opsledger.services.slo import Period
 
@@ -24,10 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["adoptions", "incident_timelines", "precision_by_policy"]
 
 _ADOPTED = topics.action(topics.POLICY_LEDGER_ADOPTED)
-
-
-def _t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def adoptions(ops: Operations, period: Period) -> list[dict[str, Any]]:
@@ -98,7 +96,7 @@ def incident_timelines(ops: Operations, incidents: list[dict[str, Any]], moment:
 def _shown(key: str, value: Any) -> str:
     """A timeline detail as read: a time to the second, anything else as it is."""
     if key.endswith("_at") and isinstance(value, str):
-        return _t(value).strftime("%Y-%m-%d %H:%M:%SZ")
+        return when(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Link", "Table", "cards", "cell", "tables"]
+__all__ = ["Link", "Table", "cards", "cell", "parse_time", "tables", "when"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class Table:
     note: str | None = None
 
 
-def _t(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
+    """A time as the results write it (``…Z``), tz-aware."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
@@ -41,7 +42,7 @@ def when(value: Any) -> str:
     """A stored time to the second, UTC (``2026-11-03 07:03:03Z``)."""
     if not value:
         return "-"
-    return _t(str(value)).strftime("%Y-%m-%d %H:%M:%SZ")
+    return parse_time(str(value)).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _met(value: Any) -> str:
