@@ -24,12 +24,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
-
 from opsledger.domain.alert import alert_uuid
 from opsledger.domain.freshness_rule import fresh_digest
 from opsledger.domain.rules import Change, RuleEngine, from_us
 from opsledger.services.alert_fresh import FreshRows
+from opsledger.services.alert_pack import pack, unpack, widen_columns
 from opsledger.services.recording import load_many
 from opsledger.store.events import EventStore
 
@@ -48,10 +47,12 @@ CHECKPOINT_FRESH_ROWS = 2_000
 
 
 def create_tables(sql: Any, cursor: Any) -> None:
-    """The per-tenant fact log and the index of recorded alerts."""
+    """The per-tenant fact log and the index of recorded alerts (facts and checkpoints
+    packed: :mod:`opsledger.services.alert_pack`)."""
+    blob = "BYTEA" if sql.is_postgres else "BLOB"
     sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(FACTS)} (tenant_id TEXT NOT "
                         "NULL, position BIGINT NOT NULL, idx INTEGER NOT NULL, at BIGINT NOT "
-                        "NULL, tiebreak TEXT NOT NULL, late INTEGER NOT NULL, fact TEXT NOT "
+                        f"NULL, tiebreak TEXT NOT NULL, late INTEGER NOT NULL, fact {blob} NOT "
                         "NULL, PRIMARY KEY (tenant_id, position, idx))")
     sql.execute(cursor, f"CREATE INDEX IF NOT EXISTS alert_facts_op ON {sql.table(FACTS)} "
                         "(tenant_id, tiebreak)")
@@ -61,7 +62,8 @@ def create_tables(sql: Any, cursor: Any) -> None:
                         "NULL)")
     sql.execute(cursor, f"CREATE TABLE IF NOT EXISTS {sql.table(CHECKPOINTS)} (tenant_id TEXT "
                         "NOT NULL, position BIGINT NOT NULL, publish_wm BIGINT, visible_wm "
-                        "BIGINT, state TEXT NOT NULL, PRIMARY KEY (tenant_id, position))")
+                        f"BIGINT, state {blob} NOT NULL, PRIMARY KEY (tenant_id, position))")
+    widen_columns(sql, cursor, {FACTS: "fact", CHECKPOINTS: "state"})
 
 
 def lean(fact: dict[str, Any]) -> dict[str, Any]:
@@ -82,12 +84,12 @@ def facts_between(sql: Any, start: int, end: int, tenant: str | None = None
     if tenant is not None:
         where, params = where + " AND tenant_id = ?", [*params, tenant]
     rows = sql.fetch(f"SELECT fact FROM {sql.table(FACTS)} WHERE {where}", params)
-    facts = [orjson.loads(r["fact"]) for r in rows]
+    facts = [unpack(r["fact"]) for r in rows]
     return sorted(facts, key=lambda f: (f["at"], f["tenant"], f["tiebreak"], f["kind"]))
 
 
 def store_facts(store: EventStore, cursor: Any, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Append (tenant, position, idx, at, tiebreak, late, fact-json) rows."""
+    """Append (tenant, position, idx, at, tiebreak, late, packed fact) rows."""
     store.sql.executemany(cursor, f"INSERT INTO {store.sql.table(FACTS)} VALUES "
                                 "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", list(rows))
 
@@ -98,11 +100,11 @@ def reclassify_stored(store: EventStore, cursor: Any, tenant: str, operation_id:
     store.sql.execute(cursor, f"SELECT position, idx, fact FROM {store.sql.table(FACTS)} "
                             "WHERE tenant_id = ? AND tiebreak = ?", (tenant, operation_id))
     for row in cursor.fetchall():
-        fact = orjson.loads(row["fact"])
+        fact = unpack(row["fact"])
         fact["collision"] = collision
         store.sql.execute(cursor, f"UPDATE {store.sql.table(FACTS)} SET fact = ? WHERE "
                                 "tenant_id = ? AND position = ? AND idx = ?",
-                        (orjson.dumps(fact).decode(), tenant, row["position"], row["idx"]))
+                        (pack(fact), tenant, row["position"], row["idx"]))
 
 
 def index_changes(store: EventStore, cursor: Any, changes: Iterable[Change], seq: int) -> None:
@@ -133,7 +135,7 @@ def _checkpoint_before(store: EventStore, cursor: Any, tenant: str, since: dict[
     store.sql.execute(cursor, f"SELECT position, state FROM {store.sql.table(CHECKPOINTS)} WHERE "
                             f"{' AND '.join(clauses)} ORDER BY position DESC LIMIT 1", params)
     row = cursor.fetchone()
-    return (0, None) if row is None else (int(row["position"]), orjson.loads(row["state"]))
+    return (0, None) if row is None else (int(row["position"]), unpack(row["state"]))
 
 
 def save_checkpoints(store: EventStore, cursor: Any, engine: RuleEngine, position: int) -> None:
@@ -156,8 +158,7 @@ def save_checkpoints(store: EventStore, cursor: Any, engine: RuleEngine, positio
         if state["fresh"] is not None:  # else too much held: an older one serves, or zero
             store.sql.execute(cursor, f"INSERT INTO {store.sql.table(CHECKPOINTS)} VALUES "
                                     "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                            (tenant, position, wm, t["visible_wm"],
-                             orjson.dumps(state).decode()))
+                            (tenant, position, wm, t["visible_wm"], pack(state)))
         store.sql.execute(cursor, f"DELETE FROM {store.sql.table(CHECKPOINTS)} WHERE tenant_id = ? "
                                 "AND publish_wm < ?", (tenant, wm - CHECKPOINT_KEEP))
         t["checkpoint_wm"] = wm
@@ -172,7 +173,7 @@ def rerun(store: EventStore, cursor: Any, engine: RuleEngine, tenant: str,
     base_position, base = _checkpoint_before(store, cursor, tenant, engine.rerun_from(tenant))
     store.sql.execute(cursor, f"SELECT fact FROM {store.sql.table(FACTS)} WHERE tenant_id = ? "
                             "AND position > ?", (tenant, base_position))
-    facts = [orjson.loads(r["fact"]) for r in cursor.fetchall()]
+    facts = [unpack(r["fact"]) for r in cursor.fetchall()]
     missed_until = engine.missed_until(tenant)
     triggers: dict[str, Change] = {}
     ends: dict[str, Change] = {}

@@ -21,6 +21,7 @@ from opsledger.domain.rule_state import STATE_VERSION, migrate
 from opsledger.domain.rules import to_us
 from opsledger.projections._facts import moment
 from opsledger.services import alert_backfill as backfill
+from opsledger.services.alert_pack import pack
 from opsledger.store.events import EventStore
 
 __all__ = ["migrate_store"]
@@ -77,7 +78,7 @@ def _keep_batch(store: EventStore, notifications: Sequence[Any], position: int,
         if n.id <= position:
             for idx, fact in enumerate(facts_of(n.topic, str(n.originator_id), state)):
                 facts.append((fact["tenant"], n.id, idx, fact["at"], str(fact["tiebreak"]),
-                              0, orjson.dumps(backfill.lean(fact)).decode()))
+                              0, pack(backfill.lean(fact))))
             publish = read_publish(n.topic, state)
             if publish is not None:
                 reclassified += [(publish.tenant_id, c["operation_id"], bool(c["collision"]))

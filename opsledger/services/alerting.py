@@ -33,6 +33,7 @@ from opsledger.projections.alerts import actionable
 from opsledger.services import alert_backfill as backfill
 from opsledger.services import alert_fresh as fresh_rows
 from opsledger.services.alert_migrate import migrate_store
+from opsledger.services.alert_pack import pack
 from opsledger.services.policies import Policies
 from opsledger.services.recording import load_many
 from opsledger.services.tenants import Tenants
@@ -233,7 +234,7 @@ def _ingest(store: EventStore, cursor: Any, engine: RuleEngine, notifications: S
             rows.append(row)
             by_op.setdefault((fact["tenant"], str(fact["tiebreak"])), []).append(row)
     backfill.store_facts(store, cursor, (
-        (*r[:6], orjson.dumps(r[6]).decode()) for r in rows))
+        (*r[:6], pack(r[6])) for r in rows))
 
 
 def forget_tenant(store: EventStore, tenant_id: str) -> int:

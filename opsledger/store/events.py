@@ -34,8 +34,9 @@ SCHEMA_TABLE = "opsledger_schema"
 #: and alert index (per-tenant event time); 5: an operation's identity is (tenant, operation
 #: id): publish_identity, the audit view's unique index on the pair; 6: the freshness rule's
 #: bookkeeping in tables (alert_fresh_*), moved out of the alert state on its next run;
-#: 7: compressed event states and their dictionaries (opsledger_dictionaries)
-SCHEMA_VERSION = 7
+#: 7: compressed event states and their dictionaries (opsledger_dictionaries); 8: the alert
+#: process's records packed (binary columns on PostgreSQL: opsledger.services.alert_pack)
+SCHEMA_VERSION = 8
 #: Creates the tables above the events (views, process state) in the creating store; run
 #: when the schema marker is missing or older, before the marker is written (a crash in
 #: between creates them again: every creation checks what exists).

@@ -17,6 +17,7 @@ import pytest
 
 from opsledger import Operations, import_pumuki_audit, import_snapshots
 from opsledger.services.alert_fresh import TABLES, FreshRows
+from opsledger.services.alert_pack import unpack
 
 
 def _at(text: str) -> datetime:
@@ -198,7 +199,7 @@ def _late_run(store_url: str, sample_dir: Path) -> tuple[set[tuple[Any, ...]], b
         with ops.sql.transaction(commit=False) as cursor:
             ops.sql.execute(cursor, query)
             rows = cursor.fetchall()
-        assert rows and all("pending" in orjson.loads(r["state"])["fresh"] for r in rows)
+        assert rows and all("pending" in unpack(r["state"])["fresh"] for r in rows)
         import_pumuki_audit(ops, [late], register_unknown=True)
         ops.advance_by_event_time()
         assert ops.late_alert_facts()["tenant-solo"]["late"] == len(late)
