@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from opsledger.services.notify_channels import Outgoing
+
+if TYPE_CHECKING:  # imported when a transport is made: a read command never needs it
+    import httpx
 
 __all__ = ["MAX_RETRY_AFTER", "RETRY_AFTER_STATUSES", "Answer", "HttpTransport", "Transport",
            "retry_after_seconds"]
@@ -75,13 +76,16 @@ class HttpTransport:
     the time an HTTP-date ``Retry-After`` is measured from (the worker's clock)."""
 
     def __init__(self, now: Callable[[], datetime], client: httpx.Client | None = None) -> None:
+        import httpx  # (here, not at the top: see the TYPE_CHECKING import)
+
+        self._httpx = httpx
         self._now = now
         self._client = client or httpx.Client(follow_redirects=False, trust_env=False,
                                                 headers={"User-Agent": "opsledger"})
 
     def post(self, outgoing: Outgoing, timeout: float) -> Answer:
         """POST ``outgoing`` (its response body is never read)."""
-        started = time.perf_counter()
+        started, httpx = time.perf_counter(), self._httpx
         try:
             with self._client.stream("POST", outgoing.url, content=outgoing.body,
                                      headers=dict(outgoing.headers), timeout=timeout) as reply:
