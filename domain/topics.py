@@ -87,6 +87,7 @@ __all__ = [
     "VISIBILITY_FRESHNESS_MISSED",
     "VISIBILITY_OBSERVED",
     "VISIBILITY_PREFIX",
+    "VISIBILITY_SEEN",
     "VISIBILITY_TRACKED",
     "action",
 ]
@@ -193,6 +194,7 @@ VISIBILITY_PREFIX = "opsledger.Visibility."
 VISIBILITY_CREATED = "opsledger.Visibility.Created"
 VISIBILITY_FRESHNESS_MISSED = "opsledger.Visibility.FreshnessMissed"
 VISIBILITY_OBSERVED = "opsledger.Visibility.Observed"
+VISIBILITY_SEEN = "opsledger.Visibility.Seen"
 VISIBILITY_TRACKED = "opsledger.Visibility.Tracked"
 
 

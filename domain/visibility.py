@@ -2,7 +2,10 @@
 
 One stream per (tenant, repository, key, payload hash). ``Observed`` records when the
 payload became visible downstream (the first observation counts; repeats change
-nothing). ``FreshnessMissed`` is the deadline fact: the publish accepted at
+nothing). A stream begins with ``Tracked`` when a deadline finds it first, or with ``Seen``
+— its creation and its first observation in one event, the usual case — when a snapshot does
+(a store written before ``Seen`` existed holds ``Tracked`` then ``Observed`` there: the views
+read both the same way). ``FreshnessMissed`` is the deadline fact: the publish accepted at
 ``accepted_at`` was not visible by ``due_at`` — recorded with ``occurred_at = due_at``
 whenever it is detected, so living through it and importing it afterwards agree. A
 later observation does not make a stale publish fresh; it is recorded as visible late.
@@ -39,6 +42,29 @@ class Visibility(Aggregate):
     ) -> UUID:
         """Deterministic: a racing second writer conflicts in the store."""
         return visibility_uuid(tenant_id, repository_id, idempotency_key, payload_hash)
+
+    class Seen(Aggregate.Created):
+        """Created by its first observation: the stream's ids and when it became visible
+        (``occurred_at``, as in ``Observed``)."""
+
+        TOPIC = topics.VISIBILITY_SEEN
+        tenant_id: str
+        repository_id: str
+        idempotency_key: str
+        payload_hash: str
+        occurred_at: datetime
+
+        def apply(self, aggregate: Aggregate) -> None:
+            """The observation it carries."""
+            aggregate.visible_at = self.occurred_at  # type: ignore[attr-defined]
+
+    @classmethod
+    def seen(cls, tenant_id: str, repository_id: str, idempotency_key: str, payload_hash: str,
+             visible_at: datetime) -> Visibility:
+        """A stream created by its first observation (one event, ``Seen``)."""
+        return cls._create(cls.Seen, tenant_id=tenant_id, repository_id=repository_id,
+                           idempotency_key=idempotency_key, payload_hash=payload_hash,
+                           occurred_at=visible_at)
 
     @event("Tracked", topic=topics.VISIBILITY_TRACKED)
     def __init__(

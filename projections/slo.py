@@ -29,7 +29,7 @@ from opsledger.projections._sql import SqlStore, create_index
 __all__ = ["COUNTERS", "SloView"]
 
 STAGED = "slo_freshness_load"  # freshness rows of a load from zero (see start_load)
-OBSERVED = topics.VISIBILITY_OBSERVED
+OBSERVED = (topics.VISIBILITY_OBSERVED, topics.VISIBILITY_SEEN)  # (Seen: created by it)
 MISSED = topics.VISIBILITY_FRESHNESS_MISSED
 ADOPTED = topics.POLICY_LEDGER_ADOPTED
 INCIDENT_OPENED = topics.INCIDENT_OPENED
@@ -142,7 +142,7 @@ class SloView:
             operation = read_publish(topic, state)
             if operation is not None:
                 self._operation(operation, buckets, latency, fresh, ledger)
-            elif topic == OBSERVED:
+            elif topic in OBSERVED:
                 _merge(fresh, _fresh_key(state), visible_at=iso(state["occurred_at"]))
             elif topic == MISSED:
                 _merge(fresh, _fresh_key(state), missed_at=iso(state["due_at"]))

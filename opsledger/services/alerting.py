@@ -78,7 +78,7 @@ def facts_of(topic: str, stream_id: str, state: dict[str, Any]) -> list[dict[str
             "collision": op.collision, "accepted": op.accepted,
             "local_only": op.tenant_mode == "local_only",
         }]
-    if topic == topics.VISIBILITY_OBSERVED:
+    if topic in (topics.VISIBILITY_OBSERVED, topics.VISIBILITY_SEEN):
         return [{"kind": "visible", "at": to_us(moment(state["occurred_at"])),
                  "tiebreak": stream_id, "tenant": state["tenant_id"],
                  "repository": state["repository_id"],

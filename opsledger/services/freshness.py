@@ -45,6 +45,9 @@ from opsledger.store.events import EventStore
 
 __all__ = ["Freshness"]
 
+#: The events that record an observation (``Seen``: a stream created by its first one).
+_OBSERVATIONS = ("Observed", "Seen")
+
 def _as_dict(record: SnapshotRecord) -> dict[str, Any]:
     return {"tenant_id": record.tenant_id, "repository_id": record.repository_id,
             "idempotency_key": record.idempotency_key, "payload_hash": record.payload_hash,
@@ -160,17 +163,18 @@ class Freshness:
                     changed: dict[Any, Visibility] = {}
                     for key, record in zip(keys, records, strict=True):
                         stream = visibility_uuid(*key)
-                        aggregate = streams.get(stream) or Visibility(
-                            tenant_id=key[0], repository_id=key[1], idempotency_key=key[2],
-                            payload_hash=key[3])
-                        streams[stream] = aggregate
-                        aggregate.observe(record["visible_at"])
+                        aggregate = streams.get(stream)
+                        if aggregate is None:  # one event, not Tracked then Observed
+                            aggregate = streams[stream] = Visibility.seen(
+                                *key, record["visible_at"])
+                        else:
+                            aggregate.observe(record["visible_at"])
                         if aggregate.pending_events:
                             changed[stream] = aggregate
                     events = [e for a in changed.values() for e in a.collect_events()]
                     self._store.sql.insert_stored_events(
                         cursor, [self._store.app.mapper.to_stored_event(e) for e in events])
-                return sum(1 for e in events if type(e).__name__ == "Observed")
+                return sum(1 for e in events if type(e).__name__ in _OBSERVATIONS)
             except self._store.sql.unique_violations:
                 if attempt == 7:
                     raise

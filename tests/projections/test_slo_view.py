@@ -3,6 +3,7 @@ error budget, periods, the policy in force, rebuild and arrival order."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -270,3 +271,49 @@ def test_rebuilding_from_zero_equals_incremental(store_url: str, snapshot: Any) 
         incremental = snapshot(ops)
         ops.rebuild_views()
         assert snapshot(ops) == incremental
+
+
+def _topics(ops: Operations) -> list[str]:
+    return [n.topic.rsplit(".", 1)[-1] for n in ops.app.recorder.select_notifications(
+        start=1, limit=1000) if ".Visibility." in n.topic]
+
+
+@pytest.mark.policy("2.freshness")
+def test_a_payload_seen_first_is_one_event_and_reads_as_the_earlier_two(store_url: str) -> None:
+    """A snapshot that finds no stream creates it with one event (``Seen``); a store of the
+    earlier shape holds ``Tracked`` then ``Observed`` there. Both read the same, and a stream
+    a missed deadline created first still takes an ``Observed``."""
+    from opsledger.domain.visibility import Visibility
+
+    seen_at = [T0 + timedelta(minutes=m) for m in (5, 14, 40)]
+    results = []
+    for shape in ("seen", "earlier"):
+        with Operations.open(store_url if shape == "seen" else "memory://",
+                             clock=FrozenClock(T0)) as ops:
+            setup(ops)
+            for n in range(4):
+                publish(ops, n)
+            for n, at in enumerate(seen_at):
+                key, digest = f"key-acme-web-{n}", f"{n:064x}"
+                if shape == "seen":
+                    ops.record_visibility(tenant_id="acme", repository_id="web",
+                                          idempotency_key=key, payload_hash=digest,
+                                          visible_at=at)
+                else:
+                    stream = Visibility(tenant_id="acme", repository_id="web",
+                                        idempotency_key=key, payload_hash=digest)
+                    stream.observe(at)
+                    ops.app.save(stream)
+            ops.advance(T0 + timedelta(hours=1))  # the 4th never seen: missed
+            ops.record_visibility(tenant_id="acme", repository_id="web",
+                                  idempotency_key="key-acme-web-3", payload_hash=f"{3:064x}",
+                                  visible_at=T0 + timedelta(hours=2))
+            topics = _topics(ops)
+            results.append((row(ops), [a.to_dict() for a in ops.alerts(tenant_id="acme")]))
+        # (the 3rd, seen at 40 min, and the 4th are missed; the 4th's stream begins then)
+        expected = {"Seen": 3, "Tracked": 1, "Observed": 1} if shape == "seen" else {
+            "Tracked": 4, "Observed": 4}
+        assert Counter(topics) == {**expected, "FreshnessMissed": 2}
+    assert results[0] == results[1]
+    r = results[0][0]
+    assert (r["accepted"], r["fresh"], r["stale"], r["visible_late"]) == (4, 2, 2, 2)
