@@ -68,14 +68,18 @@ class FreshTables(FreshStore, Protocol):
 class RuleEngine:
     """Evaluates the rules for every tenant, each on its own time; ``state`` is JSON-ready
     (any earlier stored shape is migrated on load). With ``fresh``, each tenant's
-    freshness bookkeeping lives in ``fresh(tenant)`` (its JSON keeps ``external``)."""
+    freshness bookkeeping lives in ``fresh(tenant)`` (its JSON keeps ``external``). With
+    ``evaluated``, only those windowed and burn-rate rules are evaluated (a what-if replay
+    of some rules' settings; the live process evaluates every rule)."""
 
     def __init__(self, state: dict[str, Any] | None,
                  policy_at: Callable[[datetime], OperationsPolicy],
-                 fresh: Callable[[str], FreshTables] | None = None) -> None:
+                 fresh: Callable[[str], FreshTables] | None = None,
+                 evaluated: frozenset[str] | None = None) -> None:
         self.state = migrate(state)
         self.policy_at = policy_at
         self.fresh = fresh
+        self.evaluated = evaluated
         self.changes: list[Change] = []
 
     def _store(self, name: str, t: dict[str, Any]) -> FreshStore:
@@ -275,8 +279,10 @@ class RuleEngine:
         rules = windowed(alerts)
         widest = max(w for _, w, _ in rules) * MINUTE
         t["window"] = [f for f in t["window"] if f[0] > at - widest]
+        chosen = self.evaluated
         for rule, minutes, threshold in rules:
-            if only is not None and rule != only:
+            if (only is not None and rule != only) or (chosen is not None and
+                                                       rule not in chosen):
                 continue
             facts = [f for f in t["window"] if f[0] > at - minutes * MINUTE]
             if len(facts) < max(1, alerts.guard(rule)):
@@ -286,10 +292,11 @@ class RuleEngine:
             repos = {f[5] for f in facts}
             self._update(tenant, rule, at, holds, value, threshold, minutes,
                          repos.pop() if len(repos) == 1 else None)
-        if only in (None, *BURN_RULES) and alerts.burn_rate_alerts:
+        if only in (None, *BURN_RULES) and alerts.burn_rate_alerts and (
+                chosen is None or not chosen.isdisjoint(BURN_RULES)):
             policy = self.policy_at(from_us(at))
             for rule, holds, burn, limit, minutes in burn_conditions(t, at, policy):
-                if only is None or rule == only:
+                if (only is None or rule == only) and (chosen is None or rule in chosen):
                     self._update(tenant, rule, at, holds, burn, limit, minutes, None)
 
     def _update(self, tenant: str, rule: str, at: int, holds: bool, value: float | None,

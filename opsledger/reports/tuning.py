@@ -27,27 +27,34 @@ evidence of noise. For a team that changes one thing at a time, ``one_change`` i
 single-rule candidate. Its policy (the policy in force at the period's end with the change)
 is given as TOML for ``opsledger policy adopt --effective-at``.
 
-The replay is exact: the policy in force, replayed, gives the recorded alerts (tested).
+The replay is exact: the policy in force, replayed, gives the recorded alerts (tested). A
+candidate replays only the rules it changes (each rule's alerts depend on its own settings
+alone; the others are the baseline's), and with several noisy rules each rule's ladders run
+in a process of their own.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from multiprocessing import get_all_start_methods, get_context
 from typing import TYPE_CHECKING, Any
 
 from opsledger.domain.policy import AlertRules, OperationsPolicy
 from opsledger.domain.rule_state import WINDOWED_RULES
 from opsledger.domain.rules import RuleEngine, from_us, to_us
 from opsledger.reports.quality import period_tenants, under_target_days, verdict_of
+from opsledger.results import Alert
 from opsledger.serialize import fmt_time
 from opsledger.services.alert_backfill import facts_between
 from opsledger.services.slo import Period
 
 if TYPE_CHECKING:
     from opsledger.application import Operations
-    from opsledger.results import Alert
 
 __all__ = ["MAX_RATE_THRESHOLD", "Candidate", "ReplayedAlert", "guard_candidate", "replay_alerts",
            "threshold_candidates", "tune", "window_candidate"]
@@ -157,11 +164,13 @@ def window_candidate(rules: AlertRules, rule: str, guard: int | None = None) -> 
 
 
 def replay_alerts(facts: Sequence[dict[str, Any]],
-                  policy_at: Callable[[datetime], OperationsPolicy], end: datetime
-                  ) -> list[ReplayedAlert]:
+                  policy_at: Callable[[datetime], OperationsPolicy], end: datetime,
+                  rules: Sequence[str] | None = None) -> list[ReplayedAlert]:
     """The alerts the rules raise over ``facts`` (time order) under ``policy_at``, evaluated
-    an hour of facts at a time as the live process would, then up to ``end``."""
-    engine = RuleEngine(None, policy_at)
+    an hour of facts at a time as the live process would, then up to ``end`` (with
+    ``rules``: only those rules' alerts, the other windowed and burn-rate rules not
+    evaluated — each rule's alerts depend on its own settings alone)."""
+    engine = RuleEngine(None, policy_at, evaluated=None if rules is None else frozenset(rules))
     changes, hour = [], None
     for fact in facts:
         if hour is not None and fact["at"] // _HOUR != hour:
@@ -174,7 +183,8 @@ def replay_alerts(facts: Sequence[dict[str, Any]],
         key = (change.tenant, change.rule, change.triggered_at)
         ends[key] = None if change.kind == "triggered" else change.at
     return [ReplayedAlert(tenant, rule, from_us(at), None if e is None else from_us(e))
-            for (tenant, rule, at), e in sorted(ends.items())]
+            for (tenant, rule, at), e in sorted(ends.items())
+            if rules is None or rule in rules]
 
 
 def _span(alert: Alert) -> ReplayedAlert:
@@ -229,6 +239,70 @@ def _rank(outcome: dict[str, Any]) -> tuple[int, int]:
     return outcome["removed_noise"] - outcome["added"], -outcome["removed_unjudged"]
 
 
+@dataclass(frozen=True)
+class _Trial:
+    """What every candidate is replayed and judged against (picklable: each rule's ladders
+    may run in a process of their own)."""
+
+    facts: list[dict[str, Any]]
+    base: OperationsPolicy
+    baseline: list[ReplayedAlert]
+    kept: list[Alert]
+    under_target: list[dict[str, Any]]
+    period: Period
+    at: datetime
+
+    def replayed(self, policy: OperationsPolicy, rules: Sequence[str] | None = None
+                 ) -> list[ReplayedAlert]:
+        period = self.period
+        return [a for a in replay_alerts(self.facts, lambda _t: policy, self.at, rules)
+                if period.start <= a.triggered_at < period.end]
+
+    def tried(self, candidate: Candidate) -> tuple[Candidate, dict[str, Any]]:
+        # only the rules it changes are replayed: the others raise the baseline's alerts
+        would = sorted([*self.replayed(candidate.policy(self.base), candidate.rules),
+                        *(a for a in self.baseline if a.rule not in candidate.rules)],
+                       key=lambda a: (a.tenant, a.rule, a.triggered_at))
+        return candidate, _outcome(candidate, would, self.baseline, self.kept,
+                                   self.under_target, self.period.end)
+
+    def ladders(self, rule: str) -> tuple[list[tuple[Candidate, dict[str, Any]]],
+                                          Candidate | None]:
+        """``rule``'s candidates, tried in order (each ladder until a step loses), and the
+        best of those that are safe (None: none is)."""
+        base = self.base
+        for_rule: list[tuple[Candidate, dict[str, Any]]] = []
+        best_guard: int | None = None
+        for guard in (g for g in _GUARDS if g > base.alerts.guard(rule)):
+            for_rule.append(self.tried(guard_candidate(rule, guard, base.alerts.guard(rule))))
+            if _loses(for_rule[-1][1]):
+                break
+            best_guard = guard
+        for candidate in threshold_candidates(base, rule):
+            for_rule.append(self.tried(candidate))
+            if _loses(for_rule[-1][1]):
+                break
+        for_rule.append(self.tried(window_candidate(base.alerts, rule)))
+        if best_guard is not None:
+            for_rule.append(self.tried(window_candidate(base.alerts, rule, best_guard)))
+        safe = [pair for pair in for_rule if _safe(pair[1])]
+        return for_rule, max(safe, key=lambda pair: _rank(pair[1]))[0] if safe else None
+
+
+def _each_rule(trial: _Trial, rules: list[str]
+               ) -> list[tuple[list[tuple[Candidate, dict[str, Any]]], Candidate | None]]:
+    """Each rule's ladders, in ``rules`` order: with several rules and cores, in forked
+    processes side by side, else here. Forked only from a single-threaded process (a fork
+    of threads may copy a lock held mid-use); the workers touch no connection and leave
+    with ``os._exit``. Not spawned: a spawned worker imports the caller's ``__main__``
+    again, which an embedding script without a main guard cannot survive."""
+    workers = min(len(rules), os.cpu_count() or 1)
+    if workers < 2 or threading.active_count() > 1 or "fork" not in get_all_start_methods():
+        return [trial.ladders(rule) for rule in rules]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        return list(pool.map(trial.ladders, rules))
+
+
 def tune(ops: Operations, period: Period, tenant_id: str | None = None, *,
          under_target: list[dict[str, Any]] | None = None,
          now: datetime | None = None) -> dict[str, Any]:
@@ -244,48 +318,25 @@ def tune(ops: Operations, period: Period, tenant_id: str | None = None, *,
         under_target = under_target_days(ops, period_tenants(ops, tenant_id, at), period, at,
                                          recorded)
     facts = facts_between(ops.sql, to_us(period.start - WARMUP), to_us(at), tenant_id)
-
-    def replayed(policy: OperationsPolicy) -> list[ReplayedAlert]:
-        return [a for a in replay_alerts(facts, lambda _t: policy, at)
-                if period.start <= a.triggered_at < period.end]
-
     # the baseline: the policy in force at the end, as if in force all period (an adoption
     # inside the period already removed some alerts: not a candidate's to claim again)
-    baseline = replayed(base)
+    trial = _Trial(facts, base, [], [], under_target, period, at)
+    baseline = trial.replayed(base)
     kept = [a for a in recorded if _overlapping(_span(a), baseline, period.end)]
+    trial = _Trial(facts, base, baseline, kept, under_target, period, at)
     noisy = sorted({a.rule for a in kept
                     if a.rule in WINDOWED_RULES and verdict_of(a) != "actionable"})
-
-    def tried(candidate: Candidate) -> tuple[Candidate, dict[str, Any]]:
-        would = replayed(candidate.policy(base))
-        return candidate, _outcome(candidate, would, baseline, kept, under_target, period.end)
-
     outcomes: list[tuple[Candidate, dict[str, Any]]] = []
     winners: list[Candidate] = []
-    for rule in noisy:
-        for_rule: list[tuple[Candidate, dict[str, Any]]] = []
-        best_guard: int | None = None
-        for guard in (g for g in _GUARDS if g > base.alerts.guard(rule)):
-            for_rule.append(tried(guard_candidate(rule, guard, base.alerts.guard(rule))))
-            if _loses(for_rule[-1][1]):
-                break
-            best_guard = guard
-        for candidate in threshold_candidates(base, rule):
-            for_rule.append(tried(candidate))
-            if _loses(for_rule[-1][1]):
-                break
-        for_rule.append(tried(window_candidate(base.alerts, rule)))
-        if best_guard is not None:
-            for_rule.append(tried(window_candidate(base.alerts, rule, best_guard)))
+    for for_rule, winner in _each_rule(trial, noisy):
         outcomes += for_rule
-        safe = [pair for pair in for_rule if _safe(pair[1])]
-        if safe:
-            winners.append(max(safe, key=lambda pair: _rank(pair[1]))[0])
+        if winner is not None:
+            winners.append(winner)
     if len(winners) > 1:
         together = winners[0]
         for other in winners[1:]:
             together = together.merged(other)
-        outcomes.append(tried(together))
+        outcomes.append(trial.tried(together))
     safe = [pair for pair in outcomes if _safe(pair[1])]
     single = [pair for pair in safe if len(pair[0].rules) == 1]
     return {"period_start": fmt_time(period.start), "period_end": fmt_time(period.end),

@@ -119,3 +119,60 @@ def test_a_guard_candidate_merges_with_the_guards_in_force() -> None:
     assert dict(tuned.alerts.min_operations_by_rule) == {"publish_error_rate": 5,
                                                          "publish_latency_p95": 10}
     assert tuned.alerts.guard("auth_scope_failures") == 0
+
+
+def _two_rules(ops: Operations) -> None:
+    """A day with error-rate and latency alerts of two tenants (both judged noise where the
+    failures are few), so two rules have candidates."""
+    for tenant in ("acme", "globex"):
+        saas_tenant(ops, tenant, ["web"], at=T0 - timedelta(days=1))
+    for hour in range(8):
+        for tenant, offset in (("acme", 0), ("globex", 7)):
+            for i in range(12):
+                slow, bad = (i + hour + offset) % 5 == 0, (i * 7 + hour + offset) % 11 == 0
+                ops.record_publish(
+                    tenant_id=tenant, repository_id="web", idempotency_key=f"{hour}-{i}",
+                    payload_hash=f"{hour:032x}{i:032x}", outcome="error" if bad else "success",
+                    error_code="HTTP_STATUS" if bad else None, attempts=1,
+                    latency_ms=4_000 if slow else 60,
+                    occurred_at=T0 + timedelta(hours=hour, minutes=5 * i))
+    ops.advance(T0 + timedelta(hours=10))
+    for alert in ops.alerts(all_tenants=True):
+        ops.judge_alert(alert.alert_id, "noise", reason="few failures", by="ana",
+                        at=T0 + timedelta(hours=10))
+
+
+def test_a_candidate_replayed_for_its_rules_alone_equals_the_whole_replay() -> None:
+    from opsledger.reports.tuning import threshold_candidates, window_candidate
+
+    with Operations.open("memory://") as ops:
+        _two_rules(ops)
+        base = ops.policy_at(NOVEMBER.end)
+        facts = facts_between(ops.sql, to_us(NOVEMBER.start), to_us(NOVEMBER.end))
+    baseline = replay_alerts(facts, lambda _t: base, NOVEMBER.end)
+    assert {a.rule for a in baseline} >= {"publish_error_rate", "publish_latency_p95"}
+    for rule in ("publish_error_rate", "publish_latency_p95"):
+        candidates = [guard_candidate(rule, 10), window_candidate(base.alerts, rule),
+                      *threshold_candidates(base, rule)]
+        for candidate in candidates:
+            policy = candidate.policy(base)
+            whole = replay_alerts(facts, lambda _t, p=policy: p, NOVEMBER.end)
+            alone = replay_alerts(facts, lambda _t, p=policy: p, NOVEMBER.end, candidate.rules)
+            assert {a.rule for a in alone} <= set(candidate.rules)
+            assert whole == sorted([*alone, *(a for a in baseline if a.rule != rule)],
+                                   key=lambda a: (a.tenant, a.rule, a.triggered_at))
+
+
+def test_rules_tuned_in_processes_side_by_side_give_what_one_process_gives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsledger.reports import tuning
+
+    with Operations.open("memory://") as ops:
+        _two_rules(ops)
+        monkeypatch.setattr(tuning.os, "cpu_count", lambda: 1)
+        alone = tune(ops, NOVEMBER)
+        monkeypatch.setattr(tuning.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(tuning.threading, "active_count", lambda: 1)  # (xdist's threads)
+        side_by_side = tune(ops, NOVEMBER)
+    assert len(alone["noisy_rules"]) == 2 and alone["candidates"]
+    assert side_by_side == alone
