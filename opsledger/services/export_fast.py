@@ -1,0 +1,309 @@
+"""The compliance export's bytes straight from the views (issue 19, point 5): the many rows
+(publish attempts and refusals) go from the SQL cursor's tuples to CSV / NDJSON / JSON
+bytes with no typed row and no dict of the view's columns in between. What can be worked
+out once per export is worked out once (the tenant's output form, the kinds, the privacy
+switches); per row there is the time's output form (a slice of the views' fixed-width
+text), a memo lookup per low-cardinality column, and the serializer in bulk (``csv``'s
+``writerows`` per chunk, ``orjson`` per line).
+
+The bytes are those of the typed path (:meth:`Export.export_stream` rows written by
+:func:`opsledger.serialize.export_chunks`) byte for byte: the same values, the same order
+(business time, kind, subject, as exported after redaction; ties in stream order), the
+same serializers — tests/application/test_export_bytes.py holds the two equal on every
+format and privacy switch. Where a redacted name could occur inside a time's text (a
+tenant id of digits alone), :mod:`opsledger.services.export` keeps to the typed path."""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from opsledger.domain.time import fmt_time, iso_utc, utc
+
+__all__ = ["CHUNK_ROWS", "Item", "Privacy", "chunks", "many_items"]
+
+#: Rows fetched (and written) at a time: a chunk of bytes holds about this many rows.
+CHUNK_ROWS = 1000
+REDACTED = "[redacted]"
+#: One exported row on its way: its merge key (the time as the views store it, the kind
+#: and the subject, both after redaction) and the row's eight output values.
+Item = tuple[str, str, str, tuple[Any, ...]]
+#: The characters of a time's text: a name made of these alone could occur inside one.
+_TIME_CHARS = frozenset("0123456789-:.TZ+")
+_MEMO_LIMIT = 4096
+_SORT = orjson.OPT_SORT_KEYS
+_INDENTED = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+_COLUMNS = ("at", "kind", "tenant", "repository", "actor", "subject", "outcome", "details")
+_RUN_KEY = itemgetter(0, 2)
+
+
+class Privacy:
+    """A tenant's privacy switches as applied to one export's values: ``text`` is a string
+    value as exported (names redacted, a time in the one output form), ``key`` the same
+    before the time's output form (what rows are ordered by)."""
+
+    def __init__(self, names: Sequence[str], hash_payloads: bool,
+                 scrub: Callable[[str, str], str], time_text: Callable[[str], str]) -> None:
+        self.names = tuple(names)
+        self.hash_payloads = hash_payloads
+        self._scrub = scrub  # (value, key) -> the value redacted (or hashed)
+        self._time_text = time_text
+
+    @staticmethod
+    def safe(names: Iterable[str]) -> bool:
+        """True if no name can occur inside a time's text (else: the typed path)."""
+        return all(name and not set(name) <= _TIME_CHARS for name in names)
+
+    def key(self, value: str, field: str = "") -> str:
+        """``value`` redacted (the merge key's form)."""
+        return self._scrub(value, field) if self.names or self.hash_payloads else value
+
+    def text(self, value: str, field: str = "") -> str:
+        """``value`` as exported: redacted, then a time in the one output form."""
+        value = self.key(value, field)
+        return self._time_text(value) if ":" in value else value
+
+    def memo(self, field: str = "") -> Callable[[Any], Any]:
+        """:meth:`text` of a low-cardinality column, remembered (bounded); None stays."""
+        seen: dict[Any, Any] = {None: None}
+
+        def text(value: Any) -> Any:
+            try:
+                return seen[value]
+            except KeyError:
+                if len(seen) > _MEMO_LIMIT:
+                    seen.clear()
+                    seen[None] = None
+                done = seen[value] = self.text(value, field) if type(value) is str else value
+                return done
+        return text
+
+
+def at_text(at: str) -> str:
+    """The output form of a views' time: ``2026-11-03T07:03:03.583Z`` from the fixed-width
+    ``2026-11-03T07:03:03.583000Z`` (any other form: parsed, as the typed path does)."""
+    if len(at) == 27 and at[26] == "Z" and at[19] == ".":
+        return at[:23] + "Z"
+    value = at.replace("Z", "+00:00") if at.endswith("Z") else at
+    return fmt_time(utc(datetime.fromisoformat(value), "time"))
+
+
+# ---- reading the views: tuples, a batch at a time ---------------------------------------
+def _batches(sql: Any, statement: str, params: Sequence[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of one query as tuples, :data:`CHUNK_ROWS` at a time, in a read transaction
+    of its own held while they are read (a server-side cursor on PostgreSQL)."""
+    with sql.transaction(commit=False) as cursor:
+        if sql.is_postgres:
+            from psycopg.rows import tuple_row
+
+            name = f"opsledger_export_{uuid.uuid4().hex}"
+            with cursor.connection.cursor(name=name, row_factory=tuple_row) as named:
+                named.itersize = CHUNK_ROWS
+                named.execute(sql.sql(statement), tuple(params))
+                while rows := named.fetchmany(CHUNK_ROWS):
+                    yield rows
+            return
+        with closing(sql.tuple_cursor(cursor)) as raw:
+            raw.execute(statement, tuple(params))
+            while rows := raw.fetchmany(CHUNK_ROWS):
+                yield rows
+
+
+def _scope(tenant_id: str, since: datetime | None, until: datetime | None
+           ) -> tuple[str, list[Any]]:
+    clauses, params = ["tenant_id = ?"], [tenant_id]
+    if since is not None:
+        clauses.append("occurred_at >= ?")
+        params.append(iso_utc(since))
+    if until is not None:
+        clauses.append("occurred_at < ?")
+        params.append(iso_utc(until))
+    return " WHERE " + " AND ".join(clauses), params
+
+
+def _in_runs(batches: Iterable[list[Item]]) -> Iterator[list[Item]]:
+    """Batches in time order with each run of equal time ordered by subject (stably): the
+    run still open at a batch's end waits for the next batch."""
+    held: list[Item] = []
+    for batch in batches:
+        if held:
+            batch = held + batch
+        last = batch[-1][0]
+        cut = len(batch) - 1
+        while cut > 0 and batch[cut - 1][0] == last:
+            cut -= 1
+        held = batch[cut:]
+        ready = batch[:cut]
+        if ready:
+            ready.sort(key=_RUN_KEY)
+            yield ready
+    if held:
+        held.sort(key=_RUN_KEY)
+        yield held
+
+
+def many_items(sql: Any, tenant_id: str, since: datetime | None, until: datetime | None,
+               tenant_out: Any, privacy: Privacy | None, redact_repository: bool
+               ) -> tuple[Iterator[list[Item]], Iterator[list[Item]]]:
+    """The publish rows and the refusals of the tenant in ``[since, until)``, as batches of
+    :data:`Item` in export order (each stream on its own). ``tenant_out``: the tenant
+    column's value as exported."""
+    where, params = _scope(tenant_id, since, until)
+    publish = _in_runs(_publish(sql, where, params, tenant_out, privacy, redact_repository))
+    refused = _in_runs(_refused(sql, where, params, tenant_out, privacy, redact_repository))
+    return publish, refused
+
+
+def _publish(sql: Any, where: str, params: list[Any], tenant: Any, privacy: Privacy | None,
+             redact_repository: bool) -> Iterator[list[Item]]:
+    statement = (
+        "SELECT occurred_at, repository_id, source, operation_id, outcome, idempotency_key, "
+        "payload_hash, attempts, latency_ms, error_code, status, collision, tenant_mode "
+        f"FROM {sql.table('audit_publish')}{where} "
+        "ORDER BY occurred_at, tenant_id, operation_id")
+    plain = privacy or Privacy((), False, lambda v, _: v, _identity)
+    kind, kind_out = plain.key("publish", "kind"), plain.text("publish", "kind")
+    repository = (lambda v: None if v is None else REDACTED) if redact_repository else (
+        plain.memo())
+    actor, outcome_of, error_of, mode_of = plain.memo(), plain.memo(), plain.memo(), plain.memo()
+    text, key = plain.text, plain.key
+    hashing = plain.hash_payloads
+    redacting = bool(plain.names)
+    for rows in _batches(sql, statement, params):
+        out: list[Item] = []
+        append = out.append
+        for (at, repo, source, op, outcome, idem, payload, attempts, latency, error, status,
+             collision, mode) in rows:
+            if redacting:
+                subject = key(op) if type(op) is str else op
+                shown = text(op) if type(op) is str else op
+            else:
+                subject = op
+                shown = text(op) if type(op) is str and ":" in op else op
+            if type(idem) is str and (redacting or ":" in idem):
+                idem = text(idem)
+            if type(payload) is str:
+                if hashing:  # "sha256:..." is never a time's text
+                    payload = key(payload, "payload_hash")
+                elif redacting or ":" in payload:
+                    payload = text(payload)
+            append((at, kind, str(subject), (
+                at_text(at), kind_out, tenant, repository(repo), actor(source), shown,
+                outcome_of(outcome),
+                {"idempotency_key": idem, "payload_hash": payload, "attempts": attempts,
+                 "latency_ms": latency, "error_code": error_of(error), "status": status,
+                 "collision": bool(collision), "tenant_mode": mode_of(mode)})))
+        yield out
+
+
+def _refused(sql: Any, where: str, params: list[Any], tenant: Any, privacy: Privacy | None,
+             redact_repository: bool) -> Iterator[list[Item]]:
+    statement = (f"SELECT occurred_at, repository_id, subject_id, reason, message "
+                 f"FROM {sql.table('audit_refusal')}{where} ORDER BY occurred_at, refusal_id")
+    plain = privacy or Privacy((), False, lambda v, _: v, _identity)
+    kind, kind_out = plain.key("refused", "kind"), plain.text("refused", "kind")
+    repository = (lambda v: None if v is None else REDACTED) if redact_repository else (
+        plain.memo())
+    reason_of = plain.memo()
+    for rows in _batches(sql, statement, params):
+        yield [(at, kind, str(plain.key(subject) if type(subject) is str else subject), (
+                    at_text(at), kind_out, tenant, repository(repo), None,
+                    plain.text(subject) if type(subject) is str else subject,
+                    reason_of(reason),
+                    {"message": plain.text(message) if type(message) is str else message}))
+               for at, repo, subject, reason, message in rows]
+
+
+def _identity(value: str) -> str:
+    return value
+
+
+# ---- merging and writing ------------------------------------------------------------
+def _key(item: Item) -> tuple[str, str, str]:
+    return item[0], item[1], item[2]
+
+
+def merge(first: Iterator[list[Item]], others: Sequence[Iterator[list[Item]]]
+          ) -> Iterator[list[Item]]:
+    """``first``'s batches with ``others``' items merged in, in key order; ties keep the
+    streams' order (as :func:`opsledger.projections._stream.merge_ordered` does). A batch
+    of ``first`` that nothing else falls into passes whole."""
+    rest = heapq.merge(*(_flat(batches) for batches in others), key=_key)
+    nxt = next(rest, None)
+    for batch in first:
+        if nxt is None or _key(nxt) > _key(batch[-1]):
+            yield batch
+            continue
+        merged: list[Item] = []
+        for item in batch:
+            k = _key(item)
+            while nxt is not None and _key(nxt) < k:
+                merged.append(nxt)
+                nxt = next(rest, None)
+            merged.append(item)
+        yield merged
+    while nxt is not None:
+        tail, nxt = [nxt], None
+        for item in rest:
+            if len(tail) >= CHUNK_ROWS:
+                nxt = item
+                break
+            tail.append(item)
+        yield tail
+
+
+def _flat(batches: Iterator[list[Item]]) -> Iterator[Item]:
+    for batch in batches:
+        yield from batch
+
+
+def chunks(batches: Iterable[list[Item]], fmt: str, count: Callable[[int], None]
+           ) -> Iterator[bytes]:
+    """The export's bytes, a chunk per batch: ``csv`` (a header, details as JSON text),
+    ``ndjson`` (one object a line) or ``json`` (an array, indented by 2, keys sorted) —
+    byte for byte :func:`opsledger.serialize.export_chunks` of the same rows. ``count`` is
+    told each chunk's rows."""
+    if fmt == "csv":
+        yield from _csv(batches, count)
+    elif fmt == "ndjson":
+        for batch in batches:
+            count(len(batch))
+            yield b"".join([orjson.dumps(dict(zip(_COLUMNS, item[3], strict=True)),
+                                         option=_SORT) + b"\n" for item in batch])
+    elif fmt == "json":
+        first = True
+        for batch in batches:
+            count(len(batch))
+            body = b",\n  ".join([
+                orjson.dumps(dict(zip(_COLUMNS, item[3], strict=True)),
+                             option=_INDENTED).replace(b"\n", b"\n  ") for item in batch])
+            if body:
+                yield (b"[\n  " if first else b",\n  ") + body
+                first = False
+        yield b"[]" if first else b"\n]"
+    else:
+        raise ValueError(f"unknown export format {fmt!r}")
+
+
+def _csv(batches: Iterable[list[Item]], count: Callable[[int], None]) -> Iterator[bytes]:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(_COLUMNS)
+    for batch in batches:
+        count(len(batch))
+        writer.writerows([(*item[3][:7], orjson.dumps(item[3][7], option=_SORT).decode())
+                          for item in batch])
+        yield text.getvalue().encode()
+        text.seek(0)
+        text.truncate()
+    if text.tell():  # the header of an export with no row
+        yield text.getvalue().encode()
