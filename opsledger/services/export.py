@@ -191,8 +191,9 @@ class _Export:
         """The bytes of :meth:`typed`'s rows in ``fmt``, the many rows straight from the
         views (where a redacted name could occur inside a time's text: from
         :meth:`typed`'s rows)."""
+        encode = fast.encoder(fmt)
         if not fast.Privacy.safe(self.names):
-            items = ([("", "", "", _values(r))] for r in self.typed())  # in order already
+            items = ([("", "", "", encode(_values(r)))] for r in self.typed())  # in order
             return fast.chunks(_batched(items), fmt, count)
         privacy = self.privacy
         plan = None if privacy is None else fast.Privacy(
@@ -207,8 +208,8 @@ class _Export:
             tenant = _time_text(tenant)
         publish, refused = fast.many_items(
             self.ops.sql, self.tenant_id, self.since, self.until, tenant, plan,
-            privacy is not None and privacy.redact_repository_id)
-        few = [(r["at"], r["kind"], str(r["subject"]), _values(_output_times(r)))
+            privacy is not None and privacy.redact_repository_id, fmt)
+        few = [(r["at"], r["kind"], str(r["subject"]), encode(_values(_output_times(r))))
                for r in self.few]
         return fast.chunks(fast.merge(publish, [refused, iter([few] if few else [])]), fmt,
                            count)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import heapq
 import io
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
@@ -29,19 +30,19 @@ import orjson
 
 from opsledger.domain.time import fmt_time, iso_utc, utc
 
-__all__ = ["CHUNK_ROWS", "Item", "Privacy", "chunks", "many_items"]
+__all__ = ["CHUNK_ROWS", "Item", "Privacy", "chunks", "csv_field", "encoder", "many_items", "merge"]
 
 #: Rows fetched (and written) at a time: a chunk of bytes holds about this many rows.
 CHUNK_ROWS = 1000
 REDACTED = "[redacted]"
 #: One exported row on its way: its merge key (the time as the views store it, the kind
-#: and the subject, both after redaction) and the row's eight output values.
+#: and the subject, both after redaction) and the row's part of the export (a CSV line as
+#: text, an NDJSON line or a JSON array's item as bytes).
 Item = tuple[str, str, str, tuple[Any, ...]]
 #: The characters of a time's text: a name made of these alone could occur inside one.
 _TIME_CHARS = frozenset("0123456789-:.TZ+")
 _MEMO_LIMIT = 4096
 _SORT = orjson.OPT_SORT_KEYS
-_INDENTED = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
 _COLUMNS = ("at", "kind", "tenant", "repository", "actor", "subject", "outcome", "details")
 _RUN_KEY = itemgetter(0, 2)
 
@@ -72,9 +73,12 @@ class Privacy:
         value = self.key(value, field)
         return self._time_text(value) if ":" in value else value
 
-    def memo(self, field: str = "") -> Callable[[Any], Any]:
-        """:meth:`text` of a low-cardinality column, remembered (bounded); None stays."""
-        seen: dict[Any, Any] = {None: None}
+    def memo(self, field: str = "", encode: Callable[[Any], Any] | None = None,
+             redacted: bool = False) -> Callable[[Any], Any]:
+        """:meth:`text` of a low-cardinality column (``[redacted]`` for any value with
+        ``redacted``), then ``encode``d, remembered (bounded); None stays None (before
+        ``encode``)."""
+        seen: dict[Any, Any] = {}
 
         def text(value: Any) -> Any:
             try:
@@ -82,8 +86,11 @@ class Privacy:
             except KeyError:
                 if len(seen) > _MEMO_LIMIT:
                     seen.clear()
-                    seen[None] = None
-                done = seen[value] = self.text(value, field) if type(value) is str else value
+                done = value if value is None or type(value) is not str else (
+                    REDACTED if redacted else self.text(value, field))
+                if redacted and value is not None:
+                    done = REDACTED
+                seen[value] = done = done if encode is None else encode(done)
                 return done
         return text
 
@@ -152,43 +159,58 @@ def _in_runs(batches: Iterable[list[Item]]) -> Iterator[list[Item]]:
 
 
 def many_items(sql: Any, tenant_id: str, since: datetime | None, until: datetime | None,
-               tenant_out: Any, privacy: Privacy | None, redact_repository: bool
+               tenant_out: Any, privacy: Privacy | None, redact_repository: bool, fmt: str
                ) -> tuple[Iterator[list[Item]], Iterator[list[Item]]]:
     """The publish rows and the refusals of the tenant in ``[since, until)``, as batches of
-    :data:`Item` in export order (each stream on its own). ``tenant_out``: the tenant
-    column's value as exported."""
+    :data:`Item` (each row's bytes in ``fmt``) in export order, each stream on its own.
+    ``tenant_out``: the tenant column's value as exported."""
     where, params = _scope(tenant_id, since, until)
-    publish = _in_runs(_publish(sql, where, params, tenant_out, privacy, redact_repository))
-    refused = _in_runs(_refused(sql, where, params, tenant_out, privacy, redact_repository))
+    plain = privacy or Privacy((), False, lambda v, _: v, _identity)
+    publish = _in_runs(_publish(sql, where, params, tenant_out, plain, redact_repository, fmt))
+    refused = _in_runs(_refused(sql, where, params, tenant_out, plain, redact_repository, fmt))
     return publish, refused
 
 
-def _publish(sql: Any, where: str, params: list[Any], tenant: Any, privacy: Privacy | None,
-             redact_repository: bool) -> Iterator[list[Item]]:
+def _publish(sql: Any, where: str, params: list[Any], tenant: Any, plain: Privacy,
+             redact_repository: bool, fmt: str) -> Iterator[list[Item]]:
+    redacting = bool(plain.names)
+    # Rows of one time are ordered by their subject here (``_in_runs``): the database's
+    # order among them matters only where redaction could make two subjects equal.
+    order = "occurred_at, tenant_id, operation_id" if redacting else "occurred_at"
     statement = (
         "SELECT occurred_at, repository_id, source, operation_id, outcome, idempotency_key, "
         "payload_hash, attempts, latency_ms, error_code, status, collision, tenant_mode "
-        f"FROM {sql.table('audit_publish')}{where} "
-        "ORDER BY occurred_at, tenant_id, operation_id")
-    plain = privacy or Privacy((), False, lambda v, _: v, _identity)
-    kind, kind_out = plain.key("publish", "kind"), plain.text("publish", "kind")
-    repository = (lambda v: None if v is None else REDACTED) if redact_repository else (
-        plain.memo())
-    actor, outcome_of, error_of, mode_of = plain.memo(), plain.memo(), plain.memo(), plain.memo()
+        f"FROM {sql.table('audit_publish')}{where} ORDER BY {order}")
+    csv_out = fmt == "csv"
+    field = csv_field if csv_out else _identity_any
+    kind, kind_out = plain.key("publish", "kind"), field(plain.text("publish", "kind"))
+    tenant = field(tenant)
+    # the few values of (repository, source, outcome, error code, tenant mode), as exported
+    repository = plain.memo(encode=field, redacted=redact_repository)
+    actor, outcome_of = plain.memo(encode=field), plain.memo(encode=field)
+    error_of, mode_of = plain.memo(), plain.memo()
+    seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     text, key = plain.text, plain.key
     hashing = plain.hash_payloads
-    redacting = bool(plain.names)
+    dumps, needs_quotes, line = orjson.dumps, _QUOTED.search, _json_line(fmt, 0)
     for rows in _batches(sql, statement, params):
         out: list[Item] = []
         append = out.append
         for (at, repo, source, op, outcome, idem, payload, attempts, latency, error, status,
              collision, mode) in rows:
-            if redacting:
-                subject = key(op) if type(op) is str else op
-                shown = text(op) if type(op) is str else op
+            few = seen.get((repo, source, outcome, error, mode))
+            if few is None:
+                if len(seen) > _MEMO_LIMIT:
+                    seen.clear()
+                few = seen[(repo, source, outcome, error, mode)] = (
+                    repository(repo), actor(source), outcome_of(outcome), error_of(error),
+                    mode_of(mode))
+            if type(op) is not str:
+                subject, shown = str(op), op
+            elif redacting:
+                subject, shown = key(op), text(op)
             else:
-                subject = op
-                shown = text(op) if type(op) is str and ":" in op else op
+                subject, shown = op, text(op) if ":" in op else op
             if type(idem) is str and (redacting or ":" in idem):
                 idem = text(idem)
             if type(payload) is str:
@@ -196,30 +218,40 @@ def _publish(sql: Any, where: str, params: list[Any], tenant: Any, privacy: Priv
                     payload = key(payload, "payload_hash")
                 elif redacting or ":" in payload:
                     payload = text(payload)
-            append((at, kind, str(subject), (
-                at_text(at), kind_out, tenant, repository(repo), actor(source), shown,
-                outcome_of(outcome),
-                {"idempotency_key": idem, "payload_hash": payload, "attempts": attempts,
-                 "latency_ms": latency, "error_code": error_of(error), "status": status,
-                 "collision": bool(collision), "tenant_mode": mode_of(mode)})))
+            shown_at = at[:23] + "Z" if len(at) == 27 and at[26] == "Z" else at_text(at)
+            # keys in sorted order (the serializer's): no sorting asked of orjson
+            details = {"attempts": attempts, "collision": bool(collision),
+                       "error_code": few[3], "idempotency_key": idem, "latency_ms": latency,
+                       "payload_hash": payload, "status": status, "tenant_mode": few[4]}
+            if csv_out:
+                if type(shown) is not str or needs_quotes(shown):
+                    shown = csv_field(shown)
+                body = dumps(details).decode().replace('"', '""')
+                append((at, kind, subject, f'{shown_at},{kind_out},{tenant},{few[0]},{few[1]},'
+                                           f'{shown},{few[2]},"{body}"\r\n'))
+            else:
+                append((at, kind, subject, line(
+                    {"actor": few[1], "at": shown_at, "details": details, "kind": kind_out,
+                     "outcome": few[2], "repository": few[0], "subject": shown,
+                     "tenant": tenant})))
         yield out
 
 
-def _refused(sql: Any, where: str, params: list[Any], tenant: Any, privacy: Privacy | None,
-             redact_repository: bool) -> Iterator[list[Item]]:
+def _refused(sql: Any, where: str, params: list[Any], tenant: Any, plain: Privacy,
+             redact_repository: bool, fmt: str) -> Iterator[list[Item]]:
     statement = (f"SELECT occurred_at, repository_id, subject_id, reason, message "
                  f"FROM {sql.table('audit_refusal')}{where} ORDER BY occurred_at, refusal_id")
-    plain = privacy or Privacy((), False, lambda v, _: v, _identity)
     kind, kind_out = plain.key("refused", "kind"), plain.text("refused", "kind")
-    repository = (lambda v: None if v is None else REDACTED) if redact_repository else (
-        plain.memo())
+    repository = plain.memo(redacted=redact_repository)
     reason_of = plain.memo()
+    encode = encoder(fmt)
     for rows in _batches(sql, statement, params):
-        yield [(at, kind, str(plain.key(subject) if type(subject) is str else subject), (
-                    at_text(at), kind_out, tenant, repository(repo), None,
-                    plain.text(subject) if type(subject) is str else subject,
-                    reason_of(reason),
-                    {"message": plain.text(message) if type(message) is str else message}))
+        yield [(at, kind, str(plain.key(subject) if type(subject) is str else subject),
+                encode((at_text(at), kind_out, tenant, repository(repo), None,
+                        plain.text(subject) if type(subject) is str else subject,
+                        reason_of(reason),
+                        {"message": plain.text(message) if type(message) is str
+                         else message})))
                for at, repo, subject, reason, message in rows]
 
 
@@ -227,7 +259,51 @@ def _identity(value: str) -> str:
     return value
 
 
-# ---- merging and writing ------------------------------------------------------------
+def _identity_any(value: Any) -> Any:
+    return value
+
+
+# ---- writing ---------------------------------------------------------------------------
+_QUOTED = re.compile(r'[,"\r\n]')
+
+
+def csv_field(value: Any) -> str:
+    """One field as :mod:`csv`'s writer writes it (the excel dialect, minimal quoting):
+    None empty, a number by ``str``, text quoted (its quotes doubled) if it holds a comma,
+    a quote or a line break."""
+    if value is None:
+        return ""
+    text = value if type(value) is str else str(value)
+    if _QUOTED.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _json_line(fmt: str, option: int = _SORT) -> Callable[[dict[str, Any]], bytes]:
+    if fmt == "ndjson":
+        return lambda row: orjson.dumps(row, option=option) + b"\n"
+    option |= orjson.OPT_INDENT_2
+    return lambda row: orjson.dumps(row, option=option).replace(b"\n", b"\n  ")
+
+
+def encoder(fmt: str) -> Callable[[tuple[Any, ...]], Any]:
+    """A row's eight output values (``ExportRow.to_dict(fmt_time)``'s, in the columns'
+    order) as the row's part of the export in ``fmt``: a CSV line by :mod:`csv`'s own
+    writer, an NDJSON line, or a JSON array's item (indented by 2, keys sorted)."""
+    if fmt == "csv":
+        text = io.StringIO()
+        writer = csv.writer(text)
+
+        def line(values: tuple[Any, ...]) -> str:
+            text.seek(0)
+            text.truncate()
+            writer.writerow((*values[:7], orjson.dumps(values[7], option=_SORT).decode()))
+            return text.getvalue()
+        return line
+    dump = _json_line(fmt)
+    return lambda values: dump(dict(zip(_COLUMNS, values, strict=True)))
+
+
 def _key(item: Item) -> tuple[str, str, str]:
     return item[0], item[1], item[2]
 
@@ -268,42 +344,28 @@ def _flat(batches: Iterator[list[Item]]) -> Iterator[Item]:
 
 def chunks(batches: Iterable[list[Item]], fmt: str, count: Callable[[int], None]
            ) -> Iterator[bytes]:
-    """The export's bytes, a chunk per batch: ``csv`` (a header, details as JSON text),
-    ``ndjson`` (one object a line) or ``json`` (an array, indented by 2, keys sorted) —
-    byte for byte :func:`opsledger.serialize.export_chunks` of the same rows. ``count`` is
-    told each chunk's rows."""
+    """The export's bytes, a chunk per batch of rows already in ``fmt``: ``csv`` (a header,
+    details as JSON text), ``ndjson`` (one object a line) or ``json`` (an array) — byte for
+    byte :func:`opsledger.serialize.export_chunks` of the same rows. ``count`` is told each
+    chunk's rows."""
     if fmt == "csv":
-        yield from _csv(batches, count)
+        head = ",".join(_COLUMNS) + "\r\n"
+        for batch in batches:
+            count(len(batch))
+            yield (head + "".join([item[3] for item in batch])).encode()
+            head = ""
+        if head:  # the header of an export with no row
+            yield head.encode()
     elif fmt == "ndjson":
         for batch in batches:
             count(len(batch))
-            yield b"".join([orjson.dumps(dict(zip(_COLUMNS, item[3], strict=True)),
-                                         option=_SORT) + b"\n" for item in batch])
-    elif fmt == "json":
+            yield b"".join([item[3] for item in batch])
+    else:
         first = True
         for batch in batches:
             count(len(batch))
-            body = b",\n  ".join([
-                orjson.dumps(dict(zip(_COLUMNS, item[3], strict=True)),
-                             option=_INDENTED).replace(b"\n", b"\n  ") for item in batch])
-            if body:
-                yield (b"[\n  " if first else b",\n  ") + body
+            if batch:
+                yield (b"[\n  " if first else b",\n  ") + b",\n  ".join(
+                    [item[3] for item in batch])
                 first = False
         yield b"[]" if first else b"\n]"
-    else:
-        raise ValueError(f"unknown export format {fmt!r}")
-
-
-def _csv(batches: Iterable[list[Item]], count: Callable[[int], None]) -> Iterator[bytes]:
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(_COLUMNS)
-    for batch in batches:
-        count(len(batch))
-        writer.writerows([(*item[3][:7], orjson.dumps(item[3][7], option=_SORT).decode())
-                          for item in batch])
-        yield text.getvalue().encode()
-        text.seek(0)
-        text.truncate()
-    if text.tell():  # the header of an export with no row
-        yield text.getvalue().encode()
