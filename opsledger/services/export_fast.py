@@ -38,7 +38,7 @@ REDACTED = "[redacted]"
 #: One exported row on its way: its merge key (the time as the views store it, the kind
 #: and the subject, both after redaction) and the row's part of the export (a CSV line as
 #: text, an NDJSON line or a JSON array's item as bytes).
-Item = tuple[str, str, str, tuple[Any, ...]]
+Item = tuple[str, str, str, Any]
 #: The characters of a time's text: a name made of these alone could occur inside one.
 _TIME_CHARS = frozenset("0123456789-:.TZ+")
 _MEMO_LIMIT = 4096

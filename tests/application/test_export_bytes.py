@@ -28,9 +28,12 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opsledger import FrozenClock, Operations, TenantForgotten, UnknownTenant
 from opsledger.reports.export import export_rows, render
+from opsledger.services.export_fast import csv_field
 
 
 def _support() -> Any:
@@ -150,3 +153,13 @@ def test_the_fast_lines_follow_the_typed_rows(rich: str) -> None:
         lines = fast(ops, "hooli", None, None, "ndjson")[0].splitlines()
     assert len(lines) == len(typed)
     assert [orjson.loads(line)["subject"] for line in lines] == [r["subject"] for r in typed]
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.integers(), st.booleans(), st.floats(),
+                                 st.text(alphabet=st.sampled_from(list('ab ,"\r\n\t;\'Ä')))),
+                       min_size=2, max_size=8))
+def test_a_csv_field_is_written_as_the_csv_module_writes_it(values: list[Any]) -> None:
+    text = io.StringIO()
+    csv.writer(text).writerow(values)
+    assert ",".join(csv_field(v) for v in values) + "\r\n" == text.getvalue()
