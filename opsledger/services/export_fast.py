@@ -15,6 +15,7 @@ tenant id of digits alone), :mod:`opsledger.services.export` keeps to the typed 
 
 from __future__ import annotations
 
+import bisect
 import csv
 import heapq
 import io
@@ -316,16 +317,21 @@ def merge(first: Iterator[list[Item]], others: Sequence[Iterator[list[Item]]]
     rest = heapq.merge(*(_flat(batches) for batches in others), key=_key)
     nxt = next(rest, None)
     for batch in first:
-        if nxt is None or _key(nxt) > _key(batch[-1]):
+        if not batch:
+            continue
+        last = _key(batch[-1])  # (an item of this key waits: the next batch may start so)
+        if nxt is None or _key(nxt) >= last:
             yield batch
             continue
         merged: list[Item] = []
-        for item in batch:
-            k = _key(item)
-            while nxt is not None and _key(nxt) < k:
-                merged.append(nxt)
-                nxt = next(rest, None)
-            merged.append(item)
+        start = 0
+        while nxt is not None and (k := _key(nxt)) < last:
+            cut = bisect.bisect_right(batch, k, lo=start, key=_key)  # ties: ``first``'s first
+            merged += batch[start:cut]
+            merged.append(nxt)
+            start = cut
+            nxt = next(rest, None)
+        merged += batch[start:]
         yield merged
     while nxt is not None:
         tail, nxt = [nxt], None

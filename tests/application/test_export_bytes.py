@@ -16,6 +16,7 @@ tenant."""
 from __future__ import annotations
 
 import csv
+import heapq
 import importlib.util
 import io
 import json
@@ -33,7 +34,7 @@ from hypothesis import strategies as st
 
 from opsledger import FrozenClock, Operations, TenantForgotten, UnknownTenant
 from opsledger.reports.export import export_rows, render
-from opsledger.services.export_fast import csv_field
+from opsledger.services.export_fast import csv_field, merge
 
 
 def _support() -> Any:
@@ -163,3 +164,22 @@ def test_a_csv_field_is_written_as_the_csv_module_writes_it(values: list[Any]) -
     text = io.StringIO()
     csv.writer(text).writerow(values)
     assert ",".join(csv_field(v) for v in values) + "\r\n" == text.getvalue()
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams=st.lists(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from("xy"),
+                                           st.sampled_from("pq")), max_size=12),
+                        min_size=1, max_size=3),
+       size=st.integers(1, 4))
+def test_the_merge_of_batches_is_the_stable_merge_of_the_rows(
+    streams: list[list[tuple[str, str, str]]], size: int,
+) -> None:
+    """Each stream in key order, the first in batches of ``size``: ties keep the streams'
+    order, as :func:`opsledger.projections._stream.merge_ordered` does."""
+    tagged = [sorted((*key, (n, i)) for i, key in enumerate(rows))
+              for n, rows in enumerate(streams)]
+    batches = [[row for row in tagged[0][i:i + size]]
+               for i in range(0, len(tagged[0]), size)]
+    others = [iter([rows] if rows else []) for rows in tagged[1:]]
+    merged = [row for batch in merge(iter(batches), others) for row in batch]
+    assert merged == list(heapq.merge(*tagged, key=lambda row: row[:3]))
