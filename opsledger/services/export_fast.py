@@ -1,17 +1,23 @@
 """The compliance export's bytes straight from the views (issue 19, point 5): the many rows
 (publish attempts and refusals) go from the SQL cursor's tuples to CSV / NDJSON / JSON
 bytes with no typed row and no dict of the view's columns in between. What can be worked
-out once per export is worked out once (the tenant's output form, the kinds, the privacy
-switches); per row there is the time's output form (a slice of the views' fixed-width
-text), a memo lookup per low-cardinality column, and the serializer in bulk (``csv``'s
-``writerows`` per chunk, ``orjson`` per line).
+out once per export is worked out once (the tenant's and the kind's output form, the
+privacy switches); per publish row there is the time's output form (a slice of the views'
+fixed-width text), one memo lookup for its few low-cardinality values (repository,
+source, outcome, error code, tenant mode — already in their output form), a check for a
+time's text (a ``:``) in its free-text values, and its line written at once: the CSV line
+by hand (:func:`csv_field`, equal to :mod:`csv`'s writer), the details (and an NDJSON
+row) by ``orjson`` in the serializer's key order. Rows are read, ordered within a time,
+merged with the few rows and written a chunk (:data:`CHUNK_ROWS`) at a time: memory flat
+in the number of rows.
 
 The bytes are those of the typed path (:meth:`Export.export_stream` rows written by
 :func:`opsledger.serialize.export_chunks`) byte for byte: the same values, the same order
 (business time, kind, subject, as exported after redaction; ties in stream order), the
 same serializers — tests/application/test_export_bytes.py holds the two equal on every
-format and privacy switch. Where a redacted name could occur inside a time's text (a
-tenant id of digits alone), :mod:`opsledger.services.export` keeps to the typed path."""
+format, privacy switch, range and store. Where a redacted name could occur inside a
+time's text (a tenant id of digits alone), :mod:`opsledger.services.export` writes the
+typed path's rows instead."""
 
 from __future__ import annotations
 
