@@ -104,6 +104,7 @@ class AuditView:
         IDENTITY,
         ("audit_publish_scope", "audit_publish", "tenant_id, occurred_at"),
         ("audit_publish_key", "audit_publish", "tenant_id, idempotency_key"),
+        ("audit_refusal_scope", "audit_refusal", "tenant_id, occurred_at"),  # an export's range
     )
     _ints = {c: "BIGINT" for c in ("attempts", "latency_ms", "status", "notification_id",
                                    "key_missing", "collision", "retryable")}

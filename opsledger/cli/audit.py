@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,25 +135,17 @@ def audit_actions(**kw: Any) -> None:
 def audit_export(db: str | None, tenant: str, since: str | None, until: str | None, fmt: str,
                  out: Path, as_json: bool) -> None:
     """Compliance export of one tenant (privacy switches applied); prints the row count."""
-    from opsledger.reports.export import iter_export, render_chunks
     from opsledger.reports.outputs import open_private
 
     start, end = parse_time(since, "--from"), parse_time(until, "--to")
     if start is not None and end is not None and start > end:
         raise click.BadParameter("--from is later than --to", param_hint="--from")
-    count = 0
-
-    def counted(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for row in rows:
-            count += 1
-            yield row
-
     with open_ops(db) as ops:
-        rows = iter_export(ops, tenant, start, end)
+        rows = ops.export_stream(tenant, start, end)
         with open_private(out) as handle:  # written as read: memory flat in the rows
-            for chunk in render_chunks(counted(rows), fmt):
+            for chunk in rows.chunks(fmt):  # the views' rows straight to bytes
                 handle.write(chunk)
+        count = rows.rows
     if as_json:
         emit_json({"rows": count, "out": str(out), "format": fmt})
     else:
