@@ -36,10 +36,12 @@ def pipelined_transaction(connection: Any) -> Iterator[Any]:
     (psycopg's own ``transaction()`` inside a pipeline syncs three times at its end.)"""
     try:
         with connection.pipeline():
-            cursor = connection.cursor()
-            cursor.execute("BEGIN")
-            yield cursor
-            cursor.execute("COMMIT")
+            # (a cursor of its own, open until the pipeline's end: a result nobody reads
+            # must not stand before the rows of the caller's next query on its cursor)
+            control = connection.cursor()
+            control.execute("BEGIN")
+            yield connection.cursor()
+            control.execute("COMMIT")
     except BaseException:
         if connection.info.transaction_status != pq.TransactionStatus.IDLE:
             connection.rollback()
