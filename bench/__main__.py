@@ -2,8 +2,8 @@
 
 Four commands:
 
-* ``python -m bench [--lines N] [--single M] [--repeat K] [--seed S] [--dir D] [--json]``
-  (the default, quick): the recording path, described below.
+* ``python -m bench [--lines N] [--single M] [--repeat K] [--seed S] [--dir D]
+  [--postgres URL] [--json]`` (the default, quick): the recording path, described below.
 * ``python -m bench rebuild [--operations N] [--repeat K] [--seed S] [--dir D]
   [--with-10m] [--memory-operations M] [--json]``: rebuilding every projection from a
   store of N simulated publish operations (default 1,000,000; the store is built once into
@@ -57,7 +57,11 @@ fresh SQLite file (WAL):
 * **single** — M ``Operations.record_publish`` calls (default 2,000; one transaction
   each) against M ``app.save(aggregate)`` calls of the same facts.
 
-Targets: bulk >= 0.65x and single >= 0.8x the library's rate.
+* **single-pg** (with ``--postgres URL``) — the same single comparison on PostgreSQL: each
+  run into a fresh schema of that database (dropped after), the library's application with
+  the same connection settings opsledger's store URL gives.
+
+Targets: bulk >= 0.65x and single >= 0.8x the library's rate (on PostgreSQL too).
 
 A last row, **startup**, gives the wall-clock start-up of ``opsledger --help`` (the venv's
 console script) beside ``python -c pass``, the median of 5 fresh processes each, interleaved
@@ -80,6 +84,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from uuid import uuid4
 
 from bench import _import_memory, _rebuild, _startup, _verify
 from bench._baseline import library_batched, library_single
@@ -98,6 +103,7 @@ from bench._report import (
     render_json_value,
     render_text,
 )
+from opsledger.store.url import parse_store_url
 
 BULK_TARGET = 0.65
 SINGLE_TARGET = 0.8
@@ -128,8 +134,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where to put the temporary stores (default: system temp)")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="also compare single records on this PostgreSQL database (fresh "
+                             "schemas, dropped after), e.g. "
+                             "postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser.parse_args(argv)
+
+
+class _Schemas:
+    """Fresh PostgreSQL schemas of one database, dropped after use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.split("?", 1)[0]
+        self.count = 0
+
+    def fresh(self, label: str) -> str:
+        self.count += 1
+        return f"bench_{uuid4().hex[:8]}_{label.replace('-', '_')}_{self.count}"
+
+    def store_url(self, schema: str) -> str:
+        return f"{self.url}?schema={schema}"
+
+    def library_env(self, schema: str) -> dict[str, str]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        return {**parse_store_url(self.store_url(schema)).env, "CREATE_TABLE": "y"}
+
+    def remove(self, schema: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 class _Stores:
@@ -176,6 +214,24 @@ def run(args: argparse.Namespace) -> Report:
         single = Comparison("single", f"{args.single:,} record_publish calls",
                             "app.save(aggregate) per event", args.single, SINGLE_TARGET)
         stores = _Stores(directory)
+        comparisons = [bulk, single]
+        schemas = _Schemas(args.postgres) if args.postgres else None
+        single_pg = Comparison("single-pg", f"{args.single:,} record_publish calls, PostgreSQL",
+                               "app.save(aggregate) per event, PostgreSQL", args.single,
+                               SINGLE_TARGET)
+        if schemas is not None:
+            comparisons.append(single_pg)
+
+        def measure_pg(label: str, into: list[float], action: Callable[[str], float]) -> None:
+            assert schemas is not None
+            schema = schemas.fresh(label)
+            gc.collect()
+            try:
+                seconds = action(schema)
+            finally:
+                schemas.remove(schema)
+            into.append(seconds)
+            _log(quiet, f"  {label:<18} {seconds:8.3f}s")
 
         def measure(label: str, into: list[float], action: Callable[[Path], float]) -> None:
             path = stores.fresh(label)
@@ -203,7 +259,16 @@ def run(args: argparse.Namespace) -> Report:
                 order = (first, second) if rep % 2 == 0 else (second, first)
                 for label, into, action in order:
                     measure(label, into, action)
-    return Report(machine(), args.lines, args.single, args.repeat, [bulk, single], startup)
+            if schemas is not None:
+                pg_pair = [
+                    ("opsledger-single-pg", single_pg.opsledger_seconds,
+                     lambda schema: opsledger_single(schemas.store_url(schema), records)),
+                    ("library-single-pg", single_pg.library_seconds,
+                     lambda schema: library_single(schemas.library_env(schema), single_rows)),
+                ]
+                for label, into, pg_action in (pg_pair if rep % 2 == 0 else pg_pair[::-1]):
+                    measure_pg(label, into, pg_action)
+    return Report(machine(), args.lines, args.single, args.repeat, comparisons, startup)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

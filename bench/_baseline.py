@@ -51,9 +51,13 @@ class BaselineApp(Application[UUID]):
     name = "bench_baseline"
 
 
-def _open(db_path: Path) -> BaselineApp:
+def _open(store: Path | dict[str, str]) -> BaselineApp:
+    """A SQLite file (a path) or the persistence settings given (PostgreSQL: the same
+    ``env`` opsledger's store URL gives, with ``CREATE_TABLE``)."""
+    if isinstance(store, dict):
+        return BaselineApp(env=store)
     return BaselineApp(
-        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db_path)}
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(store)}
     )
 
 
@@ -79,9 +83,10 @@ def library_batched(db_path: Path, rows: Sequence[PublishArgs], chunk: int = CHU
     return elapsed
 
 
-def library_single(db_path: Path, rows: Sequence[PublishArgs]) -> float:
-    """Create and ``app.save(aggregate)`` one row at a time (one transaction each)."""
-    app = _open(db_path)
+def library_single(store: Path | dict[str, str], rows: Sequence[PublishArgs]) -> float:
+    """Create and ``app.save(aggregate)`` one row at a time (one transaction each), into a
+    SQLite file or the store ``env`` describes."""
+    app = _open(store)
     try:
         started = time.perf_counter()
         for row in rows:

@@ -17,8 +17,9 @@ from opsledger import Governance, Mode, Operations, import_pumuki_audit
 __all__ = ["opsledger_bulk", "opsledger_single"]
 
 
-def _open(db_path: Path) -> Operations:
-    return Operations.open(f"sqlite:///{db_path}")
+def _open(store: Path | str) -> Operations:
+    """A SQLite file (a path) or any store URL (PostgreSQL: ``...?schema=name``)."""
+    return Operations.open(store if isinstance(store, str) else f"sqlite:///{store}")
 
 
 def opsledger_bulk(db_path: Path, audit_path: Path, expected: int) -> float:
@@ -53,9 +54,10 @@ def _go_live(ops: Operations) -> None:
     ops.activate_saas("bench", by="bench")
 
 
-def opsledger_single(db_path: Path, records: Sequence[dict[str, Any]]) -> float:
-    """``record_publish`` once per record (one transaction each); elapsed seconds."""
-    ops = _open(db_path)
+def opsledger_single(store: Path | str, records: Sequence[dict[str, Any]]) -> float:
+    """``record_publish`` once per record (one transaction each) into a fresh store (a SQLite
+    file, or a store URL); elapsed seconds."""
+    ops = _open(store)
     try:
         _go_live(ops)
         ops.register_tenant(

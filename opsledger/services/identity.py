@@ -21,7 +21,7 @@ operation of a tenant in two batches (recorded by the code before) keeps the fir
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -31,7 +31,8 @@ from opsledger.projections.runner import ViewRunner
 from opsledger.services.records import PublishRecord
 from opsledger.store.sql import SqlStore
 
-__all__ = ["TABLE", "Known", "create_table", "facts_digest", "forget", "insert", "lookup"]
+__all__ = ["TABLE", "Known", "create_table", "facts_digest", "forget", "insert", "lookup",
+           "lookup_later"]
 
 TABLE = "publish_identity"
 _CHUNK = 500
@@ -78,23 +79,57 @@ def facts_digest(record: PublishRecord) -> str:
     return hashlib.blake2b(orjson.dumps(facts), digest_size=16).hexdigest()
 
 
+def _queries(sql: SqlStore, keys: Iterable[tuple[str, str]]
+             ) -> Iterator[tuple[str, str, list[str]]]:
+    """(tenant, statement, parameters) of the lookup of ``keys``, a query per tenant and
+    chunk."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, operation in sorted(set(keys)):
+        by_tenant.setdefault(tenant, []).append(operation)
+    for tenant, operations in by_tenant.items():
+        for start in range(0, len(operations), _CHUNK):
+            chunk = operations[start : start + _CHUNK]
+            yield (tenant, f"SELECT operation_id, batch_id, facts FROM {sql.table(TABLE)} "
+                           f"WHERE tenant_id = ? AND operation_id IN "
+                           f"({','.join('?' * len(chunk))})", [tenant, *chunk])
+
+
+def _collect(found: dict[tuple[str, str], Known], tenant: str, rows: Iterable[Any]) -> None:
+    for row in rows:
+        found[(tenant, row["operation_id"])] = Known(row["batch_id"], row["facts"])
+
+
 def lookup(
     sql: SqlStore, cursor: Any, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Known]:
     """The recorded operations among ``keys`` ((tenant, operation id) pairs)."""
-    by_tenant: dict[str, list[str]] = {}
-    for tenant, operation in sorted(set(keys)):
-        by_tenant.setdefault(tenant, []).append(operation)
     found: dict[tuple[str, str], Known] = {}
-    for tenant, operations in by_tenant.items():
-        for start in range(0, len(operations), _CHUNK):
-            chunk = operations[start : start + _CHUNK]
-            sql.execute(cursor, f"SELECT operation_id, batch_id, facts FROM {sql.table(TABLE)} "
-                                f"WHERE tenant_id = ? AND operation_id IN "
-                                f"({','.join('?' * len(chunk))})", [tenant, *chunk])
-            for row in cursor.fetchall():
-                found[(tenant, row["operation_id"])] = Known(row["batch_id"], row["facts"])
+    for tenant, statement, params in _queries(sql, keys):
+        sql.execute(cursor, statement, params)
+        _collect(found, tenant, cursor.fetchall())
     return found
+
+
+def lookup_later(
+    sql: SqlStore, new_cursor: Callable[[], Any], keys: Iterable[tuple[str, str]]
+) -> Callable[[], dict[tuple[str, str], Known]]:
+    """:func:`lookup` in two steps: the queries are sent now, each on a cursor of the
+    caller's transaction that ``new_cursor`` gives, and their rows are read when the
+    returned function is called — in a PostgreSQL pipeline they travel with the caller's
+    next read instead of taking a round trip of their own."""
+    sent = []
+    for tenant, statement, params in _queries(sql, keys):
+        cursor = new_cursor()
+        sql.execute(cursor, statement, params)
+        sent.append((tenant, cursor))
+
+    def read() -> dict[tuple[str, str], Known]:
+        found: dict[tuple[str, str], Known] = {}
+        for tenant, cursor in sent:
+            _collect(found, tenant, cursor.fetchall())
+        return found
+
+    return read
 
 
 def insert(sql: SqlStore, cursor: Any, rows: list[tuple[str, str, str, str | None]]) -> None:

@@ -56,8 +56,11 @@ __all__ = [
     "InvalidCheckpoint",
     "append_links",
     "create_table_statement",
+    "head_statement",
+    "insert_statement",
     "link",
     "link_existing",
+    "next_links",
     "originator_text",
 ]
 
@@ -91,23 +94,43 @@ def create_table_statement(table: str, *, postgres: bool) -> str:
             f"(notification_id {key} PRIMARY KEY, hash {blob} NOT NULL)")
 
 
+def head_statement(table: str) -> str:
+    """The query of the chain's head link (one row, column ``hash``; none when empty)."""
+    return f"SELECT hash FROM {table} ORDER BY notification_id DESC LIMIT 1"
+
+
+def insert_statement(table: str, placeholder: str) -> str:
+    """The insert of one link ``(notification_id, hash)``."""
+    return (f"INSERT INTO {table} (notification_id, hash) "
+            f"VALUES ({placeholder}, {placeholder})")
+
+
+def next_links(head: Any, ids: Sequence[int], stored_events: Sequence[Any]
+               ) -> list[tuple[int, bytes]]:
+    """The links of the events just inserted with ``ids`` after the chain's ``head`` row (as
+    :func:`head_statement` reads it; ``None`` for an empty chain), in notification order."""
+    prev = bytes(head["hash"]) if head is not None else GENESIS
+    links = []
+    pairs = zip(ids, stored_events, strict=True)
+    for n, event in (pairs if len(ids) == 1 else sorted(pairs, key=lambda p: p[0])):
+        prev = link(prev, n, originator_text(event.originator_id), event.originator_version,
+                    event.topic, bytes(event.state))
+        links.append((n, prev))
+    return links
+
+
 def append_links(cursor: Any, table: str, placeholder: str, ids: Sequence[int],
                  stored_events: Sequence[Any]) -> None:
     """Extend the chain by the events just inserted with ``ids``, in the caller's
     transaction (which holds the writer lock, so the head read here is the head)."""
     if not stored_events:
         return
-    cursor.execute(f"SELECT hash FROM {table} ORDER BY notification_id DESC LIMIT 1")
-    row = cursor.fetchone()
-    prev = bytes(row["hash"]) if row is not None else GENESIS
-    links = []
-    for n, event in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0]):
-        prev = link(prev, n, originator_text(event.originator_id), event.originator_version,
-                    event.topic, bytes(event.state))
-        links.append((n, prev))
-    cursor.executemany(
-        f"INSERT INTO {table} (notification_id, hash) VALUES ({placeholder}, {placeholder})",
-        links)
+    cursor.execute(head_statement(table))
+    links = next_links(cursor.fetchone(), ids, stored_events)
+    if len(links) == 1:
+        cursor.execute(insert_statement(table, placeholder), links[0])
+    else:
+        cursor.executemany(insert_statement(table, placeholder), links)
 
 
 def link_existing(sql: Any, cursor: Any, batch: int = 5000) -> int:
