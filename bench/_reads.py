@@ -250,7 +250,7 @@ def _reads(ops: Operations) -> list[tuple[str, str, Callable[[], int]]]:
     """(name, CLI command, read returning how many rows/entries it gave)."""
     month = Period.month(MONTH)
     mid = MID.isoformat().replace("+00:00", "Z")
-    day = REPLAY_DAY.date().isoformat()
+    day, next_day = (d.date().isoformat() for d in (REPLAY_DAY, REPLAY_DAY + timedelta(days=1)))
     one = _one_event_aggregate(ops)
 
     def audit_page(since: datetime | None) -> int:
@@ -258,36 +258,37 @@ def _reads(ops: Operations) -> list[tuple[str, str, Callable[[], int]]]:
         return sum(1 for _ in rows)
 
     return [
-        ("slo", f"slo --tenant {TENANT} --month {MONTH}",
+        ("slo", f"opsledger slo --tenant {TENANT} --month {MONTH}",
          lambda: len(ops.slo(month, tenant_id=TENANT, now=END))),
-        ("slo --as-of", f"slo --tenant {TENANT} --month {MONTH} --as-of {mid}",
+        ("slo --as-of", f"opsledger slo --tenant {TENANT} --month {MONTH} --as-of {mid}",
          lambda: len(ops.slo(month, tenant_id=TENANT, now=MID))),
-        ("alerts", f"alerts --tenant {TENANT}", lambda: len(ops.alerts(tenant_id=TENANT))),
-        ("alerts --as-of", f"alerts --tenant {TENANT} --as-of {mid}",
+        ("alerts", f"opsledger alerts --tenant {TENANT}",
+         lambda: len(ops.alerts(tenant_id=TENANT))),
+        ("alerts --as-of", f"opsledger alerts --tenant {TENANT} --as-of {mid}",
          lambda: len(ops.alerts(tenant_id=TENANT, as_of=MID))),
-        ("incident list", f"incident list --tenant {TENANT}",
+        ("incident list", f"opsledger incident list --tenant {TENANT}",
          lambda: len(ops.incidents(tenant_id=TENANT))),
-        ("incident list --as-of", f"incident list --tenant {TENANT} --as-of {mid}",
+        ("incident list --as-of", f"opsledger incident list --tenant {TENANT} --as-of {mid}",
          lambda: len(ops.incidents(tenant_id=TENANT, as_of=MID))),
-        ("sla", f"sla --tenant {TENANT} --month {MONTH}",
+        ("sla", f"opsledger sla --tenant {TENANT} --month {MONTH}",
          lambda: len(ops.sla(month.start, month.end, tenant_id=TENANT))),
-        ("sla --as-of", f"sla --tenant {TENANT} --month {MONTH} --as-of {mid}",
+        ("sla --as-of", f"opsledger sla --tenant {TENANT} --month {MONTH} --as-of {mid}",
          lambda: len(ops.sla(month.start, month.end, tenant_id=TENANT, as_of=MID))),
-        ("audit list", f"audit list --tenant {TENANT} --limit {PAGE}",
+        ("audit list", f"opsledger audit list --tenant {TENANT} --limit {PAGE}",
          lambda: audit_page(None)),
-        ("audit list --from", f"audit list --tenant {TENANT} --from {mid} --limit {PAGE}",
+        ("audit list --from",
+         f"opsledger audit list --tenant {TENANT} --from {mid} --limit {PAGE}",
          lambda: audit_page(MID)),
-        ("replay", f"replay --tenant {TENANT} --from {day} --to +1 day",
+        ("replay", f"opsledger replay --tenant {TENANT} --from {day} --to {next_day}",
          lambda: sum(1 for _ in ops.replay_stream(TENANT, REPLAY_DAY,
                                                   REPLAY_DAY + timedelta(days=1)))),
-        ("library get", "app.repository.get(aggregate of one event)",
+        ("library get", "the library: app.repository.get(an aggregate of one event)",
          lambda: len([ops.app.repository.get(one)])),
     ]
 
 
 def _one_event_aggregate(ops: Operations) -> UUID:
-    """A stored aggregate with exactly one event (a batch recorded once), from the middle
-    of the log."""
+    """A stored aggregate with exactly one event (a batch recorded once)."""
     table = ops.sql.table("stored_events")
     with ops.sql.transaction(commit=False) as cursor:
         ops.sql.execute(cursor, f"SELECT originator_id FROM {table} GROUP BY originator_id "
@@ -387,7 +388,7 @@ def render(report: dict[str, Any]) -> str:
             f"{c['median_ms']:>12.1f} /{c['p90_ms']:>7.1f}" for c in cells)
             + f"   {growth:5.1f}x")
     lines.append("")
-    lines.extend(f"  {r['read']:<24} opsledger {r['command']}" for r in report["reads"])
+    lines.extend(f"  {r['read']:<24} {r['command']}" for r in report["reads"])
     return "\n".join(lines)
 
 
