@@ -289,7 +289,7 @@ def _reads(ops: Operations) -> list[tuple[str, str, Callable[[], int]]]:
 
 def _one_event_aggregate(ops: Operations) -> UUID:
     """A stored aggregate with exactly one event (a batch recorded once)."""
-    table = ops.sql.table("stored_events")
+    table = ops.sql.table(ops.sql.events_table)
     with ops.sql.transaction(commit=False) as cursor:
         ops.sql.execute(cursor, f"SELECT originator_id FROM {table} GROUP BY originator_id "
                                 "HAVING MAX(originator_version) = 1 LIMIT 1")

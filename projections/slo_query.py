@@ -7,6 +7,8 @@ for buckets, full ``…Z`` stamps for freshness rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,30 @@ def _repository_ids(sql: SqlStore, cursor: Any, table: str, tenant_id: str,
                         f"WHERE r.repo IS NOT NULL) SELECT repo FROM r WHERE repo IS NOT NULL"
                         f"{within} ORDER BY repo", params)
     return [str(row["repo"]) for row in cursor.fetchall()]
+
+
+@contextmanager
+def _reading(sql: SqlStore, cursor: Any | None) -> Iterator[Any]:
+    """``cursor`` (a caller's read that makes several queries in one transaction: one
+    round trip each on PostgreSQL, no BEGIN/ROLLBACK between), or a read transaction."""
+    if cursor is not None:
+        yield cursor
+    else:
+        with sql.transaction(commit=False) as own:
+            yield own
+
+
+#: A read's tenant scopes of the minute tables, by table (see :func:`minute_scope`).
+Scopes = dict[str, tuple[str, list[Any]]]
+
+
+def _tenant_scope(sql: SqlStore, cursor: Any, table: str, tenant_id: str,
+                  scopes: Scopes | None) -> tuple[str, list[Any]]:
+    if scopes is None:
+        return minute_scope(sql, cursor, table, tenant_id, None)
+    if table not in scopes:
+        scopes[table] = minute_scope(sql, cursor, table, tenant_id, None)
+    return scopes[table]
 
 
 def minute_scope(sql: SqlStore, cursor: Any, table: str, tenant_id: str | None,
@@ -87,13 +113,15 @@ def latency_histogram(
 
 
 def counts_by_repository(
-    sql: SqlStore, tenant_id: str, start: str, end: str
+    sql: SqlStore, tenant_id: str, start: str, end: str, *, cursor: Any | None = None,
+    scopes: Scopes | None = None,
 ) -> dict[str, dict[str, int]]:
     """:func:`counts` of each of the tenant's repositories with facts in minutes ``[start,
-    end)`` (one pass; the tenant's total is their sum)."""
+    end)`` (one pass; the tenant's total is their sum). ``cursor``: in the caller's read;
+    ``scopes``: the tenant scopes it found already (filled in)."""
     sums = ", ".join(f"COALESCE(SUM({c}), 0) AS {c}" for c in COUNTERS)
-    with sql.transaction(commit=False) as cursor:
-        scope, params = minute_scope(sql, cursor, "slo_minute", tenant_id, None)
+    with _reading(sql, cursor) as cursor:
+        scope, params = _tenant_scope(sql, cursor, "slo_minute", tenant_id, scopes)
         sql.execute(cursor, f"SELECT repository_id, {sums} FROM {sql.table('slo_minute')} "
                             f"WHERE minute >= ? AND minute < ?{scope} GROUP BY repository_id",
                     [start, end, *params])
@@ -102,13 +130,15 @@ def counts_by_repository(
 
 
 def latency_by_repository(
-    sql: SqlStore, tenant_id: str, start: str, end: str
+    sql: SqlStore, tenant_id: str, start: str, end: str, *, cursor: Any | None = None,
+    scopes: Scopes | None = None,
 ) -> dict[str, list[tuple[int, int]]]:
     """:func:`latency_histogram` of each of the tenant's repositories with facts in minutes
-    ``[start, end)`` (one pass)."""
+    ``[start, end)`` (one pass; ``cursor`` and ``scopes`` as for
+    :func:`counts_by_repository`)."""
     found: dict[str, list[tuple[int, int]]] = {}
-    with sql.transaction(commit=False) as cursor:
-        scope, params = minute_scope(sql, cursor, "slo_latency", tenant_id, None)
+    with _reading(sql, cursor) as cursor:
+        scope, params = _tenant_scope(sql, cursor, "slo_latency", tenant_id, scopes)
         sql.execute(cursor, f"SELECT repository_id, latency_ms, SUM(n) AS n FROM "
                             f"{sql.table('slo_latency')} WHERE minute >= ? AND minute < ?"
                             f"{scope} GROUP BY repository_id, latency_ms "
@@ -163,7 +193,7 @@ class FreshnessCounts:
 
 def _freshness_rows(
     sql: SqlStore, tenant_id: str | None, repository_id: str | None, start: str, end: str,
-    known_at: str, group: str,
+    known_at: str, group: str, cursor: Any | None = None,
 ) -> dict[str, FreshnessCounts]:
     """:func:`freshness` over ``[start, end)``, in one row (``group`` ``"''"``: key ``""``)
     or per value of the SQL expression ``group`` (a UTC day of acceptance, a
@@ -177,7 +207,7 @@ def _freshness_rows(
     fresh = f"({seen} AND visible_at <= due_at)"
     stale = f"NOT {fresh} AND (missed_at <= ? OR ({seen} AND visible_at > due_at))"
     day = group
-    with sql.transaction(commit=False) as cursor:
+    with _reading(sql, cursor) as cursor:
         sql.execute(
             cursor,
             f"SELECT {day} AS day, COUNT(*) AS accepted, "
@@ -209,11 +239,13 @@ def freshness(
 
 
 def freshness_by_repository(
-    sql: SqlStore, tenant_id: str, start: str, end: str, known_at: str
+    sql: SqlStore, tenant_id: str, start: str, end: str, known_at: str, *,
+    cursor: Any | None = None,
 ) -> dict[str, FreshnessCounts]:
     """:func:`freshness` of each of the tenant's repositories with accepted publishes in
-    ``[start, end)`` (one pass)."""
-    return _freshness_rows(sql, tenant_id, None, start, end, known_at, "repository_id")
+    ``[start, end)`` (one pass; ``cursor``: in the caller's read)."""
+    return _freshness_rows(sql, tenant_id, None, start, end, known_at, "repository_id",
+                           cursor)
 
 
 def daily_freshness(
@@ -239,11 +271,12 @@ def pending_freshness(sql: SqlStore, until: str) -> list[dict[str, Any]]:
         return [dict(r) for r in cursor.fetchall()]
 
 
-def repositories(sql: SqlStore, tenant_id: str | None, start: str, end: str) -> list[
-        tuple[str, str]]:
-    """(tenant, repository) pairs with facts in the period."""
+def repositories(sql: SqlStore, tenant_id: str | None, start: str, end: str, *,
+                 cursor: Any | None = None) -> list[tuple[str, str]]:
+    """(tenant, repository) pairs with facts in the period (``cursor``: in the caller's
+    read)."""
     scope, params = _scope(tenant_id, None)
-    with sql.transaction(commit=False) as cursor:
+    with _reading(sql, cursor) as cursor:
         if tenant_id is not None:
             return [(tenant_id, r) for r in _repository_ids(sql, cursor, "slo_minute",
                                                             tenant_id, (start, end))]
@@ -253,10 +286,12 @@ def repositories(sql: SqlStore, tenant_id: str | None, start: str, end: str) -> 
         return [(r["tenant_id"], r["repository_id"]) for r in cursor.fetchall()]
 
 
-def unresolved_isolation_incidents(sql: SqlStore, tenant_id: str | None, at: str) -> int:
-    """Critical tenant-isolation incidents open at ``at`` (written by the incident views)."""
+def unresolved_isolation_incidents(sql: SqlStore, tenant_id: str | None, at: str, *,
+                                   cursor: Any | None = None) -> int:
+    """Critical tenant-isolation incidents open at ``at`` (written by the incident views;
+    ``cursor``: in the caller's read)."""
     scope, params = _scope(tenant_id, None)
-    with sql.transaction(commit=False) as cursor:
+    with _reading(sql, cursor) as cursor:
         sql.execute(cursor, f"SELECT COUNT(*) AS n FROM {sql.table('slo_integrity')} WHERE "
                             f"opened_at <= ? AND (resolved_at IS NULL OR resolved_at > ?){scope}",
                             [at, at, *params])

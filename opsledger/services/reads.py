@@ -126,11 +126,9 @@ class SloReads:
         policy = self._policies.policy_at(as_of - timedelta(microseconds=1))
         start, end = iso_utc(period.start)[:16], iso_utc(period.end)[:16]
         if repository_id is None and not all_tenants and tenant_id is not None:
-            repos = [r for _, r in slo_query.repositories(self._store.sql, tenant_id, start, end)]
             mode = self._mode(tenant_id)
             return [rs.SloReport.of({**row, **({"tenant_mode": mode} if mode else {})})
-                    for row in tenant_rows(self._store.sql, tenant_id, repos, period, moment,
-                                           policy)]
+                    for row in tenant_rows(self._store.sql, tenant_id, period, moment, policy)]
         if repository_id is not None:
             scopes: list[tuple[str | None, str | None]] = [(tenant_id, repository_id)]
         else:

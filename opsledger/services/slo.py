@@ -179,23 +179,31 @@ def slo_row(
 def tenant_rows(
     sql: SqlStore,
     tenant_id: str,
-    repositories: list[str],
     period: Period,
     now: datetime,
     policy: OperationsPolicy,
 ) -> list[dict[str, Any]]:
-    """The tenant's total row and then one per repository of ``repositories`` — the rows
-    :func:`slo_row` gives, from one grouped pass over each view table (the total is the
-    sum of its repositories' counts, freshness and histograms; each was read twice)."""
+    """The tenant's total row and then one per repository with facts in the period — the
+    rows :func:`slo_row` gives, from one grouped pass over each view table (the total is
+    the sum of its repositories' counts, freshness and histograms: each was read twice),
+    all in one read transaction."""
     as_of = _as_of(period, now)
     start, end = _minutes(period, as_of)
-    counts = q.counts_by_repository(sql, tenant_id, start, end)
-    latency = q.latency_by_repository(sql, tenant_id, start, end)
-    fresh = q.freshness_by_repository(sql, tenant_id, iso_utc(period.start), iso_utc(as_of),
-                                      known_at=iso_utc(now))
-    unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of))
-    windows = {name: q.counts_by_repository(sql, tenant_id, *window)
-               for name, window in _windows(as_of).items()}
+    scopes: q.Scopes = {}
+    with sql.transaction(commit=False) as cursor:
+        repositories = [r for _, r in q.repositories(
+            sql, tenant_id, _minute(period.start), _minute(period.end), cursor=cursor)]
+        counts = q.counts_by_repository(sql, tenant_id, start, end, cursor=cursor,
+                                        scopes=scopes)
+        latency = q.latency_by_repository(sql, tenant_id, start, end, cursor=cursor,
+                                          scopes=scopes)
+        fresh = q.freshness_by_repository(sql, tenant_id, iso_utc(period.start),
+                                          iso_utc(as_of), known_at=iso_utc(now), cursor=cursor)
+        unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of),
+                                                      cursor=cursor)
+        windows = {name: q.counts_by_repository(sql, tenant_id, *window, cursor=cursor,
+                                                scopes=scopes)
+                   for name, window in _windows(as_of).items()}
     zero = dict.fromkeys(COUNTERS, 0)
 
     def row(repository_id: str | None) -> dict[str, Any]:
