@@ -5,12 +5,12 @@ Stores of N/10 and N simulated publish operations (default N = 100,000: built in
 four minutes on 2 shared cores; the figure to report is ``--operations 1000000``, whose
 store takes about an hour to build there; with ``--with-10m`` also 10 N) are built once
 into ``--dir`` (default ``bench-out/``) and reused: 30 days x 10 tenants of Pumuki
-audit lines with the simulator's default episodes (outage, slow phase, error burst, auth failures, isolation, collisions, freshness delay),
-their downstream snapshots, the alert rules and deadlines advanced by event time, and 12
-incidents per tenant (acknowledged, mitigated, a status update, resolved, an RCA; the last
-of each tenant left open). The audit lines go through :func:`bench._rebuild_fast.fast_import`
-(the recording path's own events, without reloading aggregates); everything else through
-the facade.
+audit lines with the simulator's default episodes (outage, slow phase, error burst, auth
+failures, isolation, collisions, freshness delay), their downstream snapshots, the alert
+rules and deadlines advanced by event time, and 12 incidents per tenant (acknowledged,
+mitigated, a status update, resolved, an RCA; the last of each tenant left open). The
+audit lines go through :func:`bench._rebuild_fast.fast_import` (the recording path's own
+events, without reloading aggregates); everything else through the facade.
 
 Each read is timed through the facade, the calls the CLI makes, in this process, each
 ``--repeat`` times round-robin (after one untimed warm-up), and reported as median and
