@@ -22,6 +22,12 @@ Four commands:
   bytes per imported publish of every table and index of a store that imported N simulated
   audit lines and their snapshots, against the raw input (goal <= 2x) and the library's
   store of the same records as plain events. See :mod:`bench._size`.
+* ``python -m bench reads [--operations N] [--with-10m] [--repeat K] [--dir D] [--postgres URL]
+  [--json]``: the read commands (slo, alerts, incident list, sla, audit list's first page,
+  as-of reads mid-month, replay of one day) timed through the facade, median and p90, on
+  stores of N/10 and N operations (default 100,000; report 1,000,000; ``--with-10m`` also
+  10 N), built once into ``--dir`` and reused (goal < 50 ms at 10M). See
+  :mod:`bench._reads`.
 * ``python -m bench startup [--json]``: only the start-up row described below.
 * ``python -m bench serve [--lines N] [--single M] [--repeat K] [--json]``: publishes over
   HTTP to ``opsledger serve``'s app (single-record JSON POSTs; 1,000-line NDJSON bodies)
@@ -293,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import _dashboard
 
         return _dashboard.main(arguments[1:])
+    if arguments[:1] == ["reads"]:
+        from bench import _reads
+
+        return _reads.main(arguments[1:])
     if arguments[:1] == ["size"]:
         from bench import _size
 

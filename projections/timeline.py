@@ -18,6 +18,7 @@ from opsledger.domain.slo_math import nearest_rank
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._stream import merge_ordered, ordered_within, stream_rows, text_order
 from opsledger.projections.slo import COUNTERS
+from opsledger.projections.slo_query import minute_scope
 
 __all__ = ["iter_timeline", "timeline"]
 
@@ -32,13 +33,17 @@ def _minutes(sql: SqlStore, cursor: Any, tenant: str, start: str, end: str
     sums merged with the minute's latency histogram (two streams in the same order)."""
     sums = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
     minute = text_order(sql, "minute")
-    scope = "tenant_id = ? AND minute >= ? AND minute < ?"
-    params = [tenant, start[:16], end[:16]]
+    scope = "minute >= ? AND minute < ?"
+    params = [start[:16], end[:16]]
+    tenants = {t: minute_scope(sql, cursor, t, tenant, None)  # the range, per repository
+               for t in ("slo_minute", "slo_latency")}
     counts = stream_rows(sql, cursor, f"SELECT minute, {sums} FROM {sql.table('slo_minute')} "
-                         f"WHERE {scope} GROUP BY minute ORDER BY {minute}", params)
+                         f"WHERE {scope}{tenants['slo_minute'][0]} GROUP BY minute "
+                         f"ORDER BY {minute}", params + tenants["slo_minute"][1])
     latencies = stream_rows(sql, cursor, f"SELECT minute, latency_ms, SUM(n) AS n FROM "
-                            f"{sql.table('slo_latency')} WHERE {scope} GROUP BY minute, "
-                            f"latency_ms ORDER BY {minute}, latency_ms", params)
+                            f"{sql.table('slo_latency')} WHERE {scope}"
+                            f"{tenants['slo_latency'][0]} GROUP BY minute, latency_ms "
+                            f"ORDER BY {minute}, latency_ms", params + tenants["slo_latency"][1])
     pending = next(latencies, None)
     for r in counts:
         hist: list[tuple[int, int]] = []

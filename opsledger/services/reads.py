@@ -24,7 +24,7 @@ from opsledger.services.freshness import Freshness
 from opsledger.services.gate import Gate
 from opsledger.services.incidents import Incidents
 from opsledger.services.policies import Policies
-from opsledger.services.slo import Period, daily_rows, slo_row
+from opsledger.services.slo import Period, daily_rows, slo_row, tenant_rows
 from opsledger.services.tenants import Tenants
 from opsledger.services.views import Views
 from opsledger.store.events import EventStore
@@ -125,16 +125,17 @@ class SloReads:
         as_of = min(period.end, max(period.start, moment))
         policy = self._policies.policy_at(as_of - timedelta(microseconds=1))
         start, end = iso_utc(period.start)[:16], iso_utc(period.end)[:16]
+        if repository_id is None and not all_tenants and tenant_id is not None:
+            mode = self._mode(tenant_id)
+            return [rs.SloReport.of({**row, **({"tenant_mode": mode} if mode else {})})
+                    for row in tenant_rows(self._store.sql, tenant_id, period, moment, policy)]
         if repository_id is not None:
             scopes: list[tuple[str | None, str | None]] = [(tenant_id, repository_id)]
-        elif all_tenants:
+        else:
             found = slo_query.repositories(self._store.sql, None, start, end)
             tenants = sorted({t for t, _ in found})
             scopes = [*((t, None) for t in tenants), (None, None)]
-        else:
-            repos = [r for _, r in slo_query.repositories(self._store.sql, tenant_id, start, end)]
-            scopes = [(tenant_id, None), *((tenant_id, r) for r in repos)]
-        modes = {t: self._mode(t) for t, _ in scopes if t}
+        modes = {t: self._mode(t) for t in {t for t, _ in scopes if t}}
         return list(rs.SloReport.of({**slo_row(self._store.sql, t, r, period, moment, policy),
                                       **({"tenant_mode": modes[t]} if t and modes[t] else {})})
                      for t, r in scopes)

@@ -8,6 +8,7 @@ force at the period's end (or now, for a period still running).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,9 +25,10 @@ from opsledger.domain.slo_math import (
 )
 from opsledger.domain.time import iso_utc, utc
 from opsledger.projections import slo_query as q
+from opsledger.projections.slo import COUNTERS
 from opsledger.store.sql import SqlStore
 
-__all__ = ["BURN_WINDOWS", "Period", "daily_rows", "slo_row"]
+__all__ = ["BURN_WINDOWS", "Period", "daily_rows", "slo_row", "tenant_rows"]
 
 
 
@@ -119,17 +121,14 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def _budget(
-    sql: SqlStore, scope: tuple[str | None, str | None], operations: int, failures: int,
-    as_of: datetime, policy: OperationsPolicy,
+    operations: int, failures: int, windows: dict[str, dict[str, int]], as_of: datetime,
+    policy: OperationsPolicy,
 ) -> dict[str, Any]:
     """Error budget of the availability SLO and burn rates (the rule:
-    :func:`opsledger.domain.slo_math.error_budget`)."""
-    windows: dict[str, tuple[int, int]] = {}
-    for name, width in BURN_WINDOWS.items():
-        c = q.counts(sql, *scope, _minute(as_of - width), _minute(as_of))
-        windows[name] = availability_counts(c["operations"], c["errors"],
-                                            c["client_rejections"], policy)
-    budget = error_budget(operations, failures, windows, as_of, policy)
+    :func:`opsledger.domain.slo_math.error_budget`) from the counts of each burn window."""
+    burns = {name: availability_counts(c["operations"], c["errors"], c["client_rejections"],
+                                       policy) for name, c in windows.items()}
+    budget = error_budget(operations, failures, burns, as_of, policy)
     exhaustion = budget.projected_exhaustion_at
     return {
         "allowed_failures": budget.allowed_failures, "failures": budget.failures,
@@ -138,6 +137,21 @@ def _budget(
         **{f"burn_rate_{name}": budget.burn_rates[name] for name in BURN_WINDOWS},
         "projected_exhaustion_at": None if exhaustion is None else iso_utc(exhaustion),
     }
+
+
+def _as_of(period: Period, now: datetime) -> datetime:
+    return min(period.end, max(period.start, now))
+
+
+def _minutes(period: Period, as_of: datetime) -> tuple[str, str]:
+    """The minutes ``[start, end)`` a report at ``as_of`` sums."""
+    return _minute(period.start), _minute(as_of if as_of < period.end else period.end)
+
+
+def _windows(as_of: datetime) -> dict[str, tuple[str, str]]:
+    """Each burn window's minutes ``[start, end)`` at ``as_of``."""
+    return {name: (_minute(as_of - width), _minute(as_of))
+            for name, width in BURN_WINDOWS.items()}
 
 
 def slo_row(
@@ -149,21 +163,91 @@ def slo_row(
     policy: OperationsPolicy,
 ) -> dict[str, Any]:
     """One report row (``tenant_id`` None = every tenant, operator scope)."""
-    as_of = min(period.end, max(period.start, now))
-    start, end = _minute(period.start), _minute(as_of if as_of < period.end else period.end)
-    c = q.counts(sql, tenant_id, repository_id, start, end)
+    as_of = _as_of(period, now)
+    start, end = _minutes(period, as_of)
+    return _row(
+        tenant_id, repository_id, period, as_of, policy,
+        q.counts(sql, tenant_id, repository_id, start, end),
+        q.latency_histogram(sql, tenant_id, repository_id, start, end),
+        q.freshness(sql, tenant_id, repository_id, iso_utc(period.start), iso_utc(as_of),
+                    known_at=iso_utc(now)),
+        q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of)),
+        {name: q.counts(sql, tenant_id, repository_id, *window)
+         for name, window in _windows(as_of).items()})
+
+
+def tenant_rows(
+    sql: SqlStore,
+    tenant_id: str,
+    period: Period,
+    now: datetime,
+    policy: OperationsPolicy,
+) -> list[dict[str, Any]]:
+    """The tenant's total row and then one per repository with facts in the period — the
+    rows :func:`slo_row` gives, from one grouped pass over each view table (the total is
+    the sum of its repositories' counts, freshness and histograms: each was read twice),
+    all in one read transaction."""
+    as_of = _as_of(period, now)
+    start, end = _minutes(period, as_of)
+    scopes: q.Scopes = {}
+    with sql.transaction(commit=False) as cursor:
+        repositories = [r for _, r in q.repositories(
+            sql, tenant_id, _minute(period.start), _minute(period.end), cursor=cursor)]
+        counts = q.counts_by_repository(sql, tenant_id, start, end, cursor=cursor,
+                                        scopes=scopes)
+        latency = q.latency_by_repository(sql, tenant_id, start, end, cursor=cursor,
+                                          scopes=scopes)
+        fresh = q.freshness_by_repository(sql, tenant_id, iso_utc(period.start),
+                                          iso_utc(as_of), known_at=iso_utc(now), cursor=cursor)
+        unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of),
+                                                      cursor=cursor)
+        windows = {name: q.counts_by_repository(sql, tenant_id, *window, cursor=cursor,
+                                                scopes=scopes)
+                   for name, window in _windows(as_of).items()}
+    zero = dict.fromkeys(COUNTERS, 0)
+
+    def row(repository_id: str | None) -> dict[str, Any]:
+        def total(found: dict[str, dict[str, int]]) -> dict[str, int]:
+            if repository_id is not None:
+                return found.get(repository_id, zero)
+            return {c: sum(x[c] for x in found.values()) for c in COUNTERS}
+
+        if repository_id is not None:
+            hist = latency.get(repository_id, [])
+            f = fresh.get(repository_id, _NO_FRESHNESS)
+        else:
+            merged: Counter[int] = Counter()
+            for pairs in latency.values():
+                for value, n in pairs:
+                    merged[value] += n
+            hist = sorted(merged.items())
+            f = q.FreshnessCounts(*(sum(getattr(x, name) for x in fresh.values())
+                                    for name in _FRESHNESS_FIELDS))
+        return _row(tenant_id, repository_id, period, as_of, policy, total(counts), hist, f,
+                    unresolved, {name: total(w) for name, w in windows.items()})
+
+    return [row(None), *map(row, repositories)]
+
+
+_FRESHNESS_FIELDS = ("accepted", "fresh", "stale", "pending", "visible_late")
+_NO_FRESHNESS = q.FreshnessCounts(0, 0, 0, 0, 0)
+
+
+def _row(
+    tenant_id: str | None, repository_id: str | None, period: Period, as_of: datetime,
+    policy: OperationsPolicy, c: dict[str, int], histogram: list[tuple[int, int]],
+    f: q.FreshnessCounts, unresolved: int, windows: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    """A report row from what the views gave for its scope."""
     operations, failures = availability_counts(c["operations"], c["errors"],
                                                c["client_rejections"], policy)
     successful = c["successes"]
     availability = _ratio(successful, operations)
-    p95 = nearest_rank(q.latency_histogram(sql, tenant_id, repository_id, start, end), 0.95)
-    f = q.freshness(sql, tenant_id, repository_id, iso_utc(period.start), iso_utc(as_of),
-                    known_at=iso_utc(now))
+    p95 = nearest_rank(histogram, 0.95)
     decided = f.fresh + f.stale
     freshness = _ratio(f.fresh, decided)
-    unresolved = q.unresolved_isolation_incidents(sql, tenant_id, iso_utc(as_of))
     slo = policy.slo
-    budget = _budget(sql, (tenant_id, repository_id), operations, failures, as_of, policy)
+    budget = _budget(operations, failures, windows, as_of, policy)
     return {
         "tenant": tenant_id, "repository": repository_id,
         "period_start": iso_utc(period.start), "period_end": iso_utc(period.end),

@@ -45,6 +45,7 @@ def _damage(url: str, *statements: str) -> None:
 
 def test_a_bumped_view_version_rebuilds_that_view_and_its_dependents_on_open(
         db: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SloView, "version", 1)  # the mechanism, whatever SloView's own
     fresh = _filled(db, sample_audit)
     assert fresh["slo_minute"] and fresh["audit_publish"] and fresh["alerts"]
     _damage(db, "DELETE FROM {t[slo_minute]}")
@@ -65,6 +66,7 @@ def test_a_bumped_view_version_rebuilds_that_view_and_its_dependents_on_open(
 
 def test_a_changed_table_layout_needs_no_hand_migration(
         db: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SloView, "version", 1)  # the mechanism, whatever SloView's own
     fresh = _filled(db, sample_audit)
     # The layout of an "older version": slo_integrity without its resolved_at column.
     _damage(db, "DROP TABLE {t[slo_integrity]}",
@@ -81,6 +83,7 @@ def test_a_changed_table_layout_needs_no_hand_migration(
 
 def test_a_store_from_before_view_versions_counts_as_version_one(
         sqlite_url: str, sample_audit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SloView, "version", 1)  # the mechanism, whatever SloView's own
     fresh = _filled(sqlite_url, sample_audit)
     assert fresh["alerts"]
     # Before versions, and an alerts table from before its flag columns (version 1).
