@@ -62,6 +62,7 @@ class SloView:
     version: int = 1
     tables: tuple[str, ...] = ("slo_minute", "slo_latency", "slo_freshness", "slo_policy",
                                "slo_integrity")
+    load_tables = (STAGED,)  #: the table of a load's freshness rows
     #: Secondary indexes (see :attr:`AuditView.indexes`).
     indexes = (("slo_freshness_due", "slo_freshness", "due_at"),)
 
