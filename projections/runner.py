@@ -4,10 +4,11 @@ The views, their tracking, status and versions live in a database of their own (
 names are registered with the SQL layer, which routes them: see
 :mod:`opsledger.store.views_db`); a catch-up reads the events and writes only there. A
 rebuild of every view writes a fresh views database and swaps it in where the store can
-(:meth:`ViewRunner.rebuild`). Each view keeps its position in ``opsledger_tracking``. A batch (default 1,000 events) is
-applied in one transaction that first advances the position with a guard (``WHERE
-notification_id = <expected>``), so two processes catching up at once cannot apply the
-same event twice: the loser's guard matches nothing and its transaction rolls back.
+(:meth:`ViewRunner.rebuild`). Each view keeps its position in ``opsledger_tracking``. A
+batch (default 1,000 events) is applied in one transaction that first advances the
+position with a guard (``WHERE notification_id = <expected>``), so two processes catching
+up at once cannot apply the same event twice: the loser's guard matches nothing and its
+transaction rolls back.
 
 A view that fails stops alone. Each view's share of a batch runs inside its own savepoint;
 when ``apply`` raises (anything but a lost connection or lock, which abort the whole batch
