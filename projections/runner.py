@@ -57,10 +57,6 @@ __all__ = ["View", "ViewRunner", "view_names", "view_transaction"]
 #: reaches the head, the load tables are folded in and the indexes built, each in one pass.
 BULK_FROM = 20_000
 
-#: Events a batch of a rebuild into a fresh views database holds at least (its commits
-#: cost no fsync, so larger batches only save per-batch work).
-REBUILD_BATCH = 5_000
-
 _new_fact = partial(tuple.__new__, Fact)  # Fact._make without its Python frame
 
 
@@ -355,7 +351,7 @@ class ViewRunner:
         runner = ViewRunner(self.recorder, fresh, self.views, self.decode)
         runner.bulk_from = self.bulk_from
         runner.create_tables()
-        return runner.catch_up(max(batch_size, REBUILD_BATCH), progress=progress)
+        return runner.catch_up(batch_size, progress=progress)
 
 
 def view_names(views: Sequence[View]) -> list[str]:

@@ -27,6 +27,10 @@ from opsledger.store.views_db import uri as views_uri
 
 __all__ = ["FixedViews", "SqlStore", "create_index", "equals", "views_schema"]
 
+#: The page cache of a rebuild's connections for the fresh views database, in KiB (64 MiB
+#: measured no faster than 8 MiB, and cost 60 MiB of peak memory more).
+FRESH_CACHE_KIB = 8192
+
 _LEADING_TABLE = re.compile(r'^CREATE TABLE\s+("[^"]+"|\w+)', re.IGNORECASE)
 _LEADING_INDEX = re.compile(r'^CREATE\s+(UNIQUE\s+)?INDEX\s+("[^"]+"|\w+)', re.IGNORECASE)
 
@@ -204,7 +208,8 @@ class SqlStore:
             files.cleanup(locked=True)
             generation = files.create(wal=False)
             pragmas = [f"PRAGMA {VIEWS_SCHEMA}.{pragma}" for pragma in
-                       ("journal_mode = MEMORY", "synchronous = OFF", "cache_size = -65536")]
+                       ("journal_mode = MEMORY", "synchronous = OFF",
+                        f"cache_size = -{FRESH_CACHE_KIB}")]
             datastore = SQLiteDatastore(self.datastore.pool.db_name, pool_size=2,
                                         max_overflow=2,
                                         lock_timeout=self.datastore.pool.lock_timeout)
