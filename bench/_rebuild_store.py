@@ -32,6 +32,7 @@ from eventsourcing.application import Application
 from bench._input import write_audit_lines
 from bench._rebuild_fast import fast_import
 from opsledger import Operations
+from opsledger.store.views_db import ViewsFile
 
 __all__ = ["DAYS", "TENANTS", "StoreInfo", "ensure_store", "library_env", "notification_head"]
 
@@ -87,18 +88,28 @@ def notification_head(path: Path) -> int:
 def _remove(path: Path) -> None:
     for suffix in ("", *_SIDE_FILES):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for views in _views_files(path):  # the views' pointer, generations and lock
+        views.unlink(missing_ok=True)
+
+
+def _views_files(path: Path) -> list[Path]:
+    """The files of the views' database of the store at ``path`` (see
+    :mod:`opsledger.store.views_db`)."""
+    return sorted(path.parent.glob(f"{path.name}.views*"))
 
 
 def _checkpoint(path: Path) -> None:
     """Fold the WAL into the file; closing the last connection removes ``-wal``/``-shm``."""
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
-    for suffix in ("-wal", "-shm"):
-        if Path(f"{path}{suffix}").exists():
-            raise RuntimeError(f"{path}{suffix} still exists: is another process using it?")
+    views = ViewsFile(str(path)).current_path()
+    for file in (str(path), *((views,) if views else ())):  # the events' and the views'
+        connection = sqlite3.connect(file)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+        for suffix in ("-wal", "-shm"):
+            if Path(f"{file}{suffix}").exists():
+                raise RuntimeError(f"{file}{suffix} still exists: is another process using it?")
     Path(f"{path}.lock").unlink(missing_ok=True)  # the schema lock's file, empty
 
 
@@ -178,6 +189,8 @@ def ensure_store(
     _catch_up(building, log)
     _checkpoint(building)
     Path(f"{building}.keys").rename(f"{db}.keys")  # the tenants' keys go with their store
+    for views in _views_files(building):  # and its views (the pointer names a generation)
+        views.rename(db.parent / (db.name + views.name[len(building.name):]))
     building.rename(db)
     info = StoreInfo(
         path=str(db), operations=operations, seed=seed, days=DAYS, tenants=TENANTS,

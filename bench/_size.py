@@ -75,26 +75,36 @@ class StoreSize:
 
 def measure_store(path: Path) -> StoreSize:
     """Checkpoint the WAL, then read ``dbstat`` and the free pages (and the events per
-    topic if any)."""
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        kinds = {name: (kind, table) for name, kind, table in connection.execute(
-            "SELECT name, type, tbl_name FROM sqlite_schema")}
-        objects: dict[str, tuple[str, str, int]] = {}
-        for name, size in connection.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
-            kind, table = kinds.get(name, ("table", name))
-            objects[name] = (kind, table, int(size))
-        free = connection.execute("PRAGMA freelist_count").fetchone()[0]
-        if free:  # pages of dropped tables (a rebuild's staging), reused by later writes
-            objects[FREE] = ("free", FREE, free * connection.execute(
-                "PRAGMA page_size").fetchone()[0])
-        topics = {topic: (int(count), float(average)) for topic, count, average in
-                  connection.execute("SELECT topic, COUNT(*), AVG(LENGTH(state)) FROM "
-                                     "stored_events GROUP BY topic ORDER BY 2 DESC")}
-    finally:
-        connection.close()
-    return StoreSize(objects, path.stat().st_size, topics)
+    topic if any) — of the events' file and of its views' file beside it, if any."""
+    from opsledger.store.views_db import ViewsFile
+
+    views = ViewsFile(str(path)).current_path()
+    objects: dict[str, tuple[str, str, int]] = {}
+    topics: dict[str, tuple[int, float]] = {}
+    for file, free_name in ((path, FREE), *(((Path(views), f"{FREE} of views"),) if views
+                                           else ())):
+        connection = sqlite3.connect(file)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            kinds = {name: (kind, table) for name, kind, table in connection.execute(
+                "SELECT name, type, tbl_name FROM sqlite_schema")}
+            for name, size in connection.execute(
+                    "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+                kind, table = kinds.get(name, ("table", name))
+                objects[name if file == path else f"{name} (views)" if name in objects
+                        else name] = (kind, table, int(size))
+            free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+            if free:  # pages of dropped tables (a rebuild's staging), reused by later writes
+                objects[free_name] = ("free", free_name, free * connection.execute(
+                    "PRAGMA page_size").fetchone()[0])
+            if file == path:
+                topics = {topic: (int(count), float(average)) for topic, count, average in
+                          connection.execute("SELECT topic, COUNT(*), AVG(LENGTH(state)) FROM "
+                                             "stored_events GROUP BY topic ORDER BY 2 DESC")}
+        finally:
+            connection.close()
+    size = path.stat().st_size + (Path(views).stat().st_size if views else 0)
+    return StoreSize(objects, size, topics)
 
 
 def _publish_key(line: bytes) -> tuple[str, str, str]:

@@ -26,7 +26,21 @@ class SqlStore(Protocol):
     is_postgres: bool
 
     def table(self, name: str) -> str:
-        """A table name, schema-qualified on PostgreSQL."""
+        """A table name, schema-qualified on PostgreSQL; a view's table (a name given to
+        :meth:`register_views`) lives in the views' database or schema."""
+
+    def register_views(self, names: Sequence[str]) -> None:
+        """Route the tables and indexes ``names`` to the views' database."""
+
+    def index_on(self, name: str, table: str) -> str:
+        """``<index> ON <table>`` of a ``CREATE INDEX`` on ``table``."""
+
+    def fresh_views(self) -> AbstractContextManager[SqlStore | None]:
+        """A SQL layer over a new, empty views database, swapped in when the block ends
+        without an error (None: the store rebuilds its views in place)."""
+
+    def adopt_views(self) -> list[str]:
+        """Move the registered tables found beside the events into the views' database."""
 
     def sql(self, statement: str) -> str:
         """Adapt ``?`` placeholders to the driver."""
@@ -118,4 +132,4 @@ def create_index(
 ) -> str:
     """``CREATE [UNIQUE] INDEX IF NOT EXISTS`` of a view's deferrable index."""
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    return f"CREATE {kind} IF NOT EXISTS {name} ON {sql.table(table)} ({columns})"
+    return f"CREATE {kind} IF NOT EXISTS {sql.index_on(name, table)} ({columns})"

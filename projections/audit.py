@@ -92,6 +92,8 @@ class AuditView:
     #: 2: operators' judgements of alerts are audited actions.
     version: int = 2
     tables: tuple[str, ...] = ("audit_publish", "audit_refusal", "audit_action")
+    #: Tables and indexes of loads (and of the layout before) it may create or drop.
+    load_tables = (STAGED, FLIPS, LEGACY_FLIPS, LEGACY_IDENTITY)
     #: Deferrable indexes (name, table, columns[, unique]): dropped while the view is
     #: loaded from zero, created again once it has reached the head of the log. The
     #: operation's identity (tenant, operation id) is one of them: a load appends publish
@@ -247,7 +249,7 @@ def _apply_flips(sql: SqlStore, cursor: Any, name: str, keys: tuple[str, ...]) -
     publish, flips = sql.table("audit_publish"), sql.table(name)
     cols = ", ".join(keys)
     same = " AND ".join(f"f.{k} = {publish}.{k}" for k in keys)
-    sql.execute(cursor, f"CREATE INDEX IF NOT EXISTS {name}_last ON {flips} ({cols}, seq)")
+    sql.execute(cursor, create_index(sql, f"{name}_last", name, f"{cols}, seq"))
     sql.execute(
         cursor,
         f"UPDATE {publish} SET collision = (SELECT f.collision FROM {flips} AS f "

@@ -1,9 +1,14 @@
 """Catch-up: apply new notifications to the views, rows and tracking in one transaction.
 
-Each view keeps its position in ``opsledger_tracking``. A batch (default 1,000 events) is
-applied in one transaction that first advances the position with a guard (``WHERE
-notification_id = <expected>``), so two processes catching up at once cannot apply the
-same event twice: the loser's guard matches nothing and its transaction rolls back.
+The views, their tracking, status and versions live in a database of their own (the
+names are registered with the SQL layer, which routes them: see
+:mod:`opsledger.store.views_db`); a catch-up reads the events and writes only there. A
+rebuild of every view writes a fresh views database and swaps it in where the store can
+(:meth:`ViewRunner.rebuild`). Each view keeps its position in ``opsledger_tracking``. A
+batch (default 1,000 events) is applied in one transaction that first advances the
+position with a guard (``WHERE notification_id = <expected>``), so two processes catching
+up at once cannot apply the same event twice: the loser's guard matches nothing and its
+transaction rolls back.
 
 A view that fails stops alone. Each view's share of a batch runs inside its own savepoint;
 when ``apply`` raises (anything but a lost connection or lock, which abort the whole batch
@@ -44,7 +49,7 @@ from opsledger.projections._isolation import (
 from opsledger.projections._sql import SqlStore
 from opsledger.projections._status import Stop, ViewStatus
 
-__all__ = ["View", "ViewRunner", "view_transaction"]
+__all__ = ["View", "ViewRunner", "view_names", "view_transaction"]
 
 #: A view this many events behind from zero (a rebuild, a first catch-up) is *loaded*:
 #: its deferrable indexes are dropped and its rows appended in log order (to its own
@@ -64,7 +69,8 @@ class View(Protocol):
     have ``start_load(sql, cursor)`` / ``finish_load(sql, cursor)`` to stage rows while it
     is loaded from zero (``finish_load`` must do nothing when no load is open, and
     ``clear`` must discard an open one). A view that writes into the tables of earlier
-    views names them in ``depends_on``.
+    views names them in ``depends_on``, and the other tables and indexes it may create
+    (load tables) in ``load_tables``: every name is routed to the views' database.
 
     ``version`` says which layout and rules built its rows and ``tables`` which tables it
     owns: a store whose rows another version built has them dropped, created again and
@@ -106,9 +112,13 @@ class ViewRunner:
             if not set(depends_on(view)) <= seen:
                 raise InvalidInput(f"view {view.name!r} must come after the views it depends on")
             seen.add(view.name)
+        sql.register_views(view_names(self.views))
 
     def create_tables(self) -> None:
-        """Create the tracking and status tables and every view's tables."""
+        """Create the tracking and status tables and every view's tables (in the views'
+        database; those of a store that kept them beside its events are moved there
+        first, see :meth:`SqlStore.adopt_views`)."""
+        self.sql.adopt_views()
         with self.sql.transaction(commit=True) as cursor:
             self.sql.execute(
                 cursor,
@@ -310,7 +320,15 @@ class ViewRunner:
         """Clear the views (every one, or those named in ``views`` and the views that
         depend on them) and apply the whole log again (a load from zero when the log holds
         at least :attr:`bulk_from` events; see :data:`BULK_FROM`). A rebuilt view that had
-        stopped runs again; other stopped views stay stopped."""
+        stopped runs again; other stopped views stay stopped.
+
+        Every view on a SQLite file store: into a fresh views database swapped in at the
+        end (:meth:`SqlStore.fresh_views`; a failure or a crash leaves the old views whole
+        and readers on them until the swap). Otherwise in place."""
+        if views is None:
+            with self.sql.fresh_views() as fresh:
+                if fresh is not None:
+                    return self._rebuild_into(fresh, progress, batch_size)
         chosen = with_dependents(self.views, views)
         self._ensure_status()
         with self.sql.transaction(commit=True) as cursor:
@@ -325,12 +343,34 @@ class ViewRunner:
             _status.clear(self.sql, cursor, [v.name for v in chosen])
         return self.catch_up(batch_size, progress=progress)
 
+    def _rebuild_into(self, fresh: SqlStore, progress: Callable[[int, int], None] | None,
+                      batch_size: int) -> int:
+        """Every view applied from zero into the fresh views database ``fresh`` (swapped in
+        by the caller once this returns): tables made, loaded without their indexes, the
+        indexes built once at the head."""
+        runner = ViewRunner(self.recorder, fresh, self.views, self.decode)
+        runner.bulk_from = self.bulk_from
+        runner.create_tables()
+        return runner.catch_up(batch_size, progress=progress)
+
+
+def view_names(views: Sequence[View]) -> list[str]:
+    """Every table and index name of the views' database: the runner's tracking, status
+    and versions, and each view's tables, load tables (``load_tables``) and indexes."""
+    names = [TRACKING, _status.STATUS, _versions.VERSIONS]
+    for view in views:
+        names += [*view.tables, *getattr(view, "load_tables", ()),
+                  *(index[0] for index in getattr(view, "indexes", ()))]
+    return names
+
+
 @contextmanager
 def view_transaction(sql: SqlStore) -> Iterator[Any]:
     """A writing transaction for view rows and their tracking only.
 
     Views are derived from the log and carry their own positions, so their commits need
-    not wait for the disk: on SQLite the connection commits with ``synchronous=NORMAL``
+    not wait for the disk, and they write only the views' database (on SQLite its write lock
+    alone is taken, the events' stays free): on SQLite it commits with ``synchronous=NORMAL``
     (in WAL mode a crash or kill never corrupts or half-applies a transaction; a power
     loss may only undo the newest batches, whose positions roll back with them) and on
     PostgreSQL with ``synchronous_commit = off`` (the same guarantee). The events' own

@@ -62,6 +62,7 @@ class SloView:
     version: int = 2
     tables: tuple[str, ...] = ("slo_minute", "slo_latency", "slo_freshness", "slo_policy",
                                "slo_integrity")
+    load_tables = (STAGED,)  #: the table of a load's freshness rows
     #: Secondary indexes (see :attr:`AuditView.indexes`). ``slo_freshness_missed`` is
     #: partial — only the few rows recorded missed — for a replay's misses of a tenant
     #: in a range (read in proportion to them, not to the tenant's publishes); version 2

@@ -81,6 +81,7 @@ def pg_url() -> Iterator[str]:
     yield f"{PG_BASE}?schema={schema}"
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_views" CASCADE')  # the views' schema
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

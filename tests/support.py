@@ -39,10 +39,13 @@ def saas_tenant(ops: Any, tenant_id: str, repositories: list[str], at: Any = Non
 
 
 def tracking_position(db: Any) -> int:
-    """The lowest view position in a SQLite store file, read from outside the process
-    (0 while the tracking table does not exist yet)."""
+    """The lowest view position in a SQLite store file (in its current views file),
+    read from outside the process (0 while the tracking table does not exist yet)."""
     import sqlite3
 
+    from opsledger.store.views_db import ViewsFile
+
+    db = ViewsFile(str(db)).current_path() or db
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
             row = conn.execute("SELECT MIN(notification_id) FROM opsledger_tracking").fetchone()

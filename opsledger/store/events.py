@@ -22,7 +22,8 @@ from opsledger.store.keys import KeyRing
 from opsledger.store.recorders import RECORDER_TOPICS
 from opsledger.store.sql import SqlStore
 from opsledger.store.transcoder import OrjsonTranscoder
-from opsledger.store.url import StoreUrl, pg_connect, schema_lock
+from opsledger.store.url import StoreUrl, pg_connect, quote_identifier, schema_lock
+from opsledger.store.views_db import ViewsFile, ViewsMemory
 
 __all__ = ["SCHEMA_TABLE", "SCHEMA_VERSION", "EventStore", "OpsledgerApp"]
 
@@ -35,7 +36,9 @@ SCHEMA_TABLE = "opsledger_schema"
 #: id): publish_identity, the audit view's unique index on the pair; 6: the freshness rule's
 #: bookkeeping in tables (alert_fresh_*), moved out of the alert state on its next run;
 #: 7: compressed event states and their dictionaries (opsledger_dictionaries); 8: the alert
-#: process's records packed (binary columns on PostgreSQL: opsledger.services.alert_pack)
+#: process's records packed (binary columns on PostgreSQL: opsledger.services.alert_pack),
+#: and the views in a database of their own (:mod:`opsledger.store.views_db`), moved there
+#: on upgrade
 SCHEMA_VERSION = 8
 #: Creates the tables above the events (views, process state) in the creating store; run
 #: when the schema marker is missing or older, before the marker is written (a crash in
@@ -83,6 +86,8 @@ class EventStore:
         self.url = url
         self.keyring = KeyRing(url)
         self.codec = StateCodec()
+        self.views = (ViewsFile(url.path) if url.kind == "sqlite" and url.path else
+                      ViewsMemory(url.env["SQLITE_DBNAME"]) if url.kind == "memory" else None)
         if url.kind == "memory":
             self.app = self._create_schema(create_tables)
         else:
@@ -92,11 +97,16 @@ class EventStore:
                 probe = OpsledgerApp(env={**url.env, "CREATE_TABLE": "n"})
                 current = self._schema_is_current(probe)
                 probe.close()
+                if isinstance(self.views, ViewsFile) and not self.views.exists():
+                    self.views.point_to(self.views.create())  # views rebuilt by catch-up
+                    current = False
                 if not current:
                     self._create_schema(create_tables).close()
+            if isinstance(self.views, ViewsFile):
+                self.views.cleanup()  # a crashed rebuild's file, a replaced generation
             self.app = OpsledgerApp(env={**url.env, "CREATE_TABLE": "n"}, keyring=self.keyring,
                                     codec=self.codec)
-        self.sql = SqlStore(self.app.recorder, url.kind, url.schema)
+        self.sql = SqlStore(self.app.recorder, url.kind, url.schema, self.views)
         self.codec.attach(self._dictionaries)
 
     def _schema_is_current(self, app: OpsledgerApp) -> bool:
@@ -115,7 +125,7 @@ class EventStore:
                                codec=self.codec)
         self.keyring.create_tables()
         self.app = creator
-        self.sql = sql = SqlStore(creator.recorder, self.url.kind, self.url.schema)
+        self.sql = sql = SqlStore(creator.recorder, self.url.kind, self.url.schema, self.views)
         create_tables(self)
         with sql.transaction(commit=True) as cursor:
             sql.execute(cursor, chain.create_table_statement(
@@ -192,13 +202,16 @@ class EventStore:
 
         kept = {self.sql.events_table, chain.CHAIN_TABLE}
         with pg_connect(self.url, autocommit=True) as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relkind IN ('r', 'm') ORDER BY c.relname",
-                (self.url.schema,)).fetchall()]
-            tables = tuple(name for name in names if name not in kept)
-            for name in tables:
-                conn.execute(f"VACUUM (FULL, ANALYZE) {self.sql.table(name)}")
+            names = [(row[0], row[1]) for row in conn.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                "c.relnamespace WHERE n.nspname IN (%s, %s) AND c.relkind IN ('r', 'm') "
+                "ORDER BY c.relname, n.nspname",
+                (self.url.schema, self.sql.views_schema)).fetchall()]
+            tables = tuple(name for _, name in names if name not in kept)
+            for schema, name in names:
+                if name not in kept:
+                    conn.execute(f"VACUUM (FULL, ANALYZE) {quote_identifier(schema)}."
+                                 f"{quote_identifier(name)}")
             try:
                 conn.execute("CHECKPOINT")
             except psycopg.errors.InsufficientPrivilege:

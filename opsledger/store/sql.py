@@ -1,9 +1,17 @@
 """The SQL layer over the event store's own connection pool: the one home of the SQLite /
 PostgreSQL differences. The views receive it (they see it through
-:class:`opsledger.projections._sql.Sql`); the write path and the processes use it directly."""
+:class:`opsledger.projections._sql.Sql`); the write path and the processes use it directly.
+
+The views live in a database of their own (:mod:`opsledger.store.views_db`): on SQLite a
+file attached to every connection as the schema ``views``, on PostgreSQL the schema
+``<schema>_views``. The names the view runner registers (:meth:`SqlStore.register_views`:
+the views' tables, load tables and indexes, their tracking, status and versions) are
+qualified with it by :meth:`SqlStore.table`; every other name stays in the events'
+database."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -13,7 +21,30 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-__all__ = ["SqlStore", "create_index", "equals"]
+from opsledger.store.views_db import SCHEMA as VIEWS_SCHEMA
+from opsledger.store.views_db import ViewsFile, ViewsMemory, views_schema
+from opsledger.store.views_db import uri as views_uri
+
+__all__ = ["FixedViews", "SqlStore", "create_index", "equals", "views_schema"]
+
+#: The page cache of a rebuild's connections for the fresh views database, in KiB (64 MiB
+#: measured no faster than 8 MiB, and cost 60 MiB of peak memory more).
+FRESH_CACHE_KIB = 8192
+
+_LEADING_TABLE = re.compile(r'^CREATE TABLE\s+("[^"]+"|\w+)', re.IGNORECASE)
+_LEADING_INDEX = re.compile(r'^CREATE\s+(UNIQUE\s+)?INDEX\s+("[^"]+"|\w+)', re.IGNORECASE)
+
+class FixedViews:
+    """One views database to attach (a rebuild's fresh generation), with the pragmas its
+    connections run after attaching it."""
+
+    def __init__(self, uri: str, pragmas: Sequence[str] = ()) -> None:
+        self.uri = uri
+        self.pragmas = tuple(pragmas)
+
+    def current(self) -> str:
+        """The URI to attach."""
+        return self.uri
 
 
 class SqlStore:
@@ -23,21 +54,52 @@ class SqlStore:
     names; this class adapts them to SQLite or PostgreSQL (psycopg, schema-qualified).
     """
 
-    def __init__(self, recorder: Any, kind: str, schema: str = "public") -> None:
+    def __init__(self, recorder: Any, kind: str, schema: str = "public",
+                 views: ViewsFile | ViewsMemory | FixedViews | None = None,
+                 datastore: Any = None) -> None:
         self.recorder = recorder
-        self.datastore = recorder.datastore
+        self.datastore = datastore if datastore is not None else recorder.datastore
         self.events_table: str = recorder.events_table_name
         self.kind = kind
         self.schema = schema
         self.is_postgres = kind == "postgresql"
+        self.views = views
+        self.views_schema = views_schema(schema) if self.is_postgres else VIEWS_SCHEMA
+        #: Names routed to the views' database (see :meth:`register_views`).
+        self.view_names: set[str] = set()
         self._uuid_ids = getattr(self.datastore, "originator_id_type", "uuid") == "uuid"
+
+    @property
+    def _routes(self) -> bool:
+        return self.is_postgres or self.views is not None
+
+    def register_views(self, names: Sequence[str]) -> None:
+        """Route ``names`` (tables and indexes of the views, and the runner's own) to the
+        views' database."""
+        self.view_names.update(names)
+
+    def in_views(self, name: str) -> bool:
+        """True if the table or index ``name`` lives in the views' database."""
+        return self._routes and name in self.view_names
+
+    def _schema_of(self, name: str) -> str:
+        return self.views_schema if self.in_views(name) else self.schema
 
     def table(self, name: str) -> str:
         """A table name, schema-qualified on PostgreSQL (both quoted: the schema comes from
-        the store URL, validated there, and any ``"`` is doubled here all the same)."""
+        the store URL, validated there, and any ``"`` is doubled here all the same); a
+        view's table is qualified with the views' schema (``views.`` on SQLite)."""
         if not self.is_postgres:
-            return name
-        return ".".join('"' + part.replace('"', '""') + '"' for part in (self.schema, name))
+            return f"{VIEWS_SCHEMA}.{name}" if self.in_views(name) else name
+        return ".".join('"' + part.replace('"', '""') + '"'
+                        for part in (self._schema_of(name), name))
+
+    def index_on(self, name: str, table: str) -> str:
+        """``<index> ON <table>`` of a ``CREATE INDEX``: SQLite qualifies the index with the
+        table's database (and forbids qualifying the table), PostgreSQL the table."""
+        if not self.is_postgres and self.in_views(table):
+            return f"{VIEWS_SCHEMA}.{name} ON {table}"
+        return f"{name} ON {self.table(table)}"
 
     def sql(self, statement: str) -> str:
         """Adapt ``?`` placeholders to the driver."""
@@ -51,22 +113,36 @@ class SqlStore:
 
         On SQLite a writing transaction starts with ``BEGIN IMMEDIATE``: a deferred one that
         reads first cannot upgrade to a writer once another process has committed (WAL
-        snapshot), and fails at once instead of waiting for the lock.
+        snapshot), and fails at once instead of waiting for the lock. One that is not
+        ``durable`` writes the views' database only: it takes that database's write lock
+        first (a write that changes nothing) and leaves the events' free for writers.
         """
-        if self.is_postgres or not commit:
+        if self.is_postgres:
             with self.datastore.transaction(commit=commit) as cursor:
-                if not durable and self.is_postgres:
+                if not durable:
                     cursor.execute("SET LOCAL synchronous_commit = off")
                 yield cursor
             return
+        if not commit:
+            with self.datastore.get_connection(commit=False) as connection:
+                self._attach(connection)
+                with connection.transaction(commit=False) as cursor:
+                    yield cursor
+            return
         with self.datastore.get_connection(commit=True) as connection:
+            self._attach(connection)
             cursor = connection.cursor()
+            views_only = not durable and self.views is not None
             if not durable:
                 cursor.execute("PRAGMA synchronous")
                 before = int(cursor.fetchone()[0])
                 cursor.execute("PRAGMA synchronous = NORMAL")
             try:
-                cursor.execute("BEGIN IMMEDIATE")
+                if views_only:
+                    cursor.execute("BEGIN")
+                    self._lock_views(cursor)
+                else:
+                    cursor.execute("BEGIN IMMEDIATE")
                 try:
                     yield cursor
                 except BaseException:
@@ -76,6 +152,136 @@ class SqlStore:
             finally:
                 if not durable:
                     cursor.execute(f"PRAGMA synchronous = {before}")
+
+    @staticmethod
+    def _lock_views(cursor: Any) -> None:
+        """Take the views' database's write lock at the start of a deferred transaction
+        (waiting for it like ``BEGIN IMMEDIATE`` would), without locking the events': a
+        write that changes nothing, as the first statement (so no read snapshot precedes
+        it), to the runner's tracking table, which every views' database has."""
+        cursor.execute(f"DELETE FROM {VIEWS_SCHEMA}.opsledger_tracking WHERE 0")
+
+    def _attach(self, connection: Any) -> None:
+        """Attach the current views' database to ``connection`` (SQLite), once per
+        connection and again after a rebuild swapped in a new generation."""
+        if self.views is None:
+            return
+        attached = getattr(connection, "_opsledger_views", None)
+        for attempt in range(3):
+            target = self.views.current()
+            if attached == target:
+                return
+            raw = connection._sqlite_conn
+            if attached is not None:
+                raw.execute(f"DETACH {VIEWS_SCHEMA}")
+                connection._opsledger_views = attached = None
+            try:
+                raw.execute(f"ATTACH ? AS {VIEWS_SCHEMA}", (target,))
+            except sqlite3.OperationalError:
+                if attempt == 2 or not isinstance(self.views, ViewsFile):
+                    raise
+                self.views.forget_cached()  # removed after a swap: read the pointer again
+                continue
+            for pragma in getattr(self.views, "pragmas", ()):
+                raw.execute(pragma)
+            if isinstance(self.views, ViewsFile):
+                raw.execute(f"PRAGMA {VIEWS_SCHEMA}.synchronous = NORMAL")
+            connection._opsledger_views = target
+            return
+
+    @contextmanager
+    def fresh_views(self) -> Iterator[SqlStore | None]:
+        """A rebuild's SQL layer over a new, empty generation of the views (a SQLite file
+        store; elsewhere None: the caller rebuilds in place), swapped in when the block ends
+        without an error, removed when it fails (see :mod:`opsledger.store.views_db`).
+
+        Its own connections attach the new file with no journal on disk and no fsync (a
+        crash leaves only an orphan the next open removes); at the end the file turns WAL,
+        is synced, and the pointer names it. One rebuild at a time (a file lock)."""
+        if not isinstance(self.views, ViewsFile):
+            yield None
+            return
+        from eventsourcing.sqlite import SQLiteDatastore
+
+        files = self.views
+        with files.rebuilding():
+            files.cleanup(locked=True)
+            generation = files.create(wal=False)
+            pragmas = [f"PRAGMA {VIEWS_SCHEMA}.{pragma}" for pragma in
+                       ("journal_mode = MEMORY", "synchronous = OFF",
+                        f"cache_size = -{FRESH_CACHE_KIB}")]
+            datastore = SQLiteDatastore(self.datastore.pool.db_name, pool_size=2,
+                                        max_overflow=2,
+                                        lock_timeout=self.datastore.pool.lock_timeout)
+            fresh = SqlStore(self.recorder, self.kind, self.schema,
+                             FixedViews(views_uri(files.path(generation)), pragmas), datastore)
+            fresh.view_names = set(self.view_names)
+            try:
+                yield fresh
+                with datastore.get_connection(commit=True) as connection:
+                    fresh._attach(connection)
+                    raw = connection._sqlite_conn
+                    raw.execute(f"PRAGMA {VIEWS_SCHEMA}.journal_mode = WAL")
+            except BaseException:
+                datastore.close()
+                files.remove(generation)
+                raise
+            datastore.close()
+            files.point_to(generation)
+            files.cleanup(locked=True)
+
+    def adopt_views(self) -> list[str]:
+        """Move the views' tables (the names registered) that a store written before the
+        views had their own database keeps beside its events into the views' database;
+        returns the tables moved (none: one read).
+
+        SQLite: each table is created again in the views' file from its own ``CREATE``
+        text, its rows copied and its indexes made again (one transaction), then the old
+        tables are dropped (another): a crash in between copies again on the next open.
+        PostgreSQL: ``ALTER TABLE … SET SCHEMA`` (indexes move with their table)."""
+        if not self._routes:
+            return []
+        if self.is_postgres:
+            with self.transaction(commit=True) as cursor:
+                moved = []
+                for name in sorted(self.view_names):
+                    self.execute(cursor, "SELECT to_regclass(?) IS NOT NULL AS found",
+                                 (self._quoted(self.schema, name),))
+                    if not cursor.fetchone()["found"]:
+                        continue
+                    self.execute(cursor, f"DROP TABLE IF EXISTS {self.table(name)}")
+                    self.execute(cursor, f"ALTER TABLE {self._quoted(self.schema, name)} "
+                                         f"SET SCHEMA {self._quoted(self.views_schema)}")
+                    moved.append(name)
+            return moved
+        with self.transaction(commit=False) as cursor:
+            self.execute(cursor, "SELECT type, name, tbl_name, sql FROM main.sqlite_master "
+                                 "WHERE sql IS NOT NULL")
+            found = [dict(row) for row in cursor.fetchall()]
+        tables = [r for r in found if r["type"] == "table" and r["name"] in self.view_names]
+        if not tables:
+            return []
+        names = {r["name"] for r in tables}
+        with self.transaction(commit=True) as cursor:
+            for row in tables:
+                name = row["name"]
+                self.execute(cursor, f"DROP TABLE IF EXISTS {VIEWS_SCHEMA}.{name}")
+                self.execute(cursor, _LEADING_TABLE.sub(
+                    f"CREATE TABLE {VIEWS_SCHEMA}.{name}", row["sql"], count=1))
+                self.execute(cursor, f"INSERT INTO {VIEWS_SCHEMA}.{name} SELECT * FROM "
+                                     f"main.{name}")
+            for row in found:
+                if row["type"] == "index" and row["tbl_name"] in names:
+                    self.execute(cursor, _LEADING_INDEX.sub(
+                        rf"CREATE \1INDEX {VIEWS_SCHEMA}.{row['name']}", row["sql"], count=1))
+        with self.transaction(commit=True) as cursor:
+            for name in sorted(names):
+                self.execute(cursor, f"DROP TABLE main.{name}")
+        return sorted(names)
+
+    @staticmethod
+    def _quoted(*parts: str) -> str:
+        return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
     def tuple_cursor(self, cursor: Any) -> Any:
         """A driver cursor in ``cursor``'s transaction (on the same connection) whose rows
@@ -147,16 +353,23 @@ class SqlStore:
         """The columns the table ``table`` has now."""
         if self.is_postgres:
             self.execute(cursor, "SELECT column_name AS name FROM information_schema.columns "
-                                 "WHERE table_schema = ? AND table_name = ?", (self.schema, table))
+                                 "WHERE table_schema = ? AND table_name = ?",
+                         (self._schema_of(table), table))
         else:
-            self.execute(cursor, "SELECT name FROM pragma_table_info(?)", (table,))
+            schema = VIEWS_SCHEMA if self.in_views(table) else "main"
+            self.execute(cursor, "SELECT name FROM pragma_table_info(?, ?)", (table, schema))
         return {row["name"] for row in cursor.fetchall()}
 
     def index_names(self, cursor: Any) -> set[str]:
-        """The names of the indexes that exist (in the store's schema on PostgreSQL)."""
+        """The names of the indexes that exist (in the store's schema and its views' on
+        PostgreSQL; in the events' and the views' databases on SQLite)."""
         if self.is_postgres:
             self.execute(cursor, "SELECT indexname AS name FROM pg_indexes "
-                                 "WHERE schemaname = ?", (self.schema,))
+                                 "WHERE schemaname IN (?, ?)", (self.schema, self.views_schema))
+        elif self.views is not None:
+            self.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index' UNION "
+                                 f"SELECT name FROM {VIEWS_SCHEMA}.sqlite_master "
+                                 "WHERE type = 'index'")
         else:
             self.execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'index'")
         return {row["name"] for row in cursor.fetchall()}
@@ -214,9 +427,11 @@ class SqlStore:
         if self.is_postgres or self.kind == "memory":
             return
         with self.datastore.get_connection(commit=True) as connection:  # the pool's writer
+            self._attach(connection)
             raw = connection._sqlite_conn  # VACUUM runs outside any transaction
-            raw.execute("VACUUM")
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for schema in ("main", VIEWS_SCHEMA) if self.views is not None else ("main",):
+                raw.execute(f"VACUUM {schema}")
+                raw.execute(f"PRAGMA {schema}.wal_checkpoint(TRUNCATE)")
 
     def execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
         """Run one statement with dialect-adapted placeholders."""
@@ -228,11 +443,13 @@ class SqlStore:
             cursor.executemany(self.sql(statement), [tuple(r) for r in rows])
 
     def table_exists(self, cursor: Any, name: str) -> bool:
-        """True if the table ``name`` exists (in the store's schema on PostgreSQL)."""
+        """True if the table ``name`` exists (in its schema on PostgreSQL, its database on
+        SQLite)."""
         if self.is_postgres:
             self.execute(cursor, "SELECT to_regclass(?) IS NOT NULL AS found", (self.table(name),))
         else:
-            self.execute(cursor, "SELECT COUNT(*) > 0 AS found FROM sqlite_master "
+            master = f"{VIEWS_SCHEMA}.sqlite_master" if self.in_views(name) else "sqlite_master"
+            self.execute(cursor, f"SELECT COUNT(*) > 0 AS found FROM {master} "
                                  "WHERE type = 'table' AND name = ?", (name,))
         return bool(cursor.fetchone()["found"])
 
@@ -291,4 +508,4 @@ def create_index(
 ) -> str:
     """``CREATE [UNIQUE] INDEX IF NOT EXISTS`` of a view's deferrable index."""
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    return f"CREATE {kind} IF NOT EXISTS {name} ON {sql.table(table)} ({columns})"
+    return f"CREATE {kind} IF NOT EXISTS {sql.index_on(name, table)} ({columns})"

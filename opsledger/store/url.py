@@ -32,6 +32,7 @@ from uuid import uuid4
 
 from opsledger.domain.errors import InvalidStoreIdentifier, InvalidStoreUrl, StoreUnavailable
 from opsledger.store.files import create_private
+from opsledger.store.views_db import views_schema
 
 __all__ = [
     "DEFAULT_URL", "IDENTIFIER", "InvalidStoreIdentifier", "InvalidStoreUrl", "StoreUnavailable",
@@ -195,6 +196,8 @@ def schema_lock(store: StoreUrl) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_lock(7212026)")
             try:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(store.schema)}")
+                conn.execute("CREATE SCHEMA IF NOT EXISTS "
+                             f"{quote_identifier(views_schema(store.schema))}")
                 yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(7212026)")

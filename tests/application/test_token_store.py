@@ -29,6 +29,7 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield f"{base}?schema={schema}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_views" CASCADE')  # the views' schema
 
 
 def _secret(issued: IssuedToken) -> str:
@@ -51,18 +52,18 @@ def _stored_states(ops: Operations) -> tuple[list[bytes], list[str]]:
 
 
 def _pg_rows_as_text(url: str) -> str:
-    """Every row of every table in the store's PostgreSQL schema, as text."""
+    """Every row of every table in the store's PostgreSQL schema and its views', as text."""
     import psycopg
     from psycopg import sql as pgsql
 
     base, _, schema = url.partition("?schema=")
     with psycopg.connect(base) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-            (schema,))]
-        return "\n".join(str(row[0]) for table in tables for row in conn.execute(
+        tables = [(r[0], r[1]) for r in conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN (%s, %s)", (schema, f"{schema}_views"))]
+        return "\n".join(str(row[0]) for space, table in tables for row in conn.execute(
             pgsql.SQL("SELECT t::text FROM {}.{} AS t").format(
-                pgsql.Identifier(schema), pgsql.Identifier(table))))
+                pgsql.Identifier(space), pgsql.Identifier(table))))
 
 
 @pytest.mark.policy("5.auth_validation")

@@ -53,19 +53,19 @@ def _audit_lines(path: Path) -> None:
 
 def _relation_files(url: str) -> dict[str, list[Path]]:
     """Every file of every table, index, sequence and TOAST table (with its index) of the
-    store's schema, by relation name: the main fork and its 1 GB segments."""
+    store's schema and its views', by relation name: the main fork and its 1 GB segments."""
     store = parse_store_url(url)
     with pg_connect(store) as conn:
         data = Path(conn.execute("SELECT current_setting('data_directory')").fetchone()[0])
         rows = conn.execute(
             "WITH own AS (SELECT c.oid, c.reltoastrelid FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = %s), "
+            "ON n.oid = c.relnamespace WHERE n.nspname IN (%s, %s)), "
             "rel AS (SELECT oid FROM own UNION SELECT reltoastrelid FROM own "
             "WHERE reltoastrelid <> 0 UNION SELECT i.indexrelid FROM pg_index i JOIN own "
             "ON i.indrelid = own.reltoastrelid) "
             "SELECT c.relname, pg_relation_filepath(c.oid) FROM rel JOIN pg_class c "
             "ON c.oid = rel.oid WHERE pg_relation_filepath(c.oid) IS NOT NULL",
-            (store.schema,)).fetchall()
+            (store.schema, f"{store.schema}_views")).fetchall()  # (the views' schema too)
     found: dict[str, list[Path]] = {}
     for name, relative in rows:
         main = data / relative

@@ -37,12 +37,8 @@ def _import(ops: Operations, lines: list[bytes]) -> dict[str, Any]:
 
 def _indexes(ops: Operations) -> set[str]:
     sql = ops.sql
-    if sql.is_postgres:
-        rows = sql.fetch("SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?",
-                         (sql.schema,))
-    else:
-        rows = sql.fetch("SELECT name FROM sqlite_master WHERE type = 'index'")
-    return {r["name"] for r in rows}
+    with sql.transaction(commit=False) as cursor:  # (the events' and the views' database)
+        return sql.index_names(cursor)
 
 
 def _make_older(db: str) -> None:
@@ -53,8 +49,8 @@ def _make_older(db: str) -> None:
         with sql.transaction(commit=True) as cursor:
             sql.execute(cursor, f"DROP TABLE {sql.table(TABLE)}")
             sql.execute(cursor, f"DROP INDEX {sql.table(INDEX)}")
-            sql.execute(cursor, f"CREATE UNIQUE INDEX {LEGACY_INDEX} ON "
-                                f"{sql.table('audit_publish')} (operation_id)")
+            sql.execute(cursor, f"CREATE UNIQUE INDEX "
+                                f"{sql.index_on(LEGACY_INDEX, 'audit_publish')} (operation_id)")
             sql.execute(cursor, f"UPDATE {sql.table('opsledger_schema')} SET version = 4")
 
 

@@ -65,7 +65,9 @@ def test_the_cli_exit_codes(tmp_path: Path, sample_dir: Path) -> None:
     assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
+    from opsledger.store.views_db import ViewsFile
+
+    with sqlite3.connect(str(ViewsFile(str(db)).current_path())) as conn:  # the views' file
         conn.execute("UPDATE slo_minute SET successes = successes + 1 WHERE rowid = 1")
     bad = subprocess.run(run, capture_output=True, text=True)
     assert bad.returncode == 1 and json.loads(bad.stdout)["table"] == "slo_minute"
