@@ -584,12 +584,13 @@ class IncidentTransition(TimelineEntry):
 
 @dataclass(frozen=True, slots=True)
 class DeadlineDecided(TimelineEntry):
-    """Replay: an incident deadline met or missed (``kind`` ``deadline_met``/``_missed``)."""
+    """Replay: an incident deadline met or missed (``kind`` ``deadline_met``/``_missed``);
+    ``due_at`` None for one that has no due time (a SEV3 fix scheduled "by the sprint")."""
 
     incident_id: str
     severity: str
     deadline: str
-    due_at: datetime
+    due_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

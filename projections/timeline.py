@@ -92,7 +92,7 @@ def _changes(sql: SqlStore, cursor: Any, tenant: str) -> list[dict[str, Any]]:
                    "AND status <> 'pending'"):
         entries.append({"at": r["met_at"] or r["missed_at"], "kind": f"deadline_{r['status']}",
                         "incident_id": r["incident_id"], "severity": r["severity"],
-                        "deadline": r["kind"], "due_at": r["due"]})
+                        "deadline": r["kind"], "due_at": r["due"] or None})
     for r in fetch(f"SELECT * FROM {sql.table('audit_action')} WHERE tenant_id = ? OR "
                    "tenant_id IS NULL"):
         entries.append({"at": r["occurred_at"], "kind": r["action"], "actor": r["actor"],

@@ -274,3 +274,19 @@ def test_operators_judgements_of_a_linked_alert_are_on_the_incidents_timeline(
     assert [(e["kind"], e["by"], e["verdict"], e["reason"]) for e in entries] == [
         ("Alert.Acknowledged", "ana", None, None), ("Alert.Judged", "ana", "noise",
                                                    "quiet window")]
+
+
+def test_a_replay_holds_a_deadline_without_a_due_time() -> None:
+    """A SEV3's fix is scheduled "by the sprint": its deadline has no due time, and a
+    replay over it shows it decided with ``due_at`` None (it raised ValueError)."""
+    with Operations.open("memory://", clock=FrozenClock(T0)) as ops:
+        tenant(ops)
+        incident = ops.open_incident(severity="SEV3", title="x", cause="other", by="a",
+                                     tenant_id="acme")
+        ops.acknowledge(incident["id"], by="a")
+        ops.schedule_fix(incident["id"], sprint="S1", by="a")
+        entries = ops.replay("acme", T0 - timedelta(days=1), T0 + timedelta(days=1))
+        decided = [e for e in entries if e.kind.startswith("deadline_")
+                   and e["deadline"] == "fix_scheduled"]
+        assert decided and decided[0]["due_at"] is None
+        assert decided[0].to_dict()["due_at"] is None
