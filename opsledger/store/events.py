@@ -4,6 +4,7 @@ tenant key ring, the schema marker, and the load-change-save loop every command 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -94,10 +95,14 @@ class EventStore:
             # Under the lock: the first connection to a new SQLite file switches it to WAL,
             # which must not race; then create once — later opens skip every DDL.
             with schema_lock(url):
+                # a new events file (created empty by the lock) has no views of its own: any
+                # left beside it (the events file deleted by hand) are another store's
+                new = url.kind == "sqlite" and url.path is not None and \
+                    os.path.getsize(url.path) == 0
                 probe = OpsledgerApp(env={**url.env, "CREATE_TABLE": "n"})
                 current = self._schema_is_current(probe)
                 probe.close()
-                if isinstance(self.views, ViewsFile) and not self.views.exists():
+                if isinstance(self.views, ViewsFile) and (new or not self.views.exists()):
                     self.views.point_to(self.views.create())  # views rebuilt by catch-up
                     current = False
                 if not current:

@@ -195,9 +195,14 @@ def schema_lock(store: StoreUrl) -> Iterator[None]:
         with pg_connect(store, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(7212026)")
             try:
+                views = quote_identifier(views_schema(store.schema))
+                if conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema "
+                                "= %s LIMIT 1", (store.schema,)).fetchone() is None:
+                    # a store not created yet has no views of its own: any left under its
+                    # views schema (its own schema dropped by hand) are another store's
+                    conn.execute(f"DROP SCHEMA IF EXISTS {views} CASCADE")
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(store.schema)}")
-                conn.execute("CREATE SCHEMA IF NOT EXISTS "
-                             f"{quote_identifier(views_schema(store.schema))}")
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {views}")
                 yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(7212026)")

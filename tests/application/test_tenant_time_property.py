@@ -157,3 +157,4 @@ def test_a_tenants_alerts_do_not_depend_on_other_tenants_at_scale_on_postgresql(
         with psycopg.connect(base, autocommit=True) as conn:
             for name in made:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}_views" CASCADE')

@@ -246,3 +246,44 @@ def test_kill_9_during_a_rebuild_leaves_the_old_or_the_new_views(
             assert snapshot(ops)["views"] == expected
             assert verify_views(ops).ok
     assert kills >= 3
+
+
+def _audit_rows(ops: Operations) -> int:
+    with ops.sql.transaction(commit=False) as cursor:
+        ops.sql.execute(cursor, f"SELECT COUNT(*) AS n FROM {ops.sql.table('audit_publish')}")
+        return int(cursor.fetchone()["n"])
+
+
+def _one_publish(ops: Operations) -> None:
+    from datetime import UTC, datetime
+
+    from opsledger_test_support import saas_tenant
+
+    at = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    saas_tenant(ops, "acme", ["web"], at=at)
+    ops.record_publish(tenant_id="acme", repository_id="web", idempotency_key="k",
+                       payload_hash="0" * 64, outcome="success", attempts=1, latency_ms=5,
+                       occurred_at=at)
+    ops.catch_up()
+
+
+def test_a_new_store_never_takes_the_views_another_store_left_behind(db: str) -> None:
+    """The events deleted by hand (the SQLite file; the PostgreSQL schema) and the store
+    opened again: a new store, whose views start empty — not the old store's views, whose
+    positions would hide the new events from every read (seen when a test reused a schema
+    name whose views schema it had not dropped)."""
+    with Operations.open(db) as ops:
+        _one_publish(ops)
+        assert _audit_rows(ops) == 1
+    url = parse_store_url(db)
+    if url.kind == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(url.path + suffix):
+                os.unlink(url.path + suffix)
+    else:
+        with pg_connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{url.schema}" CASCADE')
+    with Operations.open(db) as ops:
+        assert _audit_rows(ops) == 0
+        _one_publish(ops)
+        assert _audit_rows(ops) == 1
